@@ -1,0 +1,62 @@
+#!/bin/bash
+# The whole test suite, from a fresh checkout on Debian 12:
+#   1. installs the packages it needs (apt-get),
+#   2. builds with -Wall -Wextra -Werror and runs 'make check',
+#   3. runs 'make distcheck' with AddressSanitizer + UBSan (builds the
+#      release tarball from scratch and runs the suite again from it),
+# and ends with one line "N passed, N failed".
+# Environment: JOBS (parallel make, default 2), CHECK_SKIP_ASAN=1 to skip
+# step 3 while developing.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+JOBS=${JOBS:-2}
+passed=0; failed=0; skipped=0
+
+add() { # add "P F S"
+    set -- $1
+    passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+}
+
+step_fail() { echo "check: FAILED: $*" >&2; failed=$((failed + 1)); }
+
+"$top/scripts/deps.sh" || { echo "check: installing dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+"$top/scripts/autogen.sh" || { echo "check: autogen failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# --- 1. -Werror build and suite -------------------------------------------
+b="$top/build/check"
+rm -rf "$b"; mkdir -p "$b"
+if (cd "$b" && "$top/configure" -q --enable-werror && make -s -j"$JOBS"); then
+    (cd "$b" && make -s check -j"$JOBS" >"$b/check.log" 2>&1)
+    rc=$?
+    grep -E '^(PASS|FAIL|XPASS|ERROR|SKIP):|^# ' "$b/check.log"
+    add "$("$top/scripts/count-results.sh" trs "$b")"
+    if [ $rc -ne 0 ]; then
+        # Show the logs of what failed, then the tail of the make output.
+        grep -lE '^:test-result: (FAIL|XPASS|ERROR)' $(find "$b" -name '*.trs') 2>/dev/null \
+            | while read -r t; do echo "==== ${t%.trs}.log"; tail -n 60 "${t%.trs}.log"; done
+        tail -n 20 "$b/check.log"
+        [ "$("$top/scripts/count-results.sh" trs "$b" | cut -d' ' -f2)" -gt 0 ] \
+            || step_fail "make check (see $b/check.log)"
+    fi
+else
+    step_fail "-Werror build"
+fi
+
+# --- 2. sanitizers, from the distribution tarball -------------------------
+if [ "${CHECK_SKIP_ASAN:-0}" != 1 ]; then
+    log="$b/distcheck.log"
+    (cd "$b" && make -s distcheck -j"$JOBS" \
+        DISTCHECK_CONFIGURE_FLAGS="--enable-werror --enable-sanitizers" >"$log" 2>&1)
+    rc=$?
+    grep -E '^(PASS|FAIL|XPASS|ERROR|SKIP):' "$log" | sed 's/^/asan /'
+    add "$("$top/scripts/count-results.sh" log "$log")"
+    if [ $rc -ne 0 ]; then
+        tail -n 80 "$log"
+        step_fail "make distcheck with sanitizers (see $log)"
+    fi
+fi
+
+[ $skipped -gt 0 ] && echo "check: $skipped tests were skipped"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
