@@ -1,0 +1,293 @@
+/* discover.c -- find, map and validate the segment (see the header). */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hwloc.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shmseg_discover.h"
+
+#define IVSHMEM_VENDOR 0x1af4
+#define IVSHMEM_DEVICE 0x1110
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : dflt;
+}
+
+/* Read a sysfs number ("0x..." or decimal); 0 on success. */
+static int read_u64_file(const char *path, uint64_t *out)
+{
+    char buf[64];
+    FILE *f = fopen(path, "re");
+    char *end;
+
+    if (!f) {
+        return -1;
+    }
+    if (!fgets(buf, sizeof(buf), f)) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    errno = 0;
+    *out = strtoull(buf, &end, 0);
+    return errno || end == buf ? -1 : 0;
+}
+
+/* Size of uio map 1 of /.../uioN, from sysfs. */
+static int uio_map1_size(const char *uio, uint64_t *size)
+{
+    char p[512];
+
+    snprintf(p, sizeof(p), "%s/class/uio/%s/maps/map1/size",
+             env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys"), uio);
+    return read_u64_file(p, size);
+}
+
+static bool is_uio_path(const char *path, const char **uio)
+{
+    const char *b = strrchr(path, '/');
+
+    b = b ? b + 1 : path;
+    if (strncmp(b, "uio", 3) || !isdigit((unsigned char)b[3])) {
+        return false;
+    }
+    *uio = b;
+    return true;
+}
+
+int shmseg_device_open(struct shmseg_device *dev, const char *path,
+                       enum shmseg_dev_kind kind)
+{
+    char shm[300];
+    const char *uio = NULL;
+    uint64_t size;
+    off_t moff = 0;
+    struct stat sb;
+    void *map;
+    int fd, rc;
+
+    memset(dev, 0, sizeof(*dev));
+    if (kind == SHMSEG_DEV_HOST && !strchr(path, '/')) {
+        snprintf(shm, sizeof(shm), "/dev/shm/%s", path); /* bare shm name */
+        path = shm;
+    }
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        shmseg_log(2, "%s: rejected: open: %s", path, strerror(errno));
+        return -SHMSEG_ESYS;
+    }
+    if (fstat(fd, &sb) < 0) {
+        shmseg_log(2, "%s: rejected: fstat: %s", path, strerror(errno));
+        rc = -SHMSEG_ESYS;
+        goto err_close;
+    }
+    if (kind == SHMSEG_DEV_UIO) {
+        if (!is_uio_path(path, &uio) || uio_map1_size(uio, &size) < 0) {
+            shmseg_log(2, "%s: rejected: no uio map1 size in sysfs", path);
+            rc = -SHMSEG_ENODEV;
+            goto err_close;
+        }
+        moff = getpagesize(); /* uio selects map N at offset N * page */
+    } else {
+        size = (uint64_t)sb.st_size;
+    }
+    if (size < SHMSEG_HEADER_SIZE || size > SIZE_MAX) {
+        shmseg_log(2, "%s: rejected: size %" PRIu64 " too small", path, size);
+        rc = -SHMSEG_ETOOSMALL;
+        goto err_close;
+    }
+    map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+               moff);
+    if (map == MAP_FAILED) {
+        shmseg_log(2, "%s: rejected: mmap %" PRIu64 " bytes: %s", path, size,
+                   strerror(errno));
+        rc = -SHMSEG_ESYS;
+        goto err_close;
+    }
+    close(fd); /* the mapping keeps the object */
+    rc = shmseg_attach(&dev->seg, map, size);
+    if (rc < 0) {
+        shmseg_log(2, "%s: rejected: %s", path, dev->seg.why);
+        munmap(map, (size_t)size);
+        return rc;
+    }
+    dev->kind = kind;
+    dev->map = map;
+    dev->map_len = (size_t)size;
+    dev->host_local = kind == SHMSEG_DEV_HOST;
+    snprintf(dev->path, sizeof(dev->path), "%s", path);
+    shmseg_log(2, "%s: segment '%s', %u frames of %u bytes", path,
+               dev->seg.name, dev->seg.frame_count, dev->seg.frame_size);
+    return 0;
+
+err_close:
+    close(fd);
+    return rc;
+}
+
+void shmseg_device_close(struct shmseg_device *dev)
+{
+    if (dev->map) {
+        munmap(dev->map, dev->map_len);
+    }
+    memset(dev, 0, sizeof(*dev));
+}
+
+/* Open a candidate; keep it if its name matches. 0 = taken. */
+static int try_candidate(struct shmseg_device *dev, const char *path,
+                         enum shmseg_dev_kind kind, const char *name,
+                         int *rejected)
+{
+    if (shmseg_device_open(dev, path, kind) < 0) {
+        (*rejected)++;
+        return -1;
+    }
+    if (name && strcmp(dev->seg.name, name) != 0) {
+        shmseg_log(2, "%s: rejected: segment name '%s', wanted '%s'", path,
+                   dev->seg.name, name);
+        shmseg_device_close(dev);
+        (*rejected)++;
+        return -1;
+    }
+    return 0;
+}
+
+static int scan_uio(struct shmseg_device *dev, const char *name,
+                    int *rejected)
+{
+    const char *sys = env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys");
+    char dir[400], p[700], devname[64];
+    struct dirent *de;
+    DIR *d;
+    int rc = -1;
+
+    snprintf(dir, sizeof(dir), "%s/class/uio", sys);
+    d = opendir(dir);
+    if (!d) {
+        shmseg_log(2, "%s: no uio devices (%s)", dir, strerror(errno));
+        return -1;
+    }
+    while (rc < 0 && (de = readdir(d))) {
+        FILE *f;
+
+        if (strncmp(de->d_name, "uio", 3)) {
+            continue;
+        }
+        snprintf(p, sizeof(p), "%s/%s/name", dir, de->d_name);
+        f = fopen(p, "re");
+        if (!f || !fgets(devname, sizeof(devname), f)) {
+            shmseg_log(2, "%s: rejected: no readable name", de->d_name);
+            if (f) {
+                fclose(f);
+            }
+            (*rejected)++;
+            continue;
+        }
+        fclose(f);
+        if (strncmp(devname, "ivshmem", 7)) {
+            devname[strcspn(devname, "\n")] = 0;
+            shmseg_log(2, "%s: rejected: uio name '%s' is not ivshmem*",
+                       de->d_name, devname);
+            (*rejected)++;
+            continue;
+        }
+        snprintf(p, sizeof(p), "%s/%s",
+                 env_or("PSP_IVSHMEM_DEV_ROOT", "/dev"), de->d_name);
+        rc = try_candidate(dev, p, SHMSEG_DEV_UIO, name, rejected);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int scan_pci(struct shmseg_device *dev, const char *name,
+                    int *rejected)
+{
+    const char *sys = env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys");
+    hwloc_topology_t topo;
+    hwloc_obj_t obj = NULL;
+    char p[512];
+    int rc = -1, found = 0;
+
+    if (hwloc_topology_init(&topo) < 0) {
+        shmseg_log(1, "hwloc_topology_init failed: no PCI discovery");
+        return -1;
+    }
+    hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_ALL);
+    if (hwloc_topology_load(topo) < 0) {
+        shmseg_log(1, "hwloc_topology_load failed: no PCI discovery");
+        goto out_destroy;
+    }
+    while (rc < 0 && (obj = hwloc_get_next_pcidev(topo, obj))) {
+        const struct hwloc_pcidev_attr_s *a = &obj->attr->pcidev;
+
+        if (a->vendor_id != IVSHMEM_VENDOR || a->device_id != IVSHMEM_DEVICE) {
+            continue;
+        }
+        found++;
+        snprintf(p, sizeof(p), "%s/bus/pci/devices/%04x:%02x:%02x.%01x/"
+                 "resource2", sys, a->domain, a->bus, a->dev, a->func);
+        rc = try_candidate(dev, p, SHMSEG_DEV_PCI, name, rejected);
+    }
+    if (!found) {
+        shmseg_log(2, "hwloc: no PCI device %04x:%04x", IVSHMEM_VENDOR,
+                   IVSHMEM_DEVICE);
+    }
+out_destroy:
+    hwloc_topology_destroy(topo);
+    return rc;
+}
+
+static enum shmseg_dev_kind kind_of(const char *path)
+{
+    const char *uio;
+    size_t n = strlen(path);
+
+    if (is_uio_path(path, &uio)) {
+        return SHMSEG_DEV_UIO;
+    }
+    if (n >= 9 && strcmp(path + n - 9, "resource2") == 0) {
+        return SHMSEG_DEV_PCI;
+    }
+    return SHMSEG_DEV_HOST;
+}
+
+int shmseg_discover(struct shmseg_device *dev, const char *name)
+{
+    const char *explicit = getenv("PSP_IVSHMEM_DEVICE");
+    int rejected = 0;
+
+    if (!name) {
+        name = getenv("PSP_IVSHMEM_SEGMENT");
+        if (name && !*name) {
+            name = NULL;
+        }
+    }
+    if (explicit && *explicit) {
+        if (try_candidate(dev, explicit, kind_of(explicit), name,
+                          &rejected) == 0) {
+            return 0;
+        }
+        shmseg_log(1, "PSP_IVSHMEM_DEVICE=%s holds no usable segment "
+                   "(PSP_DEBUG=2 says why)", explicit);
+        return -SHMSEG_ENODEV;
+    }
+    if (scan_uio(dev, name, &rejected) == 0 ||
+        scan_pci(dev, name, &rejected) == 0) {
+        return 0;
+    }
+    shmseg_log(1, "no ivshmem device with a valid segment%s%s (%d "
+               "candidate(s) rejected; PSP_DEBUG=2 says why)",
+               name ? " named " : "", name ? name : "", rejected);
+    return -SHMSEG_ENODEV;
+}

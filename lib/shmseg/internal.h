@@ -1,0 +1,61 @@
+/* internal.h -- private helpers of lib/shmseg (not an interface). */
+#ifndef SHMSEG_INTERNAL_H
+#define SHMSEG_INTERNAL_H
+
+#include "shmseg.h"
+
+static inline _Atomic uint64_t *st_words(const struct shmseg *seg)
+{
+    return (_Atomic uint64_t *)(seg->base + seg->state_off);
+}
+
+static inline struct shmseg_participant *part_at(const struct shmseg *seg,
+                                                 uint32_t slot)
+{
+    return (struct shmseg_participant *)(seg->base + seg->part_off) + slot;
+}
+
+static inline uint64_t part_state(uint32_t gen, unsigned status)
+{
+    return (uint64_t)gen | (uint64_t)status << SHMSEG_PART_STATUS_SHIFT;
+}
+
+static inline uint32_t w_owner(uint64_t w)
+{
+    return (uint32_t)w;
+}
+
+static inline uint32_t w_slot(uint64_t w)
+{
+    return (uint32_t)w & ((1u << SHMSEG_SLOT_BITS) - 1);
+}
+
+static inline uint32_t w_gen(uint64_t w)
+{
+    return (uint32_t)w >> SHMSEG_SLOT_BITS;
+}
+
+static inline uint32_t w_run(uint64_t w)
+{
+    return (uint32_t)(w >> SHMSEG_RUN_SHIFT) & SHMSEG_RUN_MASK;
+}
+
+static inline unsigned w_tag(uint64_t w)
+{
+    return (unsigned)(w >> SHMSEG_TAG_SHIFT) & SHMSEG_TAG_MASK;
+}
+
+static inline uint64_t w_make(uint32_t owner, uint32_t run, unsigned tag,
+                              bool head)
+{
+    return (uint64_t)owner | (uint64_t)run << SHMSEG_RUN_SHIFT |
+           (uint64_t)tag << SHMSEG_TAG_SHIFT | (head ? SHMSEG_FRAME_HEAD : 0);
+}
+
+/* True when owner id `owner` is the current LIVE generation of its slot. */
+bool shmseg_owner_is_live(const struct shmseg *seg, uint32_t owner);
+
+/* Clear every word carrying owner id `owner` (CAS), return the count. */
+long shmseg_clear_owner(const struct shmseg *seg, uint32_t owner);
+
+#endif /* SHMSEG_INTERNAL_H */

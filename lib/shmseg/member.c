@@ -1,0 +1,108 @@
+/* member.c -- participant slots: join, heartbeat, eviction check, leave. */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int shmseg_join(struct shmseg *seg, struct shmseg_member *m,
+                const char *label, unsigned flags)
+{
+    if (!seg || !m) {
+        return -SHMSEG_EINVAL;
+    }
+    for (uint32_t s = 0; s < seg->part_count; s++) {
+        struct shmseg_participant *p = part_at(seg, s);
+        uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+        uint32_t gen;
+
+        if ((st >> SHMSEG_PART_STATUS_SHIFT) != SHMSEG_PART_FREE) {
+            continue;
+        }
+        /* Generation 0 never appears in a used frame word, so that 0
+         * always means "free"; wrap from the maximum to 1. */
+        gen = ((uint32_t)st + 1) & SHMSEG_GEN_MASK;
+        if (gen == 0) {
+            gen = 1;
+        }
+        /* The CAS is the whole claim: whoever wins owns the slot. */
+        if (!atomic_compare_exchange_strong_explicit(
+                &p->state, &st, part_state(gen, SHMSEG_PART_LIVE),
+                memory_order_acq_rel, memory_order_relaxed)) {
+            continue;
+        }
+        memset(p->label, 0, sizeof(p->label));
+        if (label) {
+            strncpy(p->label, label, sizeof(p->label) - 1);
+        }
+        atomic_store_explicit(&p->flags, flags & SHMSEG_JOIN_HOST_LOCAL
+                                             ? SHMSEG_PF_HOST_LOCAL : 0,
+                              memory_order_relaxed);
+        atomic_store_explicit(&p->host_pid,
+                              flags & SHMSEG_JOIN_HOST_LOCAL ? getpid() : 0,
+                              memory_order_relaxed);
+        m->seg = seg;
+        m->slot = s;
+        m->gen = gen;
+        m->hint = (uint32_t)(((uint64_t)seg->frame_count * s) /
+                             seg->part_count);
+        shmseg_heartbeat(m);
+        return 0;
+    }
+    return -SHMSEG_EFULL;
+}
+
+int shmseg_member_valid(const struct shmseg_member *m)
+{
+    /* Acquire: if we still see LIVE(gen), no reclaim of ours completed
+     * before this load, so our frame words are still ours. */
+    uint64_t st = atomic_load_explicit(&part_at(m->seg, m->slot)->state,
+                                       memory_order_acquire);
+
+    return st == part_state(m->gen, SHMSEG_PART_LIVE) ? 0 : -SHMSEG_EEVICTED;
+}
+
+int shmseg_heartbeat(struct shmseg_member *m)
+{
+    struct shmseg_participant *p = part_at(m->seg, m->slot);
+
+    if (shmseg_member_valid(m) < 0) {
+        return -SHMSEG_EEVICTED;
+    }
+    /* Relaxed: observers only need to see the counter change eventually. */
+    atomic_fetch_add_explicit(&p->heartbeat, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->hb_time_ns, realtime_ns(),
+                          memory_order_relaxed);
+    return 0;
+}
+
+long shmseg_leave(struct shmseg_member *m)
+{
+    struct shmseg_participant *p = part_at(m->seg, m->slot);
+    uint64_t live = part_state(m->gen, SHMSEG_PART_LIVE);
+    uint64_t expect = live;
+    long n;
+
+    if (shmseg_member_valid(m) < 0) {
+        return -SHMSEG_EEVICTED;
+    }
+    n = shmseg_clear_owner(m->seg, shmseg_member_owner(m));
+    /* Clear the pid before the slot turns FREE: the next owner's LIVE
+     * state must never be paired with our (soon dead) pid. */
+    atomic_store_explicit(&p->host_pid, 0, memory_order_relaxed);
+    /* If a reclaimer raced us, it owns the slot's final transition. */
+    if (!atomic_compare_exchange_strong_explicit(
+            &p->state, &expect, part_state(m->gen, SHMSEG_PART_FREE),
+            memory_order_acq_rel, memory_order_relaxed)) {
+        return -SHMSEG_EEVICTED;
+    }
+    return n;
+}

@@ -1,0 +1,263 @@
+/* reclaim.c -- declaring owners dead and clearing what they left. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+uint64_t shmseg_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool shmseg_owner_is_live(const struct shmseg *seg, uint32_t owner)
+{
+    uint32_t slot = w_slot(owner);
+
+    if (slot >= seg->part_count) {
+        return false;
+    }
+    return atomic_load_explicit(&part_at(seg, slot)->state,
+                                memory_order_acquire) ==
+           part_state(w_gen(owner), SHMSEG_PART_LIVE);
+}
+
+long shmseg_clear_owner(const struct shmseg *seg, uint32_t owner)
+{
+    _Atomic uint64_t *w = st_words(seg);
+    long n = 0;
+
+    for (uint32_t i = 0; i < seg->frame_count; i++) {
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+
+        /* CAS from the value seen: never clear a word someone re-used. */
+        if (v && w_owner(v) == owner &&
+            atomic_compare_exchange_strong_explicit(&w[i], &v, 0,
+                                                    memory_order_release,
+                                                    memory_order_relaxed)) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* RECLAIMING(gen) -> clear words -> pid 0 -> FREE(gen). */
+static long finish_reclaim(struct shmseg *seg, uint32_t slot, uint32_t gen)
+{
+    struct shmseg_participant *p = part_at(seg, slot);
+    uint64_t expect = part_state(gen, SHMSEG_PART_RECLAIMING);
+    long n = shmseg_clear_owner(seg, slot | gen << SHMSEG_SLOT_BITS);
+
+    atomic_store_explicit(&p->host_pid, 0, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(
+        &p->state, &expect, part_state(gen, SHMSEG_PART_FREE),
+        memory_order_acq_rel, memory_order_relaxed);
+    return n;
+}
+
+long shmseg_reclaim_owner(struct shmseg *seg, uint32_t slot, uint32_t gen)
+{
+    struct shmseg_participant *p;
+    uint64_t expect = part_state(gen, SHMSEG_PART_LIVE);
+
+    if (slot >= seg->part_count) {
+        return -SHMSEG_EINVAL;
+    }
+    p = part_at(seg, slot);
+    /* The CAS elects one reclaimer and tells the owner (its next
+     * shmseg_member_valid) that it owns nothing any more. */
+    if (!atomic_compare_exchange_strong_explicit(
+            &p->state, &expect, part_state(gen, SHMSEG_PART_RECLAIMING),
+            memory_order_acq_rel, memory_order_relaxed)) {
+        return -SHMSEG_EINVAL;
+    }
+    return finish_reclaim(seg, slot, gen);
+}
+
+long shmseg_reclaim_orphans(struct shmseg *seg)
+{
+    _Atomic uint64_t *w = st_words(seg);
+    long n = 0;
+
+    for (uint32_t s = 0; s < seg->part_count; s++) {
+        uint64_t st = atomic_load_explicit(&part_at(seg, s)->state,
+                                           memory_order_acquire);
+
+        /* A reclaimer that died between its two CASes left RECLAIMING. */
+        if ((st >> SHMSEG_PART_STATUS_SHIFT) == SHMSEG_PART_RECLAIMING) {
+            n += finish_reclaim(seg, s, (uint32_t)st);
+        }
+    }
+    for (uint32_t i = 0; i < seg->frame_count; i++) {
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+
+        if (v && !shmseg_owner_is_live(seg, w_owner(v)) &&
+            atomic_compare_exchange_strong_explicit(&w[i], &v, 0,
+                                                    memory_order_release,
+                                                    memory_order_relaxed)) {
+            n++;
+        }
+    }
+    return n;
+}
+
+int shmseg_part_get(const struct shmseg *seg, uint32_t slot,
+                    struct shmseg_part_info *out)
+{
+    const struct shmseg_participant *p;
+    uint64_t st;
+
+    if (slot >= seg->part_count) {
+        return -SHMSEG_EINVAL;
+    }
+    p = part_at(seg, slot);
+    memset(out, 0, sizeof(*out));
+    st = atomic_load_explicit(&p->state, memory_order_acquire);
+    out->slot = slot;
+    out->gen = (uint32_t)st;
+    out->status = (unsigned)(st >> SHMSEG_PART_STATUS_SHIFT);
+    out->heartbeat = atomic_load_explicit(&p->heartbeat, memory_order_relaxed);
+    out->hb_time_ns =
+        atomic_load_explicit(&p->hb_time_ns, memory_order_relaxed);
+    out->host_pid = atomic_load_explicit(&p->host_pid, memory_order_relaxed);
+    out->flags = atomic_load_explicit(&p->flags, memory_order_relaxed);
+    /* The label is guest-written: keep printable ASCII only. */
+    for (unsigned k = 0; k < SHMSEG_LABEL_SIZE && p->label[k]; k++) {
+        char c = p->label[k];
+
+        out->label[k] = c >= 0x20 && c < 0x7f ? c : '?';
+    }
+    return 0;
+}
+
+int shmseg_walk(const struct shmseg *seg,
+                int (*cb)(const struct shmseg_alloc_info *a, void *arg),
+                void *arg, struct shmseg_usage *usage)
+{
+    _Atomic uint64_t *w = st_words(seg);
+    struct shmseg_usage u = {0};
+
+    for (uint32_t i = 0; i < seg->frame_count; i++) {
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+        struct shmseg_alloc_info a;
+        bool live;
+
+        if (v == 0) {
+            u.free_frames++;
+            continue;
+        }
+        live = shmseg_owner_is_live(seg, w_owner(v));
+        if ((v & SHMSEG_FRAME_RESERVED) || w_slot(v) >= seg->part_count ||
+            w_gen(v) == 0 ||
+            ((v & SHMSEG_FRAME_HEAD)
+                 ? w_run(v) == 0 || w_run(v) > seg->frame_count - i
+                 : w_run(v) == 0 || w_run(v) > i)) {
+            u.bad_frames++;
+            continue;
+        }
+        if (live) {
+            u.used_frames++;
+        } else {
+            u.stale_frames++;
+        }
+        if (!(v & SHMSEG_FRAME_HEAD)) {
+            continue;
+        }
+        if (live) {
+            u.allocations++;
+        }
+        if (cb) {
+            a.first = i;
+            a.nframes = w_run(v);
+            a.offset = seg->first_frame_off + ((uint64_t)i << seg->frame_shift);
+            a.owner = w_owner(v);
+            a.slot = w_slot(v);
+            a.gen = w_gen(v);
+            a.tag = w_tag(v);
+            a.owner_live = live;
+            if (cb(&a, arg)) {
+                cb = NULL;
+            }
+        }
+    }
+    if (usage) {
+        *usage = u;
+    }
+    return 0;
+}
+
+void shmseg_monitor_init(struct shmseg_monitor *mon, struct shmseg *seg,
+                         uint64_t timeout_ms, bool check_pids)
+{
+    uint64_t now = shmseg_now_ms();
+
+    memset(mon, 0, sizeof(*mon));
+    mon->seg = seg;
+    mon->timeout_ms = timeout_ms;
+    mon->check_pids = check_pids;
+    for (uint32_t s = 0; s < seg->part_count; s++) {
+        struct shmseg_participant *p = part_at(seg, s);
+
+        mon->watch[s].state = atomic_load(&p->state);
+        mon->watch[s].heartbeat = atomic_load(&p->heartbeat);
+        mon->watch[s].changed_ms = now;
+    }
+}
+
+/* Decide whether slot s (LIVE, state st) is dead at time now. */
+static int judge(struct shmseg_monitor *mon, uint32_t s, uint64_t st,
+                 uint64_t now, const struct shmseg_part_info *pi)
+{
+    struct shmseg_watch *wt = &mon->watch[s];
+
+    if (wt->state != st || wt->heartbeat != pi->heartbeat) {
+        /* New owner or a heartbeat: alive now, on our clock. */
+        wt->state = st;
+        wt->heartbeat = pi->heartbeat;
+        wt->changed_ms = now;
+    }
+    if (mon->check_pids && (pi->flags & SHMSEG_PF_HOST_LOCAL) &&
+        pi->host_pid > 0 && kill(pi->host_pid, 0) < 0 && errno == ESRCH) {
+        return SHMSEG_DEATH_PID;
+    }
+    if (now - wt->changed_ms >= mon->timeout_ms) {
+        return SHMSEG_DEATH_TIMEOUT;
+    }
+    return 0;
+}
+
+long shmseg_monitor_poll(struct shmseg_monitor *mon, uint64_t now_ms)
+{
+    struct shmseg *seg = mon->seg;
+    long total = 0;
+
+    for (uint32_t s = 0; s < seg->part_count; s++) {
+        uint64_t st = atomic_load_explicit(&part_at(seg, s)->state,
+                                           memory_order_acquire);
+        struct shmseg_part_info pi;
+        int why;
+        long n;
+
+        if ((st >> SHMSEG_PART_STATUS_SHIFT) != SHMSEG_PART_LIVE) {
+            mon->watch[s].state = st;
+            continue;
+        }
+        shmseg_part_get(seg, s, &pi);
+        why = judge(mon, s, st, now_ms, &pi);
+        if (!why) {
+            continue;
+        }
+        n = shmseg_reclaim_owner(seg, s, (uint32_t)st);
+        if (n >= 0) {
+            total += n;
+            if (mon->on_reclaim) {
+                mon->on_reclaim(mon->arg, &pi, why, n);
+            }
+        }
+    }
+    return total + shmseg_reclaim_orphans(seg);
+}

@@ -1,0 +1,291 @@
+/* test_shmseg.c -- unit tests of lib/shmseg: layout, allocator, reclaim. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shmseg/shmseg.h"
+
+#define SEG_SIZE (1u << 20)
+
+struct fx {
+    void *mem;
+    struct shmseg seg;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    f->mem = mmap(NULL, SEG_SIZE, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_ptr_not_equal(f->mem, MAP_FAILED);
+    struct shmseg_params p = {.name = "unit"};
+    assert_int_equal(shmseg_format(&f->seg, f->mem, SEG_SIZE, &p), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    munmap(f->mem, SEG_SIZE);
+    free(f);
+    return 0;
+}
+
+static void test_format_attach(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg s2;
+    const struct shmseg_header *h = f->mem;
+
+    assert_int_equal(shmseg_attach(&s2, f->mem, SEG_SIZE), 0);
+    assert_string_equal(s2.name, "unit");
+    assert_int_equal(s2.frame_size, 4096);
+    assert_true(s2.frame_count > 200 && s2.frame_count < 256);
+    assert_int_equal(s2.first_frame_off % 4096, 0);
+    assert_true(s2.first_frame_off + (uint64_t)s2.frame_count * 4096 <=
+                SEG_SIZE);
+    assert_true(s2.state_off + s2.frame_count * 8ull <= s2.first_frame_off);
+    assert_true(shmseg_uuid_equal(s2.uuid, h->uuid));
+    assert_int_equal(h->uuid[6] >> 4, 4); /* version 4 UUID */
+    /* A re-format gets a new UUID: co-location detects it. */
+    assert_int_equal(shmseg_format(&s2, f->mem, SEG_SIZE, NULL), 0);
+    assert_false(shmseg_uuid_equal(s2.uuid, f->seg.uuid));
+}
+
+static void test_attach_errors(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_header *h = f->mem;
+    struct shmseg s;
+
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE / 2),
+                     -SHMSEG_ETOOSMALL);
+    assert_non_null(strstr(s.why, "> mapping"));
+    assert_int_equal(shmseg_attach(&s, f->mem, 100), -SHMSEG_ETOOSMALL);
+    h->version = 99;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_EBADVERSION);
+    assert_non_null(strstr(s.why, "version 99"));
+    h->version = SHMSEG_LAYOUT_VERSION;
+    h->incompat_features = 0x8;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_EBADVERSION);
+    h->incompat_features = 0;
+    h->compat_features = 0x8; /* unknown compat bits are fine */
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), 0);
+    h->first_frame_off += 4096;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_ECORRUPT);
+    h->first_frame_off -= 4096;
+    h->frame_size = 1000;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_ECORRUPT);
+    h->frame_size = 4096;
+    h->part_count = 5000;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_ECORRUPT);
+    h->part_count = SHMSEG_DEFAULT_PARTICIPANTS;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), 0);
+    atomic_store(&h->ready, 0);
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_ENOTREADY);
+    h->magic = 0;
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_EBADMAGIC);
+    assert_non_null(strstr(s.why, "magic"));
+    atomic_store(&h->ready, SHMSEG_READY_VALUE);
+    assert_int_equal(shmseg_attach(&s, f->mem, SEG_SIZE), -SHMSEG_EBADMAGIC);
+}
+
+static void test_alloc_free(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_member a, b;
+    uint64_t o1, o2, o3;
+    struct shmseg_usage u;
+
+    assert_int_equal(shmseg_join(&f->seg, &a, "a", 0), 0);
+    assert_int_equal(shmseg_join(&f->seg, &b, "b", SHMSEG_JOIN_HOST_LOCAL), 0);
+    assert_int_not_equal(a.slot, b.slot);
+    assert_int_equal(shmseg_alloc(&a, 16, SHMSEG_TAG_RING, &o1), 0);
+    assert_int_equal(shmseg_check_range(&f->seg, o1, 65536), 0);
+    memset(shmseg_ptr(&f->seg, o1), 0xa5, 65536);
+    assert_int_equal(shmseg_alloc(&b, 1, SHMSEG_TAG_TEST, &o2), 0);
+    assert_true(o2 >= o1 + 65536 || o2 + 4096 <= o1);
+    assert_int_equal(shmseg_alloc(&a, 0, 0, &o3), -SHMSEG_EINVAL);
+    assert_int_equal(shmseg_alloc(&a, 1, 64, &o3), -SHMSEG_EINVAL);
+    /* Refusals, each with its own code. */
+    assert_int_equal(shmseg_free(&b, o1), -SHMSEG_ENOTOWNER);
+    assert_int_equal(shmseg_free(&a, o1 + 4096), -SHMSEG_ENOTHEAD);
+    assert_int_equal(shmseg_free(&a, o1 + 1), -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_free(&a, 0), -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_free(&a, f->seg.total_size), -SHMSEG_ERANGE);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.used_frames, 17);
+    assert_int_equal(u.allocations, 2);
+    assert_int_equal(shmseg_free(&a, o1), 0);
+    assert_int_equal(shmseg_free(&a, o1), -SHMSEG_EDOUBLEFREE);
+    /* Exhaustion is distinct and leaves nothing claimed behind. */
+    assert_int_equal(shmseg_alloc(&a, f->seg.frame_count, 0, &o3),
+                     -SHMSEG_ENOSPC);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.used_frames, 1);
+    assert_int_equal(shmseg_free(&b, o2), 0);
+    assert_int_equal(shmseg_alloc(&a, f->seg.frame_count, 0, &o3), 0);
+    assert_int_equal(shmseg_alloc(&b, 1, 0, &o1), -SHMSEG_ENOSPC);
+    assert_int_equal(shmseg_leave(&a), f->seg.frame_count);
+    assert_int_equal(shmseg_member_valid(&a), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_leave(&b), 0);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.free_frames, f->seg.frame_count);
+}
+
+static void test_ranges(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg *s = &f->seg;
+    uint64_t end = s->first_frame_off + (uint64_t)s->frame_count * 4096;
+
+    assert_int_equal(shmseg_check_range(s, s->first_frame_off, 1), 0);
+    assert_int_equal(shmseg_check_range(s, end - 4096, 4096), 0);
+    assert_int_equal(shmseg_check_range(s, end - 4096, 4097), -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_check_range(s, s->first_frame_off, 0),
+                     -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_check_range(s, UINT64_MAX - 10, 100),
+                     -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_check_range(s, s->first_frame_off, UINT64_MAX),
+                     -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_check_range(s, s->first_frame_off - 4096, 10),
+                     -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_frames_for(s, 65536), 16);
+    assert_int_equal(shmseg_frames_for(s, 65537), 17);
+}
+
+static void test_evict(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_member a, b;
+    uint64_t o1, o2;
+    struct shmseg_usage u;
+
+    assert_int_equal(shmseg_join(&f->seg, &a, "stalled", 0), 0);
+    assert_int_equal(shmseg_alloc(&a, 3, SHMSEG_TAG_RING, &o1), 0);
+    assert_int_equal(shmseg_alloc(&a, 2, SHMSEG_TAG_RING, &o2), 0);
+    assert_int_equal(shmseg_reclaim_owner(&f->seg, a.slot, a.gen), 5);
+    assert_int_equal(shmseg_reclaim_owner(&f->seg, a.slot, a.gen),
+                     -SHMSEG_EINVAL);
+    /* The stalled owner wakes up: every operation tells it. */
+    assert_int_equal(shmseg_member_valid(&a), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_heartbeat(&a), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_alloc(&a, 1, 0, &o1), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_free(&a, o2), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_leave(&a), -SHMSEG_EEVICTED);
+    /* Its slot is re-used with a new generation. */
+    assert_int_equal(shmseg_join(&f->seg, &b, "next", 0), 0);
+    assert_int_equal(b.slot, a.slot);
+    assert_int_equal(b.gen, a.gen + 1);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.free_frames, f->seg.frame_count);
+    shmseg_leave(&b);
+}
+
+static void test_orphans(void **state)
+{
+    struct fx *f = *state;
+    _Atomic uint64_t *w = (void *)((char *)f->mem + f->seg.state_off);
+    struct shmseg_member a;
+    struct shmseg_usage u;
+    uint64_t o;
+
+    assert_int_equal(shmseg_join(&f->seg, &a, "live", 0), 0);
+    assert_int_equal(shmseg_alloc(&a, 2, 0, &o), 0);
+    /* Words a dead generation wrote after its reclaim, and garbage. */
+    atomic_store(&w[100], (uint64_t)(a.slot | (a.gen + 7) << 10) | 1ull << 32);
+    atomic_store(&w[101], 0x4000000000000000ull);
+    atomic_store(&w[102], 0xffffffffffffffffull);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.stale_frames, 1);
+    assert_int_equal(u.bad_frames, 2);
+    assert_int_equal(shmseg_reclaim_orphans(&f->seg), 3);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.used_frames, 2);
+    assert_int_equal(u.free_frames, f->seg.frame_count - 2);
+    /* A hostile head whose run goes past the end cannot make free go out
+     * of bounds: the live owner's own run is intact. */
+    assert_int_equal(shmseg_free(&a, o), 0);
+    shmseg_leave(&a);
+}
+
+static void test_monitor(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_monitor mon;
+    struct shmseg_member a, b;
+    uint64_t o, t0;
+    pid_t pid;
+    int st;
+
+    assert_int_equal(shmseg_join(&f->seg, &a, "beating", 0), 0);
+    shmseg_monitor_init(&mon, &f->seg, 1000, true);
+    t0 = shmseg_now_ms();
+    /* A child joins as host-local, allocates and dies: pid death. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct shmseg_member c;
+
+        if (shmseg_join(&f->seg, &c, "child", SHMSEG_JOIN_HOST_LOCAL) ||
+            shmseg_alloc(&c, 4, 0, &o)) {
+            _exit(1);
+        }
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(shmseg_monitor_poll(&mon, t0), 4);
+    /* Heartbeats keep a member alive past the timeout... */
+    assert_int_equal(shmseg_alloc(&a, 1, 0, &o), 0);
+    shmseg_heartbeat(&a);
+    assert_int_equal(shmseg_monitor_poll(&mon, t0 + 900), 0);
+    shmseg_heartbeat(&a);
+    assert_int_equal(shmseg_monitor_poll(&mon, t0 + 1800), 0);
+    assert_int_equal(shmseg_member_valid(&a), 0);
+    /* ...and their absence for the timeout gets it reclaimed. */
+    assert_int_equal(shmseg_monitor_poll(&mon, t0 + 2800), 1);
+    assert_int_equal(shmseg_member_valid(&a), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_join(&f->seg, &b, "b", 0), 0);
+    shmseg_leave(&b);
+}
+
+static void test_full(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_member m[SHMSEG_DEFAULT_PARTICIPANTS + 1];
+
+    for (unsigned i = 0; i < SHMSEG_DEFAULT_PARTICIPANTS; i++) {
+        assert_int_equal(shmseg_join(&f->seg, &m[i], "x", 0), 0);
+    }
+    assert_int_equal(shmseg_join(&f->seg, &m[64], "x", 0), -SHMSEG_EFULL);
+    assert_string_equal(shmseg_strerror(-SHMSEG_EFULL),
+                        "no free participant slot");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_format_attach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attach_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
