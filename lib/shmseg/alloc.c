@@ -1,4 +1,6 @@
 /* alloc.c -- lock-free allocation of frame runs (CAS per frame). */
+#include "config.h"
+
 #include "internal.h"
 
 /* Release frames [from, to) that we claimed with the given head index. */

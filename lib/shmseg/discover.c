@@ -1,4 +1,6 @@
 /* discover.c -- find, map and validate the segment (see the header). */
+#include "config.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

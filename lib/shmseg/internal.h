@@ -2,6 +2,8 @@
 #ifndef SHMSEG_INTERNAL_H
 #define SHMSEG_INTERNAL_H
 
+#include <string.h>
+
 #include "shmseg.h"
 
 static inline _Atomic uint64_t *st_words(const struct shmseg *seg)
@@ -50,6 +52,16 @@ static inline uint64_t w_make(uint32_t owner, uint32_t run, unsigned tag,
 {
     return (uint64_t)owner | (uint64_t)run << SHMSEG_RUN_SHIFT |
            (uint64_t)tag << SHMSEG_TAG_SHIFT | (head ? SHMSEG_FRAME_HEAD : 0);
+}
+
+/* Keep characters that are safe in text and JSON output; the source is
+ * written by guests and may hold anything. */
+static inline char safe_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') || (c && strchr(" ._:/@+-=,", c))
+               ? c
+               : '?';
 }
 
 /* True when owner id `owner` is the current LIVE generation of its slot. */

@@ -1,4 +1,6 @@
 /* layout.c -- formatting and validating the segment header. */
+#include "config.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -6,7 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "shmseg.h"
+#include "internal.h"
 
 static const char *const err_names[] = {
     [SHMSEG_OK] = "success",
@@ -215,7 +217,9 @@ int shmseg_attach(struct shmseg *seg, void *base, uint64_t map_size)
     seg->map_size = map_size;
     seg->total_size = c.total_size;
     memcpy(seg->uuid, c.uuid, SHMSEG_UUID_SIZE);
-    memcpy(seg->name, c.name, SHMSEG_NAME_SIZE - 1);
+    for (unsigned k = 0; k < SHMSEG_NAME_SIZE - 1 && c.name[k]; k++) {
+        seg->name[k] = safe_char(c.name[k]); /* guest-writable */
+    }
     seg->frame_size = c.frame_size;
     seg->frame_shift = log2_u32(c.frame_size);
     seg->frame_count = c.frame_count;

@@ -1,4 +1,6 @@
 /* log.c -- the library's small logging hook (the core redirects it). */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,4 +1,6 @@
 /* member.c -- participant slots: join, heartbeat, eviction check, leave. */
+#include "config.h"
+
 #include <string.h>
 #include <time.h>
 #include <unistd.h>

@@ -1,4 +1,6 @@
 /* reclaim.c -- declaring owners dead and clearing what they left. */
+#include "config.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -125,11 +127,9 @@ int shmseg_part_get(const struct shmseg *seg, uint32_t slot,
         atomic_load_explicit(&p->hb_time_ns, memory_order_relaxed);
     out->host_pid = atomic_load_explicit(&p->host_pid, memory_order_relaxed);
     out->flags = atomic_load_explicit(&p->flags, memory_order_relaxed);
-    /* The label is guest-written: keep printable ASCII only. */
+    /* The label is guest-written: keep safe characters only. */
     for (unsigned k = 0; k < SHMSEG_LABEL_SIZE && p->label[k]; k++) {
-        char c = p->label[k];
-
-        out->label[k] = c >= 0x20 && c < 0x7f ? c : '?';
+        out->label[k] = safe_char(p->label[k]);
     }
     return 0;
 }

@@ -1,4 +1,6 @@
 /* test_shmseg.c -- unit tests of lib/shmseg: layout, allocator, reclaim. */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
