@@ -165,50 +165,63 @@ static int try_candidate(struct shmseg_device *dev, const char *path,
     return 0;
 }
 
+static int is_uio_entry(const struct dirent *de)
+{
+    return strncmp(de->d_name, "uio", 3) == 0;
+}
+
+/* One uio candidate: check its sysfs name, then map and validate it. */
+static int try_uio(struct shmseg_device *dev, const char *dir,
+                   const char *uio, const char *name, int *rejected)
+{
+    char p[700], devname[64];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/%s/name", dir, uio);
+    f = fopen(p, "re");
+    if (!f || !fgets(devname, sizeof(devname), f)) {
+        shmseg_log(2, "%s: rejected: no readable name", uio);
+        if (f) {
+            fclose(f);
+        }
+        (*rejected)++;
+        return -1;
+    }
+    fclose(f);
+    if (strncmp(devname, "ivshmem", 7)) {
+        devname[strcspn(devname, "\n")] = 0;
+        shmseg_log(2, "%s: rejected: uio name '%s' is not ivshmem*", uio,
+                   devname);
+        (*rejected)++;
+        return -1;
+    }
+    snprintf(p, sizeof(p), "%s/%s", env_or("PSP_IVSHMEM_DEV_ROOT", "/dev"),
+             uio);
+    return try_candidate(dev, p, SHMSEG_DEV_UIO, name, rejected);
+}
+
 static int scan_uio(struct shmseg_device *dev, const char *name,
                     int *rejected)
 {
-    const char *sys = env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys");
-    char dir[400], p[700], devname[64];
-    struct dirent *de;
-    DIR *d;
-    int rc = -1;
+    char dir[400];
+    struct dirent **list;
+    int n, rc = -1;
 
-    snprintf(dir, sizeof(dir), "%s/class/uio", sys);
-    d = opendir(dir);
-    if (!d) {
+    snprintf(dir, sizeof(dir), "%s/class/uio",
+             env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys"));
+    /* versionsort: uio2 before uio10, so "the first" is well defined. */
+    n = scandir(dir, &list, is_uio_entry, versionsort);
+    if (n < 0) {
         shmseg_log(2, "%s: no uio devices (%s)", dir, strerror(errno));
         return -1;
     }
-    while (rc < 0 && (de = readdir(d))) {
-        FILE *f;
-
-        if (strncmp(de->d_name, "uio", 3)) {
-            continue;
+    for (int i = 0; i < n; i++) {
+        if (rc < 0) {
+            rc = try_uio(dev, dir, list[i]->d_name, name, rejected);
         }
-        snprintf(p, sizeof(p), "%s/%s/name", dir, de->d_name);
-        f = fopen(p, "re");
-        if (!f || !fgets(devname, sizeof(devname), f)) {
-            shmseg_log(2, "%s: rejected: no readable name", de->d_name);
-            if (f) {
-                fclose(f);
-            }
-            (*rejected)++;
-            continue;
-        }
-        fclose(f);
-        if (strncmp(devname, "ivshmem", 7)) {
-            devname[strcspn(devname, "\n")] = 0;
-            shmseg_log(2, "%s: rejected: uio name '%s' is not ivshmem*",
-                       de->d_name, devname);
-            (*rejected)++;
-            continue;
-        }
-        snprintf(p, sizeof(p), "%s/%s",
-                 env_or("PSP_IVSHMEM_DEV_ROOT", "/dev"), de->d_name);
-        rc = try_candidate(dev, p, SHMSEG_DEV_UIO, name, rejected);
+        free(list[i]);
     }
-    closedir(d);
+    free(list);
     return rc;
 }
 
