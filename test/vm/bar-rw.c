@@ -10,8 +10,8 @@
  *   bar-rw [DEV] read OFFSET LEN      print the string at OFFSET
  *   bar-rw -u UIO reg OFFSET          print a 32-bit register (map 0)
  *   bar-rw -u UIO ring PEER VECTOR    ring a peer's doorbell
- *   bar-rw -u UIO wait SECONDS        unmask, wait for an interrupt, print
- *                                     the uio event count
+ *   bar-rw -u UIO wait SECONDS [FILE] unmask, create FILE (armed), wait for
+ *                                     an interrupt, print the event count
  * DEV is "-d BDF" (resource2 of that PCI device) or "-u /dev/uioN";
  * without it the first ivshmem PCI device is used. Statically linked so
  * the guest initramfs needs no libraries for it.
@@ -178,7 +178,7 @@ static int map_regs(const char *uio, struct map *m)
     return rc;
 }
 
-static int wait_irq(const char *uio, int seconds)
+static int wait_irq(const char *uio, int seconds, const char *armed)
 {
     int fd = open(uio, O_RDWR);
     uint32_t on = 1, count;
@@ -192,6 +192,17 @@ static int wait_irq(const char *uio, int seconds)
     if (write(fd, &on, sizeof(on)) != sizeof(on)) {
         fprintf(stderr, "bar-rw: unmask %s: %s\n", uio, strerror(errno));
         goto out_close;
+    }
+    /* Any interrupt from now on counts (uio compares with the count at
+     * open), so a test may ring as soon as this file exists. */
+    if (armed) {
+        int afd = open(armed, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+        if (afd < 0) {
+            fprintf(stderr, "bar-rw: %s: %s\n", armed, strerror(errno));
+            goto out_close;
+        }
+        close(afd);
     }
     p.fd = fd;
     p.events = POLLIN;
@@ -214,7 +225,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bar-rw find | [-d BDF | -u UIO] size | "
                     "write OFF TEXT | read OFF LEN | reg OFF | "
-                    "ring PEER VEC | wait SECONDS\n");
+                    "ring PEER VEC | wait SECONDS [FILE]\n");
     return 2;
 }
 
@@ -301,7 +312,8 @@ int main(int argc, char **argv)
         return scan(print_bdf, NULL) < 0;
     }
     if (!strcmp(cmd, "wait") && uio && optind < argc) {
-        return wait_irq(uio, atoi(argv[optind])) < 0;
+        return wait_irq(uio, atoi(argv[optind]),
+                        optind + 1 < argc ? argv[optind + 1] : NULL) < 0;
     }
     if (!strcmp(cmd, "reg") || !strcmp(cmd, "ring")) {
         if (!uio || map_regs(uio, &m) < 0) {

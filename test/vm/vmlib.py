@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import fcntl
 import glob
+import hashlib
 import json
 import lzma
 import os
@@ -318,12 +319,16 @@ done
 
 def build_initramfs(extra_files=()):
     """Build (once per build tree, rebuilt when an input changed) the
-    initramfs shared by all VM tests. extra_files: (host path, guest
-    path) of further programs. Returns (vmlinux, initramfs path)."""
+    initramfs shared by the VM tests. extra_files: (host path, guest
+    path) of further programs or libraries, copied with the libraries
+    they link; tests with the same set share one image.
+    Returns (vmlinux, initramfs path)."""
     kdir = fetch_kernel()
     work = os.path.join(VM_BUILDDIR, 'vm-work')
     os.makedirs(work, exist_ok=True)
-    out = os.path.join(work, 'initramfs.cpio')
+    extra_files = sorted(extra_files)
+    key = hashlib.sha1(repr(extra_files).encode()).hexdigest()[:12]
+    out = os.path.join(work, 'initramfs-%s.cpio' % key)
     bar_rw = os.path.join(VM_BUILDDIR, 'bar-rw')
     if not os.path.isfile(bar_rw):
         raise VmError('%s is missing (make check-vm builds it)' % bar_rw)
@@ -335,7 +340,7 @@ def build_initramfs(extra_files=()):
                 os.path.getmtime(i) <= os.path.getmtime(out) for i in inputs):
             return os.path.join(kdir, 'vmlinux'), out
         ko, _ = build_driver(os.path.join(work, 'driver'))
-        fs = Initramfs(os.path.join(work, 'root'))
+        fs = Initramfs(os.path.join(work, 'root-' + key))
         fs.add_file('/bin/busybox', '/bin/busybox', 0o755)
         init = INIT.replace('@NET_MODULES@', ' '.join(NET_MODULES)) \
             .replace('@BOOT_MARKER@', BOOT_MARKER)
@@ -446,10 +451,11 @@ class Guest:
     """One QEMU guest: serial command channel and QMP."""
 
     def __init__(self, session, name, shm=None, net=False, incoming=None,
-                 mem='256M'):
+                 mem='256M', doorbell=None):
         self.session = session
         self.name = name
         self.shm = shm
+        self.doorbell = doorbell    # (server socket, vectors)
         self.net = net
         self.mem = mem
         self.hostfwd = {}
@@ -477,6 +483,10 @@ class Guest:
         if self.shm and not incoming:
             argv += ['-object', self.shm_object_arg(),
                      '-device', 'ivshmem-plain,memdev=hostmem,id=ivsh0']
+        if self.doorbell and not incoming:
+            argv += ['-chardev', 'socket,path=%s,id=iv' % self.doorbell[0],
+                     '-device', 'ivshmem-doorbell,chardev=iv,vectors=%d,'
+                     'id=ivsh0' % self.doorbell[1]]
         if incoming:
             argv += ['-incoming', incoming]
         return argv
@@ -641,9 +651,11 @@ class Session:
     """Context of one test: run directory, shared memory files, guests.
     Leaving it kills every QEMU and removes what the test created."""
 
-    def __init__(self, name):
+    def __init__(self, name, extra_files=()):
         self.name = name
+        self.extra_files = extra_files
         self.procs = []
+        self.servers = []
         self.shm_files = []
         self.guests = []
         self.failed = False
@@ -655,7 +667,7 @@ class Session:
     def __enter__(self):
         signal.signal(signal.SIGTERM, _sigterm)
         t0 = time.monotonic()
-        self.images = build_initramfs()
+        self.images = build_initramfs(self.extra_files)
         log('images ready in %.1f s (kernel %s, accel %s)'
             % (time.monotonic() - t0, kernel_release()[0], ACCEL))
         return self
@@ -665,6 +677,15 @@ class Session:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for p in self.servers:
+            # SIGTERM: the server removes its socket and (-u) its object.
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
         for f in self.shm_files:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f)
@@ -688,6 +709,33 @@ class Session:
         os.ftruncate(fd, SHM_SIZE)
         os.close(fd)
         return path
+
+    def start_server(self, vectors, size_mb=SHM_SIZE >> 20):
+        """Start the project's ivshmem-server on a unique shm object and
+        socket; return (socket path, /dev/shm path) once it serves."""
+        server = os.path.join(TOP_BUILDDIR, 'vendor', 'ivshmem', 'server',
+                              'ivshmem-server')
+        if not os.access(server, os.X_OK):
+            raise VmError('%s is missing (make builds it)' % server)
+        name = 'pscom-vmtest-%s-%d-%08x' % (self.name, os.getpid(),
+                                             random.getrandbits(32))
+        sock = os.path.join(self.new_dir('server'), 'ivshmem.sock')
+        self.shm_files.append('/dev/shm/' + name)
+        rfd, wfd = os.pipe()
+        logf = open(os.path.join(self.dir, 'server.log'), 'wb')
+        argv = [server, '-s', name, '-m', str(size_mb), '-p', sock,
+                '-n', str(vectors), '-u', '-R', str(wfd)]
+        self.servers.append(subprocess.Popen(
+            argv, stdout=logf, stderr=logf, pass_fds=(wfd,),
+            preexec_fn=_die_with_parent))
+        os.close(wfd)
+        # The server writes "ready" once it listens, or exits (EOF).
+        with os.fdopen(rfd) as r:
+            ready = select.select([r], [], [], 60)[0] and r.readline()
+        if ready != 'ready\n':
+            raise VmError('ivshmem-server did not get ready: %s' % open(
+                os.path.join(self.dir, 'server.log')).read()[-2000:])
+        return sock, '/dev/shm/' + name
 
     def guest(self, name, **kw):
         g = Guest(self, name, **kw)
@@ -760,13 +808,14 @@ class _Stop(Exception):
     pass
 
 
-def main_test(names, body):
-    """Run body(tap, session) as a TAP test; exit status for make."""
+def main_test(names, body, extra_files=()):
+    """Run body(tap, session) as a TAP test; exit status for make.
+    extra_files: further (host path, guest path) for the initramfs."""
     tap = Tap(names)
     name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
     t0 = time.monotonic()
     try:
-        with Session(name) as s:
+        with Session(name, extra_files) as s:
             try:
                 body(tap, s)
             finally:
