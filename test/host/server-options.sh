@@ -7,7 +7,7 @@
 . "$top_srcdir/test/common/host.sh"
 host_init
 SRV=$(host_server)
-tap_plan 35
+tap_plan 36
 
 # run_bad "what" WANT_RC WANT_MESSAGE args...: must exit WANT_RC, say why
 run_bad() {
@@ -59,19 +59,27 @@ tap_is "$(cat "$TL_DIR/victim")" keep "symlink target untouched"
 # A real server: modes, second server refused on name and on socket.
 host_server_start main -m 2 -c pscom -n 3 -v || tap_diag "$(cat "$HOST_LOG")"
 tap_is "$(mode_of /dev/shm/$HOST_SHM)" 600 "shm object is 0600"
-tap_is "$(stat -c %a "$HOST_SOCK" | cut -c2-)" 00 "socket has no group/other access"
+tap_is "$(stat -c %a "$HOST_SOCK")" 600 "socket is 0600"
 run_bad "second server on the same name" 1 "another ivshmem-server" -s "$HOST_SHM" -p "$TL_DIR/other.sock"
 run_bad "second server on the same socket" 1 "another server is listening" -s "$HOST_PREFIX-b4" -p "$HOST_SOCK"
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+sys.exit(s.recv(8) != bytes(8))' "$HOST_SOCK"
+tap_result $? "a client first receives protocol version 0"
+tap_ok "-v logs protocol messages" grep -q "send 0 to socket" "$HOST_LOG"
 host_server_stop main
 tap_is $? 0 "SIGTERM: clean exit"
-tap_ok "-v logs protocol messages" grep -q "send 0 to socket" "$HOST_LOG"
+
 tap_ok "socket removed at shutdown" test ! -e "$HOST_SOCK"
 tap_ok "shm object kept without -u" test -e "/dev/shm/$HOST_SHM"
 
 # Group access, unlink at exit, SIGINT.
 grp=$(id -gn)
 host_server_start grp -m 1 -g "$grp" -u -c migration-framework
-tap_is "$(mode_of /dev/shm/$HOST_SHM)" 660 "-g: object is 0660"
+tap_is "$(mode_of /dev/shm/$HOST_SHM)/$(mode_of "$HOST_SOCK")" 660/660 \
+    "-g: object and socket are 0660"
 eval "kill -INT \$TL_PID_grp"
 tl_wait_exit grp 60
 tap_is $? 0 "SIGINT: clean exit"

@@ -11,6 +11,7 @@ struct ivsrv_peer {
     int fd;
     int64_t id;
     int efd[IVSRV_MAX_VECTORS];
+    bool broken; /* a send failed: drop it */
 };
 
 struct ivsrv {

@@ -113,6 +113,12 @@ int ivsrv_listen(struct ivsrv *srv)
         ivsrv_log("%s: cannot set group: %s", path, strerror(errno));
         goto err_unlink;
     }
+    /* bind() left 0700/0770 (umask); make it exactly 0600/0660. The
+     * socket is ours and, in a sticky /tmp, cannot be swapped. */
+    if (chmod(path, srv->cfg.group_access ? 0660 : 0600) < 0) {
+        ivsrv_log("%s: chmod: %s", path, strerror(errno));
+        goto err_unlink;
+    }
     if (listen(fd, 16) < 0) {
         ivsrv_log("%s: listen: %s", path, strerror(errno));
         goto err_unlink;
@@ -163,9 +169,11 @@ static int introduce(struct ivsrv *srv, struct ivsrv_peer *np)
         struct ivsrv_peer *q = &srv->peers[i];
 
         for (unsigned v = 0; v < nv; v++) {
-            /* A failing old peer is noticed (and dropped) by its own
-             * POLLHUP; it must not prevent the new one. */
-            send_msg(srv, q->fd, np->id, np->efd[v]);
+            /* A failing old peer must not prevent the new one: it is
+             * marked and dropped by the event loop. */
+            if (send_msg(srv, q->fd, np->id, np->efd[v]) < 0) {
+                q->broken = true;
+            }
         }
         for (unsigned v = 0; v < nv; v++) {
             if (send_msg(srv, np->fd, q->id, q->efd[v]) < 0) {
@@ -184,7 +192,10 @@ static int introduce(struct ivsrv *srv, struct ivsrv_peer *np)
 void ivsrv_accept(struct ivsrv *srv)
 {
     struct ivsrv_peer np;
-    int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    /* Non-blocking: a peer that stops reading must not stall the server
+     * (a full socket buffer makes its sends fail and it is dropped). */
+    int fd = accept4(srv->listen_fd, NULL, NULL,
+                     SOCK_CLOEXEC | SOCK_NONBLOCK);
 
     if (fd < 0) {
         if (errno != EAGAIN && errno != EINTR) {
@@ -232,7 +243,9 @@ void ivsrv_peer_gone(struct ivsrv *srv, unsigned idx)
     peer_free(srv, &srv->peers[idx]);
     srv->peers[idx] = srv->peers[--srv->npeers];
     for (unsigned i = 0; i < srv->npeers; i++) {
-        send_msg(srv, srv->peers[i].fd, id, -1);
+        if (send_msg(srv, srv->peers[i].fd, id, -1) < 0) {
+            srv->peers[i].broken = true;
+        }
     }
     ivsrv_log("peer %lld disconnected (%u peer%s)", (long long)id,
               srv->npeers, srv->npeers == 1 ? "" : "s");

@@ -141,6 +141,26 @@ const char *ivsrv_describe(const struct ivsrv *srv)
     return srv->desc;
 }
 
+/* Drop peers whose sends failed; each drop notifies the others, which
+ * may break more, hence the loop. */
+static void drop_broken(struct ivsrv *srv)
+{
+    bool again = true;
+
+    while (again) {
+        again = false;
+        for (unsigned i = srv->npeers; i-- > 0;) {
+            if (srv->peers[i].broken) {
+                ivsrv_log("peer %lld: not reading, dropped",
+                          (long long)srv->peers[i].id);
+                ivsrv_peer_gone(srv, i);
+                again = true;
+                break;
+            }
+        }
+    }
+}
+
 int ivsrv_run(struct ivsrv *srv, int stop_fd)
 {
     struct pollfd pfd[2 + IVSRV_MAX_PEERS];
@@ -176,18 +196,22 @@ int ivsrv_run(struct ivsrv *srv, int stop_fd)
          * the hole, which was already handled. */
         for (unsigned i = n; i-- > 0;) {
             char buf[64];
+            ssize_t r;
 
             if (!pfd[2 + i].revents) {
                 continue;
             }
             /* QEMU never sends anything: data is ignored, EOF or an
              * error means the peer is gone. */
-            if (read(srv->peers[i].fd, buf, sizeof(buf)) <= 0) {
+            r = read(srv->peers[i].fd, buf, sizeof(buf));
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
                 ivsrv_peer_gone(srv, i);
             }
         }
+        drop_broken(srv);
         if (pfd[1].revents & POLLIN) {
             ivsrv_accept(srv);
+            drop_broken(srv);
         }
     }
 }
