@@ -710,7 +710,7 @@ class Session:
         os.close(fd)
         return path
 
-    def start_server(self, vectors, size_mb=SHM_SIZE >> 20):
+    def start_server(self, vectors=1, size_mb=SHM_SIZE >> 20, layout=None):
         """Start the project's ivshmem-server on a unique shm object and
         socket; return (socket path, /dev/shm path) once it serves."""
         server = os.path.join(TOP_BUILDDIR, 'vendor', 'ivshmem', 'server',
@@ -724,7 +724,8 @@ class Session:
         rfd, wfd = os.pipe()
         logf = open(os.path.join(self.dir, 'server.log'), 'wb')
         argv = [server, '-s', name, '-m', str(size_mb), '-p', sock,
-                '-n', str(vectors), '-u', '-R', str(wfd)]
+                '-n', str(vectors), '-u', '-R', str(wfd)] + (
+                    ['-c', layout] if layout else [])
         self.servers.append(subprocess.Popen(
             argv, stdout=logf, stderr=logf, pass_fds=(wfd,),
             preexec_fn=_die_with_parent))
