@@ -1,0 +1,195 @@
+/*
+ * ring.h -- single-producer single-consumer byte-stream ring in shared
+ * memory (libring.la, prefix ring_).
+ *
+ * One ring carries one direction of one connection. It lives in memory
+ * the caller provides (a region of the ivshmem segment, or private shared
+ * memory) and is safe against a buggy or hostile peer: every value read
+ * from shared memory is validated, a bad one breaks the ring (every later
+ * call returns the same negative error), and no call ever touches memory
+ * outside [base, base + len) or loops without bound.
+ *
+ * Usage recipe
+ * ------------
+ *   creator (usually the receiver, which owns the memory):
+ *       size_t len = ring_region_size(RING_DEFAULT_DATA);   // or any size
+ *       void *base = <len bytes, RING_ALIGN-aligned, shared with the peer>;
+ *       ring_init(base, len);               // before the peer learns of it
+ *
+ *   sender:
+ *       struct ring_producer tx;
+ *       rc = ring_attach_producer(&tx, base, len);   // validates the header
+ *       n = ring_write(&tx, iov, iovcnt);   // bytes taken from iov, 0: full
+ *       if (n > 0 && ring_producer_doorbell_needed(&tx) > 0) { ring it }
+ *
+ *   receiver:
+ *       struct ring_consumer rx;
+ *       rc = ring_attach_consumer(&rx, base, len);
+ *       while ((rc = ring_peek(&rx, &ptr, &run)) > 0) {
+ *           used = feed(con, ptr, run);       // copy out any prefix
+ *           ring_consume(&rx, used);           // give the space back
+ *       }
+ *       if (rc < 0) { connection error: log ring_consumer_reason(&rx) }
+ *       before sleeping: if (ring_consumer_arm(&rx) == 0) { sleep }
+ *       after waking:    ring_consumer_disarm(&rx);
+ *
+ * The bytes of a run returned by ring_peek() sit in shared memory: a
+ * hostile peer may change them while you read them. Copy a header out
+ * before validating it; never validate in place and then use in place.
+ *
+ * The ring is a byte stream: message boundaries are not kept. The
+ * producer gathers straight from the iovecs into chunks; a large message
+ * goes in as many chunks as the ring has room for while the consumer
+ * drains the earlier ones (both sides copy at the same time).
+ *
+ * Threading: one thread at a time per side; producer and consumer may run
+ * in different processes or virtual machines at the same time.
+ */
+#ifndef RING_RING_H_
+#define RING_RING_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/** Alignment of the region and granularity of chunks (one cache line). */
+#define RING_ALIGN 64
+
+/** Bytes of ring header (metadata, producer line, consumer line). */
+#define RING_HDR_SIZE (3 * RING_ALIGN)
+
+/** Smallest data area ring_init() accepts. */
+#define RING_MIN_DATA (4 * RING_ALIGN)
+
+/** Largest data area (chunk lengths are 32-bit). */
+#define RING_MAX_DATA ((size_t)1 << 30)
+
+/** Default region size: both directions of a connection fit in 64 KiB. */
+#define RING_DEFAULT_REGION ((size_t)32 * 1024)
+
+/** Data bytes of a default region. */
+#define RING_DEFAULT_DATA (RING_DEFAULT_REGION - RING_HDR_SIZE)
+
+/** Producer side, private to the sending process. Fields are private. */
+struct ring_producer {
+    unsigned char *data;  /* data area in shared memory */
+    void *shared;         /* ring header in shared memory */
+    uint64_t cap;         /* data bytes (private copy) */
+    uint64_t chunk_max;   /* largest chunk payload (private copy) */
+    uint64_t off;         /* offset of the next chunk header */
+    uint64_t lap;         /* wraps done */
+    uint64_t total;       /* ring bytes ever written (headers, padding) */
+    uint64_t cons_cached; /* last consumer position read and validated */
+    void *last_hdr;       /* header word of the last published chunk */
+    int err;              /* 0, or the error that broke the ring */
+    const char *reason;   /* what was wrong, for the log */
+};
+
+/** Consumer side, private to the receiving process. Fields are private. */
+struct ring_consumer {
+    const unsigned char *data; /* data area in shared memory */
+    void *shared;              /* ring header in shared memory */
+    uint64_t cap;              /* data bytes (private copy) */
+    uint64_t chunk_max;        /* largest chunk payload (private copy) */
+    uint64_t batch;            /* publish the position after this much */
+    uint64_t off;              /* offset of the current chunk header */
+    uint64_t lap;              /* wraps done */
+    uint64_t total;            /* ring bytes ever consumed */
+    uint64_t published;        /* last position published to the producer */
+    uint64_t cur_len;          /* payload of the current chunk, 0: none */
+    uint64_t cur_done;         /* payload bytes of it already consumed */
+    uint64_t cur_size;         /* ring bytes of the current chunk */
+    int err;                   /* 0, or the error that broke the ring */
+    const char *reason;        /* what was wrong, for the log */
+};
+
+/**
+ * Bytes of shared memory a ring with at least data_bytes of data needs
+ * (header plus data rounded up to RING_ALIGN). The region must start at a
+ * RING_ALIGN-aligned address. Returns 0 if data_bytes is out of range
+ * (below RING_MIN_DATA or above RING_MAX_DATA).
+ */
+size_t ring_region_size(size_t data_bytes);
+
+/**
+ * Data bytes a ring in a region of region_len bytes holds, or 0 if the
+ * region is too small or too large for a ring.
+ */
+size_t ring_data_size(size_t region_len);
+
+/**
+ * Lay out an empty ring in [base, base + len): write the header (magic,
+ * version, sizes) and clear the data area. Called once by the creator
+ * before the peer attaches. The whole region is used for data.
+ * Returns 0, or -EINVAL (base not RING_ALIGN-aligned, len out of range).
+ */
+int ring_init(void *base, size_t len);
+
+/**
+ * Attach the sending side to the ring at [base, base + len). Validates the
+ * header against len and keeps private copies of all sizes; shared sizes
+ * are never read again. Returns 0, -EINVAL (bad arguments), -EPROTO
+ * (header corrupt or not a ring) or -EPROTONOSUPPORT (other version).
+ */
+int ring_attach_producer(struct ring_producer *p, void *base, size_t len);
+
+/**
+ * Attach the receiving side; as ring_attach_producer(). The consumer
+ * starts at the beginning of the ring: attach before the producer writes.
+ */
+int ring_attach_consumer(struct ring_consumer *c, void *base, size_t len);
+
+/**
+ * Copy as many bytes of iov[0..iovcnt) as fit into the ring, in order,
+ * without blocking. Returns the number of bytes taken (0 when the ring is
+ * full or the iovecs are empty), -EINVAL for bad arguments, or the error
+ * that broke the ring (-EPROTO: the consumer published an impossible
+ * position). The iovecs are not modified; the caller advances them.
+ */
+ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
+                   int iovcnt);
+
+/**
+ * After a ring_write() that returned > 0: does the consumer sleep and
+ * want a doorbell? Returns 1 (ring it), 0 (it polls), or the ring's error.
+ */
+int ring_producer_doorbell_needed(const struct ring_producer *p);
+
+/** Why the producer broke (static string), or NULL while it is fine. */
+const char *ring_producer_reason(const struct ring_producer *p);
+
+/**
+ * Find the next contiguous run of readable bytes. On 1, *ptr and *len
+ * describe it (len > 0, inside the region); the run stays valid until it
+ * is consumed. Returns 0 when the ring is empty, or a negative error
+ * (-EPROTO: corrupt chunk header; the ring is broken for good).
+ * Peeking again without consuming returns the same run.
+ */
+int ring_peek(struct ring_consumer *c, const void **ptr, size_t *len);
+
+/**
+ * Give back the first len bytes of the run ring_peek() returned (len may
+ * be less than the run). Space goes back to the producer in batches.
+ * Returns 0, -EINVAL if len exceeds the run, or the ring's error.
+ */
+int ring_consume(struct ring_consumer *c, size_t len);
+
+/** Publish the consumed position now (batching skipped). 0 or error. */
+int ring_consumer_flush(struct ring_consumer *c);
+
+/**
+ * Before sleeping: publish the position and raise the "armed" flag that
+ * ring_producer_doorbell_needed() reads, then look again. Returns 0 (the
+ * ring is empty and stays armed: sleep), 1 (data arrived, not armed: do
+ * not sleep) or the ring's error.
+ */
+int ring_consumer_arm(struct ring_consumer *c);
+
+/** After waking: lower the armed flag so the producer stops ringing. */
+void ring_consumer_disarm(struct ring_consumer *c);
+
+/** Why the consumer broke (static string), or NULL while it is fine. */
+const char *ring_consumer_reason(const struct ring_consumer *c);
+
+#endif /* RING_RING_H_ */

@@ -1,0 +1,216 @@
+/*
+ * ring_consumer.c -- the receiving side: validate chunk headers, hand out
+ * contiguous runs, give space back in batches.
+ *
+ * Every chunk header word is loaded once (acquire) into a local and only
+ * the local is checked and used. A header is accepted only if it carries
+ * our lap, its chunk fits between our position and the end of the data
+ * area, and the producer could have written it without overrunning the
+ * space we gave back. Anything else breaks the ring with -EPROTO.
+ */
+#include "ring_layout.h"
+
+#include <errno.h>
+#include <string.h>
+
+static struct ring_shared *shared_of(const struct ring_consumer *c)
+{
+    return c->shared;
+}
+
+int ring_attach_consumer(struct ring_consumer *c, void *base, size_t len)
+{
+    struct ring_sizes sz;
+    const char *why = NULL;
+
+    if (c == NULL) {
+        return -EINVAL;
+    }
+    int rc = ring_layout_check(base, len, &sz, &why);
+    if (rc < 0) {
+        memset(c, 0, sizeof(*c));
+        c->err = rc;
+        c->reason = why;
+        return rc;
+    }
+    *c = (struct ring_consumer){
+        .data = (const unsigned char *)base + RING_HDR_SIZE,
+        .shared = base,
+        .cap = sz.cap,
+        .chunk_max = sz.chunk_max,
+        .batch = sz.batch,
+    };
+    return 0;
+}
+
+static int broken(struct ring_consumer *c, const char *why)
+{
+    c->err = -EPROTO;
+    c->reason = why;
+    return c->err;
+}
+
+static void publish_pos(struct ring_consumer *c)
+{
+    /* Release: our reads of the consumed chunks happen before the
+     * producer, which loads this with acquire, overwrites them. */
+    atomic_store_explicit(&shared_of(c)->cons.pos, c->total,
+                          memory_order_release);
+    c->published = c->total;
+}
+
+/* Step over a finished chunk of `size` ring bytes. */
+static void advance(struct ring_consumer *c, uint64_t size)
+{
+    c->off += size;
+    if (c->off == c->cap) {
+        c->off = 0;
+        c->lap++;
+    }
+    c->total += size;
+    if (c->total - c->published >= c->batch) {
+        publish_pos(c);
+    }
+}
+
+/* Check the header word w found at c->off; on success return the chunk's
+ * size in ring bytes (> 0), else break the ring and return 0. */
+static uint64_t check_word(struct ring_consumer *c, uint64_t w)
+{
+    uint64_t end = c->cap - c->off;
+    uint64_t len = w & RING_W_LEN_MASK;
+    uint64_t size;
+
+    if ((w & RING_W_VALID) == 0) {
+        broken(c, "chunk header without valid bit");
+        return 0;
+    }
+    if (((w >> RING_W_LAP_SHIFT) & RING_W_LAP_MASK) !=
+        (c->lap & RING_W_LAP_MASK)) {
+        broken(c, "chunk header of another lap");
+        return 0;
+    }
+    if (w & RING_W_PAD) {
+        /* Padding is written only near the end, never at the start:
+         * so at most one padding chunk precedes a data chunk. */
+        if (len != end - RING_HDR_BYTES || end >= RING_PAD_MAX ||
+            c->off == 0) {
+            broken(c, "bad padding length");
+            return 0;
+        }
+        size = end;
+    } else {
+        if (len == 0 || len > c->chunk_max) {
+            broken(c, "bad chunk length");
+            return 0;
+        }
+        size = ring_align_up(len + RING_HDR_BYTES);
+        if (size > end) {
+            broken(c, "chunk beyond the end of the ring");
+            return 0;
+        }
+    }
+    /* No check against the space given back is needed: a chunk is at
+     * most a quarter of the ring and we hold back less than an eighth,
+     * so every chunk that fits before the end fits what we gave back. */
+    return size;
+}
+
+int ring_peek(struct ring_consumer *c, const void **ptr, size_t *len)
+{
+    if (c == NULL || ptr == NULL || len == NULL) {
+        return -EINVAL;
+    }
+    if (c->err != 0) {
+        return c->err;
+    }
+    /* At most a padding chunk (never at offset 0) and then a data chunk:
+     * the loop ends after two rounds. */
+    while (c->cur_len == 0) {
+        uint64_t w = atomic_load_explicit(ring_hdr_at(c->data, c->off),
+                                          memory_order_acquire);
+        if (w == 0) {
+            return 0; /* the terminator: nothing published yet */
+        }
+        uint64_t size = check_word(c, w);
+        if (size == 0) {
+            return c->err;
+        }
+        if (w & RING_W_PAD) {
+            advance(c, size);
+            continue;
+        }
+        c->cur_len = w & RING_W_LEN_MASK;
+        c->cur_done = 0;
+        c->cur_size = size;
+    }
+    *ptr = c->data + c->off + RING_HDR_BYTES + c->cur_done;
+    *len = c->cur_len - c->cur_done;
+    return 1;
+}
+
+int ring_consume(struct ring_consumer *c, size_t len)
+{
+    if (c == NULL) {
+        return -EINVAL;
+    }
+    if (c->err != 0) {
+        return c->err;
+    }
+    if (len > c->cur_len - c->cur_done) {
+        return -EINVAL;
+    }
+    c->cur_done += len;
+    if (c->cur_len != 0 && c->cur_done == c->cur_len) {
+        c->cur_len = 0;
+        advance(c, c->cur_size);
+    }
+    return 0;
+}
+
+int ring_consumer_flush(struct ring_consumer *c)
+{
+    if (c->err != 0) {
+        return c->err;
+    }
+    if (c->total != c->published) {
+        publish_pos(c);
+    }
+    return 0;
+}
+
+int ring_consumer_arm(struct ring_consumer *c)
+{
+    if (c->err != 0) {
+        return c->err;
+    }
+    if (c->cur_len != 0) {
+        return 1; /* a run is still waiting */
+    }
+    ring_consumer_flush(c);
+    /* seq_cst store then seq_cst load: pairs with the producer's seq_cst
+     * RMW of its last header then load of armed (see
+     * ring_producer_doorbell_needed), so a chunk published while we arm
+     * is either seen here or the producer sees armed. */
+    atomic_store_explicit(&shared_of(c)->cons.armed, 1, memory_order_seq_cst);
+    uint64_t w = atomic_load_explicit(ring_hdr_at(c->data, c->off),
+                                      memory_order_seq_cst);
+    if (w != 0) {
+        ring_consumer_disarm(c);
+        return 1;
+    }
+    return 0;
+}
+
+void ring_consumer_disarm(struct ring_consumer *c)
+{
+    if (c->shared == NULL) {
+        return; /* never attached */
+    }
+    atomic_store_explicit(&shared_of(c)->cons.armed, 0, memory_order_relaxed);
+}
+
+const char *ring_consumer_reason(const struct ring_consumer *c)
+{
+    return c->reason;
+}

@@ -1,0 +1,128 @@
+/*
+ * ring_layout.h -- the ring's layout in shared memory (private to lib/ring
+ * and its tests; other rooms use ring.h only).
+ *
+ *   offset   0  metadata line: magic, version, sizes (creator writes once)
+ *   offset  64  producer line (reserved for producer-written state)
+ *   offset 128  consumer line: consumed position, armed flag
+ *   offset 192  data area: chunks, each starting on a 64-byte boundary
+ *
+ * A chunk is an 8-byte header word followed by its payload, padded to the
+ * next 64-byte boundary, so a small message (8-byte pscom header, small
+ * xheader, payload) shares one cache line with its chunk header. Chunks
+ * never wrap; a PAD chunk fills the end of the data area when a small
+ * message would otherwise be split.
+ *
+ * Header word: bits 0-31 payload length, bit 32 PAD, bit 33 always 1 (so
+ * a written header is never 0), bits 34-63 the lap (wraps done, modulo
+ * 2^30). The lap plays the role of the owner bit that flips on each wrap:
+ * the consumer accepts only its own lap.
+ *
+ * Before publishing a chunk the producer writes 0 into the header word
+ * right after it (the terminator), so the consumer's next slot always
+ * reads 0 until the next chunk is published: stale payload of an earlier
+ * lap is never mistaken for a header. Hence the producer keeps one line
+ * free: it writes only while total + size + 64 <= consumed + capacity.
+ */
+#ifndef RING_LAYOUT_H_
+#define RING_LAYOUT_H_
+
+#include "ring.h"
+
+#include <assert.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RING_MAGIC 0x474e495249564950ULL /* "PIVIRING" little-endian */
+#define RING_VERSION 1u
+
+/* Chunk header word. */
+#define RING_HDR_BYTES 8u
+#define RING_W_LEN_MASK 0xffffffffULL
+#define RING_W_PAD (1ULL << 32)
+#define RING_W_VALID (1ULL << 33)
+#define RING_W_LAP_SHIFT 34
+#define RING_W_LAP_MASK ((1ULL << 30) - 1)
+
+/* A small message is never split across the end of the data area if the
+ * space left there is below this: a PAD chunk skips to the start. */
+#define RING_PAD_MAX 512u
+
+/* A partial chunk written into a nearly full ring is at least this big
+ * (unless the caller wants less), so a streaming producer does not chop
+ * the stream into tiny chunks while the consumer drains. */
+#define RING_MIN_SPLIT 1024u
+
+/* Metadata: written by ring_init(), read (and copied) at attach only. */
+struct ring_meta {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t hdr_size;   /* RING_HDR_SIZE */
+    uint32_t data_size;  /* bytes of the data area, multiple of 64 */
+    uint32_t chunk_max;  /* largest chunk payload the producer writes */
+    uint32_t batch;      /* consumer publishes after this many bytes */
+    uint32_t reserved0;
+};
+
+/* The three header lines. Each side writes only its own line, so the
+ * lines never bounce between the two caches except for what is shared on
+ * purpose (the consumed position, the armed flag). */
+struct ring_shared {
+    alignas(RING_ALIGN) struct ring_meta meta;
+    alignas(RING_ALIGN) struct {
+        _Atomic uint64_t reserved; /* producer-written state, later */
+    } prod;
+    alignas(RING_ALIGN) struct {
+        /* Ring bytes consumed, published in batches (release) and read
+         * by the producer (acquire) only when the ring looks full. */
+        _Atomic uint64_t pos;
+        /* Nonzero while the consumer sleeps and wants a doorbell. */
+        _Atomic uint32_t armed;
+    } cons;
+};
+
+static_assert(offsetof(struct ring_shared, meta) == 0, "meta line");
+static_assert(offsetof(struct ring_shared, prod) == RING_ALIGN,
+              "producer state on its own cache line");
+static_assert(offsetof(struct ring_shared, cons) == 2 * RING_ALIGN,
+              "consumer state on its own cache line");
+static_assert(sizeof(struct ring_shared) == RING_HDR_SIZE, "header size");
+static_assert(sizeof(struct ring_meta) <= RING_ALIGN, "meta fits a line");
+static_assert(sizeof(_Atomic uint64_t) == 8, "8-byte header words");
+
+/* Round x up to a multiple of RING_ALIGN. */
+static inline uint64_t ring_align_up(uint64_t x)
+{
+    return (x + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
+}
+
+/* The header word of a chunk for a given lap. */
+static inline uint64_t ring_word(uint64_t len, int pad, uint64_t lap)
+{
+    return len | (pad ? RING_W_PAD : 0) | RING_W_VALID |
+           ((lap & RING_W_LAP_MASK) << RING_W_LAP_SHIFT);
+}
+
+/* The chunk header word at offset off of the data area. */
+static inline _Atomic uint64_t *ring_hdr_at(const unsigned char *data,
+                                            uint64_t off)
+{
+    return (_Atomic uint64_t *)(uintptr_t)(data + off);
+}
+
+/* Shared sizes, validated, as both sides keep them. */
+struct ring_sizes {
+    uint64_t cap;
+    uint64_t chunk_max;
+    uint64_t batch;
+};
+
+/* Validate the header of the ring at [base, base + len) and return its
+ * sizes (attach for either side). 0, -EINVAL, -EPROTO or
+ * -EPROTONOSUPPORT; *why names the bad field. */
+int ring_layout_check(const void *base, size_t len, struct ring_sizes *sz,
+                      const char **why);
+
+#endif /* RING_LAYOUT_H_ */

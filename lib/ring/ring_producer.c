@@ -1,0 +1,217 @@
+/*
+ * ring_producer.c -- the sending side: gather iovecs into chunks.
+ *
+ * The producer trusts nothing it reads back from shared memory; the only
+ * values it reads are the consumer's position (checked to be in range and
+ * monotonic) and the armed flag (a boolean). All offsets it writes to come
+ * from its private state.
+ */
+#include "ring_layout.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+/* Where the gather is in the caller's iovecs. */
+struct gather {
+    const struct iovec *iov;
+    int idx;
+    size_t off;
+};
+
+static struct ring_shared *shared_of(const struct ring_producer *p)
+{
+    return p->shared;
+}
+
+int ring_attach_producer(struct ring_producer *p, void *base, size_t len)
+{
+    struct ring_sizes sz;
+    const char *why = NULL;
+
+    if (p == NULL) {
+        return -EINVAL;
+    }
+    int rc = ring_layout_check(base, len, &sz, &why);
+    if (rc < 0) {
+        memset(p, 0, sizeof(*p));
+        p->err = rc;
+        p->reason = why;
+        return rc;
+    }
+    *p = (struct ring_producer){
+        .data = (unsigned char *)base + RING_HDR_SIZE,
+        .shared = base,
+        .cap = sz.cap,
+        .chunk_max = sz.chunk_max,
+    };
+    return 0;
+}
+
+static ssize_t broken(struct ring_producer *p, int err, const char *why)
+{
+    p->err = err;
+    p->reason = why;
+    return err;
+}
+
+/* Ring bytes the producer may use now, by its cached view: one line stays
+ * free for the terminator written after each chunk. */
+static uint64_t space(const struct ring_producer *p)
+{
+    return p->cap - (p->total - p->cons_cached) - RING_ALIGN;
+}
+
+/* Re-read the consumer's position. It must lie between what we saw last
+ * and what we wrote, on a chunk boundary granule; anything else is a
+ * buggy or hostile consumer. Acquire: the consumer's reads of the space
+ * it gives back happen before we overwrite it. */
+static int refresh(struct ring_producer *p)
+{
+    uint64_t pos = atomic_load_explicit(&shared_of(p)->cons.pos,
+                                        memory_order_acquire);
+    if (pos < p->cons_cached || pos > p->total ||
+        (pos & (RING_ALIGN - 1)) != 0) {
+        return (int)broken(p, -EPROTO, "consumer position out of range");
+    }
+    p->cons_cached = pos;
+    return 0;
+}
+
+/* Copy n bytes from the iovecs into dst, advancing the gather cursor. */
+static void gather_copy(struct gather *g, unsigned char *dst, size_t n)
+{
+    while (n > 0) {
+        const struct iovec *v = &g->iov[g->idx];
+        size_t take = v->iov_len - g->off;
+        if (take > n) {
+            take = n;
+        }
+        memcpy(dst, (const unsigned char *)v->iov_base + g->off, take);
+        dst += take;
+        n -= take;
+        g->off += take;
+        if (g->off == v->iov_len) {
+            g->idx++;
+            g->off = 0;
+        }
+    }
+}
+
+/* Publish a chunk of `size` ring bytes at p->off whose header word is w:
+ * terminator first, header word last with release so that the consumer's
+ * acquire load of it sees the payload and the terminator. */
+static void publish(struct ring_producer *p, uint64_t w, uint64_t size)
+{
+    uint64_t next = p->off + size;
+    uint64_t next_lap = p->lap;
+    if (next == p->cap) {
+        next = 0;
+        next_lap++;
+    }
+    atomic_store_explicit(ring_hdr_at(p->data, next), 0,
+                          memory_order_relaxed);
+    p->last_hdr = ring_hdr_at(p->data, p->off);
+    atomic_store_explicit(ring_hdr_at(p->data, p->off), w,
+                          memory_order_release);
+    p->off = next;
+    p->lap = next_lap;
+    p->total += size;
+}
+
+/* Sum of the iovec lengths, or -EINVAL if it does not fit a ssize_t. */
+static ssize_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t sum = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - sum) {
+            return -EINVAL;
+        }
+        if (iov[i].iov_len > 0 && iov[i].iov_base == NULL) {
+            return -EINVAL;
+        }
+        sum += iov[i].iov_len;
+    }
+    return (ssize_t)sum;
+}
+
+ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
+                   int iovcnt)
+{
+    if (p == NULL || iovcnt < 0 || (iov == NULL && iovcnt > 0)) {
+        return -EINVAL;
+    }
+    if (p->err != 0) {
+        return p->err;
+    }
+    ssize_t sum = iov_total(iov, iovcnt);
+    if (sum < 0) {
+        return sum;
+    }
+    uint64_t rem = (uint64_t)sum;
+    uint64_t written = 0;
+    struct gather g = {.iov = iov};
+
+    while (rem > 0) {
+        uint64_t end = p->cap - p->off;
+        uint64_t want = rem < p->chunk_max ? rem : p->chunk_max;
+        /* A small tail that does not fit before the end goes whole to the
+         * start, so it arrives as one contiguous run. */
+        int pad = want + RING_HDR_BYTES > end && rem <= p->chunk_max &&
+                  end < RING_PAD_MAX;
+        uint64_t need = pad ? end : ring_align_up(want + RING_HDR_BYTES);
+        if (need > end) {
+            need = end;
+        }
+        if (space(p) < need) {
+            if (refresh(p) < 0) {
+                return p->err;
+            }
+        }
+        if (space(p) < need) {
+            uint64_t room = space(p) < end ? space(p) : end;
+            uint64_t min_split = need < RING_MIN_SPLIT ? need : RING_MIN_SPLIT;
+            if (pad || room < min_split) {
+                break; /* full: the caller retries later */
+            }
+            need = room;
+        }
+        if (pad) {
+            publish(p, ring_word(end - RING_HDR_BYTES, 1, p->lap), end);
+            continue;
+        }
+        uint64_t n = need - RING_HDR_BYTES;
+        if (n > want) {
+            n = want;
+        }
+        gather_copy(&g, p->data + p->off + RING_HDR_BYTES, n);
+        publish(p, ring_word(n, 0, p->lap), ring_align_up(n + RING_HDR_BYTES));
+        rem -= n;
+        written += n;
+    }
+    return (ssize_t)written;
+}
+
+int ring_producer_doorbell_needed(const struct ring_producer *p)
+{
+    if (p->err != 0) {
+        return p->err;
+    }
+    if (p->last_hdr == NULL) {
+        return 0;
+    }
+    /* Store-load ordering against ring_consumer_arm(): the consumer
+     * stores armed then loads its next header; we touch our last header
+     * then load armed, all seq_cst, so at least one side sees the other
+     * (an armed consumer with data waiting would otherwise sleep). The
+     * RMW adds 0: the header keeps its value. */
+    atomic_fetch_add_explicit((_Atomic uint64_t *)p->last_hdr, 0,
+                              memory_order_seq_cst);
+    return atomic_load_explicit(&shared_of(p)->cons.armed,
+                                memory_order_seq_cst) != 0;
+}
+
+const char *ring_producer_reason(const struct ring_producer *p)
+{
+    return p->reason;
+}

@@ -1,0 +1,450 @@
+/*
+ * test_ring_basic.c -- lib/ring behaviour with an honest peer: sizes,
+ * empty and full, wrap-around at every offset, iovec gather, partial
+ * consumption, long streams, batching and the armed flag.
+ */
+#include "ring_layout.h"
+#include "ring_test_util.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* One ring with both sides attached in this process. */
+struct fix {
+    void *base;
+    size_t len;
+    struct ring_producer p;
+    struct ring_consumer c;
+    uint64_t seed;
+    uint64_t wpos; /* stream bytes written */
+    uint64_t rpos; /* stream bytes consumed and verified */
+    uint64_t rng;
+    unsigned char *stage;
+    size_t stage_len;
+};
+
+static void fix_open(struct fix *f, size_t data_bytes)
+{
+    memset(f, 0, sizeof(*f));
+    f->len = ring_region_size(data_bytes);
+    assert_true(f->len > 0);
+    f->base = rt_alloc(f->len);
+    assert_int_equal(ring_init(f->base, f->len), 0);
+    assert_int_equal(ring_attach_producer(&f->p, f->base, f->len), 0);
+    assert_int_equal(ring_attach_consumer(&f->c, f->base, f->len), 0);
+    f->seed = data_bytes * 7919 + 1;
+    f->rng = 0x1234567ULL + data_bytes;
+}
+
+static void fix_close(struct fix *f)
+{
+    free(f->stage);
+    free(f->base);
+}
+
+static unsigned char *stage(struct fix *f, size_t n)
+{
+    if (n > f->stage_len) {
+        free(f->stage);
+        f->stage = malloc(n ? n : 1);
+        assert_non_null(f->stage);
+        f->stage_len = n;
+    }
+    return f->stage;
+}
+
+/* Offer the next n stream bytes in niov random pieces; returns what the
+ * ring took. */
+static size_t put(struct fix *f, size_t n, int niov)
+{
+    struct iovec iov[64];
+    unsigned char *buf = stage(f, n);
+    assert_true(niov > 0 && niov <= 64);
+    rt_stream_fill(f->seed, buf, f->wpos, n);
+    size_t at = 0;
+    for (int i = 0; i < niov; i++) {
+        size_t piece = n - at;
+        if (i < niov - 1 && piece > 0) {
+            piece = rt_rand(&f->rng) % (piece + 1);
+        }
+        iov[i].iov_base = buf + at;
+        iov[i].iov_len = piece;
+        at += piece;
+    }
+    ssize_t w = ring_write(&f->p, iov, niov);
+    assert_true(w >= 0);
+    assert_true((size_t)w <= n);
+    f->wpos += (uint64_t)w;
+    return (size_t)w;
+}
+
+/* Check that a run lies in the data area. */
+static void assert_in_ring(const struct fix *f, const void *ptr, size_t len)
+{
+    const unsigned char *lo = (const unsigned char *)f->base + RING_HDR_SIZE;
+    const unsigned char *hi = (const unsigned char *)f->base + f->len;
+    assert_true((const unsigned char *)ptr >= lo);
+    assert_true(len <= (size_t)(hi - (const unsigned char *)ptr));
+}
+
+/* Consume up to max bytes (in steps of at most step, 0: whole runs),
+ * verifying each against the stream. Returns the bytes consumed. */
+static size_t get(struct fix *f, size_t max, size_t step)
+{
+    size_t got = 0;
+    while (got < max) {
+        const void *ptr;
+        size_t len;
+        int rc = ring_peek(&f->c, &ptr, &len);
+        assert_true(rc >= 0);
+        if (rc == 0) {
+            break;
+        }
+        assert_true(len > 0);
+        assert_in_ring(f, ptr, len);
+        if (step != 0 && len > step) {
+            len = step;
+        }
+        if (len > max - got) {
+            len = max - got;
+        }
+        assert_int_equal(rt_stream_check(f->seed, ptr, f->rpos, len), -1);
+        assert_int_equal(ring_consume(&f->c, len), 0);
+        f->rpos += len;
+        got += len;
+    }
+    return got;
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    /* Both directions of a default connection fit in 64 KiB. */
+    assert_int_equal(ring_region_size(RING_DEFAULT_DATA), RING_DEFAULT_REGION);
+    assert_true(2 * RING_DEFAULT_REGION <= 64 * 1024);
+    assert_int_equal(ring_data_size(RING_DEFAULT_REGION), RING_DEFAULT_DATA);
+    assert_int_equal(RING_DEFAULT_DATA % RING_ALIGN, 0);
+    assert_int_equal(ring_region_size(1000), RING_HDR_SIZE + 1024);
+    assert_int_equal(ring_data_size(RING_HDR_SIZE + 1024 + 63), 1024);
+    assert_int_equal(ring_region_size(RING_MIN_DATA - 1), 0);
+    assert_int_equal(ring_region_size(RING_MAX_DATA + 1), 0);
+    assert_int_equal(ring_data_size(RING_HDR_SIZE + RING_MIN_DATA - 1), 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    size_t len = ring_region_size(1024);
+    unsigned char *base = rt_alloc(len + RING_ALIGN);
+    struct ring_producer p;
+    struct ring_consumer c;
+    assert_int_equal(ring_init(base + 8, len), -EINVAL);
+    assert_int_equal(ring_init(NULL, len), -EINVAL);
+    assert_int_equal(ring_init(base, RING_HDR_SIZE + RING_MIN_DATA - 1),
+                     -EINVAL);
+    assert_int_equal(ring_init(base, len), 0);
+    assert_int_equal(ring_attach_producer(&p, base + 32, len), -EINVAL);
+    assert_int_equal(ring_attach_consumer(&c, base + 8, len), -EINVAL);
+    assert_int_equal(ring_attach_consumer(&c, base, 100), -EINVAL);
+    assert_int_equal(ring_attach_producer(&p, base, len), 0);
+    assert_int_equal(ring_attach_consumer(&c, base, len), 0);
+    assert_int_equal(ring_write(&p, NULL, 1), -EINVAL);
+    struct iovec bad = {.iov_base = NULL, .iov_len = 5};
+    assert_int_equal(ring_write(&p, &bad, 1), -EINVAL);
+    struct iovec neg = {.iov_base = base, .iov_len = 1};
+    assert_int_equal(ring_write(&p, &neg, -1), -EINVAL);
+    const void *ptr;
+    size_t run;
+    assert_int_equal(ring_peek(&c, NULL, &run), -EINVAL);
+    assert_int_equal(ring_peek(&c, &ptr, NULL), -EINVAL);
+    assert_int_equal(ring_consume(&c, 1), -EINVAL); /* nothing peeked */
+    /* Argument errors do not break the ring. */
+    assert_null(ring_consumer_reason(&c));
+    assert_null(ring_producer_reason(&p));
+    free(base);
+}
+
+static void test_empty_and_zero_bytes(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    const void *ptr;
+    size_t len;
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+    assert_int_equal(ring_write(&f.p, NULL, 0), 0);
+    struct iovec z[3] = {{f.base, 0}, {NULL, 0}, {f.base, 0}};
+    assert_int_equal(ring_write(&f.p, z, 3), 0);
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+    assert_int_equal(ring_consume(&f.c, 0), 0);
+    assert_int_equal(ring_consumer_flush(&f.c), 0);
+    fix_close(&f);
+}
+
+/* A pscom-like small message (8-byte header, xheader, payload) arrives as
+ * one run sharing the cache line of its chunk header. */
+static void test_small_message_one_line(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    assert_int_equal(put(&f, 48, 3), 48);
+    const void *ptr;
+    size_t len;
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 1);
+    assert_int_equal(len, 48);
+    uintptr_t hdr = (uintptr_t)ptr - RING_HDR_BYTES;
+    assert_int_equal(hdr % RING_ALIGN, 0);
+    assert_true(((uintptr_t)ptr + len - 1) / RING_ALIGN == hdr / RING_ALIGN);
+    assert_int_equal(get(&f, 48, 0), 48);
+    /* The next small message takes the next line. */
+    assert_int_equal(put(&f, 56, 2), 56);
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 1);
+    assert_int_equal((uintptr_t)ptr - RING_HDR_BYTES, hdr + RING_ALIGN);
+    assert_int_equal(get(&f, 56, 0), 56);
+    fix_close(&f);
+}
+
+/* Filling from empty takes at least the capacity less one batch, one
+ * line and the headers; a full ring takes 0; draining frees it again. */
+static void test_full(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    size_t total = 0;
+    for (;;) {
+        size_t w = put(&f, 1000, 4);
+        total += w;
+        if (w == 0) {
+            break;
+        }
+    }
+    /* Large writes stop before tiny chunks; small ones fill the rest. */
+    while (put(&f, 1, 1) == 1) {
+        total++;
+    }
+    assert_true(total + RING_ALIGN * 40 >= f.c.cap - RING_ALIGN);
+    assert_true(total <= f.c.cap);
+    assert_int_equal(put(&f, 1, 1), 0);
+    assert_int_equal(put(&f, 100000, 8), 0);
+    assert_int_equal(get(&f, total, 0), total);
+    const void *ptr;
+    size_t len;
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+    /* Without an explicit flush: batching alone gives the space back. */
+    size_t again = 0;
+    for (int i = 0; i < 1000; i++) {
+        size_t w = put(&f, 777, 3);
+        if (w == 0) {
+            break;
+        }
+        again += w;
+    }
+    assert_true(again >= f.c.cap / 2);
+    assert_int_equal(get(&f, again, 0), again);
+    fix_close(&f);
+}
+
+/* Put the ring's positions at every line offset, then send messages of
+ * sizes around every boundary: each comes out intact and in order. */
+static void test_wrap_every_offset(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1,   7,   8,    55,   56,   57,   63,
+                                   64,  65,  100,  447,  448,  449,  504,
+                                   505, 760, 1000, 1016, 2000, 5000, 20000};
+    const size_t data = 4096;
+    for (size_t k = 0; k < data / RING_ALIGN; k++) {
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+            struct fix f;
+            fix_open(&f, data);
+            /* k one-line chunks move both sides to offset k * 64. */
+            for (size_t i = 0; i < k; i++) {
+                assert_int_equal(put(&f, 56, 1), 56);
+                assert_int_equal(get(&f, 56, 0), 56);
+            }
+            assert_int_equal(f.p.off, k * RING_ALIGN);
+            size_t n = sizes[s];
+            size_t sent = 0;
+            size_t recvd = 0;
+            for (int guard = 0; recvd < n; guard++) {
+                assert_true(guard < 10000);
+                sent += put(&f, n - sent, 1 + (int)(guard % 5));
+                recvd += get(&f, n - recvd, 0);
+            }
+            assert_int_equal(sent, n);
+            /* A small message near the end arrives whole, not split. */
+            if (n <= f.p.chunk_max && k * RING_ALIGN + n + 8 > data &&
+                data - k * RING_ALIGN < RING_PAD_MAX) {
+                assert_int_equal(f.c.lap, 1);
+            }
+            fix_close(&f);
+        }
+    }
+}
+
+/* A small message that does not fit before the end is padded over and
+ * delivered as one run at the start. */
+static void test_pad_keeps_message_whole(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, 4096);
+    /* One-line chunks up to two lines before the end. */
+    for (size_t i = 0; i < (4096 - 128) / RING_ALIGN; i++) {
+        assert_int_equal(put(&f, 56, 2), 56);
+        assert_int_equal(get(&f, 56, 0), 56);
+    }
+    assert_int_equal(f.p.off, 4096 - 128);
+    assert_int_equal(put(&f, 200, 3), 200);
+    const void *ptr;
+    size_t len;
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 1);
+    assert_int_equal(len, 200);
+    assert_ptr_equal(ptr, (const unsigned char *)f.base + RING_HDR_SIZE +
+                              RING_HDR_BYTES);
+    assert_int_equal(get(&f, 200, 0), 200);
+    fix_close(&f);
+}
+
+/* Many iovecs, many of them empty, gathered into the stream in order. */
+static void test_gather_many_iovecs(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    for (int round = 0; round < 200; round++) {
+        size_t n = rt_rand(&f.rng) % 70000;
+        size_t sent = 0;
+        while (sent < n) {
+            sent += put(&f, n - sent, 1 + (int)(rt_rand(&f.rng) % 64));
+            get(&f, SIZE_MAX, 1 + rt_rand(&f.rng) % 5000);
+        }
+    }
+    while (get(&f, SIZE_MAX, 0) > 0) {
+    }
+    assert_int_equal(f.rpos, f.wpos);
+    fix_close(&f);
+}
+
+/* Peek returns the same run until consumed; consuming byte by byte,
+ * and more than the run, behave. */
+static void test_partial_consume(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    assert_int_equal(put(&f, 300, 2), 300);
+    const void *p1;
+    const void *p2;
+    size_t l1;
+    size_t l2;
+    assert_int_equal(ring_peek(&f.c, &p1, &l1), 1);
+    assert_int_equal(ring_peek(&f.c, &p2, &l2), 1);
+    assert_ptr_equal(p1, p2);
+    assert_int_equal(l1, l2);
+    assert_int_equal(ring_consume(&f.c, l1 + 1), -EINVAL);
+    assert_null(ring_consumer_reason(&f.c));
+    for (size_t i = 0; i < 300; i++) {
+        assert_int_equal(ring_peek(&f.c, &p2, &l2), 1);
+        assert_int_equal(l2, 300 - i);
+        assert_ptr_equal(p2, (const unsigned char *)p1 + i);
+        assert_int_equal(rt_stream_check(f.seed, p2, i, 1), -1);
+        assert_int_equal(ring_consume(&f.c, 1), 0);
+    }
+    assert_int_equal(ring_peek(&f.c, &p2, &l2), 0);
+    fix_close(&f);
+}
+
+/* A long stream (64 MiB) through the default ring, one process. */
+static void test_huge_stream(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    const uint64_t total = 64ULL << 20;
+    while (f.rpos < total) {
+        uint64_t left = total - f.wpos;
+        size_t n = left > (1 << 20) ? (1 << 20) : (size_t)left;
+        if (n > 0) {
+            put(&f, n, 1 + (int)(rt_rand(&f.rng) % 4));
+        }
+        get(&f, SIZE_MAX, 0);
+    }
+    assert_int_equal(f.wpos, total);
+    fix_close(&f);
+}
+
+/* The consumer gives space back in batches, not per chunk. */
+static void test_batching(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    struct ring_shared *sh = f.base;
+    assert_int_equal(put(&f, 56, 1), 56);
+    assert_int_equal(get(&f, 56, 0), 56);
+    assert_int_equal(atomic_load(&sh->cons.pos), 0);
+    while (f.c.total < f.c.batch) {
+        assert_int_equal(put(&f, 56, 1), 56);
+        assert_int_equal(get(&f, 56, 0), 56);
+    }
+    assert_int_equal(atomic_load(&sh->cons.pos), f.c.total);
+    assert_int_equal(put(&f, 56, 1), 56);
+    assert_int_equal(get(&f, 56, 0), 56);
+    assert_true(atomic_load(&sh->cons.pos) < f.c.total);
+    assert_int_equal(ring_consumer_flush(&f.c), 0);
+    assert_int_equal(atomic_load(&sh->cons.pos), f.c.total);
+    fix_close(&f);
+}
+
+static void test_armed_flag(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 0);
+    assert_int_equal(ring_consumer_arm(&f.c), 0); /* empty: sleep */
+    assert_int_equal(put(&f, 10, 1), 10);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 1);
+    /* The header word is unchanged by the ordering RMW. */
+    assert_int_equal(get(&f, 10, 0), 10);
+    ring_consumer_disarm(&f.c);
+    assert_int_equal(put(&f, 10, 1), 10);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 0);
+    /* Data already there: arming says "do not sleep" and stays down. */
+    assert_int_equal(ring_consumer_arm(&f.c), 1);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 0);
+    const void *ptr;
+    size_t len;
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 1);
+    assert_int_equal(ring_consumer_arm(&f.c), 1); /* run still waiting */
+    assert_int_equal(get(&f, 10, 0), 10);
+    fix_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_empty_and_zero_bytes),
+        cmocka_unit_test(test_small_message_one_line),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_wrap_every_offset),
+        cmocka_unit_test(test_pad_keeps_message_whole),
+        cmocka_unit_test(test_gather_many_iovecs),
+        cmocka_unit_test(test_partial_consume),
+        cmocka_unit_test(test_huge_stream),
+        cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_armed_flag),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
