@@ -95,7 +95,10 @@ long shmseg_reclaim_orphans(struct shmseg *seg)
         }
     }
     for (uint32_t i = 0; i < seg->frame_count; i++) {
-        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+        /* Acquire: a word written by an owner that joined after our last
+         * look must come with that owner's LIVE state, or we would take a
+         * fresh claim for an orphan. */
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_acquire);
 
         if (v && !shmseg_owner_is_live(seg, w_owner(v)) &&
             atomic_compare_exchange_strong_explicit(&w[i], &v, 0,
@@ -142,7 +145,8 @@ int shmseg_walk(const struct shmseg *seg,
     struct shmseg_usage u = {0};
 
     for (uint32_t i = 0; i < seg->frame_count; i++) {
-        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+        /* Acquire, as in the orphan sweep: see the owner's state. */
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_acquire);
         struct shmseg_alloc_info a;
         bool live;
 
