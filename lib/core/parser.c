@@ -1,0 +1,315 @@
+/*
+ * parser.c -- the receive side: one parser per connection turns the byte
+ * stream of any transport into messages, matches them and places the data
+ * straight into the posted receive buffer (or one unexpected buffer).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pscom_priv.h"
+
+#define HBUF_INLINE (sizeof(pscom_header_net_t) + 64)
+
+/* Truncated data is read here and dropped; contents never matter. */
+static char discard_buf[16384];
+
+void pscom_rx_init(struct pscom_con *con)
+{
+    con->rx_state = PSCOM_RX_HEADER;
+    con->rx_have = 0;
+    con->rx_req = NULL;
+    con->rx_unexp = NULL;
+    if (!con->rx_hbuf) {
+        con->rx_hbuf = malloc(HBUF_INLINE);
+        con->rx_hbuf_size = con->rx_hbuf ? HBUF_INLINE : 0;
+    }
+}
+
+void pscom_rx_cleanup(struct pscom_con *con)
+{
+    free(con->rx_hbuf);
+    con->rx_hbuf = NULL;
+    con->rx_hbuf_size = 0;
+}
+
+int pscom_header_check(const pscom_header_net_t *h)
+{
+    switch (h->msg_type) {
+    case PSCOM_MSGTYPE_USER:
+        return 0;
+    case PSCOM_MSGTYPE_BCAST:
+    case PSCOM_MSGTYPE_BARRIER:
+        if (h->xheader_len < sizeof(pscom_xheader_bcast_t)) {
+            DPRINT(1, "pscom: protocol error: group message with a %u byte "
+                      "xheader",
+                   (unsigned)h->xheader_len);
+            return -EPROTO;
+        }
+        return 0;
+    case PSCOM_MSGTYPE_EOF:
+        if (h->xheader_len || h->data_len) {
+            DPRINT(1, "pscom: protocol error: EOF message with payload");
+            return -EPROTO;
+        }
+        return 0;
+    default:
+        DPRINT(1, "pscom: protocol error: unknown message type %u "
+                  "(xheader %u, data %u bytes)",
+               (unsigned)h->msg_type, (unsigned)h->xheader_len,
+               (unsigned)h->data_len);
+        return -EPROTO;
+    }
+}
+
+void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
+                            const pscom_header_net_t *h)
+{
+    size_t xl = h->xheader_len;
+    size_t dl = h->data_len;
+
+    req->pub.connection = &con->pub;
+    req->pub.socket = &con->sock->pub;
+    req->pub.header = *h;
+    if (xl > req->pub.xheader_len) {
+        xl = req->pub.xheader_len;
+        req->pub.state |= PSCOM_REQ_STATE_TRUNCATED;
+    }
+    memcpy(&req->pub.xheader, h->xheader, xl);
+    req->pub.xheader_len = xl;
+    if (dl > req->pub.data_len) {
+        req->skip = dl - req->pub.data_len;
+        dl = req->pub.data_len;
+        req->pub.state |= PSCOM_REQ_STATE_TRUNCATED;
+    } else {
+        req->skip = 0;
+    }
+    req->pub.data_len = dl;
+    req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;
+}
+
+/* The whole message is in: complete whoever waits for it. */
+static void msg_end(struct pscom_con *con)
+{
+    con->msgs_recvd++;
+    if (con->rx_req) {
+        struct pscom_req *req = con->rx_req;
+        con->rx_req = NULL;
+        req->flags &= ~PSCOM_REQ_F_QUEUED;
+        pscom_req_complete(req);
+    } else if (con->rx_unexp) {
+        struct pscom_unexp *ux = con->rx_unexp;
+        con->rx_unexp = NULL;
+        ux->complete = 1;
+        if (ux->req) {
+            ux->req->flags &= ~(PSCOM_REQ_F_UNEXP | PSCOM_REQ_F_QUEUED);
+            pscom_unexp_deliver(ux, ux->req);
+        }
+    }
+    con->rx_state = PSCOM_RX_HEADER;
+    con->rx_have = 0;
+}
+
+static struct pscom_req *find_receiver(struct pscom_con *con,
+                                       pscom_header_net_t *h)
+{
+    struct pscom_sock *sock = con->sock;
+    struct list_head *pos;
+
+    if (h->msg_type == PSCOM_MSGTYPE_USER && sock->pub.ops.default_recv) {
+        pscom_request_t *r = sock->pub.ops.default_recv(&con->pub, h);
+        if (r) {
+            struct pscom_req *req = pscom_req_of(r);
+            r->state =
+                PSCOM_REQ_STATE_RECV_REQUEST | PSCOM_REQ_STATE_POSTED;
+            return req;
+        }
+    }
+    list_for_each(pos, &sock->recvq)
+    {
+        struct pscom_req *req = list_entry(pos, struct pscom_req, next);
+        if (pscom_req_match(req, con, h)) {
+            list_del(&req->next);
+            return req;
+        }
+    }
+    return NULL;
+}
+
+/* Header and xheader are in con->rx_hbuf: decide where the data goes. */
+static void msg_begin(struct pscom_con *con)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+    struct pscom_req *req;
+    struct pscom_unexp *ux;
+
+    if (h->msg_type == PSCOM_MSGTYPE_EOF) {
+        DPRINT(2, "pscom: %s: EOF from peer", pscom_con_str(&con->pub));
+        con->rx_state = PSCOM_RX_HEADER;
+        con->rx_have = 0;
+        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_EOF);
+        return;
+    }
+    req = find_receiver(con, h);
+    if (req) {
+        req->flags |= PSCOM_REQ_F_QUEUED;
+        pscom_req_prepare_recv(req, con, h);
+        con->rx_req = req;
+        if (req->pub.data_len) {
+            con->rx_state = PSCOM_RX_DATA;
+            con->rx_dst = req->pub.data;
+            con->rx_left = req->pub.data_len;
+        } else if (req->skip) {
+            con->rx_state = PSCOM_RX_SKIP;
+            con->rx_left = req->skip;
+        } else {
+            msg_end(con);
+        }
+        return;
+    }
+    /* Unexpected: one allocation holds header, xheader and data. */
+    ux = malloc(sizeof(*ux) + h->xheader_len + (size_t)h->data_len);
+    if (!ux) {
+        DPRINT(0, "pscom: %s: out of memory for an unexpected message of "
+                  "%u bytes",
+               pscom_con_str(&con->pub), (unsigned)h->data_len);
+        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_STDERROR);
+        return;
+    }
+    memcpy(&ux->header, h, sizeof(*h) + h->xheader_len);
+    ux->data = (char *)ux->header.xheader + h->xheader_len;
+    ux->con = con;
+    ux->req = NULL;
+    ux->received = 0;
+    ux->complete = 0;
+    list_add_tail(&ux->next, &con->sock->unexpq);
+    pscom_g.stat_unexp++;
+    con->rx_unexp = ux;
+    if (h->data_len) {
+        con->rx_state = PSCOM_RX_DATA;
+        con->rx_dst = ux->data;
+        con->rx_left = h->data_len;
+    } else {
+        msg_end(con);
+    }
+}
+
+static int header_done(struct pscom_con *con)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+    size_t need = sizeof(*h) + h->xheader_len;
+
+    if (pscom_header_check(h)) {
+        DPRINT(1, "pscom: %s: closing connection after a bad message header",
+               pscom_con_str(&con->pub));
+        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_IOERROR);
+        return -1;
+    }
+    if (need > con->rx_hbuf_size) {
+        char *nb = realloc(con->rx_hbuf, need);
+        if (!nb) {
+            pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_STDERROR);
+            return -1;
+        }
+        con->rx_hbuf = nb;
+        con->rx_hbuf_size = need;
+    }
+    return 0;
+}
+
+void pscom_con_read_get_buf(pscom_con_t *con, void **buf, size_t *len)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+
+    switch (con->rx_state) {
+    case PSCOM_RX_HEADER:
+        *buf = con->rx_hbuf + con->rx_have;
+        *len = sizeof(*h) - con->rx_have;
+        return;
+    case PSCOM_RX_XHEADER:
+        *buf = con->rx_hbuf + con->rx_have;
+        *len = sizeof(*h) + h->xheader_len - con->rx_have;
+        return;
+    case PSCOM_RX_DATA:
+        *buf = con->rx_dst;
+        *len = con->rx_left;
+        return;
+    case PSCOM_RX_SKIP:
+        *buf = discard_buf;
+        *len = con->rx_left < sizeof(discard_buf) ? con->rx_left
+                                                   : sizeof(discard_buf);
+        return;
+    }
+}
+
+void pscom_con_read_done(pscom_con_t *con, size_t len)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+
+    switch (con->rx_state) {
+    case PSCOM_RX_HEADER:
+        con->rx_have += len;
+        if (con->rx_have < sizeof(*h)) {
+            return;
+        }
+        if (header_done(con)) {
+            return;
+        }
+        h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+        if (h->xheader_len) {
+            con->rx_state = PSCOM_RX_XHEADER;
+            return;
+        }
+        msg_begin(con);
+        return;
+    case PSCOM_RX_XHEADER:
+        con->rx_have += len;
+        if (con->rx_have == sizeof(*h) + h->xheader_len) {
+            msg_begin(con);
+        }
+        return;
+    case PSCOM_RX_DATA:
+        con->rx_dst += len;
+        con->rx_left -= len;
+        if (con->rx_unexp) {
+            con->rx_unexp->received += len;
+        }
+        if (con->rx_left) {
+            return;
+        }
+        if (con->rx_req && con->rx_req->skip) {
+            con->rx_state = PSCOM_RX_SKIP;
+            con->rx_left = con->rx_req->skip;
+            return;
+        }
+        msg_end(con);
+        return;
+    case PSCOM_RX_SKIP:
+        con->rx_left -= len;
+        if (!con->rx_left) {
+            msg_end(con);
+        }
+        return;
+    }
+}
+
+void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len && !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
+        void *buf;
+        size_t n;
+
+        pscom_con_read_get_buf(con, &buf, &n);
+        if (n > len) {
+            n = len;
+        }
+        memcpy(buf, p, n);
+        p += n;
+        len -= n;
+        pscom_con_read_done(con, n);
+    }
+}

@@ -1,0 +1,320 @@
+/*
+ * progress.c -- the progress engine: epoll for file descriptors, pollers
+ * for memory transports, the completion queue, and the blocking waits.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pscom_priv.h"
+
+#define EVENTS_MAX 32
+/* With pollers active, epoll is asked every this many steps only, so the
+ * ring fast path makes no syscall. */
+#define POLL_EPOLL_EVERY 32
+
+/* Events fetched by the progress steps running now (nested steps happen
+ * when a callback blocks): pscom_ufd_del() clears matching entries so a
+ * removed (and maybe freed) ufd is never called. */
+struct ev_frame {
+    struct epoll_event *ev;
+    int n;
+    struct ev_frame *up;
+};
+static struct ev_frame *ev_frames;
+
+int pscom_ufd_add(pscom_ufd_t *ufd)
+{
+    struct epoll_event ev = {.events = ufd->events, .data.ptr = ufd};
+
+    if (epoll_ctl(pscom_g.epfd, EPOLL_CTL_ADD, ufd->fd, &ev)) {
+        int err = errno;
+        DPRINT(0, "pscom: epoll_ctl(ADD, %d): %s", ufd->fd, strerror(err));
+        return -err;
+    }
+    ufd->registered = 1;
+    return 0;
+}
+
+int pscom_ufd_mod(pscom_ufd_t *ufd, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = ufd};
+
+    if (ufd->events == events && ufd->registered) {
+        return 0;
+    }
+    ufd->events = events;
+    if (!ufd->registered) {
+        return pscom_ufd_add(ufd);
+    }
+    if (epoll_ctl(pscom_g.epfd, EPOLL_CTL_MOD, ufd->fd, &ev)) {
+        int err = errno;
+        DPRINT(0, "pscom: epoll_ctl(MOD, %d): %s", ufd->fd, strerror(err));
+        return -err;
+    }
+    return 0;
+}
+
+void pscom_ufd_del(pscom_ufd_t *ufd)
+{
+    if (!ufd->registered) {
+        return;
+    }
+    epoll_ctl(pscom_g.epfd, EPOLL_CTL_DEL, ufd->fd, NULL);
+    ufd->registered = 0;
+    for (struct ev_frame *f = ev_frames; f; f = f->up) {
+        for (int i = 0; i < f->n; i++) {
+            if (f->ev[i].data.ptr == ufd) {
+                f->ev[i].data.ptr = NULL;
+            }
+        }
+    }
+}
+
+void pscom_poller_start(pscom_poller_t *poller)
+{
+    if (poller->active) {
+        return;
+    }
+    poller->active = 1;
+    if (!pscom_g.pollers) {
+        poller->next_ = poller->prev_ = poller;
+        pscom_g.pollers = poller;
+    } else {
+        pscom_poller_t *head = pscom_g.pollers;
+        poller->next_ = head;
+        poller->prev_ = head->prev_;
+        head->prev_->next_ = poller;
+        head->prev_ = poller;
+    }
+    pscom_g.pollers_active++;
+    /* A waiter asleep in epoll must switch to polling. */
+    pscom_wakeup();
+}
+
+void pscom_poller_stop(pscom_poller_t *poller)
+{
+    if (!poller->active) {
+        return;
+    }
+    poller->active = 0;
+    if (poller->next_ == poller) {
+        pscom_g.pollers = NULL;
+    } else {
+        poller->prev_->next_ = poller->next_;
+        poller->next_->prev_ = poller->prev_;
+        if (pscom_g.pollers == poller) {
+            pscom_g.pollers = poller->next_;
+        }
+    }
+    poller->next_ = poller->prev_ = NULL;
+    pscom_g.pollers_active--;
+}
+
+static int run_pollers(void)
+{
+    int progressed = 0;
+    pscom_poller_t *p = pscom_g.pollers;
+    unsigned int n = pscom_g.pollers_active;
+
+    /* A poller may stop itself (or others) while we walk: walk a counted
+     * number of steps and re-read the list head each time. */
+    for (unsigned int i = 0; i < n && p; i++) {
+        pscom_poller_t *next = p->next_;
+        progressed |= p->poll(p);
+        if (!pscom_g.pollers) {
+            break;
+        }
+        p = next && next->active ? next : pscom_g.pollers;
+    }
+    return progressed;
+}
+
+void pscom_wakeup(void)
+{
+    if (pscom_g.threaded && pscom_g.sleepers > 0 && pscom_g.wakefd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(pscom_g.wakefd, &one, sizeof(one));
+        (void)n;
+    }
+}
+
+void pscom_req_complete(struct pscom_req *req)
+{
+    req->pub.state |= PSCOM_REQ_STATE_IO_DONE;
+    list_add_tail(&req->next, &pscom_g.doneq);
+}
+
+void pscom_run_done(void)
+{
+    int any = 0;
+
+    while (!list_empty(&pscom_g.doneq)) {
+        struct pscom_req *req =
+            list_entry(pscom_g.doneq.next, struct pscom_req, next);
+        unsigned int flags = req->flags;
+
+        list_del(&req->next);
+        req->flags &= ~PSCOM_REQ_F_QUEUED;
+        req->pub.state |= PSCOM_REQ_STATE_DONE;
+        any = 1;
+        if (req->done_hook) {
+            req->done_hook(req);
+        }
+        if (req->pub.ops.io_done) {
+            /* May free or re-post req. */
+            req->pub.ops.io_done(&req->pub);
+        } else if (flags & PSCOM_REQ_F_FREE_ON_DONE) {
+            pscom_req_release(req);
+        }
+    }
+    if (any) {
+        pscom_wakeup();
+    }
+}
+
+int pscom_precon_run_timers(void);
+
+int pscom_progress(int timeout_ms)
+{
+    struct epoll_event ev[EVENTS_MAX];
+    int progressed = 0;
+    int n;
+
+    pscom_g.in_progress++;
+    pscom_g.stat_progress++;
+    if (pscom_g.pollers_active) {
+        progressed |= run_pollers();
+        /* Memory transports are polled: never sleep in epoll then. */
+        timeout_ms = 0;
+        if (pscom_g.stat_progress % POLL_EPOLL_EVERY) {
+            goto out;
+        }
+    }
+    if (!list_empty(&pscom_g.doneq)) {
+        timeout_ms = 0;
+    }
+    {
+        int t = pscom_precon_run_timers();
+        if (t >= 0 && (timeout_ms < 0 || t < timeout_ms)) {
+            timeout_ms = t;
+        }
+    }
+    if (timeout_ms != 0) {
+        pscom_g.sleepers++;
+        pscom_unlock();
+        n = epoll_wait(pscom_g.epfd, ev, EVENTS_MAX, timeout_ms);
+        pscom_lock();
+        pscom_g.sleepers--;
+    } else {
+        n = epoll_wait(pscom_g.epfd, ev, EVENTS_MAX, 0);
+    }
+    if (n < 0 && errno != EINTR) {
+        DPRINT(0, "pscom: epoll_wait: %s", strerror(errno));
+    }
+    if (n > 0) {
+        struct ev_frame frame = {ev, n, ev_frames};
+
+        ev_frames = &frame;
+        for (int i = 0; i < n; i++) {
+            pscom_ufd_t *ufd = ev[i].data.ptr;
+            /* NULL when an earlier callback of this step removed it. */
+            if (ufd && ufd->cb) {
+                ufd->cb(ufd, ev[i].events);
+                if (ufd != &pscom_g.wake_ufd) {
+                    progressed = 1;
+                }
+            }
+        }
+        ev_frames = frame.up;
+    }
+out:
+    if (!list_empty(&pscom_g.doneq)) {
+        pscom_run_done();
+        progressed = 1;
+    }
+    pscom_g.in_progress--;
+    if (!pscom_g.in_progress) {
+        pscom_con_reap();
+    }
+    return progressed;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
+{
+    uint64_t spin_start = 0;
+
+    while (!(*flag & mask)) {
+        if (pscom_progress(0)) {
+            spin_start = 0;
+            continue;
+        }
+        if (pscom_g.pollers_active) {
+            if (pscom_env.sched_yield) {
+                sched_yield();
+            }
+            continue;
+        }
+        if (!spin_start) {
+            spin_start = now_us();
+            continue;
+        }
+        if (now_us() - spin_start < pscom_env.spin_us) {
+            if (pscom_env.sched_yield) {
+                sched_yield();
+            }
+            continue;
+        }
+        pscom_progress(-1);
+        spin_start = 0;
+    }
+}
+
+/* ---- public waits ------------------------------------------------------------ */
+
+void pscom_wait(pscom_request_t *request)
+{
+    pscom_lock();
+    pscom_progress_until(&request->state, PSCOM_REQ_STATE_DONE);
+    pscom_unlock();
+}
+
+void pscom_wait_all(pscom_request_t **requests)
+{
+    for (; *requests; requests++) {
+        pscom_wait(*requests);
+    }
+}
+
+void pscom_wait_any(void)
+{
+    pscom_lock();
+    if (!pscom_progress(0)) {
+        pscom_progress(pscom_g.pollers_active ? 0 : -1);
+    }
+    pscom_unlock();
+}
+
+int pscom_test_any(void)
+{
+    int r;
+
+    pscom_lock();
+    r = pscom_progress(0);
+    pscom_unlock();
+    return r;
+}

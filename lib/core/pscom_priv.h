@@ -1,0 +1,318 @@
+/*
+ * pscom_priv.h -- internal structures and functions of lib/core.
+ *
+ * Everything here is hidden (the library is built with
+ * -fvisibility=hidden); only pscom.h and the services in plugin.h are
+ * exported.
+ */
+#ifndef PSCOM_PRIV_H_
+#define PSCOM_PRIV_H_
+
+#include <config.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#pragma GCC visibility push(default)
+#include "pscom.h"
+#include "plugin.h"
+#pragma GCC visibility pop
+
+#include "env.h"
+#include "list.h"
+
+/* ---- wire ---------------------------------------------------------------
+ * Every transport carries: pscom_header_net_t (8 bytes), xheader_len bytes
+ * of xheader, data_len bytes of data. Byte order is the host's. */
+enum pscom_msgtype {
+    PSCOM_MSGTYPE_USER = 0,
+    PSCOM_MSGTYPE_BCAST = 1,
+    PSCOM_MSGTYPE_BARRIER = 2,
+    PSCOM_MSGTYPE_EOF = 3,         /**< graceful close, nothing follows */
+    PSCOM_MSGTYPE_SUSPEND = 4,     /**< reserved: suspend protocol */
+    PSCOM_MSGTYPE_SUSPEND_ACK = 5, /**< reserved: suspend protocol */
+    PSCOM_MSGTYPE_MAX
+};
+
+#define PSCOM_XHEADER_MAX 65535u
+#define PSCOM_MAGIC_SOCK 0x50534f43u
+#define PSCOM_MAGIC_CON 0x50434f4eu
+#define PSCOM_MAGIC_REQ 0x50524551u
+#define PSCOM_MAGIC_DEAD 0xdeaddeadu
+
+_Static_assert(sizeof(pscom_header_net_t) == 8, "wire header is 8 bytes");
+_Static_assert(offsetof(pscom_request_t, xheader) ==
+                   offsetof(pscom_request_t, header) +
+                       sizeof(pscom_header_net_t),
+               "header and xheader must be contiguous (one iovec)");
+
+/* ---- requests ------------------------------------------------------------ */
+struct pscom_req;
+struct pscom_con;
+struct pscom_sock;
+
+/** Internal matching of a receive request against an incoming message. */
+typedef int (*pscom_match_fn)(struct pscom_req *req, struct pscom_con *con,
+                              pscom_header_net_t *header);
+
+#define PSCOM_REQ_F_FREE_ON_DONE 0x1 /* internal request (pscom_send) */
+#define PSCOM_REQ_F_QUEUED 0x2       /* in a sendq or recvq */
+#define PSCOM_REQ_F_UNEXP 0x4        /* waits for an unexpected message */
+
+struct pscom_unexp;
+
+struct pscom_req {
+    unsigned int magic;
+    unsigned int flags;
+    struct list_head next;   /* sendq, recvq or done queue */
+    struct pscom_con *con;   /* send: target */
+    struct iovec iov[2];     /* send: what is left to write */
+    size_t skip;             /* recv: bytes to discard (truncation) */
+    pscom_match_fn match;    /* recv: NULL = user message rules */
+    void (*done_hook)(struct pscom_req *req); /* before io_done */
+    void *hook_priv;
+    size_t alloc_size;
+    void (*inplace_done)(pscom_req_state_t state, void *priv);
+    void *inplace_priv;
+    /* The public part must be last: its xheader storage and the user part
+     * follow it in the same allocation. */
+    pscom_request_t pub;
+};
+
+/* ---- connections ---------------------------------------------------------- */
+enum pscom_rx_state {
+    PSCOM_RX_HEADER,  /* collecting the 8-byte header */
+    PSCOM_RX_XHEADER, /* collecting the xheader */
+    PSCOM_RX_DATA,    /* data into req or unexpected buffer */
+    PSCOM_RX_SKIP,    /* discarding truncated data */
+};
+
+/** An incoming message no receive was posted for (yet). */
+struct pscom_unexp {
+    struct list_head next; /* sock->unexpq */
+    struct pscom_con *con;
+    struct pscom_req *req; /* receive waiting for the rest, or NULL */
+    size_t received;       /* data bytes so far */
+    int complete;
+    char *data;            /* data_len bytes, follows the header copy */
+    pscom_header_net_t header; /* + xheader, then data */
+};
+
+struct pscom_precon;
+
+struct pscom_con {
+    unsigned int magic;
+    struct list_head next; /* sock->cons */
+    struct pscom_sock *sock;
+    const pscom_plugin_t *plugin; /* transport in use, NULL before */
+    void *plugin_priv;
+    int fd;                       /* TCP socket (data or control) */
+    pscom_ufd_t ctl_ufd;          /* control channel watch (non-tcp) */
+    struct list_head sendq;
+    struct pscom_precon *precon;
+    unsigned int busy;            /* in a transport callback */
+    int zombie;                   /* closed while busy: free later */
+    int error_reported;
+    pscom_err_t last_err;
+    int blocking_connect;         /* pscom_connect() waits: no con_error */
+
+    /* receive parser */
+    enum pscom_rx_state rx_state;
+    size_t rx_have;          /* bytes of the current header stage */
+    char *rx_hbuf;           /* header + xheader staging */
+    size_t rx_hbuf_size;
+    char *rx_dst;            /* data stage */
+    size_t rx_left;
+    struct pscom_req *rx_req;
+    struct pscom_unexp *rx_unexp;
+
+    /* on demand */
+    int ondemand;            /* waits for a lazy connect */
+    int od_nodeid;
+    int od_portno;
+    char od_name[8];         /* remote socket name */
+    int od_started;
+
+    /* connect retries */
+    int retries_left;
+    int connect_nodeid;
+    int connect_portno;
+
+    uint64_t msgs_sent, msgs_recvd;
+
+    /* Public part last: userdata follows it. */
+    pscom_connection_t pub;
+};
+
+/* ---- sockets ------------------------------------------------------------- */
+struct pscom_sock {
+    unsigned int magic;
+    struct list_head next;     /* pscom_g.sockets */
+    struct list_head cons;     /* struct pscom_con.next */
+    struct list_head recvq;    /* posted receives, posting order */
+    struct list_head unexpq;   /* unexpected messages, arrival order */
+    struct list_head precons;  /* hand-shakes in progress / parked */
+    struct list_head groups;
+    int listen_fd;
+    int listen_suspended;
+    pscom_ufd_t listen_ufd;
+    uint64_t con_type_mask;
+    unsigned int con_userdata_size;
+    /* Public part last: userdata follows it. */
+    pscom_socket_t pub;
+};
+
+/* ---- global state -------------------------------------------------------- */
+struct pscom_global {
+    int initialized;
+    int threaded;
+    pthread_mutex_t lock;
+    int nodeid;
+    int epfd;
+    int wakefd;            /* eventfd: wakes a sleeping waiter */
+    pscom_ufd_t wake_ufd;
+    int sleepers;
+    struct list_head sockets;
+    struct list_head doneq; /* completed requests, io_done pending */
+    pscom_poller_t *pollers; /* circular list of active pollers */
+    unsigned int pollers_active;
+    struct list_head zombies; /* cons freed at the end of a step */
+    unsigned int in_progress;
+    uint64_t stat_reqs, stat_unexp, stat_progress;
+};
+
+extern struct pscom_global pscom_g;
+
+#define pscom_sock_of(s) container_of((s), struct pscom_sock, pub)
+#define pscom_con_of(c) container_of((c), struct pscom_con, pub)
+#define pscom_req_of(r) container_of((r), struct pscom_req, pub)
+
+/* ---- locking (lock.c) ---------------------------------------------------- */
+void pscom_lock(void);
+void pscom_unlock(void);
+
+/* ---- init.c --------------------------------------------------------------- */
+/** Initialise lazily from any entry point; returns 0 or a pscom_err_t. */
+int pscom_ensure_init(void);
+/** Address of this node according to PSP_NETWORK (host byte order). */
+int pscom_find_nodeid(const char *network);
+
+/* ---- progress.c ------------------------------------------------------------ */
+/** One progress step: pollers, epoll (up to timeout_ms, -1 forever, with
+ * the lock dropped while sleeping), then completions. 1 if anything
+ * happened. */
+int pscom_progress(int timeout_ms);
+/** Progress until *cond becomes non-zero (spin, then sleep). */
+void pscom_progress_until(volatile unsigned int *flag, unsigned int mask);
+/** Queue a request for completion (io_done runs later in the step). */
+void pscom_req_complete(struct pscom_req *req);
+/** Run queued completions now. */
+void pscom_run_done(void);
+/** Wake a waiter sleeping in epoll (threads). */
+void pscom_wakeup(void);
+
+/* ---- req.c ----------------------------------------------------------------- */
+struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
+                                  unsigned int user_size);
+void pscom_req_release(struct pscom_req *req);
+void pscom_post_send_internal(struct pscom_req *req, struct pscom_con *con,
+                              unsigned int msg_type);
+void pscom_post_recv_internal(struct pscom_req *req);
+/** Copy-send an internal message (xheader and data copied). */
+void pscom_send_internal(struct pscom_con *con, unsigned int msg_type,
+                         const void *xheader, size_t xheader_len,
+                         const void *data, size_t data_len);
+/** Default user-message matching of a posted receive. */
+int pscom_req_match(struct pscom_req *req, struct pscom_con *con,
+                    pscom_header_net_t *header);
+/** Try the unexpected queue for a newly posted receive; 1 if taken. */
+int pscom_unexp_take(struct pscom_sock *sock, struct pscom_req *req);
+/** Finish a receive whose message came in through the unexpected queue. */
+void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req);
+void pscom_unexp_free(struct pscom_unexp *ux);
+
+/* ---- parser.c ---------------------------------------------------------------- */
+void pscom_rx_init(struct pscom_con *con);
+void pscom_rx_cleanup(struct pscom_con *con);
+/** Validate a received header; 0 or negative with a message logged. */
+int pscom_header_check(const pscom_header_net_t *h);
+/** Copy the matched message header into req and prepare the data stage:
+ * sets the data stage, skip and the TRUNCATED bit. */
+void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
+                            const pscom_header_net_t *h);
+
+/* ---- con.c -------------------------------------------------------------------- */
+struct pscom_con *pscom_con_create(struct pscom_sock *sock);
+void pscom_con_free(struct pscom_con *con);
+/** The transport is up: state RW, pending sends start. */
+void pscom_con_established(struct pscom_con *con,
+                           const pscom_plugin_t *plugin);
+/** Fail pending requests and report once to con_error. */
+void pscom_con_fail(struct pscom_con *con, pscom_op_t op, pscom_err_t err);
+/** Queue a send request on a connection and kick the transport. */
+void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req);
+/** Start an on-demand connection (first write). */
+void pscom_con_ondemand_start(struct pscom_con *con);
+/** Close the transport of a connection (not the object). */
+void pscom_con_transport_close(struct pscom_con *con);
+/** Flush, send EOF, fail what is left and free the connection. */
+void pscom_con_close_internal(struct pscom_con *con);
+/** 1 if con type ct is allowed by the socket's mask. */
+int pscom_sock_type_allowed(struct pscom_sock *sock, pscom_con_type_t ct);
+/** Free zombie connections (end of a progress step). */
+void pscom_con_reap(void);
+
+/* ---- precon.c ------------------------------------------------------------------ */
+/** Run due connect retries; ms until the next one, or -1. */
+int pscom_precon_run_timers(void);
+/** Start an outgoing connection (async); flags PRECON_F_*. */
+int pscom_precon_connect(struct pscom_con *con, int nodeid, int portno,
+                         unsigned int flags);
+/** A listening socket accepted fd. */
+void pscom_precon_accepted(struct pscom_sock *sock, int fd);
+/** connect_ondemand created con: adopt parked hand-shakes for it. */
+void pscom_precon_ondemand_check(struct pscom_con *con);
+void pscom_precon_destroy(struct pscom_precon *pre);
+/** Drop every hand-shake of a socket that is being closed. */
+void pscom_precon_close_sock(struct pscom_sock *sock);
+/** Make fd non-blocking and apply the PSP_TCP_* / PSP_SO_* options. */
+void pscom_tcp_configure(int fd);
+
+#define PRECON_F_ONDEMAND 0x1
+#define PRECON_F_BACKCONNECT 0x2
+
+/* ---- transports --------------------------------------------------------------- */
+extern const pscom_plugin_t pscom_plugin_tcp_builtin;
+extern const pscom_plugin_t pscom_plugin_loop_builtin;
+/** Make con a loop connection (to itself). */
+void pscom_loop_connect(struct pscom_con *con);
+
+/* ---- plugins.c ---------------------------------------------------------------- */
+/** Load plugins (once). */
+void pscom_plugins_init(void);
+/** Candidates for sock in priority order (NULL-terminated, static
+ * storage of size PSCOM_PLUGINS_MAX + 1), tcp excluded. */
+#define PSCOM_PLUGINS_MAX 16
+int pscom_plugins_candidates(struct pscom_sock *sock,
+                             const pscom_plugin_t **out);
+/** The enabled plugin called name usable on sock, or NULL (reason set). */
+const pscom_plugin_t *pscom_plugins_find(struct pscom_sock *sock,
+                                         const char *name, char *reason);
+/** Priority of tcp (PSP_TCP). */
+unsigned int pscom_plugins_tcp_priority(void);
+void pscom_plugins_dump(FILE *out);
+void pscom_plugins_destroy(void);
+
+/* ---- group.c ------------------------------------------------------------------ */
+void pscom_groups_close_sock(struct pscom_sock *sock);
+
+/* ---- debug.c ------------------------------------------------------------------ */
+#define DPRINT(level, ...) pscom_debug((level), __VA_ARGS__)
+void pscom_debug_init(void);
+
+/* ---- str.c -------------------------------------------------------------------- */
+/** "a.b.c.d" of a node id into buf[16]. */
+void pscom_inet_str(char *buf, size_t size, int nodeid);
+
+#endif /* PSCOM_PRIV_H_ */
