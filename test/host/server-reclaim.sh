@@ -8,7 +8,7 @@
 host_init
 OWNER="$(tl_builddir)/test/host/seg_owner"
 INFO=$(host_info)
-tap_plan 10
+tap_plan 11
 
 used() { "$INFO" --json "$1" | sed -n 's/.*"used_frames": \([0-9]*\).*/\1/p'; }
 
@@ -19,6 +19,13 @@ tl_wait_line "$TL_DIR/o1.out" "allocated 5" 30
 tap_is "$(used "$PSP_IVSHMEM_DEVICE")" 10 "owner holds 10 frames"
 "$INFO" "$PSP_IVSHMEM_DEVICE" | grep -q "'victim' pid $TL_PID_o1 (alive)"
 tap_result $? "ivshmem-info shows the owner alive with its pid"
+"$INFO" --json "$PSP_IVSHMEM_DEVICE" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+a = d["allocations"]
+sys.exit(not (len(a) == 5 and all(x["owner_live"] and x["frames"] == 2
+                                  for x in a) and
+              d["participants"][0]["pid_state"] == "alive"))'
+tap_result $? "--json is valid JSON listing 5 live allocations"
 kill -KILL "$TL_PID_o1"
 tl_wait_line "$HOST_LOG" "reclaimed 10 frames .*'victim'.*process gone" 30
 tap_result $? "SIGKILL: server reclaims 10 frames (process gone)"

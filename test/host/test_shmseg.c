@@ -276,6 +276,91 @@ static void test_full(void **state)
                         "no free participant slot");
 }
 
+static uint64_t xs(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A hostile guest mutates the header at random: attach either refuses or
+ * yields a geometry that lies inside the mapping. */
+static void test_hostile_header(void **state)
+{
+    struct fx *f = *state;
+    uint8_t good[SHMSEG_HEADER_SIZE];
+    uint64_t r = 0x1234567;
+    struct shmseg s;
+
+    memcpy(good, f->mem, sizeof(good));
+    for (int it = 0; it < 20000; it++) {
+        uint8_t *h = f->mem;
+        int k = 1 + (int)(xs(&r) % 4);
+
+        memcpy(h, good, sizeof(good));
+        while (k--) {
+            h[xs(&r) % 252] = (uint8_t)xs(&r); /* all but `ready` */
+        }
+        if (shmseg_attach(&s, f->mem, SEG_SIZE) == 0) {
+            assert_true(s.first_frame_off +
+                            ((uint64_t)s.frame_count << s.frame_shift) <=
+                        SEG_SIZE);
+            assert_true(s.state_off + 8ull * s.frame_count <=
+                        s.first_frame_off);
+            assert_true(s.part_off + 64ull * s.part_count <= s.dir_off);
+            assert_int_equal(1u << s.frame_shift, s.frame_size);
+        }
+    }
+    memcpy(f->mem, good, sizeof(good));
+}
+
+/* Garbage in every participant slot and frame word: every library call
+ * stays inside the segment (ASan builds prove it) and the sweeps leave a
+ * consistent segment. */
+static void test_hostile_metadata(void **state)
+{
+    struct fx *f = *state;
+    uint64_t r = 0xfeedbeef, o;
+    uint8_t *meta = (uint8_t *)f->mem + f->seg.part_off;
+    size_t len = f->seg.first_frame_off - f->seg.part_off;
+    struct shmseg_monitor mon;
+    struct shmseg_member m;
+    struct shmseg_usage u;
+
+    for (int round = 0; round < 50; round++) {
+        for (size_t i = 0; i < len; i++) {
+            meta[i] = (uint8_t)xs(&r);
+        }
+        shmseg_walk(&f->seg, NULL, NULL, &u);
+        for (uint32_t sl = 0; sl < f->seg.part_count; sl++) {
+            struct shmseg_part_info pi;
+
+            shmseg_part_get(&f->seg, sl, &pi);
+            shmseg_reclaim_owner(&f->seg, sl, pi.gen);
+        }
+        m.seg = &f->seg;
+        m.slot = (uint32_t)(xs(&r) % f->seg.part_count);
+        m.gen = (uint32_t)xs(&r) & SHMSEG_GEN_MASK;
+        m.hint = (uint32_t)xs(&r);
+        for (int k = 0; k < 100; k++) {
+            shmseg_free(&m, xs(&r) % (2 * SEG_SIZE));
+            shmseg_alloc(&m, 1 + (uint32_t)(xs(&r) % 8), 0, &o);
+        }
+        shmseg_monitor_init(&mon, &f->seg, 0, false);
+        shmseg_monitor_poll(&mon, shmseg_now_ms());
+        shmseg_walk(&f->seg, NULL, NULL, &u);
+        /* After a monitor pass with timeout 0 nobody is live: the sweep
+         * must have cleared every word. */
+        assert_int_equal(u.used_frames + u.stale_frames + u.bad_frames, 0);
+    }
+    /* And the segment is usable again once slots are sane. */
+    memset(meta, 0, len);
+    assert_int_equal(shmseg_join(&f->seg, &m, "after", 0), 0);
+    assert_int_equal(shmseg_alloc(&m, 4, 0, &o), 0);
+    assert_int_equal(shmseg_free(&m, o), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +372,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_metadata, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
