@@ -35,10 +35,12 @@ else
     exit 1
 fi
 
-# The seeds alone (each input once), then fuzzing from a scratch copy:
-# libFuzzer adds inputs to its first corpus directory.
-nseeds=$(ls "$src/corpus" | wc -l)
-if [ "$nseeds" -gt 0 ] && "$work/fuzz_ring" -runs=0 "$src/corpus" \
+# Work on a copy of the seeds: libFuzzer adds inputs to its first corpus
+# directory, and the source tree may be read-only (distcheck).
+mkdir "$work/corpus"
+cp "$src"/corpus/* "$work/corpus/"
+nseeds=$(ls "$work/corpus" | wc -l)
+if [ "$nseeds" -gt 0 ] && (cd "$work" && ./fuzz_ring -runs=0 corpus) \
         >"$work/seeds.log" 2>&1; then
     echo "ok 2 - $nseeds corpus seeds run clean"
 else
@@ -46,8 +48,6 @@ else
     echo "not ok 2 - corpus seeds ($nseeds)"
 fi
 
-mkdir "$work/corpus"
-cp "$src"/corpus/* "$work/corpus/"
 if (cd "$work" && ./fuzz_ring -max_total_time="$secs" -runs="$runs" \
         -timeout=10 -rss_limit_mb=1024 -max_len=8192 -print_final_stats=1 \
         corpus) >"$work/fuzz.log" 2>&1; then
@@ -55,6 +55,11 @@ if (cd "$work" && ./fuzz_ring -max_total_time="$secs" -runs="$runs" \
     echo "ok 3 - fuzz ring consumer and attach for ${secs}s"
 else
     tail -n 60 "$work/fuzz.log" | sed 's/^/# /'
+    # Keep the failing input in the build directory to reproduce it:
+    #   fuzz_ring <file>
+    for f in "$work"/crash-* "$work"/timeout-* "$work"/oom-* "$work"/leak-*; do
+        [ -f "$f" ] && cp "$f" . && echo "# kept $(basename "$f")"
+    done
     echo "not ok 3 - fuzz ring consumer and attach (crash input above)"
     exit 1
 fi
