@@ -7,7 +7,7 @@
 . "$top_srcdir/test/common/host.sh"
 host_init
 SRV=$(host_server)
-tap_plan 36
+tap_plan 37
 
 # run_bad "what" WANT_RC WANT_MESSAGE args...: must exit WANT_RC, say why
 run_bad() {
@@ -34,6 +34,7 @@ run_bad "-m 0 refused" 2 "bad size" $B -m 0
 run_bad "-m abc refused" 2 "bad size" $B -m abc
 run_bad "-m 5X refused" 2 "bad size" $B -m 5X
 run_bad "-m overflow refused" 2 "bad size" $B -m 99999999999T
+run_bad "-m 3 (not a power of two) refused" 1 "not a power of two" $B -m 3
 run_bad "-n 0 refused" 2 "bad vectors" $B -n 0
 run_bad "-n 65 refused" 2 "bad vectors" $B --vectors 65
 run_bad "-c unknown refused" 2 "bad layout" $B -c foo

@@ -74,6 +74,14 @@ static int settle_size(struct ivsrv *srv, uint64_t cur, bool *fresh)
     uint64_t want = c->size ? c->size : DEFAULT_SIZE;
 
     *fresh = srv->created || cur == 0 || c->truncate;
+    /* QEMU maps the object as a PCI BAR, which must be a power of two
+     * (QEMU aborts otherwise): refuse before any guest can try. */
+    if ((*fresh ? want : cur) & ((*fresh ? want : cur) - 1)) {
+        ivsrv_log("%s: size %" PRIu64 " is not a power of two, which QEMU's "
+                  "ivshmem device requires", srv->obj_path,
+                  *fresh ? want : cur);
+        return -1;
+    }
     if (!*fresh) {
         if (c->size && c->size != cur) {
             ivsrv_log("%s: exists with %" PRIu64 " bytes, -m asks for %"
