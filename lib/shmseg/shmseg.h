@@ -325,7 +325,12 @@ struct shmseg_monitor {
     void (*on_reclaim)(void *arg, const struct shmseg_part_info *who,
                        enum shmseg_death why, long frames);
     void *arg;
+    unsigned polls;         /**< passes so far (orphan sweep pacing) */
 };
+
+/** The orphan sweep reads every frame word; a monitor runs it on every
+ * pass that reclaimed someone and otherwise every this many passes. */
+#define SHMSEG_ORPHAN_SWEEP_EVERY 16u
 
 /** Initialise a monitor; every slot starts "just seen". */
 void shmseg_monitor_init(struct shmseg_monitor *mon, struct shmseg *seg,
@@ -334,7 +339,8 @@ void shmseg_monitor_init(struct shmseg_monitor *mon, struct shmseg *seg,
 /**
  * One monitoring pass at time now_ms (CLOCK_MONOTONIC milliseconds):
  * reclaim owners whose heartbeat did not change for timeout_ms or whose
- * host pid is gone, then shmseg_reclaim_orphans().
+ * host pid is gone, then shmseg_reclaim_orphans() (on the first pass,
+ * after a reclaim, and every SHMSEG_ORPHAN_SWEEP_EVERY passes).
  * @return total frames freed.
  */
 long shmseg_monitor_poll(struct shmseg_monitor *mon, uint64_t now_ms);

@@ -126,6 +126,13 @@ static int lay_out(struct ivsrv *srv, bool fresh)
         return -1;
     }
     srv->have_seg = true;
+    if (srv->size - srv->seg.first_frame_off >
+        ((uint64_t)srv->seg.frame_count + 1) * srv->seg.frame_size) {
+        ivsrv_log("warning: only %u frames of %u bytes are usable (at most "
+                  "%u frames); a larger -F uses the whole segment",
+                  srv->seg.frame_count, srv->seg.frame_size,
+                  SHMSEG_MAX_FRAMES);
+    }
     shmseg_uuid_str(srv->seg.uuid, uuid);
     ivsrv_log("%s segment '%s' uuid %s: %u frames of %u bytes",
               fresh ? "created" : "reusing", srv->seg.name, uuid,
