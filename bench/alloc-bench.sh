@@ -25,7 +25,7 @@ trap cleanup EXIT INT TERM
     exit 1
 }
 
-echo "| allocator: 16-frame run alloc+free | procs | ns/op (per proc) | Mops/s total |"
+echo "| 16-frame alloc+free | procs | ns/op (per proc) | Mops/s total |"
 echo "|---|---|---|---|"
 for p in 1 2; do
     set -- $("$BENCH" throughput "$p" "$OPS")
@@ -44,7 +44,8 @@ serve() {
 stop() { kill "$SPID"; wait "$SPID"; SPID=""; }
 
 echo
-echo "| SIGKILL -> frames reclaimed | server options | owner | min ms | median ms | max ms |"
+echo "| SIGKILL -> reclaimed | server options | owner | min ms |" \
+    "median ms | max ms |"
 echo "|---|---|---|---|---|---|"
 row() { # row "options" owner-kind
     serve $1

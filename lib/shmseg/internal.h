@@ -6,22 +6,26 @@
 
 #include "shmseg.h"
 
+/* The frame state words (validated offset from shmseg_attach). */
 static inline _Atomic uint64_t *st_words(const struct shmseg *seg)
 {
     return (_Atomic uint64_t *)(seg->base + seg->state_off);
 }
 
+/* Participant slot `slot` (caller checked slot < part_count). */
 static inline struct shmseg_participant *part_at(const struct shmseg *seg,
                                                  uint32_t slot)
 {
     return (struct shmseg_participant *)(seg->base + seg->part_off) + slot;
 }
 
+/* Slot state word for a generation and a status. */
 static inline uint64_t part_state(uint32_t gen, unsigned status)
 {
     return (uint64_t)gen | (uint64_t)status << SHMSEG_PART_STATUS_SHIFT;
 }
 
+/* Field accessors of a frame state word (see shmseg_layout.h). */
 static inline uint32_t w_owner(uint64_t w)
 {
     return (uint32_t)w;
@@ -47,6 +51,8 @@ static inline unsigned w_tag(uint64_t w)
     return (unsigned)(w >> SHMSEG_TAG_SHIFT) & SHMSEG_TAG_MASK;
 }
 
+/* Build a frame state word: head words carry the run length, tail
+ * words their distance back to the head. */
 static inline uint64_t w_make(uint32_t owner, uint32_t run, unsigned tag,
                               bool head)
 {

@@ -27,7 +27,8 @@ mkuio() { # mkuio N NAME IMAGE [nosize]
     d="$T/sys/class/uio/uio$1"
     mkdir -p "$d/maps/map1"
     echo "$2" >"$d/name"
-    [ "$4" = nosize ] || printf '0x%x\n' "$(stat -c %s "$3")" >"$d/maps/map1/size"
+    [ "$4" = nosize ] ||
+        printf '0x%x\n' "$(stat -c %s "$3")" >"$d/maps/map1/size"
     { head -c "$page" /dev/zero; cat "$3"; } >"$T/dev/uio$1"
 }
 mkdir -p "$T/dev"

@@ -85,7 +85,8 @@ tap_ok "shm restart says reusing" grep -q "reusing segment" "$HOST_LOG"
 host_server_stop s1
 
 # Size suffixes on a sparse file; -F frame size shows in the header.
-host_server_start big -f "$TL_DIR/big.img" -m 1G || tap_bail "$(cat "$HOST_LOG")"
+host_server_start big -f "$TL_DIR/big.img" -m 1G ||
+    tap_bail "$(cat "$HOST_LOG")"
 tap_is "$(stat -c %s "$TL_DIR/big.img")" 1073741824 "-m 1G"
 host_server_stop big
 rm -f "$TL_DIR/big.img"

@@ -44,25 +44,31 @@ run_bad "-T -5 refused" 2 "bad owner timeout" $B -T -5
 run_bad "-g unknown group refused" 2 "no such group" $B -g no-such-grp-x
 run_bad "-R 1 refused" 2 "bad ready fd" $B -R 1
 run_bad "stray argument refused" 2 "no arguments" $B extra
-run_bad "uncreatable file" 1 "cannot create" -f /nonexistent/dir/seg -p "$TL_DIR/bad.sock"
-run_bad "shm name with a slash" 1 "invalid" -s a/b -p "$TL_DIR/bad.sock"
-run_bad "socket in a missing directory" 1 "cannot bind" -s "$HOST_PREFIX-b2" -p /nonexistent/dir/s
+S="-p $TL_DIR/bad.sock"
+run_bad "uncreatable file" 1 "cannot create" -f /nonexistent/dir/seg $S
+run_bad "shm name with a slash" 1 "invalid" -s a/b $S
+run_bad "socket in a missing directory" 1 "cannot bind" \
+    -s "$HOST_PREFIX-b2" -p /nonexistent/dir/s
 long=$TL_DIR/$(printf '%0120d' 0)
 run_bad "socket path too long" 1 "too long" -s "$HOST_PREFIX-b3" -p "$long"
-tap_is "$(ls /dev/shm | grep -c "$HOST_PREFIX-b")" 0 "failures leave no object behind"
+tap_is "$(ls /dev/shm | grep -c "$HOST_PREFIX-b")" 0 \
+    "failures leave no object behind"
 
 # A symlink planted where the backing file goes is never followed.
 echo keep >"$TL_DIR/victim"
 ln -s "$TL_DIR/victim" "$TL_DIR/link"
-run_bad "symlink as -f refused" 1 "cannot create or open" -f "$TL_DIR/link" -p "$TL_DIR/bad.sock" -m 1 -t
+run_bad "symlink as -f refused" 1 "cannot create or open" \
+    -f "$TL_DIR/link" $S -m 1 -t
 tap_is "$(cat "$TL_DIR/victim")" keep "symlink target untouched"
 
 # A real server: modes, second server refused on name and on socket.
 host_server_start main -m 2 -c pscom -n 3 -v || tap_diag "$(cat "$HOST_LOG")"
 tap_is "$(mode_of /dev/shm/$HOST_SHM)" 600 "shm object is 0600"
 tap_is "$(stat -c %a "$HOST_SOCK")" 600 "socket is 0600"
-run_bad "second server on the same name" 1 "another ivshmem-server" -s "$HOST_SHM" -p "$TL_DIR/other.sock"
-run_bad "second server on the same socket" 1 "another server is listening" -s "$HOST_PREFIX-b4" -p "$HOST_SOCK"
+run_bad "second server on the same name" 1 "another ivshmem-server" \
+    -s "$HOST_SHM" -p "$TL_DIR/other.sock"
+run_bad "second server on the same socket" 1 "another server is listening" \
+    -s "$HOST_PREFIX-b4" -p "$HOST_SOCK"
 python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(30)
@@ -97,5 +103,6 @@ tap_ok "-d -P: returns 0 with a live pid in the pidfile" \
 kill -TERM "$pid"
 timeout 30 sh -c "while [ -e $TL_DIR/pid ]; do sleep 0.05; done"
 tap_ok "daemon: SIGTERM removes pidfile and socket" \
-    sh -c "[ ! -e $TL_DIR/d.sock ] && grep -q 'shutting down' $TL_DIR/daemon.log"
+    sh -c "[ ! -e $TL_DIR/d.sock ] &&
+           grep -q 'shutting down' $TL_DIR/daemon.log"
 exit "$(tap_status)"

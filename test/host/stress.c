@@ -183,7 +183,8 @@ int main(int argc, char **argv)
     void *mem;
 
     if (nw < 1 || nw > MAX_WORKERS || kills >= nw) {
-        fprintf(stderr, "usage: stress [WORKERS<=32 [ITERS [KILLS<WORKERS]]]\n");
+        fprintf(stderr,
+                "usage: stress [WORKERS<=32 [ITERS [KILLS<WORKERS]]]\n");
         return 2;
     }
     printf("1..6\n");

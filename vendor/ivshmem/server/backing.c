@@ -124,6 +124,9 @@ static int lay_out(struct ivsrv *srv, bool fresh)
                   "refusing to overwrite it without -t", srv->obj_path,
                   srv->seg.why);
         return -1;
+    } else if (p.frame_size && p.frame_size != srv->seg.frame_size) {
+        ivsrv_log("warning: keeping the existing frame size %u, not -F %u "
+                  "(-t re-initialises)", srv->seg.frame_size, p.frame_size);
     }
     srv->have_seg = true;
     if (srv->size - srv->seg.first_frame_off >

@@ -34,14 +34,33 @@ struct ivsrv {
     int64_t next_id;
 };
 
-/* backing.c */
+/* ---- backing.c -------------------------------------------------------- */
+
+/** Open or create the object (0600/0660, O_EXCL|O_NOFOLLOW), lock it
+ * (flock: one server per object), settle its size, map it and check or
+ * lay out the segment. Logs the reason and returns -1 on failure, after
+ * removing an object it created. */
 int ivsrv_backing_open(struct ivsrv *srv);
+
+/** Unmap and close; remove the shm object if cfg.unlink_shm. */
 void ivsrv_backing_close(struct ivsrv *srv);
 
-/* peers.c */
+/* ---- peers.c ---------------------------------------------------------- */
+
+/** Bind (replacing only a stale socket), set mode/group, listen.
+ * @return 0 or -1 (logged). */
 int ivsrv_listen(struct ivsrv *srv);
+
+/** Accept one peer, give it an id and eventfds, and run the protocol's
+ * introduction (it to everybody, everybody to it). A peer lost during
+ * set-up is dropped; peers whose sends fail are marked broken. */
 void ivsrv_accept(struct ivsrv *srv);
+
+/** Remove peer idx (the last peer takes its place) and tell the others
+ * its id without a descriptor. */
 void ivsrv_peer_gone(struct ivsrv *srv, unsigned idx);
+
+/** Close every peer and the listening socket, and remove the socket. */
 void ivsrv_peers_close(struct ivsrv *srv);
 
 #endif /* IVSRV_INT_H */
