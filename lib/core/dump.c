@@ -7,13 +7,15 @@
 
 void pscom_dump_info(FILE *out)
 {
+    char ip[16];
+
     pscom_ensure_init();
     pscom_lock();
-    fprintf(out, "pscom-ivshmem %s, interface %s (0x%04x), plugin contract "
-                 "0x%04x\n",
-            PACKAGE_VERSION, PSCOM_IMPL_VERSION_STR, PSCOM_VERSION,
-            PSCOM_PLUGIN_VERSION);
-    fprintf(out, "node id: %s\n", pscom_socket_str(pscom_g.nodeid, 0));
+    fprintf(out, "pscom-ivshmem %s, interface %s, plugin contract 0x%04x\n",
+            PACKAGE_VERSION, PSCOM_IMPL_VERSION_STR, PSCOM_PLUGIN_VERSION);
+    pscom_inet_str(ip, sizeof(ip), pscom_g.nodeid);
+    fprintf(out, "node id: %s (PSP_NETWORK or the hostname's address)\n",
+            ip);
     fprintf(out, "\nenvironment:\n");
     pscom_env_dump(out);
     fprintf(out, "\ntransports:\n");

@@ -16,7 +16,7 @@ struct pscom_env pscom_env;
 #define ROW(n, t, d, h, f) {n, t, d, h, &pscom_env.f}
 
 static const pscom_env_row_t core_rows[] = {
-    ROW("PSP_DEBUG", PSCOM_ENV_INT, "0",
+    ROW("PSP_DEBUG", PSCOM_ENV_INT, "1",
         "debug level: 0 errors, 1 warnings, 2 connection set-up and "
         "refusals, 3+ more", debug),
     ROW("PSP_DEBUG_OUT", PSCOM_ENV_STR, "",
@@ -43,9 +43,9 @@ static const pscom_env_row_t core_rows[] = {
         "SO_RCVBUF of tcp connections in bytes (0: system default)",
         so_rcvbuf),
     ROW("PSP_UNEXPECTED_RECEIVES", PSCOM_ENV_INT, "1",
-        "1: keep messages that arrive before a matching receive (one "
-        "buffer each); 0: stop reading such a connection until a "
-        "receive is posted", unexpected_receives),
+        "messages that arrive before a matching receive are kept (one "
+        "buffer each); pscom's 0 (stop reading instead) is accepted but "
+        "not implemented: they are always kept", unexpected_receives),
     ROW("PSP_SCHED_YIELD", PSCOM_ENV_INT, "0",
         "call sched_yield() in busy-poll loops", sched_yield),
     ROW("PSP_SPIN_US", PSCOM_ENV_UINT, "50",

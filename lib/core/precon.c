@@ -309,9 +309,8 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
 {
     struct pscom_con *con = pre->con;
 
-    DPRINT(pre->connector ? 1 : 2, "pscom: connection set-up with %s "
-                                   "failed: %s",
-           peer_str(pre), why);
+    DPRINT(1, "pscom: connection set-up with %s failed: %s", peer_str(pre),
+           why);
     pscom_precon_destroy(pre);
     if (!con) {
         return;
