@@ -5,7 +5,7 @@
 # vermagic of that kernel, GPL licence, the ivshmem PCI alias.
 set -u
 : "${top_srcdir:?run through make check}"
-echo "1..4"
+echo "1..5"
 vmlib="$top_srcdir/test/vm/vmlib.py"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/driver-build.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -58,5 +58,16 @@ if grep -q "^vermagic=$kver " "$info" && grep -q '^license=GPL' "$info" &&
 else
     notok 4 "modinfo: vermagic $kver, GPL, pci alias 1af4:1110"
     sed 's/^/# /' "$info"
+fi
+
+# make install = modules_install (+ depmod): the module lands in the tree
+# of the headers' kernel release.
+if make -C "$tmp/drv" KDIR="/usr/src/linux-headers-$kver" \
+        INSTALL_MOD_PATH="$tmp/root" modules_install >"$tmp/inst.log" 2>&1 &&
+        [ -f "$tmp/root/lib/modules/$kver/extra/uio_ivshmem.ko" ]; then
+    ok 5 "modules_install places lib/modules/$kver/extra/uio_ivshmem.ko"
+else
+    notok 5 "modules_install places lib/modules/$kver/extra/uio_ivshmem.ko"
+    sed 's/^/# /' "$tmp/inst.log"
 fi
 exit $fail

@@ -16,7 +16,9 @@ What it does, and why that way (see shared/VM_TESTING.md):
 - Every QEMU started is killed when the test ends, also on failure or
   SIGTERM from the test timeout; QEMU also dies with its parent.
 
-Environment: VM_ACCEL (tcg; kvm on hosts with a working KVM), VM_CACHE
+Environment: VM_ACCEL (tcg; kvm on hosts with a working KVM), VM_QEMU
+(the QEMU binary), VM_QEMU_ARGS (appended to every QEMU command line,
+e.g. "-cpu host" with kvm), VM_CACHE
 (kernel cache, default $XDG_CACHE_HOME/pscom-ivshmem-vm), top_srcdir and
 top_builddir (set by make), VM_KEEP=1 keeps run directories.
 Command line: vmlib.py kernel-release | prepare
@@ -33,6 +35,7 @@ import os
 import random
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -489,7 +492,7 @@ class Guest:
                      'id=ivsh0' % self.doorbell[1]]
         if incoming:
             argv += ['-incoming', incoming]
-        return argv
+        return argv + shlex.split(os.environ.get('VM_QEMU_ARGS', ''))
 
     def shm_object_arg(self):
         return ('memory-backend-file,id=hostmem,share=on,mem-path=%s,'
