@@ -99,6 +99,7 @@ static int reclaim(int reps, bool remote)
     double *ms = calloc((size_t)reps, sizeof(double));
     struct shmseg_usage u;
 
+    srand((unsigned)getpid());
     if (!ms || shmseg_discover(&dev, NULL) < 0) {
         fprintf(stderr, "alloc-bench: no segment (set PSP_IVSHMEM_DEVICE)\n");
         return 1;
@@ -134,6 +135,9 @@ static int reclaim(int reps, bool remote)
             return 1;
         }
         close(p[0]);
+        /* A random phase against the server's reclaim period (up to the
+         * default 500 ms), else every kill lands just after a pass. */
+        usleep((useconds_t)(rand() % 500000));
         t0 = now_s();
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
