@@ -80,8 +80,13 @@ int ivsrv_run(struct ivsrv *srv, int stop_fd);
  * configured), unmap and close. NULL is accepted. */
 void ivsrv_close(struct ivsrv *srv);
 
-/** Log a line "ivshmem-server: ..." to stderr (flushes). */
+/** Log a line "ivshmem-server: ..." to stderr (flushes), or to syslog
+ * after ivsrv_log_to_syslog(). */
 void ivsrv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Send every later ivsrv_log() line to syslog (daemon, facility
+ * LOG_DAEMON): a daemon without --log has no stderr. */
+void ivsrv_log_to_syslog(void);
 
 /** Parse a size: number of MB, or with a suffix M, G or T (K for tests
  * and small segments). @return 0 and *bytes, -1 on a bad or zero value

@@ -42,7 +42,8 @@ static void usage(FILE *f)
 "  -F, --frame-size BYTES  frame size of the layout (default 4096)\n"
 "  -d, --daemon            run in the background\n"
 "  -P, --pidfile PATH      write the pid here once serving\n"
-"  -l, --log PATH          append messages to PATH (default stderr)\n"
+"  -l, --log PATH          append messages to PATH (default stderr;\n"
+"                          syslog with -d)\n"
 "  -g, --group GROUP       create object and socket 0660 for GROUP\n"
 "                          (default 0600)\n"
 "  -u, --unlink            remove the shm object at shutdown\n"
@@ -257,6 +258,7 @@ int main(int argc, char **argv)
         dup2(nul, STDOUT_FILENO);
         if (!o.logfile) {
             dup2(nul, STDERR_FILENO);
+            ivsrv_log_to_syslog();
         }
         close(nul);
         if (write(dpipe, "y", 1) != 1) {

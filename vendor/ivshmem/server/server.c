@@ -9,15 +9,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "ivsrv_int.h"
+
+static bool log_syslog;
+
+void ivsrv_log_to_syslog(void)
+{
+    openlog("ivshmem-server", LOG_PID, LOG_DAEMON);
+    log_syslog = true;
+}
 
 void ivsrv_log(const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
+    if (log_syslog) {
+        vsyslog(LOG_INFO, fmt, ap);
+        va_end(ap);
+        return;
+    }
     fputs("ivshmem-server: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
