@@ -117,6 +117,8 @@ static void print_seg(const struct shmseg_device *d, struct out *o)
     struct shmseg_usage u;
     char uuid[37];
 
+    int peer = shmseg_device_peer_id(d);
+
     shmseg_uuid_str(seg->uuid, uuid);
     shmseg_walk(seg, NULL, NULL, &u);
     if (o->json) {
@@ -126,11 +128,13 @@ static void print_seg(const struct shmseg_device *d, struct out *o)
                "%u, \"frames\": %u, \"first_frame_off\": %" PRIu64 ",\n"
                "  \"free_frames\": %u, \"used_frames\": %u, \"stale_frames\": "
                "%u, \"bad_frames\": %u, \"allocation_count\": %u,\n"
+               "  \"peer_id\": %d,\n"
                "  \"participants\": [", seg->name, d->path,
                kind_name(d->kind), uuid, h->version, h->compat_features,
                h->incompat_features, seg->total_size, seg->frame_size,
                seg->frame_count, seg->first_frame_off, u.free_frames,
-               u.used_frames, u.stale_frames, u.bad_frames, u.allocations);
+               u.used_frames, u.stale_frames, u.bad_frames, u.allocations,
+               peer < 0 ? -1 : peer);
         print_parts(seg, o);
         printf("],\n  \"allocations\": [");
         o->first = true;
@@ -148,6 +152,9 @@ static void print_seg(const struct shmseg_device *d, struct out *o)
            h->incompat_features, seg->total_size, seg->frame_count,
            seg->frame_size, seg->first_frame_off, u.free_frames,
            u.used_frames, u.stale_frames, u.bad_frames, u.allocations);
+    if (peer >= 0) {
+        printf("peer id:      %d (IVPosition)\n", peer);
+    }
     print_parts(seg, o);
     printf("allocations:\n");
     shmseg_walk(seg, print_alloc, o, NULL);

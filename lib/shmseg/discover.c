@@ -46,14 +46,64 @@ static int read_u64_file(const char *path, uint64_t *out)
     return errno || end == buf ? -1 : 0;
 }
 
-/* Size of uio map 1 of /.../uioN, from sysfs. */
-static int uio_map1_size(const char *uio, uint64_t *size)
+/* Size of uio map N of /.../uioN, from sysfs. */
+static int uio_map_size(const char *uio, int map, uint64_t *size)
 {
     char p[512];
 
-    snprintf(p, sizeof(p), "%s/class/uio/%s/maps/map1/size",
-             env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys"), uio);
+    snprintf(p, sizeof(p), "%s/class/uio/%s/maps/map%d/size",
+             env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys"), uio, map);
     return read_u64_file(p, size);
+}
+
+/* Map BAR 0 (registers), best effort: without it the segment still
+ * works, only the doorbell does not. uio: map 0 at offset 0 of fd; PCI:
+ * the sibling resource0 file. */
+static void map_regs(struct shmseg_device *dev, int fd, const char *uio)
+{
+    char p[sizeof(dev->path)];
+    uint64_t size = 0;
+    struct stat sb;
+    char *slash;
+    void *m;
+    int rfd = -1;
+
+    if (dev->kind == SHMSEG_DEV_UIO) {
+        if (uio_map_size(uio, 0, &size) < 0) {
+            shmseg_log(2, "%s: no registers (no uio map0 size)", dev->path);
+            return;
+        }
+    } else if (dev->kind == SHMSEG_DEV_PCI) {
+        snprintf(p, sizeof(p), "%s", dev->path);
+        slash = strrchr(p, '/');
+        strcpy(slash ? slash + 1 : p, "resource0");
+        rfd = open(p, O_RDWR | O_CLOEXEC);
+        if (rfd < 0 || fstat(rfd, &sb) < 0) {
+            shmseg_log(2, "%s: no registers (%s)", p, strerror(errno));
+            goto out;
+        }
+        size = (uint64_t)sb.st_size;
+        fd = rfd;
+    } else {
+        return;
+    }
+    /* The four registers we use end at byte 16. */
+    if (size < 16 || size > (1u << 20)) {
+        shmseg_log(2, "%s: register BAR of %" PRIu64 " bytes ignored",
+                   dev->path, size);
+        goto out;
+    }
+    m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        shmseg_log(2, "%s: registers: mmap: %s", dev->path, strerror(errno));
+        goto out;
+    }
+    dev->regs = m;
+    dev->regs_len = (size_t)size;
+out:
+    if (rfd >= 0) {
+        close(rfd);
+    }
 }
 
 static bool is_uio_path(const char *path, const char **uio)
@@ -80,6 +130,7 @@ int shmseg_device_open(struct shmseg_device *dev, const char *path,
     int fd, rc;
 
     memset(dev, 0, sizeof(*dev));
+    dev->irq_fd = -1;
     if (kind == SHMSEG_DEV_HOST && !strchr(path, '/')) {
         snprintf(shm, sizeof(shm), "/dev/shm/%s", path); /* bare shm name */
         path = shm;
@@ -95,7 +146,7 @@ int shmseg_device_open(struct shmseg_device *dev, const char *path,
         goto err_close;
     }
     if (kind == SHMSEG_DEV_UIO) {
-        if (!is_uio_path(path, &uio) || uio_map1_size(uio, &size) < 0) {
+        if (!is_uio_path(path, &uio) || uio_map_size(uio, 1, &size) < 0) {
             shmseg_log(2, "%s: rejected: no uio map1 size in sysfs", path);
             rc = -SHMSEG_ENODEV;
             goto err_close;
@@ -117,18 +168,23 @@ int shmseg_device_open(struct shmseg_device *dev, const char *path,
         rc = -SHMSEG_ESYS;
         goto err_close;
     }
-    close(fd); /* the mapping keeps the object */
     rc = shmseg_attach(&dev->seg, map, size);
     if (rc < 0) {
         shmseg_log(2, "%s: rejected: %s", path, dev->seg.why);
         munmap(map, (size_t)size);
-        return rc;
+        goto err_close;
     }
     dev->kind = kind;
     dev->map = map;
     dev->map_len = (size_t)size;
     dev->host_local = kind == SHMSEG_DEV_HOST;
     snprintf(dev->path, sizeof(dev->path), "%s", path);
+    map_regs(dev, fd, uio);
+    if (kind == SHMSEG_DEV_UIO) {
+        dev->irq_fd = fd; /* kept for interrupts */
+    } else {
+        close(fd); /* the mapping keeps the object */
+    }
     shmseg_log(2, "%s: segment '%s', %u frames of %u bytes", path,
                dev->seg.name, dev->seg.frame_count, dev->seg.frame_size);
     return 0;
@@ -143,7 +199,33 @@ void shmseg_device_close(struct shmseg_device *dev)
     if (dev->map) {
         munmap(dev->map, dev->map_len);
     }
+    if (dev->regs) {
+        munmap((void *)dev->regs, dev->regs_len);
+    }
+    if (dev->irq_fd >= 0) {
+        close(dev->irq_fd);
+    }
     memset(dev, 0, sizeof(*dev));
+    dev->irq_fd = -1;
+}
+
+int shmseg_device_peer_id(const struct shmseg_device *dev)
+{
+    if (!dev->regs) {
+        return -SHMSEG_ENODEV;
+    }
+    /* QEMU ids are 0..65535; mask what a buggy device might add. */
+    return (int)(dev->regs[SHMSEG_REG_IVPOSITION / 4] & 0xffff);
+}
+
+int shmseg_device_notify(const struct shmseg_device *dev, uint16_t peer,
+                         uint16_t vector)
+{
+    if (!dev->regs) {
+        return -SHMSEG_ENODEV;
+    }
+    dev->regs[SHMSEG_REG_DOORBELL / 4] = (uint32_t)peer << 16 | vector;
+    return 0;
 }
 
 /* Open a candidate; keep it if its name matches. 0 = taken. */

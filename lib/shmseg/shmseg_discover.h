@@ -6,8 +6,10 @@
  *   1. PSP_IVSHMEM_DEVICE, if set: exactly that path and nothing else.
  *      - /dev/uioN (a uio device): BAR 2 is uio map 1, mapped at offset
  *        1 * page size, its size read from <sysfs>/class/uio/uioN/maps/
- *        map1/size;
+ *        map1/size; BAR 0 (registers) is map 0 at offset 0, size from
+ *        maps/map0/size;
  *      - a sysfs ".../resource2" file: mapped at offset 0, size = file size;
+ *        BAR 0 is the sibling resource0 file;
  *      - anything else (host side: /dev/shm/NAME, a backing file, or a bare
  *        shm name without '/'): mapped whole, the member is host-local.
  *   2. uio devices <sysfs>/class/uio/uioN whose `name` starts "ivshmem".
@@ -38,6 +40,12 @@ enum shmseg_dev_kind {
     SHMSEG_DEV_PCI = 3,  /**< sysfs resource2 */
 };
 
+/** ivshmem BAR 0 registers (32-bit, byte offsets). */
+#define SHMSEG_REG_INTR_MASK 0
+#define SHMSEG_REG_INTR_STATUS 4
+#define SHMSEG_REG_IVPOSITION 8  /**< our peer id (doorbell devices) */
+#define SHMSEG_REG_DOORBELL 12   /**< write peer << 16 | vector */
+
 /** An opened, mapped and validated segment. */
 struct shmseg_device {
     struct shmseg seg;      /**< validated view */
@@ -46,6 +54,13 @@ struct shmseg_device {
     void *map;              /**< mmap() result */
     size_t map_len;
     bool host_local;        /**< join with SHMSEG_JOIN_HOST_LOCAL */
+    /** BAR 0 registers (uio map 0, or sysfs resource0), NULL when the
+     * device has none we could map (host objects, no permission). */
+    volatile uint32_t *regs;
+    size_t regs_len;
+    /** uio only: the open /dev/uioN, -1 otherwise. read() 4 bytes waits
+     * for an interrupt (event count); write() 1 re-enables interrupts. */
+    int irq_fd;
 };
 
 /**
@@ -63,6 +78,20 @@ int shmseg_device_open(struct shmseg_device *dev, const char *path,
  * (logged once at level 1, with the number of candidates rejected).
  */
 int shmseg_discover(struct shmseg_device *dev, const char *name);
+
+/**
+ * Our peer id on a doorbell device (the IVPosition register).
+ * @return the id (>= 0), or -SHMSEG_ENODEV without registers.
+ */
+int shmseg_device_peer_id(const struct shmseg_device *dev);
+
+/**
+ * Ring `vector` of peer `peer` (the Doorbell register): the peer's
+ * device raises that interrupt, and its uio read() returns.
+ * @return 0, or -SHMSEG_ENODEV without registers.
+ */
+int shmseg_device_notify(const struct shmseg_device *dev, uint16_t peer,
+                         uint16_t vector);
 
 /** Unmap a device opened by the functions above. */
 void shmseg_device_close(struct shmseg_device *dev);

@@ -11,7 +11,7 @@
 host_init
 INFO=$(host_info)
 T=$TL_DIR
-tap_plan 14
+tap_plan 17
 
 # Two segments named A and B (files), laid out by the server.
 for n in A B; do
@@ -25,8 +25,9 @@ page=$(getconf PAGESIZE)
 # uioN: sysfs name + map1 size, node = one page of padding + the image.
 mkuio() { # mkuio N NAME IMAGE [nosize]
     d="$T/sys/class/uio/uio$1"
-    mkdir -p "$d/maps/map1"
+    mkdir -p "$d/maps/map1" "$d/maps/map0"
     echo "$2" >"$d/name"
+    echo 0x100 >"$d/maps/map0/size"
     [ "$4" = nosize ] ||
         printf '0x%x\n' "$(stat -c %s "$3")" >"$d/maps/map1/size"
     { head -c "$page" /dev/zero; cat "$3"; } >"$T/dev/uio$1"
@@ -37,6 +38,8 @@ mkuio 1 ivshmem "$T/plain.img"
 mkuio 2 ivshmem "$T/A.img" nosize
 mkuio 3 ivshmem "$T/A.img"
 mkuio 4 ivshmem "$T/B.img"
+# uio3's registers (map 0, the padding page): IVPosition = 7.
+printf '\007\000' | dd of="$T/dev/uio3" bs=1 seek=8 conv=notrunc 2>/dev/null
 export PSP_IVSHMEM_SYSFS_ROOT="$T/sys" PSP_IVSHMEM_DEV_ROOT="$T/dev"
 
 info() { PSP_DEBUG=2 "$INFO" --json "$@" >"$T/out" 2>"$T/err"; }
@@ -50,6 +53,12 @@ tap_ok "uio without a pscom layout rejected with reason" \
     grep -q "uio1: rejected: no pscom segment: magic" "$T/err"
 tap_ok "uio without map1 size rejected with reason" \
     grep -q "uio2: rejected: no uio map1 size" "$T/err"
+tap_ok "peer id read from the IVPosition register" \
+    grep -q '"peer_id": 7,' "$T/out"
+PSP_IVSHMEM_DEVICE="$T/dev/uio3" "$(tl_builddir)/test/host/seg_owner" \
+    -N 5:1 >/dev/null
+tap_is "$(od -An -tx4 -j12 -N4 "$T/dev/uio3" | tr -d ' ')" 00050001 \
+    "doorbell write: peer 5 vector 1 in the Doorbell register"
 
 PSP_IVSHMEM_SEGMENT=B.img info
 tap_is "$(field device)" "$T/dev/uio4" "PSP_IVSHMEM_SEGMENT picks by name"
@@ -62,6 +71,9 @@ mkdir -p "$pci"
 cp "$T/B.img" "$pci/resource2"
 PSP_IVSHMEM_DEVICE="$pci/resource2" info
 tap_is "$(field kind)/$(field name)" "pci/B.img" "PSP_IVSHMEM_DEVICE: resource2"
+tap_ok "no resource0: no registers, reason given" sh -c \
+    "grep -q 'resource0: no registers' $T/err &&
+     grep -q '\"peer_id\": -1' $T/out"
 PSP_IVSHMEM_DEVICE="$T/dev/uio3" info
 tap_is "$(field kind)/$(field name)" "uio/A.img" "PSP_IVSHMEM_DEVICE: uio node"
 info "$T/A.img"

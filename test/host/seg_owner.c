@@ -3,7 +3,8 @@
  * says so on stdout, then heartbeats until evicted (exit 3) or told to
  * stop (SIGTERM: leave cleanly, exit 0).
  *   seg_owner [-r] [-n FRAMES] [-k COUNT] [-b HEARTBEAT_MS] [-l LABEL]
- *   -r: join as a remote (VM-like) owner: no pid, heartbeat only. */
+ *   -r: join as a remote (VM-like) owner: no pid, heartbeat only.
+ *   seg_owner -N PEER:VECTOR: ring that doorbell of the device, exit. */
 #include "config.h"
 
 #include <signal.h>
@@ -29,12 +30,14 @@ int main(int argc, char **argv)
     unsigned nframes = 1, count = 1, hb_ms = 20, flags;
     const char *label = "seg_owner";
     bool remote = false;
+    const char *ring = NULL;
     struct timespec ts;
     uint64_t off;
     int c, rc;
 
-    while ((c = getopt(argc, argv, "rn:k:b:l:")) != -1) {
+    while ((c = getopt(argc, argv, "rn:k:b:l:N:")) != -1) {
         switch (c) {
+        case 'N': ring = optarg; break;
         case 'r': remote = true; break;
         case 'n': nframes = (unsigned)atoi(optarg); break;
         case 'k': count = (unsigned)atoi(optarg); break;
@@ -48,6 +51,15 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "seg_owner: %s\n", shmseg_strerror(rc));
         return 1;
+    }
+    if (ring) {
+        unsigned peer = 0, vec = 0;
+
+        sscanf(ring, "%u:%u", &peer, &vec);
+        rc = shmseg_device_notify(&dev, (uint16_t)peer, (uint16_t)vec);
+        printf("peer id %d, notify: %s\n", shmseg_device_peer_id(&dev),
+               shmseg_strerror(rc));
+        return rc < 0;
     }
     flags = remote ? 0 : SHMSEG_JOIN_HOST_LOCAL;
     rc = shmseg_join(&dev.seg, &me, label, flags);
