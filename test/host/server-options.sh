@@ -7,7 +7,7 @@
 . "$top_srcdir/test/common/host.sh"
 host_init
 SRV=$(host_server)
-tap_plan 37
+tap_plan 40
 
 # run_bad "what" WANT_RC WANT_MESSAGE args...: must exit WANT_RC, say why
 run_bad() {
@@ -81,6 +81,17 @@ tap_is $? 0 "SIGTERM: clean exit"
 
 tap_ok "socket removed at shutdown" test ! -e "$HOST_SOCK"
 tap_ok "shm object kept without -u" test -e "/dev/shm/$HOST_SHM"
+
+# A stale socket (nobody listening) is replaced; a non-socket is not.
+python3 -c 'import socket, sys
+socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$TL_DIR/stale.sock"
+host_server_start stale -m 1 -p "$TL_DIR/stale.sock" -s "$HOST_PREFIX-st" -u
+tap_ok "stale socket replaced" grep -q "replacing a stale socket" "$HOST_LOG"
+host_server_stop stale
+echo data >"$TL_DIR/file.sock"
+run_bad "a regular file as socket path refused" 1 "is not a socket" \
+    -s "$HOST_PREFIX-b5" -p "$TL_DIR/file.sock"
+tap_is "$(cat "$TL_DIR/file.sock")" data "...and left alone"
 
 # Group access, unlink at exit, SIGINT.
 grp=$(id -gn)
