@@ -192,7 +192,19 @@ static void test_evict(void **state)
     assert_int_equal(b.gen, a.gen + 1);
     shmseg_walk(&f->seg, NULL, NULL, &u);
     assert_int_equal(u.free_frames, f->seg.frame_count);
-    shmseg_leave(&b);
+    /* A reclaimer that dies between its two CASes leaves RECLAIMING: the
+     * next sweep finishes its work and frees the slot. */
+    assert_int_equal(shmseg_alloc(&b, 3, 0, &o1), 0);
+    struct shmseg_participant *p =
+        (struct shmseg_participant *)((char *)f->mem + f->seg.part_off) +
+        b.slot;
+    atomic_store(&p->state, (uint64_t)b.gen |
+                                (uint64_t)SHMSEG_PART_RECLAIMING << 32);
+    assert_int_equal(shmseg_member_valid(&b), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_reclaim_orphans(&f->seg), 3);
+    assert_int_equal(atomic_load(&p->state) >> 32, SHMSEG_PART_FREE);
+    shmseg_walk(&f->seg, NULL, NULL, &u);
+    assert_int_equal(u.free_frames, f->seg.frame_count);
 }
 
 static void test_orphans(void **state)
