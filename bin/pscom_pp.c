@@ -1,0 +1,636 @@
+/*
+ * pscom_pp -- ping-pong between two processes over pscom.
+ *
+ *   server:  pscom_pp [options] -l PORT      (PORT 0 or ANY: any port)
+ *   client:  pscom_pp [options] HOST:PORT
+ *
+ * The client sends a message of each size (0, 1, 2, 4 ... maxsize) and the
+ * server echoes it back; the client prints the half round-trip time, the
+ * bandwidth and the connection type. The server echoes whatever arrives
+ * until the client closes the connection, then exits (or, with
+ * --forever, waits for the next client).
+ *
+ * The loop count per size follows pp_loops(); bench/mpi_pp.c uses the
+ * same rule so that both programs measure the same thing.
+ */
+#include "pscom.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PP_EXIT_USAGE 2
+#define PP_MAX_SIZE (1024UL * 1024 * 1024)
+#define PP_MAX_XHEADER 65535UL
+/* Bytes moved per size for large messages: enough for a stable bandwidth
+ * figure, small enough that a full run stays in seconds. */
+#define PP_BYTES_PER_SIZE (32UL * 1024 * 1024)
+#define PP_MIN_LOOPS 4UL
+
+struct pp_opts {
+    const char *listen;  /* server: port string, or NULL */
+    const char *peer;    /* client: HOST:PORT */
+    unsigned long minsize;
+    unsigned long maxsize;
+    unsigned long loops;
+    unsigned long xheader;
+    double maxtime;      /* seconds per size, 0: no limit */
+    int verify;
+    int json;
+    int forever;
+};
+
+static const char *pp_prog = "pscom_pp";
+
+static void pp_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: %s [options] -l PORT      run the server (PORT 0 or ANY:"
+            " any port)\n"
+            "       %s [options] HOST:PORT    run the client\n"
+            "Options (sizes take K, M, G suffixes, powers of 1024):\n"
+            "  -l, --listen PORT   listen and echo (server)\n"
+            "      --minsize N     smallest message size (default 0)\n"
+            "      --maxsize N     largest message size (default 4M)\n"
+            "      --loops N       round trips for small sizes (default "
+            "1000);\n"
+            "                      fewer for large sizes, at least %lu\n"
+            "      --xheader N     bytes of user header per message "
+            "(default 0)\n"
+            "      --verify        check the echoed content every round\n"
+            "      --maxtime S     stop a size after S seconds (default: "
+            "no limit)\n"
+            "      --json          one JSON object per size instead of the "
+            "table\n"
+            "      --forever       server: serve clients until killed\n"
+            "  -h, --help          this text\n"
+            "Exit status: 0 ok, 1 run-time error, 2 bad command line.\n",
+            pp_prog, pp_prog, PP_MIN_LOOPS);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+pp_bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s: ", pp_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", pp_prog);
+    exit(PP_EXIT_USAGE);
+}
+
+/* A non-negative integer with an optional binary suffix (K, M, G). */
+static unsigned long pp_parse_size(const char *opt, const char *s,
+                                   unsigned long max)
+{
+    unsigned long long v, mult = 1;
+    char *end;
+
+    errno = 0;
+    if (!*s || *s == '-' || *s == '+') {
+        pp_bad_usage("%s: '%s' is not a non-negative number", opt, s);
+    }
+    v = strtoull(s, &end, 10);
+    if (errno || end == s) {
+        pp_bad_usage("%s: '%s' is not a non-negative number", opt, s);
+    }
+    switch (*end) {
+    case 'k':
+    case 'K':
+        mult = 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end) {
+        pp_bad_usage("%s: '%s' is not a non-negative number", opt, s);
+    }
+    if (v > max / mult) {
+        pp_bad_usage("%s: '%s' is larger than %lu", opt, s, max);
+    }
+    return (unsigned long)(v * mult);
+}
+
+static double pp_parse_seconds(const char *opt, const char *s)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 86400) {
+        pp_bad_usage("%s: '%s' is not a positive number of seconds", opt, s);
+    }
+    return v;
+}
+
+static int pp_parse_port(const char *s)
+{
+    char *end;
+    long v;
+
+    if (strcmp(s, "ANY") == 0 || strcmp(s, "any") == 0) {
+        return PSCOM_ANYPORT;
+    }
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 65535) {
+        pp_bad_usage("port '%s' is not a number in 0..65535 or ANY", s);
+    }
+    return v == 0 ? PSCOM_ANYPORT : (int)v;
+}
+
+static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
+{
+    enum {
+        OPT_MINSIZE = 256,
+        OPT_MAXSIZE,
+        OPT_LOOPS,
+        OPT_XHEADER,
+        OPT_VERIFY,
+        OPT_MAXTIME,
+        OPT_JSON,
+        OPT_FOREVER,
+    };
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"minsize", required_argument, NULL, OPT_MINSIZE},
+        {"maxsize", required_argument, NULL, OPT_MAXSIZE},
+        {"loops", required_argument, NULL, OPT_LOOPS},
+        {"xheader", required_argument, NULL, OPT_XHEADER},
+        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"maxtime", required_argument, NULL, OPT_MAXTIME},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"forever", no_argument, NULL, OPT_FOREVER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->maxsize = 4UL * 1024 * 1024;
+    o->loops = 1000;
+    while ((c = getopt_long(argc, argv, "l:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            o->listen = optarg;
+            break;
+        case OPT_MINSIZE:
+            o->minsize = pp_parse_size("--minsize", optarg, PP_MAX_SIZE);
+            break;
+        case OPT_MAXSIZE:
+            o->maxsize = pp_parse_size("--maxsize", optarg, PP_MAX_SIZE);
+            break;
+        case OPT_LOOPS:
+            o->loops = pp_parse_size("--loops", optarg, INT_MAX);
+            if (o->loops == 0) {
+                pp_bad_usage("--loops: must be at least 1");
+            }
+            break;
+        case OPT_XHEADER:
+            o->xheader = pp_parse_size("--xheader", optarg, PP_MAX_XHEADER);
+            break;
+        case OPT_VERIFY:
+            o->verify = 1;
+            break;
+        case OPT_MAXTIME:
+            o->maxtime = pp_parse_seconds("--maxtime", optarg);
+            break;
+        case OPT_JSON:
+            o->json = 1;
+            break;
+        case OPT_FOREVER:
+            o->forever = 1;
+            break;
+        case 'h':
+            pp_usage(stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", pp_prog);
+            exit(PP_EXIT_USAGE);
+        }
+    }
+    if (optind < argc) {
+        o->peer = argv[optind++];
+    }
+    if (optind < argc) {
+        pp_bad_usage("unexpected argument '%s'", argv[optind]);
+    }
+    if (!o->listen == !o->peer) {
+        pp_bad_usage("give either -l PORT (server) or HOST:PORT (client)");
+    }
+    if (o->minsize > o->maxsize) {
+        pp_bad_usage("--minsize %lu is larger than --maxsize %lu", o->minsize,
+                     o->maxsize);
+    }
+}
+
+/* Resolve "HOST:PORT" (name or a.b.c.d) to a pscom node id and port. */
+static int pp_resolve(const char *peer, int *nodeid, int *port)
+{
+    const char *colon = strrchr(peer, ':');
+    struct addrinfo hints = {.ai_family = AF_INET};
+    struct addrinfo *res;
+    char host[256];
+    size_t hlen;
+    int rc;
+
+    if (!colon || colon == peer) {
+        pp_bad_usage("'%s' is not HOST:PORT", peer);
+    }
+    hlen = (size_t)(colon - peer);
+    if (hlen >= sizeof(host)) {
+        pp_bad_usage("host name in '%s' is too long", peer);
+    }
+    memcpy(host, peer, hlen);
+    host[hlen] = '\0';
+    *port = pp_parse_port(colon + 1);
+    if (*port == PSCOM_ANYPORT) {
+        pp_bad_usage("'%s': the client needs a port in 1..65535", peer);
+    }
+    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        pp_bad_usage("cannot resolve '%s': %s", host, gai_strerror(rc));
+    }
+    *nodeid = (int)ntohl(((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr);
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* Round trips per size: opts->loops for small messages, fewer for large
+ * ones (about PP_BYTES_PER_SIZE per size), never below PP_MIN_LOOPS.
+ * bench/mpi_pp.c implements the same rule. */
+static unsigned long pp_loops(unsigned long size, unsigned long loops)
+{
+    unsigned long n = size ? PP_BYTES_PER_SIZE / size : loops;
+
+    if (n > loops) {
+        n = loops;
+    }
+    return n < PP_MIN_LOOPS ? PP_MIN_LOOPS : n;
+}
+
+static double pp_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void pp_fill(unsigned char *buf, size_t len, unsigned long round)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (unsigned char)(i * 7 + round * 13 + (i >> 8));
+    }
+}
+
+static int pp_check(const unsigned char *buf, size_t len,
+                    unsigned long round)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != (unsigned char)(i * 7 + round * 13 + (i >> 8))) {
+            fprintf(stderr,
+                    "%s: verify: size %zu round %lu: byte %zu is wrong\n",
+                    pp_prog, len, round, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- server ----------------------------------------------------------- */
+
+struct pp_echo {
+    unsigned char *buf;
+    size_t cap;
+};
+
+static pscom_connection_t *pp_accepted;
+
+static void pp_con_accept(pscom_connection_t *con)
+{
+    if (!pp_accepted) {
+        pp_accepted = con;
+    }
+}
+
+static void pp_con_error(pscom_connection_t *con, pscom_op_t op,
+                         pscom_err_t err)
+{
+    /* EOF is how a client says goodbye: not worth a message. */
+    if (err != PSCOM_ERR_EOF) {
+        fprintf(stderr, "%s: connection %s: %s\n", pp_prog,
+                pscom_con_str(con), pscom_err_str(err));
+    }
+}
+
+static struct pp_echo pp_echo_buf;
+
+/* Grow the echo buffer to the incoming message before pscom copies. */
+static int pp_echo_accept(pscom_request_t *req, pscom_connection_t *con,
+                          pscom_header_net_t *hdr)
+{
+    struct pp_echo *e = &pp_echo_buf;
+
+    if (hdr->data_len > e->cap) {
+        unsigned char *n = realloc(e->buf, hdr->data_len);
+
+        if (!n) {
+            return 0; /* leave it unmatched; the error shows as a hang */
+        }
+        e->buf = n;
+        e->cap = hdr->data_len;
+    }
+    req->data = e->buf;
+    req->data_len = hdr->data_len;
+    return 1;
+}
+
+static int pp_serve_one(pscom_connection_t *con)
+{
+    pscom_request_t *rreq = pscom_request_create(PP_MAX_XHEADER, 0);
+    pscom_request_t *sreq = pscom_request_create(PP_MAX_XHEADER, 0);
+    int rc = 0;
+
+    if (!rreq || !sreq) {
+        fprintf(stderr, "%s: out of memory\n", pp_prog);
+        rc = -1;
+        goto out;
+    }
+    printf("New connection from %s via %s\n",
+           pscom_con_info_str(&con->remote_con_info),
+           pscom_con_type_str(con->type));
+    fflush(stdout);
+    for (;;) {
+        rreq->connection = con;
+        rreq->ops.recv_accept = pp_echo_accept;
+        rreq->xheader_len = PP_MAX_XHEADER;
+        rreq->data = NULL;
+        rreq->data_len = 0;
+        pscom_post_recv(rreq);
+        pscom_wait(rreq);
+        if (!pscom_req_successful(rreq)) {
+            break; /* the client closed the connection (or it broke) */
+        }
+        sreq->connection = con;
+        sreq->xheader_len = rreq->header.xheader_len;
+        memcpy(&sreq->xheader, &rreq->xheader, sreq->xheader_len);
+        sreq->data = rreq->data;
+        sreq->data_len = rreq->header.data_len;
+        pscom_post_send(sreq);
+        pscom_wait(sreq);
+        if (!pscom_req_successful(sreq)) {
+            fprintf(stderr, "%s: echo failed: %s\n", pp_prog,
+                    pscom_req_state_str(sreq->state));
+            rc = -1;
+            break;
+        }
+    }
+out:
+    if (rreq) {
+        pscom_request_free(rreq);
+    }
+    if (sreq) {
+        pscom_request_free(sreq);
+    }
+    pscom_close_connection(con);
+    return rc;
+}
+
+static int pp_server(const struct pp_opts *o)
+{
+    pscom_socket_t *sock = pscom_open_socket(0, 0);
+    pscom_err_t err;
+    int rc = 0;
+
+    if (!sock) {
+        fprintf(stderr, "%s: pscom_open_socket failed\n", pp_prog);
+        return 1;
+    }
+    sock->ops.con_accept = pp_con_accept;
+    sock->ops.con_error = pp_con_error;
+    err = pscom_listen(sock, pp_parse_port(o->listen));
+    if (err != PSCOM_SUCCESS) {
+        fprintf(stderr, "%s: listen on port %s: %s\n", pp_prog, o->listen,
+                pscom_err_str(err));
+        pscom_close_socket(sock);
+        return 1;
+    }
+    do {
+        printf("Waiting for client: %s\n", pscom_listen_socket_str(sock));
+        fflush(stdout);
+        pp_accepted = NULL;
+        while (!pp_accepted) {
+            pscom_wait_any();
+        }
+        if (pp_serve_one(pp_accepted) < 0) {
+            rc = 1;
+        }
+    } while (o->forever);
+    pscom_close_socket(sock);
+    free(pp_echo_buf.buf);
+    return rc;
+}
+
+/* ---- client ----------------------------------------------------------- */
+
+struct pp_client {
+    const struct pp_opts *o;
+    pscom_connection_t *con;
+    pscom_request_t *sreq;
+    pscom_request_t *rreq;
+    unsigned char *sbuf;
+    unsigned char *rbuf;
+};
+
+/* One round trip of size bytes; 0, or -1 when it failed. */
+static int pp_round(struct pp_client *c, size_t size, unsigned long round)
+{
+    if (c->o->verify) {
+        pp_fill(c->sbuf, size, round);
+    }
+    c->rreq->connection = c->con;
+    c->rreq->xheader_len = c->o->xheader;
+    c->rreq->data = c->rbuf;
+    c->rreq->data_len = size;
+    pscom_post_recv(c->rreq);
+    c->sreq->connection = c->con;
+    c->sreq->xheader_len = c->o->xheader;
+    c->sreq->data = c->sbuf;
+    c->sreq->data_len = size;
+    pscom_post_send(c->sreq);
+    pscom_wait(c->sreq);
+    pscom_wait(c->rreq);
+    if (!pscom_req_successful(c->sreq) || !pscom_req_successful(c->rreq)) {
+        fprintf(stderr, "%s: size %zu round %lu failed: send %s, recv %s\n",
+                pp_prog, size, round, pscom_req_state_str(c->sreq->state),
+                pscom_req_state_str(c->rreq->state));
+        return -1;
+    }
+    if (c->o->verify &&
+        (c->rreq->header.data_len != size ||
+         pp_check(c->rbuf, size, round) < 0 ||
+         memcmp(&c->rreq->xheader, &c->sreq->xheader, c->o->xheader))) {
+        fprintf(stderr, "%s: verify failed at size %zu round %lu\n",
+                pp_prog, size, round);
+        return -1;
+    }
+    return 0;
+}
+
+static void pp_print_header(const struct pp_opts *o, pscom_connection_t *con)
+{
+    if (o->json) {
+        return;
+    }
+    printf("# pscom_pp to %s via %s, xheader %lu%s\n", o->peer,
+           pscom_con_type_str(con->type), o->xheader,
+           o->verify ? ", verify" : "");
+    printf("%10s %8s %12s %10s  %s\n", "size", "loops", "half-RTT/us",
+           "MB/s", "type");
+}
+
+static void pp_print_row(const struct pp_opts *o, pscom_connection_t *con,
+                         size_t size, unsigned long n, double half_us)
+{
+    double mbs = half_us > 0 ? (double)size / half_us : 0.0;
+
+    if (o->json) {
+        printf("{\"size\": %zu, \"loops\": %lu, \"half_rtt_us\": %.3f, "
+               "\"mb_s\": %.2f, \"type\": \"%s\"}\n",
+               size, n, half_us, mbs, pscom_con_type_str(con->type));
+    } else {
+        printf("%10zu %8lu %12.2f %10.2f  %s\n", size, n, half_us, mbs,
+               pscom_con_type_str(con->type));
+    }
+    fflush(stdout);
+}
+
+static int pp_run_sizes(struct pp_client *c)
+{
+    const struct pp_opts *o = c->o;
+    unsigned long size = o->minsize;
+
+    pp_print_header(o, c->con);
+    for (;;) {
+        unsigned long n = pp_loops(size, o->loops), i;
+        double t0, t;
+
+        /* One untimed round: the first touch of buffers and any lazy
+         * connection setup are not what we measure. */
+        if (pp_round(c, size, 0) < 0) {
+            return -1;
+        }
+        t0 = pp_now();
+        for (i = 0; i < n; i++) {
+            if (pp_round(c, size, i + 1) < 0) {
+                return -1;
+            }
+            if (o->maxtime > 0 && pp_now() - t0 > o->maxtime) {
+                i++;
+                break;
+            }
+        }
+        t = pp_now() - t0;
+        pp_print_row(o, c->con, size, i, t / (double)i / 2.0 * 1e6);
+        if (size >= o->maxsize) {
+            break;
+        }
+        /* The next power of two (0, 1, 2, 4 ...), then maxsize itself. */
+        {
+            unsigned long next = 1;
+
+            while (next <= size) {
+                next <<= 1;
+            }
+            size = next;
+        }
+        if (size > o->maxsize) {
+            size = o->maxsize;
+        }
+    }
+    return 0;
+}
+
+static int pp_client(const struct pp_opts *o)
+{
+    struct pp_client c = {.o = o};
+    pscom_socket_t *sock;
+    pscom_err_t err;
+    int nodeid, port, rc = 1;
+
+    pp_resolve(o->peer, &nodeid, &port);
+    sock = pscom_open_socket(0, 0);
+    if (!sock) {
+        fprintf(stderr, "%s: pscom_open_socket failed\n", pp_prog);
+        return 1;
+    }
+    c.con = pscom_open_connection(sock);
+    c.sreq = pscom_request_create(o->xheader, 0);
+    c.rreq = pscom_request_create(o->xheader, 0);
+    c.sbuf = calloc(1, o->maxsize ? o->maxsize : 1);
+    c.rbuf = calloc(1, o->maxsize ? o->maxsize : 1);
+    if (!c.con || !c.sreq || !c.rreq || !c.sbuf || !c.rbuf) {
+        fprintf(stderr, "%s: out of memory\n", pp_prog);
+        goto out;
+    }
+    for (unsigned long i = 0; i < o->xheader; i++) {
+        ((unsigned char *)&c.sreq->xheader)[i] = (unsigned char)(i * 3 + 1);
+    }
+    err = pscom_connect(c.con, nodeid, port);
+    if (err != PSCOM_SUCCESS) {
+        fprintf(stderr, "%s: connect to %s: %s\n", pp_prog, o->peer,
+                pscom_err_str(err));
+        goto out;
+    }
+    if (pp_run_sizes(&c) == 0) {
+        rc = 0;
+    }
+out:
+    if (c.sreq) {
+        pscom_request_free(c.sreq);
+    }
+    if (c.rreq) {
+        pscom_request_free(c.rreq);
+    }
+    free(c.sbuf);
+    free(c.rbuf);
+    /* Closing the socket closes the connection: the server's EOF. */
+    pscom_close_socket(sock);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct pp_opts o;
+    pscom_err_t err;
+
+    pp_parse_args(argc, argv, &o);
+    err = pscom_init(PSCOM_VERSION);
+    if (err != PSCOM_SUCCESS) {
+        fprintf(stderr, "%s: pscom_init: %s\n", pp_prog, pscom_err_str(err));
+        return 1;
+    }
+    return o.listen ? pp_server(&o) : pp_client(&o);
+}

@@ -1,0 +1,67 @@
+#!/bin/bash
+# bin/pscom_pp: a server and a client print the table over tcp (with
+# --verify and an xheader), JSON output, and every bad command line ends
+# with exit status 2 and a message.
+. "$top_srcdir/test/common/tap.sh"
+. "$top_srcdir/test/common/lib.sh"
+pp=$top_builddir/bin/pscom_pp
+[ -x "$pp" ] || tap_bail "$pp is missing (make builds it)"
+export PSP_SHM=0 PSP_IVSHMEM=0
+tl_init
+tap_plan 17
+
+start_server() { # NAME
+    tl_start "$1" "$pp" -l 0
+    tl_wait_line "$TL_DIR/$1.out" '^Waiting for client: ' ||
+        { cat "$TL_DIR/$1.out"; tap_bail "pscom_pp server did not start"; }
+    addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/$1.out" | head -n1)
+}
+
+start_server srv1
+"$pp" --maxsize 64K --loops 50 --verify --xheader 16 "$addr" >"$TL_DIR/c1.out" 2>&1
+tap_result $? "client with --verify --xheader 16 exits 0"
+rows=$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  tcp$' "$TL_DIR/c1.out")
+tap_is "$rows" 18 "table has 18 rows (0, 1, 2 ... 64 KiB), all via tcp"
+tl_wait_exit srv1 30
+tap_result $? "server exits 0 after its client"
+grep -q '^New connection from .* via tcp$' "$TL_DIR/srv1.out"
+tap_result $? "server reports the connection type"
+[ "$rows" = 18 ] || sed 's/^/# /' "$TL_DIR/c1.out" "$TL_DIR/srv1.out"
+
+start_server srv2
+"$pp" --minsize 3 --maxsize 100 --loops 5 --json "$addr" >"$TL_DIR/c2.out" 2>&1
+tap_result $? "client with --json exits 0"
+# 3 4 8 16 32 64 100: powers of two from minsize, then maxsize itself.
+sizes=$(sed -n 's/^{"size": \([0-9]*\),.*"type": "tcp"}$/\1/p' "$TL_DIR/c2.out" | tr '\n' ' ')
+tap_is "$sizes" "3 4 8 16 32 64 100 " "JSON lines: sizes from minsize to maxsize"
+tl_wait_exit srv2 30 >/dev/null
+
+bad() { # "what" args...: exit status 2 and a message naming the problem
+    what=$1
+    shift
+    "$pp" "$@" >"$TL_DIR/bad.out" 2>&1
+    rc=$?
+    [ $rc -eq 2 ] && grep -q . "$TL_DIR/bad.out"
+    tap_result $? "bad command line ($what): exit 2 with a message"
+    [ $rc -eq 2 ] || tap_diag "exit $rc: $(cat "$TL_DIR/bad.out")"
+}
+bad "negative --minsize" --minsize -1 127.0.0.1:1
+bad "non-numeric --maxsize" --maxsize abc 127.0.0.1:1
+bad "min > max" --minsize 10 --maxsize 5 127.0.0.1:1
+bad "--loops 0" --loops 0 127.0.0.1:1
+bad "port out of range" 127.0.0.1:99999
+bad "unresolvable host" no-such-host.invalid:4000
+bad "no address" --maxsize 1K
+bad "server and client at once" -l 0 127.0.0.1:1
+bad "xheader too large" --xheader 70000 127.0.0.1:1
+
+port=$(tl_free_port)
+"$pp" "127.0.0.1:$port" >"$TL_DIR/refused.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qi 'refused\|connect' "$TL_DIR/refused.out"
+tap_result $? "nothing listening: exit 1 with a message"
+[ $rc -eq 1 ] || tap_diag "exit $rc: $(cat "$TL_DIR/refused.out")"
+
+"$pp" --help | grep -q -- '--maxsize'
+tap_result $? "--help describes the options"
+exit "$(tap_status)"
