@@ -4,24 +4,27 @@ its ivshmem device (QEMU refuses to migrate it in peer mode), is
 live-migrated to a new QEMU started with -incoming (same devices, no
 ivshmem), re-attaches there and reads the pattern B wrote meanwhile; B
 reads A's answer. The guest's serial command channel and its state
-(a file in its tmpfs) survive the move to the new QEMU."""
+(a file in its tmpfs) survive the move to the new QEMU, and so does its
+user networking (the destination forwards a new host port)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
 
+GUEST_PORT = 5000
 STEPS = ['guests A and B boot and share the segment',
          'A detaches its ivshmem device',
          'A migrates to a new QEMU',
          'A runs commands over the new serial channel, state kept',
+         'A\'s network works: to the host, and from it on a new port',
          'A re-attaches and reads B\'s newest pattern, B reads A\'s']
 
 
 def body(tap, s):
     shm = s.new_shm()
     with tap.step():
-        a = s.guest('A', shm=shm)
+        a = s.guest('A', shm=shm, hostfwd={GUEST_PORT: vmlib.free_port()})
         b = s.guest('B', shm=shm)
         vmlib.log('boot A %.2f s, B %.2f s' % (a.wait_boot(), b.wait_boot()))
         p = vmlib.pattern('A-before')
@@ -46,6 +49,9 @@ def body(tap, s):
         tap.expect(a.check('cat /tmp/state') == state, 'guest state lost')
         tap.expect(a.check('bar-rw find | wc -l') == '0',
                    'device present without device_add')
+    with tap.step():
+        vmlib.guest_to_host(a)
+        vmlib.host_to_guest(a, GUEST_PORT)
     with tap.step():
         a.attach_ivshmem()
         a.poll('bar-rw find | wc -l', '1')

@@ -220,6 +220,21 @@ def build_driver(outdir):
     return ko, out
 
 
+def libtool_real(path):
+    """The real ELF file behind a libtool wrapper script (uninstalled
+    programs linked with a shared library of the tree), else path."""
+    with open(path, 'rb') as f:
+        head = f.read(4096)
+    if head.startswith(b'#!') and b'libtool' in head:
+        real = os.path.join(os.path.dirname(path), '.libs',
+                            os.path.basename(path))
+        if not os.path.isfile(real):
+            raise VmError('%s is a libtool wrapper without %s'
+                          % (path, real))
+        return real
+    return path
+
+
 class Initramfs:
     """An initramfs tree: busybox, /init, modules, and programs copied
     with the shared libraries they need."""
@@ -241,16 +256,29 @@ class Initramfs:
                  os.stat(src).st_mode & 0o777)
 
     def add_binary(self, src, dst):
-        """Copy a program and, if it is dynamic, its libraries and the
-        dynamic loader (under the paths the program asks for)."""
+        """Copy a program or shared object and, if it is dynamic, the
+        libraries it needs and the dynamic loader. A libtool wrapper is
+        replaced by the real program in .libs; libraries of the build tree
+        go to /usr/lib (searched by default), system libraries keep their
+        paths."""
+        src = libtool_real(src)
         self.add_file(src, dst, 0o755)
+        env = dict(os.environ, LD_LIBRARY_PATH=':'.join(
+            glob.glob(os.path.join(TOP_BUILDDIR, 'lib', '*', '.libs'))))
         p = subprocess.run(['ldd', src], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, universal_newlines=True)
+                           stderr=subprocess.STDOUT, universal_newlines=True,
+                           env=env)
         if p.returncode != 0:
             return          # static: "not a dynamic executable"
         for line in p.stdout.splitlines():
-            m = re.match(r'\s*(\S+) => (/\S+)', line) or \
-                re.match(r'\s*(/\S+) \(0x', line)
+            if 'not found' in line:
+                raise VmError('%s: %s' % (src, line.strip()))
+            m = re.match(r'\s*(\S+) => (/\S+)', line)
+            if m and os.path.realpath(m.group(2)).startswith(
+                    os.path.realpath(TOP_BUILDDIR) + os.sep):
+                self.add_file(m.group(2), '/usr/lib/' + m.group(1))
+                continue
+            m = m or re.match(r'\s*(/\S+) \(0x', line)
             if not m:
                 continue
             lib = m.group(m.lastindex)
@@ -337,7 +365,8 @@ def build_initramfs(extra_files=()):
         raise VmError('%s is missing (make check-vm builds it)' % bar_rw)
     drv_src = os.path.join(TOP_SRCDIR, 'vendor', 'ivshmem', 'driver')
     inputs = [bar_rw, os.path.abspath(__file__), '/bin/busybox'] + \
-        glob.glob(os.path.join(drv_src, '*')) + [p for p, _ in extra_files]
+        glob.glob(os.path.join(drv_src, '*')) + \
+        [libtool_real(p) for p, _ in extra_files]
     with file_lock(os.path.join(work, '.lock')):
         if os.path.isfile(out) and all(
                 os.path.getmtime(i) <= os.path.getmtime(out) for i in inputs):
@@ -454,14 +483,15 @@ class Guest:
     """One QEMU guest: serial command channel and QMP."""
 
     def __init__(self, session, name, shm=None, net=False, incoming=None,
-                 mem='256M', doorbell=None):
+                 mem='256M', doorbell=None, hostfwd=None):
         self.session = session
         self.name = name
         self.shm = shm
         self.doorbell = doorbell    # (server socket, vectors)
-        self.net = net
         self.mem = mem
-        self.hostfwd = {}
+        # guest port -> host port on 127.0.0.1 (user networking)
+        self.hostfwd = dict(hostfwd or {})
+        self.net = net or bool(self.hostfwd)
         self.cmd_no = 0
         self.proc = None
         self.qmp = None
@@ -764,6 +794,52 @@ def shm_read(path, offset, length=64):
     with open(path, 'rb') as f:
         f.seek(offset)
         return f.read(length).split(b'\0')[0].decode(errors='replace')
+
+
+def _accept_line(srv, got):
+    try:
+        conn, _ = srv.accept()
+    except OSError:
+        return
+    with conn:
+        conn.settimeout(30)
+        got.append(conn.makefile().readline().strip())
+
+
+def guest_to_host(g):
+    """Guest g sends a unique line to a listener on the host, reached as
+    10.0.2.2 (user networking); raise VmError unless it arrives."""
+    with socket.socket() as srv:
+        srv.bind(('127.0.0.1', 0))
+        srv.listen(1)
+        srv.settimeout(30)
+        got = []
+        # busybox nc only exits when the peer closes: accept, read one
+        # line and close while the guest's command runs.
+        t = threading.Thread(target=_accept_line, args=(srv, got))
+        t.start()
+        p = pattern('to-host-' + g.name)
+        rc, out = g.run('echo %s | nc 10.0.2.2 %d'
+                        % (p, srv.getsockname()[1]))
+        t.join()
+    if rc != 0 or got != [p]:
+        raise VmError('%s -> host: nc %d %s, host got %r'
+                      % (g.name, rc, out.strip(), got))
+
+
+def host_to_guest(g, guest_port):
+    """The host sends a unique line to a listener in guest g through the
+    forwarded port of guest_port; raise VmError unless it arrives."""
+    g.check('rm -f /tmp/nc.in; (nc -l -p %d >/tmp/nc.in) </dev/null '
+            '>/dev/null 2>&1 &' % guest_port)
+    # slirp accepts a forwarded connection even with nobody listening in
+    # the guest: wait for the listener first.
+    g.poll('netstat -ltn | grep -c ":%d "' % guest_port, '1')
+    p = pattern('to-%s' % g.name)
+    with socket.create_connection(('127.0.0.1', g.hostfwd[guest_port]),
+                                  timeout=30) as c:
+        c.sendall(p.encode() + b'\n')
+    g.poll('cat /tmp/nc.in', p)
 
 
 def pattern(tag):
