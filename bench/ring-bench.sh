@@ -15,7 +15,8 @@ if [ -z "$prog" ]; then
     done
 fi
 if [ -z "$prog" ] || [ ! -x "$prog" ]; then
-    echo "ring-bench.sh: ring-bench not found: run 'make -C bench ring-bench' in the build tree or set RING_BENCH" >&2
+    echo "ring-bench.sh: ring-bench not found: run 'make -C bench" \
+        "ring-bench' in the build tree or set RING_BENCH" >&2
     exit 1
 fi
 if [ "$(nproc)" -lt 2 ]; then
@@ -36,7 +37,8 @@ function human(b) {
 }
 BEGIN {
     printf "%10s  %14s  %16s\n", "size", "half-RTT [us]", "bandwidth [MB/s]"
-    printf "%10s  %14s  %16s\n", "----------", "--------------", "----------------"
+    printf "%10s  %14s  %16s\n", "----------", "--------------",
+        "----------------"
 }
 /^#/ { next }
 { printf "%10s  %14.3f  %16s\n", human($1), $2, $3 }

@@ -93,8 +93,7 @@ static uint64_t check_word(struct ring_consumer *c, uint64_t w)
     if (w & RING_W_PAD) {
         /* Padding is written only near the end, never at the start:
          * so at most one padding chunk precedes a data chunk. */
-        if (len != end - RING_HDR_BYTES || end >= RING_PAD_MAX ||
-            c->off == 0) {
+        if (len != end - RING_HDR_BYTES || end >= RING_PAD_MAX || c->off == 0) {
             broken(c, "bad padding length");
             return 0;
         }

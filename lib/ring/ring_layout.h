@@ -59,10 +59,10 @@
 struct ring_meta {
     uint64_t magic;
     uint32_t version;
-    uint32_t hdr_size;   /* RING_HDR_SIZE */
-    uint32_t data_size;  /* bytes of the data area, multiple of 64 */
-    uint32_t chunk_max;  /* largest chunk payload the producer writes */
-    uint32_t batch;      /* consumer publishes after this many bytes */
+    uint32_t hdr_size;  /* RING_HDR_SIZE */
+    uint32_t data_size; /* bytes of the data area, multiple of 64 */
+    uint32_t chunk_max; /* largest chunk payload the producer writes */
+    uint32_t batch;     /* consumer publishes after this many bytes */
     uint32_t reserved0;
 };
 

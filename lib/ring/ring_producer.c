@@ -68,8 +68,8 @@ static uint64_t space(const struct ring_producer *p)
  * it gives back happen before we overwrite it. */
 static int refresh(struct ring_producer *p)
 {
-    uint64_t pos = atomic_load_explicit(&shared_of(p)->cons.pos,
-                                        memory_order_acquire);
+    uint64_t pos =
+        atomic_load_explicit(&shared_of(p)->cons.pos, memory_order_acquire);
     if (pos < p->cons_cached || pos > p->total ||
         (pos & (RING_ALIGN - 1)) != 0) {
         return (int)broken(p, -EPROTO, "consumer position out of range");
@@ -109,8 +109,7 @@ static void publish(struct ring_producer *p, uint64_t w, uint64_t size)
         next = 0;
         next_lap++;
     }
-    atomic_store_explicit(ring_hdr_at(p->data, next), 0,
-                          memory_order_relaxed);
+    atomic_store_explicit(ring_hdr_at(p->data, next), 0, memory_order_relaxed);
     p->last_hdr = ring_hdr_at(p->data, p->off);
     atomic_store_explicit(ring_hdr_at(p->data, p->off), w,
                           memory_order_release);
@@ -135,8 +134,7 @@ static ssize_t iov_total(const struct iovec *iov, int iovcnt)
     return (ssize_t)sum;
 }
 
-ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
-                   int iovcnt)
+ssize_t ring_write(struct ring_producer *p, const struct iovec *iov, int iovcnt)
 {
     if (p == NULL || iovcnt < 0 || (iov == NULL && iovcnt > 0)) {
         return -EINVAL;

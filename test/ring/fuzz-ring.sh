@@ -12,7 +12,8 @@ runs=${RING_FUZZ_RUNS:-5000000}
 
 echo "1..3"
 if ! command -v "$CLANG" >/dev/null 2>&1; then
-    echo "not ok 1 - build fuzz_ring: $CLANG not found (scripts/deps.sh installs clang and libclang-rt-14-dev)"
+    echo "not ok 1 - build fuzz_ring: $CLANG not found" \
+        "(scripts/deps.sh installs clang and libclang-rt-14-dev)"
     echo "not ok 2 - seeds # not built"
     echo "not ok 3 - fuzz # not built"
     exit 1
@@ -26,7 +27,8 @@ if "$CLANG" -std=c11 -g -O1 -D_GNU_SOURCE \
         -I"$lib" "$src/fuzz_ring.c" "$lib/ring_init.c" \
         "$lib/ring_producer.c" "$lib/ring_consumer.c" \
         -o "$work/fuzz_ring" >"$work/build.log" 2>&1; then
-    echo "ok 1 - build fuzz_ring with $CLANG -fsanitize=fuzzer,address,undefined"
+    echo "ok 1 - build fuzz_ring with $CLANG" \
+        "-fsanitize=fuzzer,address,undefined"
 else
     sed 's/^/# /' "$work/build.log"
     echo "not ok 1 - build fuzz_ring (is libclang-rt-14-dev installed?)"

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int dump(const char *dir, const char *name, const void *base,
-                size_t len)
+static int dump(const char *dir, const char *name, const void *base, size_t len)
 {
     static const unsigned char ops[16] = {0x00, 0x01, 0x05, 0x40, 0x3f, 0xc3,
                                           0x02, 0x80, 0x10, 0x00, 0xc7, 0x22,
@@ -23,8 +22,8 @@ static int dump(const char *dir, const char *name, const void *base,
         perror(path);
         return -1;
     }
-    int ok = fwrite(ops, sizeof(ops), 1, f) == 1 &&
-             fwrite(base, len, 1, f) == 1;
+    int ok =
+        fwrite(ops, sizeof(ops), 1, f) == 1 && fwrite(base, len, 1, f) == 1;
     if (fclose(f) != 0 || !ok) {
         perror(path);
         return -1;

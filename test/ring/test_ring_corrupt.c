@@ -64,8 +64,8 @@ static void test_header_fields(void **state)
     sh->meta.hdr_size = 128;
     expect_attach(sh, len, -EPROTO, "bad header size");
 
-    static const uint32_t bad_sizes[] = {0, 64, DATA + 64, DATA - 1,
-                                         0x80000000u, 0xffffffc0u};
+    static const uint32_t bad_sizes[] = {0,        64,          DATA + 64,
+                                         DATA - 1, 0x80000000u, 0xffffffc0u};
     for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
         sh->meta = good;
         sh->meta.data_size = bad_sizes[i];
@@ -289,10 +289,10 @@ static void expect_position(uint64_t pos_after_fill_delta, int backwards,
 static void test_consumer_position(void **state)
 {
     (void)state;
-    expect_position(64, 0, 0);      /* beyond what was written */
+    expect_position(64, 0, 0); /* beyond what was written */
     expect_position(1ULL << 40, 0, 0);
-    expect_position(0, 1, 0);       /* went backwards */
-    expect_position(0, 0, 1);       /* not on a line */
+    expect_position(0, 1, 0); /* went backwards */
+    expect_position(0, 0, 1); /* not on a line */
 }
 
 /* Random garbage in the whole data area (and the consumer line): every

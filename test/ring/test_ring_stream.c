@@ -45,7 +45,8 @@ static int produce(void *base, size_t len, uint64_t total, uint64_t rng)
     uint64_t pos = 0;
     while (pos < total) {
         /* A "message" of random size, from a few bytes to ~1 MiB. */
-        size_t n = (size_t)(rt_rand(&rng) % (rt_rand(&rng) & 1 ? 200 : buf_len));
+        size_t limit = rt_rand(&rng) & 1 ? 200 : buf_len;
+        size_t n = (size_t)(rt_rand(&rng) % limit);
         if (n > total - pos) {
             n = (size_t)(total - pos);
         }
