@@ -18,6 +18,7 @@
 
 struct pscom_global pscom_g = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
     .epfd = -1,
     .wakefd = -1,
     .sockets = LIST_HEAD_INIT(pscom_g.sockets),
@@ -141,9 +142,8 @@ int pscom_find_nodeid(const char *network)
 
 static void wake_cb(pscom_ufd_t *ufd, uint32_t revents)
 {
-    uint64_t v;
-    ssize_t n = read(ufd->fd, &v, sizeof(v));
-    (void)n;
+    /* Only the thread asleep in epoll drains the eventfd (progress.c):
+     * a thread that merely polls must not swallow its wake-up. */
 }
 
 static void pscom_atexit(void)

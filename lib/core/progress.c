@@ -138,11 +138,48 @@ static int run_pollers(void)
 
 void pscom_wakeup(void)
 {
-    if (pscom_g.threaded && pscom_g.sleepers > 0 && pscom_g.wakefd >= 0) {
+    if (!pscom_g.threaded) {
+        return;
+    }
+    if (pscom_g.sleepers > 0 && pscom_g.wakefd >= 0) {
         uint64_t one = 1;
         ssize_t n = write(pscom_g.wakefd, &one, sizeof(one));
         (void)n;
     }
+    if (pscom_g.cond_waiters) {
+        pthread_cond_broadcast(&pscom_g.cond);
+    }
+}
+
+/* Block in epoll with the lock dropped. Under PSCOM_THREAD_MULTIPLE only
+ * one thread sleeps in epoll at a time (the others wait on a condition
+ * variable until it returns or something completes): several sleepers
+ * on one epoll set could swallow each other's wake-ups. Returns the
+ * number of events, or 0 if this thread only waited for the sleeper. */
+static int sleep_in_epoll(struct epoll_event *ev, int timeout_ms)
+{
+    int n;
+
+    if (pscom_g.threaded && pscom_g.sleepers) {
+        pscom_g.cond_waiters++;
+        pthread_cond_wait(&pscom_g.cond, &pscom_g.lock);
+        pscom_g.cond_waiters--;
+        return 0;
+    }
+    pscom_g.sleepers++;
+    pscom_unlock();
+    n = epoll_wait(pscom_g.epfd, ev, EVENTS_MAX, timeout_ms);
+    if (pscom_g.threaded) {
+        uint64_t v;
+        ssize_t r = read(pscom_g.wakefd, &v, sizeof(v));
+        (void)r;
+    }
+    pscom_lock();
+    pscom_g.sleepers--;
+    if (pscom_g.cond_waiters) {
+        pthread_cond_broadcast(&pscom_g.cond);
+    }
+    return n;
 }
 
 void pscom_req_complete(struct pscom_req *req)
@@ -207,11 +244,7 @@ int pscom_progress(int timeout_ms)
         }
     }
     if (timeout_ms != 0) {
-        pscom_g.sleepers++;
-        pscom_unlock();
-        n = epoll_wait(pscom_g.epfd, ev, EVENTS_MAX, timeout_ms);
-        pscom_lock();
-        pscom_g.sleepers--;
+        n = sleep_in_epoll(ev, timeout_ms);
     } else {
         n = epoll_wait(pscom_g.epfd, ev, EVENTS_MAX, 0);
     }
@@ -274,7 +307,12 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
             continue;
         }
         if (now_us() - spin_start < pscom_env.spin_us) {
-            if (pscom_env.sched_yield) {
+            if (pscom_g.threaded) {
+                /* Let other threads in between polls. */
+                pscom_unlock();
+                sched_yield();
+                pscom_lock();
+            } else if (pscom_env.sched_yield) {
                 sched_yield();
             }
             continue;

@@ -172,7 +172,9 @@ struct pscom_global {
     int epfd;
     int wakefd;            /* eventfd: wakes a sleeping waiter */
     pscom_ufd_t wake_ufd;
-    int sleepers;
+    int sleepers;          /* threads asleep in epoll (0 or 1) */
+    pthread_cond_t cond;   /* threads waiting while another sleeps */
+    unsigned int cond_waiters;
     struct list_head sockets;
     struct list_head doneq; /* completed requests, io_done pending */
     pscom_poller_t *pollers; /* circular list of active pollers */
