@@ -8,7 +8,7 @@ pp=$top_builddir/bin/pscom_pp
 [ -x "$pp" ] || tap_bail "$pp is missing (make builds it)"
 export PSP_SHM=0 PSP_IVSHMEM=0
 tl_init
-tap_plan 17
+tap_plan 20
 
 start_server() { # NAME
     tl_start "$1" "$pp" -l 0
@@ -35,6 +35,18 @@ tap_result $? "client with --json exits 0"
 sizes=$(sed -n 's/^{"size": \([0-9]*\),.*"type": "tcp"}$/\1/p' "$TL_DIR/c2.out" | tr '\n' ' ')
 tap_is "$sizes" "3 4 8 16 32 64 100 " "JSON lines: sizes from minsize to maxsize"
 tl_wait_exit srv2 30 >/dev/null
+
+# --forever serves one client after the other; --maxtime ends each size
+# early (a million loops would otherwise take minutes).
+tl_start srv3 "$pp" --forever -l 0
+tl_wait_line "$TL_DIR/srv3.out" '^Waiting for client: ' || tap_bail "no server"
+addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/srv3.out" | head -n1)
+"$pp" --maxsize 8 --loops 1000000 --maxtime 0.05 "$addr" >"$TL_DIR/c3.out" 2>&1
+tap_result $? "--maxtime: a run with a million loops per size ends"
+"$pp" --maxsize 8 --loops 10 "$addr" >"$TL_DIR/c4.out" 2>&1
+tap_result $? "--forever: a second client is served"
+kill -0 "$TL_PID_srv3" 2>/dev/null
+tap_result $? "--forever: the server is still waiting"
 
 bad() { # "what" args...: exit status 2 and a message naming the problem
     what=$1
