@@ -5,7 +5,10 @@ the uio driver binds the device with MSI-X (one interrupt per vector).
 Each guest reads its IVPosition (BAR0 offset 8) and rings the other's
 doorbell (BAR0 offset 12: peer << 16 | vector); the ringing is seen by
 the other guest as a uio event (read() on /dev/uio0 returns the count).
-The segment the server hands out is shared by both guests and the host."""
+The segment the server hands out is shared by both guests and the host.
+Then A's device is hot-unplugged with the driver bound (/dev/uio0 goes)
+and plugged again (chardev-add + device_add): the driver binds the new
+device, A has a new IVPosition and B's doorbell reaches it there."""
 import os
 import sys
 
@@ -19,7 +22,11 @@ STEPS = ['ivshmem-server serves a segment with %d vectors' % VECTORS,
          'the server\'s segment is shared by A, B and the host',
          'A and B read distinct IVPositions',
          'B rings A (vector 0): A sees the interrupt through /dev/uio0',
-         'A rings B (vector 1): B sees the interrupt through /dev/uio0']
+         'A rings B (vector 1): B sees the interrupt through /dev/uio0',
+         'A\'s device hot-unplugged with the driver bound: /dev/uio0 goes',
+         'A\'s device plugged again: driver binds, new IVPosition, '
+         'B rings it there',
+         'no kernel warnings in A and B']
 
 
 def arm(g):
@@ -75,6 +82,24 @@ def body(tap, s):
         arm(b)
         a.check('bar-rw -u /dev/uio0 ring %d 1' % idb)
         vmlib.log('B: event count %d' % seen(tap, b))
+    with tap.step():
+        a.detach_ivshmem()
+        a.poll('ls /sys/class/uio | wc -l', '0')
+        tap.expect(a.run('test -e /dev/uio0')[0] != 0, '/dev/uio0 stays')
+    with tap.step():
+        a.attach_ivshmem()
+        a.poll('cat /sys/class/uio/uio0/name 2>/dev/null', 'ivshmem')
+        n = a.check('grep -c ivshmem /proc/interrupts')
+        tap.expect(n == str(VECTORS), 'A: %s vectors' % n)
+        new = int(a.check('bar-rw -u /dev/uio0 reg 8'))
+        vmlib.log('A: IVPosition %d after re-plug' % new)
+        tap.expect(new not in (ida, idb), 'IVPosition %d reused' % new)
+        arm(a)
+        b.check('bar-rw -u /dev/uio0 ring %d 1' % new)
+        vmlib.log('A: event count %d' % seen(tap, a))
+    with tap.step():
+        a.kernel_clean()
+        b.kernel_clean()
 
 
 vmlib.main_test(STEPS, body)

@@ -18,7 +18,9 @@ STEPS = ['guest boots with ivshmem-plain',
          'map 0 covers BAR0 (page-sized), map 1 is BAR2 (address, size)',
          'the registers map (map 0) can be mapped and read',
          'shared memory through /dev/uio0: host to guest and back',
-         'rmmod removes /dev/uio0, insmod brings it back']
+         'rmmod removes /dev/uio0, insmod brings it back',
+         'hot-unplug with the driver bound, re-plug binds again',
+         'no kernel warnings']
 
 
 def sysfs_hex(g, path):
@@ -81,6 +83,14 @@ def body(tap, s):
         p = vmlib.pattern('again')
         vmlib.shm_write(shm, 0, p)
         tap.expect(g.check('bar-rw -u /dev/uio0 read 0 64') == p, 'read')
+    with tap.step():
+        g.detach_ivshmem()
+        g.poll('ls /sys/class/uio | wc -l', '0')
+        g.attach_ivshmem()
+        g.poll('cat %s/name 2>/dev/null' % uio, 'ivshmem')
+        tap.expect(g.check('bar-rw -u /dev/uio0 read 0 64') == p, 'read')
+    with tap.step():
+        g.kernel_clean()
 
 
 vmlib.main_test(STEPS, body)

@@ -627,14 +627,37 @@ class Guest:
                           % (self.name, command, now.strip(), expect))
         return time.monotonic() - t0
 
+    def kernel_clean(self):
+        """Raise VmError if the guest kernel logged a warning, bug or oops
+        (e.g. from the uio driver's probe or remove)."""
+        rc, out = self.run("dmesg | grep -E 'WARNING|BUG|Oops|Call Trace'")
+        if rc == 0:
+            raise VmError('%s: kernel log:\n%s' % (self.name, out))
+
     def detach_ivshmem(self):
-        """device_del + DEVICE_DELETED + object-del (before migration)."""
+        """device_del + DEVICE_DELETED, then object-del of the memory
+        backend (plain) or chardev-remove of the server connection
+        (doorbell): what a migration needs before it starts."""
         self.qmp.cmd('device_del', id='ivsh0')
         self.qmp.wait_event('DEVICE_DELETED', device='ivsh0')
-        self.qmp.cmd('object-del', id='hostmem')
+        if self.doorbell:
+            self.qmp.cmd('chardev-remove', id='iv')
+        else:
+            self.qmp.cmd('object-del', id='hostmem')
 
     def attach_ivshmem(self, shm=None):
-        """object-add the memory backend + device_add ivshmem-plain."""
+        """object-add the memory backend + device_add ivshmem-plain, or
+        for a doorbell guest chardev-add (the server's socket) +
+        device_add ivshmem-doorbell."""
+        if self.doorbell:
+            self.qmp.cmd('chardev-add', id='iv', backend={
+                'type': 'socket', 'data': {
+                    'addr': {'type': 'unix',
+                             'data': {'path': self.doorbell[0]}},
+                    'server': False}})
+            self.qmp.cmd('device_add', driver='ivshmem-doorbell',
+                         chardev='iv', vectors=self.doorbell[1], id='ivsh0')
+            return
         self.shm = shm or self.shm
         self.qmp.cmd('object-add', **{
             'qom-type': 'memory-backend-file', 'id': 'hostmem',
