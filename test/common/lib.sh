@@ -123,15 +123,20 @@ tl_mpirun() {
 start_mosquitto() {
     tl_need mosquitto
     MQTT_PORT=$(tl_free_port)
+    # log_dest file: mosquitto buffers its stdout when it is not a tty.
+    # user: started as root it would switch to "mosquitto", who may not
+    # write into our private temporary directory.
     cat >"$TL_DIR/mosquitto.conf" <<EOT
+user $(id -un)
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest stdout
+log_dest file $TL_DIR/mosquitto.log
 log_type all
 EOT
     tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
-    tl_wait_line "$TL_DIR/mosquitto.out" "Opening ipv4 listen socket on port $MQTT_PORT" 30 ||
-        { cat "$TL_DIR/mosquitto.out" >&2; tap_bail "mosquitto did not start"; }
+    tl_wait_line "$TL_DIR/mosquitto.log" "mosquitto version .* running" 30 ||
+        { cat "$TL_DIR/mosquitto.out" "$TL_DIR/mosquitto.log" >&2
+          tap_bail "mosquitto did not start"; }
     export MQTT_PORT
 }
