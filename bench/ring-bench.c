@@ -43,6 +43,21 @@ struct side {
     unsigned char *buf; /* payload source and receive buffer */
 };
 
+/* The child's pid in the parent (0 in the child, which dies with its
+ * parent through PR_SET_PDEATHSIG). */
+static pid_t peer_pid;
+
+/* Called now and then while waiting: a dead peer must not leave us
+ * spinning forever. */
+static void check_peer(void)
+{
+    int status;
+    if (peer_pid > 0 && waitpid(peer_pid, &status, WNOHANG) == peer_pid) {
+        fprintf(stderr, "ring-bench: the peer process exited early\n");
+        exit(1);
+    }
+}
+
 static double now_us(void)
 {
     struct timespec ts;
@@ -74,6 +89,7 @@ static void send_msg(struct side *s, uint32_t len)
     struct msg_hdr h = {.type = 1, .xheader_len = 0, .data_len = len};
     size_t hdr_left = sizeof(h);
     size_t data_left = len;
+    unsigned idle = 0;
     while (hdr_left + data_left > 0) {
         struct iovec iov[2] = {
             {(unsigned char *)&h + sizeof(h) - hdr_left, hdr_left},
@@ -82,6 +98,9 @@ static void send_msg(struct side *s, uint32_t len)
         ssize_t w = ring_write(&s->tx, iov, 2);
         if (w < 0) {
             die("ring_write", (int)w);
+        }
+        if (w == 0 && (++idle & 0xfffff) == 0) {
+            check_peer();
         }
         size_t n = (size_t)w;
         size_t from_hdr = n < hdr_left ? n : hdr_left;
@@ -97,6 +116,7 @@ static void recv_msg(struct side *s, uint32_t expect)
     size_t hdr_got = 0;
     size_t data_got = 0;
     size_t data_len = 0;
+    unsigned idle = 0;
     for (;;) {
         const void *ptr;
         size_t run;
@@ -105,6 +125,9 @@ static void recv_msg(struct side *s, uint32_t expect)
             die("ring_peek", rc);
         }
         if (rc == 0) {
+            if ((++idle & 0xfffff) == 0) {
+                check_peer();
+            }
             continue;
         }
         size_t used = 0;
@@ -287,6 +310,7 @@ int main(int argc, char **argv)
         run_child(&s, max, quick);
         _exit(0);
     }
+    peer_pid = pid;
     pin(cpu[0]);
     if ((rc = ring_attach_producer(&s.tx, a, region)) < 0 ||
         (rc = ring_attach_consumer(&s.rx, b, region)) < 0) {
