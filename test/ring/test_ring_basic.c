@@ -405,6 +405,30 @@ static void test_batching(void **state)
     fix_close(&f);
 }
 
+/* Whatever happened before, once the consumer has drained the ring a
+ * whole chunk fits without an explicit flush: batching never stalls a
+ * producer whose consumer is waiting for data. */
+static void test_drained_never_stalls(void **state)
+{
+    (void)state;
+    static const size_t datas[] = {RING_MIN_DATA, 448, 1024, 4096,
+                                   RING_DEFAULT_DATA};
+    for (size_t d = 0; d < sizeof(datas) / sizeof(datas[0]); d++) {
+        struct fix f;
+        fix_open(&f, datas[d]);
+        for (int round = 0; round < 3000; round++) {
+            put(&f, rt_rand(&f.rng) % (f.c.cap / 2), 2);
+            get(&f, rt_rand(&f.rng) % f.c.cap, 0);
+            if (rt_rand(&f.rng) % 3 == 0) {
+                get(&f, SIZE_MAX, 0);
+                assert_int_equal(f.rpos, f.wpos);
+                assert_int_equal(put(&f, f.p.chunk_max, 3), f.p.chunk_max);
+            }
+        }
+        fix_close(&f);
+    }
+}
+
 static void test_armed_flag(void **state)
 {
     (void)state;
@@ -444,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_partial_consume),
         cmocka_unit_test(test_huge_stream),
         cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_drained_never_stalls),
         cmocka_unit_test(test_armed_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
