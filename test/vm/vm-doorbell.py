@@ -8,7 +8,9 @@ the other guest as a uio event (read() on /dev/uio0 returns the count).
 The segment the server hands out is shared by both guests and the host.
 Then A's device is hot-unplugged with the driver bound (/dev/uio0 goes)
 and plugged again (chardev-add + device_add): the driver binds the new
-device, A has a new IVPosition and B's doorbell reaches it there."""
+device, A has a new IVPosition and B's doorbell reaches it there.
+Last, the migration cycle with a doorbell device: A detaches, migrates
+to a new QEMU, re-attaches to the server there and is rung again."""
 import os
 import sys
 
@@ -26,6 +28,7 @@ STEPS = ['ivshmem-server serves a segment with %d vectors' % VECTORS,
          'A\'s device hot-unplugged with the driver bound: /dev/uio0 goes',
          'A\'s device plugged again: driver binds, new IVPosition, '
          'B rings it there',
+         'A detaches, migrates, re-attaches: B rings it on the destination',
          'no kernel warnings in A and B']
 
 
@@ -97,6 +100,22 @@ def body(tap, s):
         arm(a)
         b.check('bar-rw -u /dev/uio0 ring %d 1' % new)
         vmlib.log('A: event count %d' % seen(tap, a))
+    with tap.step():
+        a.detach_ivshmem()
+        a.poll('ls /sys/class/uio | wc -l', '0')
+        info = a.migrate()
+        vmlib.log('migration %d ms total, %s ms downtime' % (
+            info.get('total-time', -1), info.get('downtime', '?')))
+        a.attach_ivshmem()
+        a.poll('cat /sys/class/uio/uio0/name 2>/dev/null', 'ivshmem')
+        new = int(a.check('bar-rw -u /dev/uio0 reg 8'))
+        vmlib.log('A: IVPosition %d on the destination' % new)
+        arm(a)
+        b.check('bar-rw -u /dev/uio0 ring %d 0' % new)
+        vmlib.log('A: event count %d' % seen(tap, a))
+        p = vmlib.pattern('B-to-migrated-A')
+        b.check('bar-rw -u /dev/uio0 write 0 %s' % p)
+        tap.expect(a.check('bar-rw -u /dev/uio0 read 0 64') == p, 'A read')
     with tap.step():
         a.kernel_clean()
         b.kernel_clean()

@@ -21,7 +21,8 @@ Environment: VM_ACCEL (tcg; kvm on hosts with a working KVM), VM_QEMU
 e.g. "-cpu host" with kvm), VM_CACHE
 (kernel cache, default $XDG_CACHE_HOME/pscom-ivshmem-vm), top_srcdir and
 top_builddir (set by make), VM_KEEP=1 keeps run directories.
-Command line: vmlib.py kernel-release | prepare
+Command line (from the build directory test/vm, with top_srcdir and
+top_builddir set): vmlib.py kernel-release | prepare | shell
 """
 
 import contextlib
@@ -932,13 +933,30 @@ def main_test(names, body, extra_files=()):
     sys.exit(tap.finish())
 
 
+def _shell():
+    """Boot one guest with ivshmem-plain on a fresh segment and run the
+    lines read from stdin in it (for debugging the guest setup)."""
+    with Session('shell') as s:
+        shm = s.new_shm()
+        g = s.guest('shell', shm=shm, net=True)
+        print('# booted in %.2f s; segment %s; serial log %s; one command '
+              'per line, end with EOF' % (g.wait_boot(), shm, g.log_path))
+        for line in sys.stdin:
+            if line.strip():
+                rc, out = g.run(line.rstrip('\n'), timeout=600)
+                sys.stdout.write(out)
+                print('# exit %d' % rc, flush=True)
+
+
 def _cli():
     if len(sys.argv) == 2 and sys.argv[1] == 'kernel-release':
         print('%s %s' % kernel_release())
     elif len(sys.argv) == 2 and sys.argv[1] == 'prepare':
         print('%s %s' % build_initramfs())
+    elif len(sys.argv) == 2 and sys.argv[1] == 'shell':
+        _shell()
     else:
-        sys.exit('usage: vmlib.py kernel-release | prepare')
+        sys.exit('usage: vmlib.py kernel-release | prepare | shell')
 
 
 if __name__ == '__main__':
