@@ -37,7 +37,7 @@ struct pscom_con *pscom_con_create(struct pscom_sock *sock)
     return con;
 }
 
-/* ---- services for transports (plugin.h) ------------------------------------ */
+/* ---- services for transports (plugin.h) ---------------------------------- */
 
 pscom_connection_t *pscom_con_pub(pscom_con_t *con)
 {
@@ -98,7 +98,7 @@ void pscom_con_write_done(pscom_con_t *con, size_t len)
     }
 }
 
-/* ---- sending ----------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------------- */
 
 void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req)
 {
@@ -121,7 +121,7 @@ void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req)
     }
 }
 
-/* ---- failure ------------------------------------------------------------------- */
+/* ---- failure ------------------------------------------------------------- */
 
 static void fail_req(struct pscom_req *req)
 {
@@ -217,7 +217,7 @@ void pscom_con_error(pscom_con_t *con, pscom_op_t op, pscom_err_t err)
     pscom_con_fail(con, op, err);
 }
 
-/* ---- established ---------------------------------------------------------------- */
+/* ---- established --------------------------------------------------------- */
 
 static void ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
 {
@@ -260,7 +260,7 @@ void pscom_con_established(struct pscom_con *con,
     }
 }
 
-/* ---- free ------------------------------------------------------------------------ */
+/* ---- free ---------------------------------------------------------------- */
 
 void pscom_con_free(struct pscom_con *con)
 {
@@ -286,7 +286,7 @@ void pscom_con_reap(void)
     }
 }
 
-/* ---- public API ------------------------------------------------------------------ */
+/* ---- public API ---------------------------------------------------------- */
 
 pscom_connection_t *pscom_open_connection(pscom_socket_t *socket)
 {

@@ -76,6 +76,7 @@ static const pscom_env_row_t core_rows[] = {
 struct env_entry {
     const pscom_env_row_t *row;
     enum pscom_env_origin origin;
+    char *owned; /* malloc'd value of a DIR row */
 };
 
 static struct env_entry table[ROWS_MAX];
@@ -153,8 +154,6 @@ int pscom_env_parse(pscom_env_type_t type, const char *text, void *value)
                 s[len + 1] = '\0';
             }
         }
-        /* Directories are parsed once per load; the old value leaks by
-         * design (callers may still hold it). */
         *(char **)value = s;
         return 0;
     }
@@ -165,23 +164,36 @@ static void load_row(struct env_entry *e)
 {
     const pscom_env_row_t *row = e->row;
     const char *text = getenv(row->name);
+    const char *src = row->defval;
+    union {
+        int i;
+        unsigned int u;
+    } probe;
 
     e->origin = PSCOM_ENV_DEFAULT;
-    if (pscom_env_parse(row->type, row->defval, row->value)) {
+    if (text) {
+        if (row->type == PSCOM_ENV_DIR || row->type == PSCOM_ENV_STR ||
+            pscom_env_parse(row->type, text, &probe) == 0) {
+            src = text;
+            e->origin = PSCOM_ENV_FROM_ENV;
+        } else {
+            e->origin = PSCOM_ENV_BAD;
+            DPRINT(0, "pscom: ignoring bad value %s='%s' (using default %s)",
+                   row->name, text, row->defval);
+        }
+    }
+    if (row->type == PSCOM_ENV_DIR) {
+        /* The table owns directory strings: free the previous one. */
+        free(e->owned);
+        e->owned = NULL;
+        pscom_env_parse(PSCOM_ENV_DIR, src, &e->owned);
+        *(char **)row->value = e->owned;
+        return;
+    }
+    if (pscom_env_parse(row->type, src, row->value)) {
         /* A bad default is a bug in the table. */
-        DPRINT(0, "pscom: internal: bad default '%s' for %s", row->defval,
-               row->name);
+        DPRINT(0, "pscom: internal: bad default '%s' for %s", src, row->name);
     }
-    if (!text) {
-        return;
-    }
-    if (pscom_env_parse(row->type, text, row->value)) {
-        e->origin = PSCOM_ENV_BAD;
-        DPRINT(0, "pscom: ignoring bad value %s='%s' (using default %s)",
-               row->name, text, row->defval);
-        return;
-    }
-    e->origin = PSCOM_ENV_FROM_ENV;
 }
 
 static void add_rows(const pscom_env_row_t *rows, unsigned int count)
@@ -259,7 +271,7 @@ void pscom_env_dump(FILE *out)
     }
 }
 
-/* ---- public getters --------------------------------------------------------- */
+/* ---- public getters ------------------------------------------------------ */
 
 void pscom_env_get_int(int *val, const char *name)
 {

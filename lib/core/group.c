@@ -94,7 +94,7 @@ static pscom_group_t *group_find(struct pscom_sock *sock, uint32_t id)
     return NULL;
 }
 
-/* ---- broadcast ---------------------------------------------------------------- */
+/* ---- broadcast ----------------------------------------------------------- */
 
 static uint32_t vrank(pscom_group_t *g, uint32_t root)
 {
@@ -225,7 +225,7 @@ void pscom_bcast(pscom_group_t *group, unsigned int bcast_root,
     pscom_request_free(r);
 }
 
-/* ---- barrier ------------------------------------------------------------------- */
+/* ---- barrier ------------------------------------------------------------- */
 
 static int barrier_match(struct pscom_req *req, struct pscom_con *con,
                          pscom_header_net_t *h)

@@ -40,7 +40,9 @@ static int addr_in_network(uint32_t addr, uint32_t net)
     return (addr & mask) == (net & mask);
 }
 
-static int nodeid_from_network(uint32_t net)
+/* The first local IPv4 address in net (want_net), or else the first one
+ * that is not loopback; 0 if none. */
+static int scan_ifaddrs(int want_net, uint32_t net)
 {
     struct ifaddrs *ifa, *it;
     int found = 0;
@@ -49,35 +51,15 @@ static int nodeid_from_network(uint32_t net)
         return 0;
     }
     for (it = ifa; it; it = it->ifa_next) {
+        const struct sockaddr_in *sin;
+        uint32_t a;
+
         if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET) {
             continue;
         }
-        uint32_t a =
-            ntohl(((struct sockaddr_in *)(void *)it->ifa_addr)->sin_addr.s_addr);
-        if (addr_in_network(a, net)) {
-            found = (int)a;
-            break;
-        }
-    }
-    freeifaddrs(ifa);
-    return found;
-}
-
-static int nodeid_first_nonloopback(void)
-{
-    struct ifaddrs *ifa, *it;
-    int found = 0;
-
-    if (getifaddrs(&ifa)) {
-        return 0;
-    }
-    for (it = ifa; it; it = it->ifa_next) {
-        if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET) {
-            continue;
-        }
-        uint32_t a =
-            ntohl(((struct sockaddr_in *)(void *)it->ifa_addr)->sin_addr.s_addr);
-        if ((a >> 24) != 127) {
+        sin = (const struct sockaddr_in *)(const void *)it->ifa_addr;
+        a = ntohl(sin->sin_addr.s_addr);
+        if (want_net ? addr_in_network(a, net) : (a >> 24) != 127) {
             found = (int)a;
             break;
         }
@@ -118,7 +100,7 @@ int pscom_find_nodeid(const char *network)
     if (network && network[0]) {
         struct in_addr net;
         if (inet_pton(AF_INET, network, &net) == 1) {
-            id = nodeid_from_network(ntohl(net.s_addr));
+            id = scan_ifaddrs(1, ntohl(net.s_addr));
         }
         if (!id) {
             DPRINT(1, "pscom: PSP_NETWORK=%s: no local address in it",
@@ -129,7 +111,7 @@ int pscom_find_nodeid(const char *network)
         id = nodeid_from_hostname();
     }
     if (!id || ((unsigned)id >> 24) == 127) {
-        int other = nodeid_first_nonloopback();
+        int other = scan_ifaddrs(0, 0);
         if (other) {
             id = other;
         }

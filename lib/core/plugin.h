@@ -177,7 +177,7 @@ typedef struct pscom_plugin {
     void (*close)(pscom_con_t *con);
 } pscom_plugin_t;
 
-/* ---- core services for transports -------------------------------------- */
+/* ---- core services for transports ---------------------------------------- */
 
 /** The public view of a connection (for its type, socket, remote info). */
 pscom_connection_t *pscom_con_pub(pscom_con_t *con);

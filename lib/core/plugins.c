@@ -105,14 +105,19 @@ static void entry_load(struct plugin_entry *e)
 {
     const char *dirs[2] = {pscom_env.plugindir, PSCOM_PLUGINDIR "/"};
     char sym[64];
+    char name[PSCOM_PLUGIN_NAME_MAX + 1];
+    char upper[PSCOM_PLUGIN_NAME_MAX + 1];
     const pscom_plugin_t *p;
+
+    /* A copy: name and the buffers written below share one object. */
+    memcpy(name, e->name, sizeof(name));
 
     for (int i = 0; i < 2 && !e->dl; i++) {
         if (!dirs[i] || !dirs[i][0]) {
             continue;
         }
         snprintf(e->path, sizeof(e->path), "%slibpscom4%s.so", dirs[i],
-                 e->name);
+                 name);
         e->dl = dlopen(e->path, RTLD_NOW | RTLD_LOCAL);
         if (!e->dl) {
             snprintf(e->reason, sizeof(e->reason), "%s", dlerror());
@@ -123,12 +128,12 @@ static void entry_load(struct plugin_entry *e)
             return; /* reason: the dlopen error */
         }
         snprintf(e->reason, sizeof(e->reason),
-                 "libpscom4%s.so not found in PSP_PLUGINDIR or %s", e->name,
+                 "libpscom4%s.so not found in PSP_PLUGINDIR or %s", name,
                  PSCOM_PLUGINDIR);
         e->path[0] = '\0';
         return;
     }
-    snprintf(sym, sizeof(sym), "pscom_plugin_%s", e->name);
+    snprintf(sym, sizeof(sym), "pscom_plugin_%s", name);
     p = dlsym(e->dl, sym);
     if (!p) {
         snprintf(e->reason, sizeof(e->reason), "symbol %s missing", sym);
@@ -140,17 +145,17 @@ static void entry_load(struct plugin_entry *e)
                  p->version, PSCOM_PLUGIN_VERSION);
         goto err_close;
     }
-    if (!p->name || strcmp(p->name, e->name) || !p->write_start) {
+    if (!p->name || strcmp(p->name, name) || !p->write_start) {
         snprintf(e->reason, sizeof(e->reason),
                  "malformed plugin (name or write_start)");
         goto err_close;
     }
     e->p = p;
     /* PSP_<NAME> priority, then the plugin's own rows. */
-    snprintf(e->prio_name, sizeof(e->prio_name), "PSP_%s", e->name);
-    for (char *c = e->prio_name; *c; c++) {
-        *c = (char)toupper((unsigned char)*c);
+    for (size_t i = 0; i < sizeof(upper); i++) {
+        upper[i] = (char)toupper((unsigned char)name[i]);
     }
+    snprintf(e->prio_name, sizeof(e->prio_name), "PSP_%s", upper);
     snprintf(e->prio_def, sizeof(e->prio_def), "%u", p->default_priority);
     e->prio_row.name = e->prio_name;
     e->prio_row.type = PSCOM_ENV_UINT;
@@ -162,8 +167,8 @@ static void entry_load(struct plugin_entry *e)
         pscom_env_register(p->env_rows, p->env_rows_count);
     }
     if (e->prio == 0) {
-        snprintf(e->reason, sizeof(e->reason), "disabled (%s=0)",
-                 e->prio_name);
+        snprintf(e->reason, sizeof(e->reason), "disabled (PSP_%s=0)",
+                 upper);
         return;
     }
     e->reason[0] = '\0';

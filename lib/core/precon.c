@@ -151,7 +151,7 @@ static const char *peer_str(struct pscom_precon *pre)
     return buf;
 }
 
-/* ---- frames ----------------------------------------------------------------- */
+/* ---- frames -------------------------------------------------------------- */
 
 static void queue_frame(struct pscom_precon *pre, uint16_t type,
                         const void *payload, size_t len)
@@ -223,7 +223,7 @@ static void update_events(struct pscom_precon *pre)
     }
 }
 
-/* ---- life cycle -------------------------------------------------------------- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 static struct pscom_precon *precon_new(struct pscom_sock *sock, int fd,
                                        int connector)
@@ -308,6 +308,7 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
                         pscom_err_t err, const char *why)
 {
     struct pscom_con *con = pre->con;
+    int connector = pre->connector;
 
     DPRINT(1, "pscom: connection set-up with %s failed: %s", peer_str(pre),
            why);
@@ -315,7 +316,7 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
     if (!con) {
         return;
     }
-    if (!pre->connector && !con->ondemand && con->pub.state ==
+    if (!connector && !con->ondemand && con->pub.state ==
                                                   PSCOM_CON_STATE_ACCEPTING) {
         /* The application never saw this connection. */
         con->pub.state = PSCOM_CON_STATE_CLOSED;
@@ -326,7 +327,7 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
     pscom_con_fail(con, op, err);
 }
 
-/* ---- connector ------------------------------------------------------------- */
+/* ---- connector ----------------------------------------------------------- */
 
 /* Offer the next candidate, or tcp. 1 if pre was freed (failure). */
 static int next_offer(struct pscom_precon *pre)
@@ -502,7 +503,7 @@ int pscom_precon_run_timers(void)
     return next;
 }
 
-/* ---- acceptor -------------------------------------------------------------- */
+/* ---- acceptor ------------------------------------------------------------ */
 
 void pscom_precon_accepted(struct pscom_sock *sock, int fd)
 {
@@ -671,7 +672,7 @@ static void acceptor_offer(struct pscom_precon *pre, size_t len)
         return;
     }
     if (!reason[0]) {
-        snprintf(reason, sizeof(reason), "%s refused", offer->name);
+        snprintf(reason, sizeof(reason), "%.15s refused", offer->name);
     }
     reason[sizeof(reason) - 1] = '\0';
     DPRINT(2, "pscom: %s: refusing %s: %s", peer_str(pre), offer->name,
@@ -679,7 +680,7 @@ static void acceptor_offer(struct pscom_precon *pre, size_t len)
     queue_frame(pre, PF_REFUSE, reason, strlen(reason) + 1);
 }
 
-/* ---- frame dispatch ------------------------------------------------------------ */
+/* ---- frame dispatch ------------------------------------------------------ */
 
 static int handle_frame(struct pscom_precon *pre)
 {

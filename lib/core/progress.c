@@ -322,7 +322,7 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
     }
 }
 
-/* ---- public waits ------------------------------------------------------------ */
+/* ---- public waits -------------------------------------------------------- */
 
 void pscom_wait(pscom_request_t *request)
 {

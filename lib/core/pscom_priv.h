@@ -80,7 +80,7 @@ struct pscom_req {
     pscom_request_t pub;
 };
 
-/* ---- connections ---------------------------------------------------------- */
+/* ---- connections --------------------------------------------------------- */
 enum pscom_rx_state {
     PSCOM_RX_HEADER,  /* collecting the 8-byte header */
     PSCOM_RX_XHEADER, /* collecting the xheader */
@@ -194,13 +194,13 @@ extern struct pscom_global pscom_g;
 void pscom_lock(void);
 void pscom_unlock(void);
 
-/* ---- init.c --------------------------------------------------------------- */
+/* ---- init.c -------------------------------------------------------------- */
 /** Initialise lazily from any entry point; returns 0 or a pscom_err_t. */
 int pscom_ensure_init(void);
 /** Address of this node according to PSP_NETWORK (host byte order). */
 int pscom_find_nodeid(const char *network);
 
-/* ---- progress.c ------------------------------------------------------------ */
+/* ---- progress.c ---------------------------------------------------------- */
 /** One progress step: pollers, epoll (up to timeout_ms, -1 forever, with
  * the lock dropped while sleeping), then completions. 1 if anything
  * happened. */
@@ -214,7 +214,7 @@ void pscom_run_done(void);
 /** Wake a waiter sleeping in epoll (threads). */
 void pscom_wakeup(void);
 
-/* ---- req.c ----------------------------------------------------------------- */
+/* ---- req.c --------------------------------------------------------------- */
 struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
                                   unsigned int user_size);
 void pscom_req_release(struct pscom_req *req);
@@ -234,7 +234,7 @@ int pscom_unexp_take(struct pscom_sock *sock, struct pscom_req *req);
 void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req);
 void pscom_unexp_free(struct pscom_unexp *ux);
 
-/* ---- parser.c ---------------------------------------------------------------- */
+/* ---- parser.c ------------------------------------------------------------ */
 void pscom_rx_init(struct pscom_con *con);
 void pscom_rx_cleanup(struct pscom_con *con);
 /** Validate a received header; 0 or negative with a message logged. */
@@ -244,7 +244,7 @@ int pscom_header_check(const pscom_header_net_t *h);
 void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
                             const pscom_header_net_t *h);
 
-/* ---- con.c -------------------------------------------------------------------- */
+/* ---- con.c --------------------------------------------------------------- */
 struct pscom_con *pscom_con_create(struct pscom_sock *sock);
 void pscom_con_free(struct pscom_con *con);
 /** The transport is up: state RW, pending sends start. */
@@ -265,7 +265,7 @@ int pscom_sock_type_allowed(struct pscom_sock *sock, pscom_con_type_t ct);
 /** Free zombie connections (end of a progress step). */
 void pscom_con_reap(void);
 
-/* ---- precon.c ------------------------------------------------------------------ */
+/* ---- precon.c ------------------------------------------------------------ */
 /** Run due connect retries; ms until the next one, or -1. */
 int pscom_precon_run_timers(void);
 /** Start an outgoing connection (async); flags PRECON_F_*. */
@@ -284,13 +284,13 @@ void pscom_tcp_configure(int fd);
 #define PRECON_F_ONDEMAND 0x1
 #define PRECON_F_BACKCONNECT 0x2
 
-/* ---- transports --------------------------------------------------------------- */
+/* ---- transports ---------------------------------------------------------- */
 extern const pscom_plugin_t pscom_plugin_tcp_builtin;
 extern const pscom_plugin_t pscom_plugin_loop_builtin;
 /** Make con a loop connection (to itself). */
 void pscom_loop_connect(struct pscom_con *con);
 
-/* ---- plugins.c ---------------------------------------------------------------- */
+/* ---- plugins.c ----------------------------------------------------------- */
 /** Load plugins (once). */
 void pscom_plugins_init(void);
 /** Candidates for sock in priority order (NULL-terminated, static
@@ -306,14 +306,14 @@ unsigned int pscom_plugins_tcp_priority(void);
 void pscom_plugins_dump(FILE *out);
 void pscom_plugins_destroy(void);
 
-/* ---- group.c ------------------------------------------------------------------ */
+/* ---- group.c ------------------------------------------------------------- */
 void pscom_groups_close_sock(struct pscom_sock *sock);
 
-/* ---- debug.c ------------------------------------------------------------------ */
+/* ---- debug.c ------------------------------------------------------------- */
 #define DPRINT(level, ...) pscom_debug((level), __VA_ARGS__)
 void pscom_debug_init(void);
 
-/* ---- str.c -------------------------------------------------------------------- */
+/* ---- str.c --------------------------------------------------------------- */
 /** "a.b.c.d" of a node id into buf[16]. */
 void pscom_inet_str(char *buf, size_t size, int nodeid);
 

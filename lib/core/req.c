@@ -114,7 +114,7 @@ void pscom_request_free(pscom_request_t *request)
     pscom_unlock();
 }
 
-/* ---- sending ---------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------------- */
 
 static void req_fail_now(struct pscom_req *req, pscom_req_state_t bits)
 {
@@ -227,7 +227,7 @@ void pscom_send_inplace(pscom_connection_t *connection, void *xheader,
     pscom_unlock();
 }
 
-/* ---- receiving ---------------------------------------------------------------- */
+/* ---- receiving ----------------------------------------------------------- */
 
 int pscom_req_match(struct pscom_req *req, struct pscom_con *con,
                     pscom_header_net_t *header)
@@ -391,7 +391,7 @@ pscom_err_t pscom_recv_any(pscom_socket_t *socket,
                        data_len);
 }
 
-/* ---- probe and cancel ------------------------------------------------------------ */
+/* ---- probe and cancel ---------------------------------------------------- */
 
 static int iprobe_locked(struct pscom_req *req)
 {

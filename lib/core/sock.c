@@ -213,7 +213,7 @@ void pscom_close_socket(pscom_socket_t *socket)
     pscom_unlock();
 }
 
-/* ---- connection-type masks ---------------------------------------------------- */
+/* ---- connection-type masks ----------------------------------------------- */
 
 int pscom_sock_type_allowed(struct pscom_sock *sock, pscom_con_type_t ct)
 {

@@ -132,7 +132,7 @@ int pscom_parse_socket_ondemand_str(const char *socket_str, int *nodeid,
     return 0;
 }
 
-/* ---- enums --------------------------------------------------------------------- */
+/* ---- enums --------------------------------------------------------------- */
 
 const char *pscom_con_state_str(pscom_con_state_t state)
 {

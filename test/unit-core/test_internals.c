@@ -51,8 +51,12 @@ static size_t put_msg(char *buf, size_t off, uint16_t type, const void *xh,
     pscom_header_net_t h = {type, xl, dl};
 
     memcpy(buf + off, &h, sizeof(h));
-    memcpy(buf + off + sizeof(h), xh, xl);
-    memcpy(buf + off + sizeof(h) + xl, data, dl);
+    if (xl) {
+        memcpy(buf + off + sizeof(h), xh, xl);
+    }
+    if (dl) {
+        memcpy(buf + off + sizeof(h) + xl, data, dl);
+    }
     return off + sizeof(h) + xl + dl;
 }
 
