@@ -6,7 +6,9 @@
  * outside it; UBSan catches overflow; a hang is a libFuzzer timeout.
  *
  * Input: 16 operation bytes, then the region (its length rounded down to
- * a multiple of RING_ALIGN). Built by fuzz-ring.sh with clang
+ * a multiple of RING_ALIGN), then up to 5 "pokes" of 12 bytes (u32
+ * offset, u64 value) in the bytes left over: a hostile peer storing into
+ * the shared memory between our calls. Built by fuzz-ring.sh with clang
  * -fsanitize=fuzzer,address,undefined.
  */
 #include "ring.h"
@@ -16,6 +18,24 @@
 #include <string.h>
 
 #define OPS 16
+#define POKE 12
+
+/* Apply the next poke, if any: 8 bytes at an 8-aligned offset. */
+static void poke(unsigned char *base, size_t len, const uint8_t *tail,
+                 size_t npokes, size_t *next)
+{
+    if (*next >= npokes) {
+        return;
+    }
+    const uint8_t *p = tail + *next * POKE;
+    uint32_t off;
+    uint64_t val;
+    memcpy(&off, p, sizeof(off));
+    memcpy(&val, p + sizeof(off), sizeof(val));
+    off = (uint32_t)((off % (len / 8)) * 8);
+    memcpy(base + off, &val, sizeof(val));
+    (*next)++;
+}
 
 static volatile uint8_t sink;
 
@@ -42,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     unsigned char *base = aligned_alloc(RING_ALIGN, len);
     must(base != NULL);
     memcpy(base, in + OPS, len);
+    const uint8_t *tail = in + OPS + len;
+    size_t npokes = (size - OPS - len) / POKE;
+    size_t next_poke = 0;
 
     struct ring_consumer c;
     struct ring_producer p;
@@ -52,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     static unsigned char src[8192];
     for (int i = 0; i < 128; i++) {
         uint8_t op = ops[i % OPS] ^ (uint8_t)(i * 37);
+        if ((op & 0xc0) == 0x80) {
+            poke(base, len, tail, npokes, &next_poke);
+        }
         if ((op & 0xc0) == 0xc0) {
             /* Producer: a write of a size the input picks. */
             struct iovec v[2] = {{src, (size_t)(op & 0x3f) * 61},
