@@ -136,7 +136,9 @@ int ring_attach_producer(struct ring_producer *p, void *base, size_t len);
 
 /**
  * Attach the receiving side; as ring_attach_producer(). The consumer
- * starts at the beginning of the ring: attach before the producer writes.
+ * starts at the beginning of the stream, so attach one consumer per ring,
+ * before or after the producer started writing (nothing is lost: the
+ * producer cannot overwrite what was never given back).
  */
 int ring_attach_consumer(struct ring_consumer *c, void *base, size_t len);
 
@@ -146,6 +148,10 @@ int ring_attach_consumer(struct ring_consumer *c, void *base, size_t len);
  * full or the iovecs are empty), -EINVAL for bad arguments, or the error
  * that broke the ring (-EPROTO: the consumer published an impossible
  * position). The iovecs are not modified; the caller advances them.
+ * Writes go in chunks of at most a quarter of the ring; a write that
+ * does not fit whole takes what fits (at least 1 KiB, or all of a smaller
+ * write), and one that nearly fits before the end of the data area is
+ * moved to its start, so most small messages arrive as a single run.
  */
 ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
                    int iovcnt);
