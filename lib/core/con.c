@@ -201,7 +201,8 @@ void pscom_con_fail(struct pscom_con *con, pscom_op_t op, pscom_err_t err)
     con->pub.state = PSCOM_CON_STATE_CLOSED;
     pscom_con_transport_close(con);
     con_fail_requests(con);
-    DPRINT(err == PSCOM_ERR_EOF ? 2 : 1, "pscom: %s: %s (%s)",
+    DPRINT(err == PSCOM_ERR_EOF || con->blocking_connect ? 2 : 1,
+           "pscom: %s: %s (%s)",
            pscom_con_str(&con->pub), pscom_err_str(err),
            op == PSCOM_OP_CONNECT ? "connect"
            : op == PSCOM_OP_WRITE ? "write"

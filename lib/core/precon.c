@@ -310,8 +310,9 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
     struct pscom_con *con = pre->con;
     int connector = pre->connector;
 
-    DPRINT(1, "pscom: connection set-up with %s failed: %s", peer_str(pre),
-           why);
+    /* A blocking pscom_connect() reports through its return value. */
+    DPRINT(con && con->blocking_connect ? 2 : 1,
+           "pscom: connection set-up with %s failed: %s", peer_str(pre), why);
     pscom_precon_destroy(pre);
     if (!con) {
         return;

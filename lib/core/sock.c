@@ -18,8 +18,7 @@
 static void default_con_error(pscom_connection_t *connection,
                               pscom_op_t operation, pscom_err_t error)
 {
-    DPRINT(error == PSCOM_ERR_EOF ? 2 : 1, "pscom: %s: %s",
-           pscom_con_str(connection), pscom_err_str(error));
+    /* pscom_con_fail() has logged it already (PSP_DEBUG >= 1, EOF >= 2). */
 }
 
 pscom_socket_t *pscom_open_socket(unsigned int userdata_size,

@@ -31,19 +31,46 @@ static void tcp_update(struct tcp_con *tc)
     pscom_ufd_mod(&tc->ufd, EPOLLIN | (tc->want_out ? EPOLLOUT : 0));
 }
 
+/* Gather the queued messages into iov (at most TCP_IOV_MAX entries): one
+ * sendmsg carries many small messages. tcp is built in, so it may walk
+ * the send queue itself; plugins use pscom_con_write_get_iov(). */
+#define TCP_IOV_MAX 64
+static size_t tcp_gather(pscom_con_t *con, struct iovec *iov, int *cnt)
+{
+    struct list_head *pos;
+    size_t total = 0;
+    int n = 0;
+
+    list_for_each(pos, &con->sendq)
+    {
+        struct pscom_req *req = list_entry(pos, struct pscom_req, next);
+
+        if (n + 2 > TCP_IOV_MAX) {
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (req->iov[i].iov_len) {
+                iov[n++] = req->iov[i];
+                total += req->iov[i].iov_len;
+            }
+        }
+    }
+    *cnt = n;
+    return total;
+}
+
 /* Write until done or EAGAIN. */
 static void tcp_do_write(struct tcp_con *tc)
 {
     pscom_con_t *con = tc->con;
-    struct iovec iov[2];
+    struct iovec iov[TCP_IOV_MAX];
     size_t len;
+    int cnt;
 
-    while ((len = pscom_con_write_get_iov(con, iov)) > 0) {
-        struct msghdr msg = {0};
+    while ((len = tcp_gather(con, iov, &cnt)) > 0) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
         ssize_t n;
 
-        msg.msg_iov = iov[0].iov_len ? iov : iov + 1;
-        msg.msg_iovlen = iov[0].iov_len ? 2 : 1;
         n = sendmsg(pscom_con_get_fd(con), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
@@ -66,7 +93,7 @@ static void tcp_do_write(struct tcp_con *tc)
     if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
         return;
     }
-    len = pscom_con_write_get_iov(con, iov);
+    len = list_empty(&con->sendq) ? 0 : 1;
     if ((len > 0) != tc->want_out) {
         tc->want_out = len > 0;
         tcp_update(tc);
@@ -182,6 +209,12 @@ static void tcp_close(pscom_con_t *con)
     pscom_ufd_del(&tc->ufd);
     /* Let the peer read what we sent before the close. */
     shutdown(tc->ufd.fd, SHUT_WR);
+    /* Unread input at close() makes the kernel send RST, which can cost
+     * the peer data it has not read yet: discard what is here. */
+    for (int i = 0; i < 64 && recv(tc->ufd.fd, tc->bounce,
+                                   sizeof(tc->bounce), MSG_DONTWAIT) > 0;
+         i++) {
+    }
     pscom_con_set_priv(con, NULL);
     free(tc);
 }
