@@ -4,13 +4,16 @@
 # different cores (taskset -c 0 / -c 1; mpirun --bind-to core).
 #
 #   bench/tcp-vs-ompi.sh [--quick] [--maxsize N] [--loops N]
-#                        [--builddir DIR] [--runs "A B ..."]
-#                        [--compare "A:B ..."]
+#                        [--builddir DIR] [--compare "A:B ..."]
 #
 # A "run" is a function run_<name> that prints pscom_pp/mpi_pp JSON
 # lines; a "compare" pair A:B adds the columns A us | B us | ratio |
-# A MB/s | B MB/s | ratio to the table. Later transports add a run
-# function and a pair (e.g. pscom_shm:ompi_vader) -- nothing else.
+# A MB/s | B MB/s | ratio to the table (default: pscom_tcp:ompi_tcp).
+# Runs ready for later transports: pscom_shm (PSP_SHM=1), pscom_ivshmem
+# (PSP_IVSHMEM=1 plus the caller's PSP_IVSHMEM_* settings), ompi_vader
+# (--mca btl self,vader, single copy off), e.g.
+#   --compare "pscom_tcp:ompi_tcp pscom_shm:ompi_vader"
+# A new transport adds one run_<name> function -- nothing else.
 # Goals printed under the table (from issue 2): pscom tcp <= 1.2x Open
 # MPI tcp latency at 0 B, >= 1.0x its bandwidth from 64 KiB on.
 # Numbers are only meaningful on an otherwise quiet machine.
@@ -19,7 +22,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 builddir=${top_builddir:-}
 maxsize=4M
 loops=1000
-runs="pscom_tcp ompi_tcp"
 compare="pscom_tcp:ompi_tcp"
 while [ $# -gt 0 ]; do
     case $1 in
@@ -27,7 +29,6 @@ while [ $# -gt 0 ]; do
     --maxsize) maxsize=$2; shift ;;
     --loops) loops=$2; shift ;;
     --builddir) builddir=$2; shift ;;
-    --runs) runs=$2; shift ;;
     --compare) compare=$2; shift ;;
     -h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "tcp-vs-ompi: unknown argument '$1'" >&2; exit 2 ;;
@@ -95,13 +96,36 @@ run_pscom_tcp() {
     PSP_SHM=0 PSP_IVSHMEM=0 pscom_pair
 }
 
-run_ompi_tcp() {
-    # shellcheck disable=SC2046
-    mpirun $(mpirun_opts) -np 2 --bind-to core --map-by core \
-        --mca btl self,tcp "$mpi_pp" --json --maxsize "$maxsize" \
-        --loops "$loops"
+run_pscom_shm() {
+    PSP_SHM=1 PSP_IVSHMEM=0 pscom_pair
 }
 
+run_pscom_ivshmem() {
+    PSP_IVSHMEM=1 pscom_pair
+}
+
+ompi_pair() { # BTL options...
+    # shellcheck disable=SC2046
+    mpirun $(mpirun_opts) -np 2 --bind-to core --map-by core "$@" \
+        "$mpi_pp" --json --maxsize "$maxsize" --loops "$loops"
+}
+
+run_ompi_tcp() {
+    ompi_pair --mca btl self,tcp
+}
+
+run_ompi_vader() {
+    ompi_pair --mca btl self,vader --mca btl_vader_single_copy_mechanism none
+}
+
+# Every run named in a pair, once, in order.
+runs=$(printf '%s\n' $compare | tr ':' '\n' | awk '!seen[$0]++')
+for r in $runs; do
+    if ! declare -F "run_$r" >/dev/null; then
+        echo "tcp-vs-ompi: unknown run '$r'" >&2
+        exit 2
+    fi
+done
 for r in $runs; do
     if ! "run_$r" >"$tmp/$r.json" 2>"$tmp/$r.err"; then
         echo "tcp-vs-ompi: run $r failed:" >&2
