@@ -220,15 +220,18 @@ long pscom_region_read_name(pscom_region_t *r, const char *name, void *buf,
 
 /**
  * Describe partition `id` (no data copy): owner, size, length and
- * version of the last complete write, staleness.
- * @return 0; -PSCOM_REGION_EBADID, -PSCOM_REGION_ENOENT.
+ * version of the last complete write (0 if the writer was too busy to
+ * catch a stable pair), staleness.
+ * @return 0; -PSCOM_REGION_EBADID, -PSCOM_REGION_ENOENT,
+ * -PSCOM_REGION_ECORRUPT.
  */
 int pscom_region_stat(pscom_region_t *r, pscom_region_id_t id,
                       struct pscom_region_info *info);
 
 /**
  * List the partitions in the directory (live and stale), at most `max`
- * into out[] (out may be NULL when max is 0).
+ * into out[] (out may be NULL when max is 0). Entries that fail
+ * validation (written by a broken or hostile guest) are left out.
  * @return the number of partitions found, which may exceed max.
  */
 long pscom_region_list(pscom_region_t *r, struct pscom_region_info *out,

@@ -170,14 +170,18 @@ long region_part_read(struct pscom_region *r, const struct region_view *v,
     return len > cap ? -PSCOM_REGION_ENOBUFS : (long)len;
 }
 
-void region_part_peek(struct pscom_region *r, const struct region_view *v,
-                      struct pscom_region_info *info)
+int region_part_peek(struct pscom_region *r, const struct region_view *v,
+                     struct pscom_region_info *info)
 {
     uint64_t len = 0, ver = 0;
+    long rc = check_header(r, v);
 
-    if (check_header(r, v) == 0 &&
-        snapshot(r, v, NULL, 0, &len, &ver) == 0) {
+    if (rc == 0) {
+        rc = snapshot(r, v, NULL, 0, &len, &ver);
+    }
+    if (rc == 0) {
         info->length = len;
         info->version = ver;
     }
+    return (int)rc;
 }

@@ -394,9 +394,10 @@ int pscom_region_stat(pscom_region_t *r, pscom_region_id_t id,
     }
     region_dir_describe(r, &v, rc < 0, info);
     if (rc == 0) {
-        region_part_peek(r, &v, info);
+        rc = region_part_peek(r, &v, info);
     }
-    return 0;
+    /* Busy only means length and version are unknown (left 0). */
+    return rc == -PSCOM_REGION_EBUSY || rc == -PSCOM_REGION_ESTALE ? 0 : rc;
 }
 
 long pscom_region_list(pscom_region_t *r, struct pscom_region_info *out,
@@ -408,17 +409,20 @@ long pscom_region_list(pscom_region_t *r, struct pscom_region_info *out,
         return -PSCOM_REGION_EINVAL;
     }
     for (uint32_t i = 0; i < r->dir_entries; i++) {
+        struct pscom_region_info one;
         struct region_view v;
         int rc = region_dir_validate(r, i, &v);
 
         if (rc < 0 && rc != -PSCOM_REGION_ESTALE) {
             continue; /* free, being created, or corrupt */
         }
+        region_dir_describe(r, &v, rc < 0, &one);
+        if (rc == 0 &&
+            region_part_peek(r, &v, &one) == -PSCOM_REGION_ECORRUPT) {
+            continue;
+        }
         if ((size_t)n < max) {
-            region_dir_describe(r, &v, rc < 0, &out[n]);
-            if (rc == 0) {
-                region_part_peek(r, &v, &out[n]);
-            }
+            out[n] = one;
         }
         n++;
     }

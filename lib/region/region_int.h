@@ -198,8 +198,8 @@ void region_part_write(struct pscom_region *r, struct region_own *o,
                        uint64_t keep, const void *buf, size_t len);
 long region_part_read(struct pscom_region *r, const struct region_view *v,
                       void *buf, size_t cap, struct pscom_region_info *info);
-void region_part_peek(struct pscom_region *r, const struct region_view *v,
-                      struct pscom_region_info *info);
+int region_part_peek(struct pscom_region *r, const struct region_view *v,
+                     struct pscom_region_info *info);
 
 /* heartbeat.c */
 int region_hb_start(struct pscom_region *r);
