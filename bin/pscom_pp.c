@@ -357,7 +357,10 @@ static int pp_echo_accept(pscom_request_t *req, pscom_connection_t *con,
         unsigned char *n = realloc(e->buf, hdr->data_len);
 
         if (!n) {
-            return 0; /* leave it unmatched; the error shows as a hang */
+            /* Take it into nothing: it completes TRUNCATED and the
+             * server stops with a message instead of hanging. */
+            req->data_len = 0;
+            return 1;
         }
         e->buf = n;
         e->cap = hdr->data_len;
@@ -390,6 +393,12 @@ static int pp_serve_one(pscom_connection_t *con)
         rreq->data_len = 0;
         pscom_post_recv(rreq);
         pscom_wait(rreq);
+        if (rreq->state & PSCOM_REQ_STATE_TRUNCATED) {
+            fprintf(stderr, "%s: no memory for a %u byte message\n",
+                    pp_prog, rreq->header.data_len);
+            rc = -1;
+            break;
+        }
         if (!pscom_req_successful(rreq)) {
             break; /* the client closed the connection (or it broke) */
         }
