@@ -68,7 +68,7 @@ static const pscom_env_row_t core_rows[] = {
         "priority of tcp; 0: tcp carries no data (a plugin must agree)",
         prio_tcp),
     ROW("PSP_SHM", PSCOM_ENV_UINT, "90",
-        "priority of the shm transport; not yet implemented", prio_shm),
+        "priority of the shm transport (same OS); 0 disables it", prio_shm),
 };
 
 #define ROWS_MAX 64

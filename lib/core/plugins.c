@@ -18,6 +18,9 @@
 #define PSCOM_PLUGINDIR "/usr/local/lib/pscom"
 #endif
 
+/* The built-in shm transport (shm.c) negotiates like a plugin. */
+extern const pscom_plugin_t pscom_plugin_shm_builtin;
+
 /* Plugins always looked for, even when no directory lists them. */
 static const char *const known_plugins[] = {"ivshmem"};
 
@@ -188,6 +191,28 @@ err_close:
     e->dl = NULL;
 }
 
+/* A built-in transport that takes part in the hand-shake: no dlopen, its
+ * priority variable is already in the core's table. */
+static void builtin_add(const pscom_plugin_t *p, unsigned int prio)
+{
+    struct plugin_entry *e = &plugins[nplugins++];
+
+    snprintf(e->name, sizeof(e->name), "%s", p->name);
+    e->p = p;
+    e->prio = prio;
+    if (prio == 0) {
+        snprintf(e->reason, sizeof(e->reason), "disabled (PSP_%s=0)",
+                 "SHM");
+        return;
+    }
+    if (p->init && p->init(e->reason)) {
+        return;
+    }
+    e->usable = 1;
+    snprintf(e->reason, sizeof(e->reason), "built-in, usable, priority %u",
+             prio);
+}
+
 void pscom_plugins_init(void)
 {
     const char *list = pscom_env.plugins;
@@ -196,6 +221,7 @@ void pscom_plugins_init(void)
         return;
     }
     plugins_loaded = 1;
+    builtin_add(&pscom_plugin_shm_builtin, pscom_env.prio_shm);
     for (unsigned int i = 0; i < sizeof(known_plugins) / sizeof(*known_plugins);
          i++) {
         entry_add(known_plugins[i], strlen(known_plugins[i]));
@@ -209,7 +235,9 @@ void pscom_plugins_init(void)
     scan_dir(pscom_env.plugindir);
     scan_dir(PSCOM_PLUGINDIR);
     for (unsigned int i = 0; i < nplugins; i++) {
-        entry_load(&plugins[i]);
+        if (!plugins[i].p) { /* built-ins are set up already */
+            entry_load(&plugins[i]);
+        }
         DPRINT(2, "pscom: plugin %s: %s", plugins[i].name,
                plugins[i].reason);
     }
@@ -291,7 +319,6 @@ void pscom_plugins_dump(FILE *out)
     fprintf(out, "  %-10s built-in, %s (PSP_TCP=%u)\n", "tcp",
             pscom_env.prio_tcp ? "usable" : "carries no data",
             pscom_env.prio_tcp);
-    fprintf(out, "  %-10s built-in, not yet implemented\n", "shm");
     for (unsigned int i = 0; i < nplugins; i++) {
         struct plugin_entry *e = &plugins[i];
         fprintf(out, "  %-10s %s%s%s\n", e->name,

@@ -1,0 +1,362 @@
+/*
+ * shm.c -- the built-in shm transport for two processes of one operating
+ * system: one private POSIX shared memory object per connection holding
+ * both receive rings, created by the connecting side with a random name,
+ * mapped by the accepting side and unlinked at once (so nothing stays in
+ * /dev/shm once both sides mapped it). The data path is shm_link.c, the
+ * same one the ivshmem plugin uses.
+ *
+ * Same OS: the boot ids must be equal (two VMs, or a VM and its host,
+ * differ) and the peer must open the very object we created: a random
+ * cookie in its first cache line proves it (containers with their own
+ * /dev/shm fail here and fall back cleanly).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pscom_priv.h"
+#include "shm.h"
+
+#define SHM_MAGIC 0x314d4853u /* "SHM1" */
+#define SHM_VERSION 1u
+/* Both rings and the cookie line fit in 64 KiB per connection. */
+#define SHM_RING_LEN ((size_t)32768 - RING_ALIGN)
+#define SHM_SIZE (RING_ALIGN + 2 * SHM_RING_LEN)
+#define SHM_NAME_PREFIX "/pscom-shm-"
+#define SHM_COOKIE 16
+#define SHM_BOOT_ID 40
+#define SHM_NAME_MAX 64
+
+/* OFFER blob; the ACCEPT reply is magic and version only. */
+struct shm_offer {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t size;
+    uint64_t ring_len;
+    uint8_t cookie[SHM_COOKIE];
+    char boot_id[SHM_BOOT_ID];
+    char name[SHM_NAME_MAX];
+};
+
+struct shm_reply {
+    uint32_t magic;
+    uint32_t version;
+};
+
+struct shm_con {
+    struct pscom_shm_link link;
+    unsigned char *map;
+    char name[SHM_NAME_MAX]; /* creator only, until unlinked */
+};
+
+static char boot_id[SHM_BOOT_ID];
+
+static int shm_init(char *reason)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    int ok = f && fgets(boot_id, sizeof(boot_id), f);
+
+    if (f) {
+        fclose(f);
+    }
+    if (!ok) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "no /proc/sys/kernel/random/boot_id to tell one OS from "
+                 "another");
+        return -1;
+    }
+    boot_id[strcspn(boot_id, "\n")] = '\0';
+    return 0;
+}
+
+static void *ring_a(struct shm_con *sc) /* the connecting side receives */
+{
+    return sc->map + RING_ALIGN;
+}
+
+static void *ring_b(struct shm_con *sc) /* the accepting side receives */
+{
+    return sc->map + RING_ALIGN + SHM_RING_LEN;
+}
+
+/* Map the object behind fd and close fd either way. NULL on failure
+ * (reason set). */
+static unsigned char *map_close(int fd, const char *name, char *reason)
+{
+    void *map = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                     0);
+
+    close(fd);
+    if (map == MAP_FAILED) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "mmap %s: %s", name,
+                 strerror(errno));
+        return NULL;
+    }
+    return map;
+}
+
+static void shm_free(pscom_con_t *con)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+
+    if (!sc) {
+        return;
+    }
+    if (sc->name[0]) {
+        shm_unlink(sc->name);
+    }
+    if (sc->map) {
+        munmap(sc->map, SHM_SIZE);
+    }
+    free(sc);
+    pscom_con_set_priv(con, NULL);
+}
+
+static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
+                     char *reason)
+{
+    static unsigned int counter;
+    struct shm_offer o = {.magic = SHM_MAGIC, .version = SHM_VERSION,
+                          .size = SHM_SIZE, .ring_len = SHM_RING_LEN};
+    struct shm_con *sc;
+    int fd;
+
+    if (getrandom(o.cookie, sizeof(o.cookie), GRND_NONBLOCK) !=
+        (ssize_t)sizeof(o.cookie)) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "getrandom: %s",
+                 strerror(errno));
+        return -1;
+    }
+    sc = calloc(1, sizeof(*sc));
+    if (!sc) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
+        return -1;
+    }
+    snprintf(o.name, sizeof(o.name), SHM_NAME_PREFIX "%d-%u-%02x%02x%02x%02x",
+             (int)getpid(), counter++, o.cookie[0], o.cookie[1], o.cookie[2],
+             o.cookie[3]);
+    fd = shm_open(o.name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "shm_open %s: %s", o.name,
+                 strerror(errno));
+        goto err_free;
+    }
+    memcpy(sc->name, o.name, sizeof(sc->name));
+    if (ftruncate(fd, SHM_SIZE) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ftruncate %s: %s", o.name,
+                 strerror(errno));
+        goto err_unlink;
+    }
+    sc->map = map_close(fd, o.name, reason);
+    fd = -1;
+    if (!sc->map) {
+        goto err_unlink;
+    }
+    memcpy(sc->map, o.cookie, sizeof(o.cookie));
+    /* Rings are laid out before the peer learns the name. */
+    ring_init(ring_a(sc), SHM_RING_LEN);
+    ring_init(ring_b(sc), SHM_RING_LEN);
+    memcpy(o.boot_id, boot_id, sizeof(o.boot_id));
+    memcpy(blob, &o, sizeof(o));
+    *blob_len = sizeof(o);
+    pscom_con_set_priv(con, sc);
+    return 0;
+
+err_unlink:
+    if (fd >= 0) {
+        close(fd);
+    }
+    shm_unlink(o.name);
+err_free:
+    free(sc);
+    return -1;
+}
+
+/* Check an offer's fixed fields; the name must be one of ours. */
+static int offer_valid(const void *blob, size_t len, struct shm_offer *o,
+                       char *reason)
+{
+    if (len != sizeof(*o)) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "offer of %zu bytes, "
+                 "expected %zu", len, sizeof(*o));
+        return -1;
+    }
+    memcpy(o, blob, sizeof(*o));
+    if (o->magic != SHM_MAGIC || o->version != SHM_VERSION ||
+        o->size != SHM_SIZE || o->ring_len != SHM_RING_LEN) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "offer: bad magic, version or sizes");
+        return -1;
+    }
+    if (!memchr(o->boot_id, '\0', sizeof(o->boot_id)) ||
+        !memchr(o->name, '\0', sizeof(o->name)) ||
+        strncmp(o->name, SHM_NAME_PREFIX, strlen(SHM_NAME_PREFIX)) ||
+        strchr(o->name + 1, '/')) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "offer: bad strings");
+        return -1;
+    }
+    if (strcmp(o->boot_id, boot_id)) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "peer runs in another OS (boot id %.36s, ours %.36s)",
+                 o->boot_id, boot_id);
+        return -1;
+    }
+    return 0;
+}
+
+static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
+                      void *reply, size_t *reply_len, char *reason)
+{
+    struct shm_reply r = {.magic = SHM_MAGIC, .version = SHM_VERSION};
+    struct shm_offer o;
+    struct shm_con *sc;
+    struct stat st;
+    const char *why = NULL;
+    int fd;
+
+    if (offer_valid(offer, offer_len, &o, reason) < 0) {
+        return -1;
+    }
+    sc = calloc(1, sizeof(*sc));
+    if (!sc) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
+        return -1;
+    }
+    fd = shm_open(o.name, O_RDWR, 0);
+    if (fd < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "shm_open %s: %s (not the same /dev/shm?)", o.name,
+                 strerror(errno));
+        goto err_free;
+    }
+    /* Nobody needs the name any more: nothing is left behind if either
+     * side dies from here on. */
+    shm_unlink(o.name);
+    if (fstat(fd, &st) < 0 || st.st_size != (off_t)SHM_SIZE) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "%s: wrong size", o.name);
+        close(fd);
+        goto err_free;
+    }
+    sc->map = map_close(fd, o.name, reason);
+    fd = -1;
+    if (!sc->map) {
+        goto err_free;
+    }
+    if (memcmp(sc->map, o.cookie, sizeof(o.cookie))) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "%s is not the peer's object (cookie differs)", o.name);
+        goto err_unmap;
+    }
+    if (pscom_shm_link_init(&sc->link, con, ring_a(sc), SHM_RING_LEN,
+                            ring_b(sc), SHM_RING_LEN, NULL, &why) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ring: %s", why);
+        goto err_unmap;
+    }
+    memcpy(reply, &r, sizeof(r));
+    *reply_len = sizeof(r);
+    pscom_con_set_priv(con, sc);
+    return 0;
+
+err_unmap:
+    munmap(sc->map, SHM_SIZE);
+err_free:
+    free(sc);
+    return -1;
+}
+
+static int shm_finish(pscom_con_t *con, const void *reply, size_t reply_len,
+                      char *reason)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+    struct shm_reply r;
+    const char *why = NULL;
+
+    if (reply_len != sizeof(r)) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "reply of %zu bytes",
+                 reply_len);
+        return -1;
+    }
+    memcpy(&r, reply, sizeof(r));
+    if (r.magic != SHM_MAGIC || r.version != SHM_VERSION) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "reply: bad magic/version");
+        return -1;
+    }
+    /* The peer unlinked it already; this only covers a peer that failed
+     * between its shm_open and its unlink. */
+    shm_unlink(sc->name);
+    sc->name[0] = '\0';
+    if (pscom_shm_link_init(&sc->link, con, ring_b(sc), SHM_RING_LEN,
+                            ring_a(sc), SHM_RING_LEN, NULL, &why) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ring: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int shm_start(pscom_con_t *con)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+
+    return pscom_shm_link_start(&sc->link);
+}
+
+static void shm_write_start(pscom_con_t *con)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+
+    pscom_shm_link_write_start(&sc->link);
+}
+
+static void shm_read_stop(pscom_con_t *con)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+
+    pscom_shm_link_read_enable(&sc->link, 0);
+}
+
+static void shm_read_start(pscom_con_t *con)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+
+    pscom_shm_link_read_enable(&sc->link, 1);
+}
+
+static void shm_close(pscom_con_t *con)
+{
+    struct shm_con *sc = pscom_con_get_priv(con);
+
+    if (sc) {
+        /* The peer keeps its own mapping: the memory lives until it
+         * unmaps too, so it may still drain what we wrote. */
+        pscom_shm_link_stop(&sc->link);
+        shm_free(con);
+    }
+}
+
+const pscom_plugin_t pscom_plugin_shm_builtin = {
+    .version = PSCOM_PLUGIN_VERSION,
+    .name = "shm",
+    .con_type = PSCOM_CON_TYPE_SHM,
+    .default_priority = 90,
+    .flags = PSCOM_PLUGIN_F_OWNS_FD,
+    .init = shm_init,
+    .offer = shm_offer,
+    .accept = shm_accept,
+    .finish = shm_finish,
+    .abort = shm_free,
+    .start = shm_start,
+    .write_start = shm_write_start,
+    .read_stop = shm_read_stop,
+    .read_start = shm_read_start,
+    .close = shm_close,
+};

@@ -1,0 +1,95 @@
+/*
+ * shm.h -- the ring link shared by the memory transports (the built-in shm
+ * transport and the ivshmem plugin). Exported by libpscom (prefix
+ * pscom_shm_) so that both use ONE data path over lib/ring: the plugin
+ * includes this header and calls these functions like the services of
+ * plugin.h (same locking rules: only from inside a transport operation or
+ * a callback of the core).
+ *
+ * A link joins two rings to one connection: the connection's bytes go
+ * into the peer's receive ring (producer side, gathered straight from the
+ * request's iovecs) and come out of our receive ring (consumer side,
+ * copied straight into the posted buffer by pscom_con_read_feed()). A
+ * poller drives both directions; a corrupt ring fails this connection
+ * only.
+ *
+ * The link owns the connection's control socket (the transport sets
+ * PSCOM_PLUGIN_F_OWNS_FD): when the socket becomes readable the link first
+ * drains the ring and only then reports EOF, so bytes the peer wrote
+ * before closing are never lost to the race between the ring and the
+ * socket.
+ *
+ * Recipe for a transport:
+ *   start():        pscom_shm_link_init(&t->link, con, tx, tx_len, rx,
+ *                                       rx_len, check);
+ *                   pscom_shm_link_start(&t->link);
+ *   write_start():  pscom_shm_link_write_start(&t->link);
+ *   read_stop()/read_start(): pscom_shm_link_read_enable(&t->link, 0/1);
+ *   close():        pscom_shm_link_stop(&t->link); then free the memory
+ *                   the rings live in once the peer stopped using it; the
+ *                   control socket is closed by pscom_shm_link_stop().
+ */
+#ifndef PSCOM_SHM_H_
+#define PSCOM_SHM_H_
+
+#include <stddef.h>
+
+#include "plugin.h"
+#include "ring.h"
+
+#pragma GCC visibility push(default)
+
+struct pscom_shm_link;
+
+/** Optional health check run on every poll (e.g. "were we evicted from
+ * the segment?"). Return 0, or a negative value to fail the connection
+ * (then set *why to a static string for the log). */
+typedef int (*pscom_shm_check_fn)(struct pscom_shm_link *link,
+                                  const char **why);
+
+/** One connection's pair of rings. Fields are private to shm_link.c
+ * except priv, which the transport may use. */
+struct pscom_shm_link {
+    pscom_con_t *con;
+    struct ring_producer tx; /* the peer's receive ring */
+    struct ring_consumer rx; /* our receive ring */
+    pscom_poller_t poller;
+    pscom_ufd_t ctl; /* the control socket (EOF = peer gone) */
+    pscom_shm_check_fn check;
+    int reading; /* 0 after read_stop */
+    int writing; /* sends are queued */
+    void *priv;  /* the transport's */
+};
+
+/**
+ * Attach the producer to [tx, tx + tx_len) and the consumer to
+ * [rx, rx + rx_len); both regions must hold rings laid out with
+ * ring_init(). Nothing is started yet.
+ * @return 0, or the ring's negative error with *why set (static string).
+ */
+int pscom_shm_link_init(struct pscom_shm_link *link, pscom_con_t *con, void *tx,
+                        size_t tx_len, void *rx, size_t rx_len,
+                        pscom_shm_check_fn check, const char **why);
+
+/**
+ * Start polling the rings and watching the control socket.
+ * @return 0, or a negative errno value (the socket could not be watched).
+ */
+int pscom_shm_link_start(struct pscom_shm_link *link);
+
+/** The core queued sends: write what fits now, the poller does the rest. */
+void pscom_shm_link_write_start(struct pscom_shm_link *link);
+
+/** Flow control: on = 0 stops delivering received bytes, 1 resumes. */
+void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on);
+
+/**
+ * Stop polling, stop watching and close the control socket. After this
+ * the link touches neither ring again; the caller frees their memory when
+ * the peer is done with it as well.
+ */
+void pscom_shm_link_stop(struct pscom_shm_link *link);
+
+#pragma GCC visibility pop
+
+#endif /* PSCOM_SHM_H_ */

@@ -1,0 +1,231 @@
+/*
+ * shm_link.c -- the data path of the memory transports: a poller that
+ * moves the connection's bytes between the request buffers and two rings,
+ * and the control socket that tells us when the peer is gone.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pscom_priv.h"
+#include "shm.h"
+
+/* The connection outlives the link: after a close the link is freed but
+ * the connection's state may still be read (plugin.h). */
+static int con_closed(pscom_con_t *con)
+{
+    return (pscom_con_pub(con)->state & PSCOM_CON_STATE_CLOSED) != 0;
+}
+
+/* Log once and fail the connection; the link is freed on return. */
+static void link_fail(struct pscom_shm_link *link, pscom_op_t op,
+                      const char *what, const char *why)
+{
+    pscom_con_t *con = link->con;
+
+    DPRINT(1, "pscom: %s: %s: %s", pscom_con_str(pscom_con_pub(con)), what,
+           why ? why : "unknown error");
+    pscom_con_error(con, op, PSCOM_ERR_IOERROR);
+}
+
+/* Deliver what the ring holds. 1: progress, 0: none, -1: the connection
+ * closed (the link may be freed: do not touch it). */
+static int link_read(struct pscom_shm_link *link)
+{
+    pscom_con_t *con = link->con;
+    int progress = 0;
+
+    while (link->reading) {
+        const void *run;
+        size_t len;
+        int rc = ring_peek(&link->rx, &run, &len);
+
+        if (rc == 0) {
+            break;
+        }
+        if (rc < 0) {
+            link_fail(link, PSCOM_OP_READ, "receive ring",
+                      ring_consumer_reason(&link->rx));
+            return -1;
+        }
+        /* The core copies straight into the posted buffer (or parses the
+         * header from a private copy); the run stays ours until consumed,
+         * the producer cannot overwrite it meanwhile. */
+        pscom_con_read_feed(con, run, len);
+        if (con_closed(con)) {
+            return -1;
+        }
+        rc = ring_consume(&link->rx, len);
+        if (rc < 0) {
+            link_fail(link, PSCOM_OP_READ, "receive ring",
+                      ring_consumer_reason(&link->rx));
+            return -1;
+        }
+        progress = 1;
+    }
+    return progress;
+}
+
+/* Put queued sends into the peer's ring. Return values as link_read. */
+static int link_write(struct pscom_shm_link *link)
+{
+    pscom_con_t *con = link->con;
+    int progress = 0;
+    struct iovec iov[2];
+    size_t len;
+
+    while ((len = pscom_con_write_get_iov(con, iov)) > 0) {
+        ssize_t n = ring_write(&link->tx, iov, 2);
+
+        if (n < 0) {
+            link_fail(link, PSCOM_OP_WRITE, "send ring",
+                      ring_producer_reason(&link->tx));
+            return -1;
+        }
+        if (n == 0) {
+            return progress; /* full: the poller retries */
+        }
+        pscom_con_write_done(con, (size_t)n);
+        if (con_closed(con)) {
+            return -1;
+        }
+        progress = 1;
+    }
+    link->writing = 0;
+    return progress;
+}
+
+static int link_poll(pscom_poller_t *poller)
+{
+    struct pscom_shm_link *link = poller->priv;
+    int progress = 0;
+    int rc;
+
+    if (link->check) {
+        const char *why = NULL;
+        if (link->check(link, &why) < 0) {
+            link_fail(link, PSCOM_OP_READ, "shared memory", why);
+            return 1;
+        }
+    }
+    rc = link_read(link);
+    if (rc < 0) {
+        return 1;
+    }
+    progress |= rc;
+    if (link->writing) {
+        rc = link_write(link);
+        if (rc < 0) {
+            return 1;
+        }
+        progress |= rc;
+    }
+    return progress;
+}
+
+/* The control socket is readable: EOF (peer closed or died) or a
+ * protocol error. Drain the ring first: the peer wrote everything it
+ * sent before it closed the socket. */
+static void link_ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
+{
+    struct pscom_shm_link *link = ufd->priv;
+    char c;
+    ssize_t n;
+
+    (void)revents;
+    if (link_read(link) < 0) {
+        return;
+    }
+    n = recv(ufd->fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n > 0) {
+        /* Nothing travels on the control channel yet (reserved for the
+         * suspend protocol). */
+        link_fail(link, PSCOM_OP_READ, "control socket", "unexpected data");
+        return;
+    }
+    if (n == 0 && link->reading && ring_peek(&link->rx, &(const void *){0},
+                                             &(size_t){0}) > 0) {
+        /* Flow control holds bytes back; EOF once they are read. */
+        return;
+    }
+    pscom_con_error(link->con, PSCOM_OP_READ,
+                    n == 0 ? PSCOM_ERR_EOF : PSCOM_ERR_IOERROR);
+}
+
+int pscom_shm_link_init(struct pscom_shm_link *link, pscom_con_t *con,
+                        void *tx, size_t tx_len, void *rx, size_t rx_len,
+                        pscom_shm_check_fn check, const char **why)
+{
+    int rc;
+
+    memset(link, 0, sizeof(*link));
+    link->con = con;
+    link->check = check;
+    link->reading = 1;
+    link->ctl.fd = -1;
+    rc = ring_attach_producer(&link->tx, tx, tx_len);
+    if (rc < 0) {
+        *why = ring_producer_reason(&link->tx);
+        return rc;
+    }
+    rc = ring_attach_consumer(&link->rx, rx, rx_len);
+    if (rc < 0) {
+        *why = ring_consumer_reason(&link->rx);
+        return rc;
+    }
+    return 0;
+}
+
+int pscom_shm_link_start(struct pscom_shm_link *link)
+{
+    int rc;
+
+    link->ctl.fd = pscom_con_get_fd(link->con);
+    link->ctl.events = EPOLLIN;
+    link->ctl.cb = link_ctl_cb;
+    link->ctl.priv = link;
+    if (link->ctl.fd >= 0) {
+        rc = pscom_ufd_add(&link->ctl);
+        if (rc < 0) {
+            /* The core closes the socket when start() fails. */
+            link->ctl.fd = -1;
+            return rc;
+        }
+    }
+    link->poller.poll = link_poll;
+    link->poller.priv = link;
+    pscom_poller_start(&link->poller);
+    return 0;
+}
+
+void pscom_shm_link_write_start(struct pscom_shm_link *link)
+{
+    link->writing = 1;
+    /* Write at once: latency. What does not fit goes from the poller. */
+    link_write(link);
+}
+
+void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on)
+{
+    link->reading = on;
+}
+
+void pscom_shm_link_stop(struct pscom_shm_link *link)
+{
+    pscom_poller_stop(&link->poller);
+    if (link->ctl.registered) {
+        pscom_ufd_del(&link->ctl);
+    }
+    if (link->ctl.fd >= 0) {
+        /* Our sends are in the ring; the peer drains it on this EOF. */
+        close(link->ctl.fd);
+        link->ctl.fd = -1;
+    }
+}
