@@ -191,6 +191,7 @@ extern struct pscom_global pscom_g;
 #define pscom_req_of(r) container_of((r), struct pscom_req, pub)
 
 /* ---- locking (lock.c) ---------------------------------------------------- */
+/** Take/release the process-wide lock (a no-op unless threaded). */
 void pscom_lock(void);
 void pscom_unlock(void);
 
@@ -215,11 +216,15 @@ void pscom_run_done(void);
 void pscom_wakeup(void);
 
 /* ---- req.c --------------------------------------------------------------- */
+/** A request with xheader storage and user part (state DONE). */
 struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
                                   unsigned int user_size);
+/** Free a request (into the free list); refuses one still queued. */
 void pscom_req_release(struct pscom_req *req);
+/** Post a send of msg_type on con (fails the request on bad sizes). */
 void pscom_post_send_internal(struct pscom_req *req, struct pscom_con *con,
                               unsigned int msg_type);
+/** Post a receive: taken from the unexpected queue or queued. */
 void pscom_post_recv_internal(struct pscom_req *req);
 /** Copy-send an internal message (xheader and data copied). */
 void pscom_send_internal(struct pscom_con *con, unsigned int msg_type,
@@ -232,9 +237,11 @@ int pscom_req_match(struct pscom_req *req, struct pscom_con *con,
 int pscom_unexp_take(struct pscom_sock *sock, struct pscom_req *req);
 /** Finish a receive whose message came in through the unexpected queue. */
 void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req);
+/** Unlink and free an unexpected message. */
 void pscom_unexp_free(struct pscom_unexp *ux);
 
 /* ---- parser.c ------------------------------------------------------------ */
+/** Set up / free the receive parser of a connection. */
 void pscom_rx_init(struct pscom_con *con);
 void pscom_rx_cleanup(struct pscom_con *con);
 /** Validate a received header; 0 or negative with a message logged. */
@@ -245,7 +252,9 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
                             const pscom_header_net_t *h);
 
 /* ---- con.c --------------------------------------------------------------- */
+/** A new connection object in sock (state NO_RW). */
 struct pscom_con *pscom_con_create(struct pscom_sock *sock);
+/** Unlink and free (later, if a progress step is running). */
 void pscom_con_free(struct pscom_con *con);
 /** The transport is up: state RW, pending sends start. */
 void pscom_con_established(struct pscom_con *con,
@@ -275,6 +284,7 @@ int pscom_precon_connect(struct pscom_con *con, int nodeid, int portno,
 void pscom_precon_accepted(struct pscom_sock *sock, int fd);
 /** connect_ondemand created con: adopt parked hand-shakes for it. */
 void pscom_precon_ondemand_check(struct pscom_con *con);
+/** Drop a hand-shake: close its socket, abort a plugin it tried. */
 void pscom_precon_destroy(struct pscom_precon *pre);
 /** Drop every hand-shake of a socket that is being closed. */
 void pscom_precon_close_sock(struct pscom_sock *sock);
@@ -303,7 +313,9 @@ const pscom_plugin_t *pscom_plugins_find(struct pscom_sock *sock,
                                          const char *name, char *reason);
 /** Priority of tcp (PSP_TCP). */
 unsigned int pscom_plugins_tcp_priority(void);
+/** Print every transport with why it is (not) usable. */
 void pscom_plugins_dump(FILE *out);
+/** Call destroy() of the initialised plugins (at exit). */
 void pscom_plugins_destroy(void);
 
 /* ---- group.c ------------------------------------------------------------- */
@@ -311,6 +323,7 @@ void pscom_groups_close_sock(struct pscom_sock *sock);
 
 /* ---- debug.c ------------------------------------------------------------- */
 #define DPRINT(level, ...) pscom_debug((level), __VA_ARGS__)
+/** Open PSP_DEBUG_OUT (after the env table is loaded). */
 void pscom_debug_init(void);
 
 /* ---- str.c --------------------------------------------------------------- */

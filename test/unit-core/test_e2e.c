@@ -213,6 +213,56 @@ static void test_eof(void **state)
     pscom_close_socket(b);
 }
 
+static void test_close_unused_socket(void **state)
+{
+    pscom_socket_t *s = pscom_open_socket(16, 16);
+    pscom_connection_t *c;
+
+    assert_non_null(s);
+    assert_int_equal(pscom_get_portno(s), -1);
+    c = pscom_open_connection(s); /* never connected */
+    assert_non_null(c);
+    pscom_stop_listen(s);          /* harmless when not listening */
+    pscom_close_socket(s);         /* must not abort */
+}
+
+/* data_len is 32 bits: a 1 GiB message goes through tcp straight into
+ * the posted buffer, in order with a small one behind it. */
+static void test_tcp_1gib(void **state)
+{
+    const size_t n = (size_t)1 << 30;
+    pscom_socket_t *a = open_listening("a"), *b = open_listening("b");
+    pscom_connection_t *ca, *cb;
+    char *out = malloc(n), *in = malloc(n);
+    char small[4];
+    pscom_request_t *r = pscom_request_create(0, 0);
+
+    assert_non_null(out);
+    assert_non_null(in);
+    for (size_t i = 0; i < n; i += 4096) {
+        out[i] = (char)(i >> 12);
+        out[i + 4095] = (char)~(i >> 12);
+    }
+    tcp_pair(a, b, &ca, &cb);
+    r->connection = cb;
+    r->data = in;
+    r->data_len = n;
+    pscom_post_recv(r);
+    pscom_send_inplace(ca, NULL, 0, out, (unsigned)n, NULL, NULL);
+    pscom_send(ca, NULL, 0, "end", 4);
+    pscom_wait(r);
+    assert_true(pscom_req_successful(r));
+    assert_int_equal(r->data_len, n);
+    assert_int_equal(memcmp(in, out, n), 0);
+    assert_int_equal(pscom_recv_from(cb, NULL, 0, small, 4), PSCOM_SUCCESS);
+    assert_string_equal(small, "end");
+    pscom_request_free(r);
+    pscom_close_socket(a);
+    pscom_close_socket(b);
+    free(out);
+    free(in);
+}
+
 static void test_refused(void **state)
 {
     pscom_socket_t *a = open_listening("a");
@@ -336,6 +386,8 @@ int main(void)
         cmocka_unit_test(test_matching),
         cmocka_unit_test(test_eof),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_close_unused_socket),
+        cmocka_unit_test(test_tcp_1gib),
         cmocka_unit_test(test_ondemand),
         cmocka_unit_test(test_ondemand_higher_writes),
         cmocka_unit_test(test_group),
