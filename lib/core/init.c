@@ -192,14 +192,8 @@ pscom_err_t pscom_init_thread(int pscom_version, int threadlevel)
                 pscom_version, PSCOM_VERSION);
         return PSCOM_ERR_UNSUPPORTED_VERSION;
     }
-    if (threadlevel == PSCOM_THREAD_MULTIPLE && !pscom_g.threaded) {
-        pthread_mutexattr_t attr;
-
-        pthread_mutexattr_init(&attr);
-        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-        pthread_mutex_init(&pscom_g.lock, &attr);
-        pthread_mutexattr_destroy(&attr);
-        pscom_g.threaded = 1;
+    if (threadlevel == PSCOM_THREAD_MULTIPLE) {
+        pscom_threads_enable();
     }
     return (pscom_err_t)pscom_ensure_init();
 }

@@ -1,6 +1,9 @@
 /*
- * lock.c -- the process-wide lock. Only taken under PSCOM_THREAD_MULTIPLE;
- * recursive, because io_done and other callbacks may call the API.
+ * lock.c -- the process-wide lock. Only taken under PSCOM_THREAD_MULTIPLE
+ * (pscom_threads_enable()); recursive, because io_done and other callbacks
+ * may call the API. A waiter drops it while asleep in epoll (progress.c),
+ * so another thread (the application's or a later suspend/resume agent's)
+ * can call into the core meanwhile.
  */
 #include <config.h>
 
@@ -18,4 +21,18 @@ void pscom_unlock(void)
     if (pscom_g.threaded) {
         pthread_mutex_unlock(&pscom_g.lock);
     }
+}
+
+void pscom_threads_enable(void)
+{
+    pthread_mutexattr_t attr;
+
+    if (pscom_g.threaded) {
+        return;
+    }
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&pscom_g.lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pscom_g.threaded = 1;
 }

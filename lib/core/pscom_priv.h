@@ -194,6 +194,10 @@ extern struct pscom_global pscom_g;
 /** Take/release the process-wide lock (a no-op unless threaded). */
 void pscom_lock(void);
 void pscom_unlock(void);
+/** Make the lock real (PSCOM_THREAD_MULTIPLE). Call before a second
+ * thread uses the library (a background agent must call it too); not
+ * while another thread is inside the library. */
+void pscom_threads_enable(void);
 
 /* ---- init.c -------------------------------------------------------------- */
 /** Initialise lazily from any entry point; returns 0 or a pscom_err_t. */

@@ -58,12 +58,14 @@ pscom_socket_t *pscom_open_socket(unsigned int userdata_size,
 
 void pscom_socket_set_name(pscom_socket_t *socket, const char *name)
 {
+    pscom_lock();
     memset(socket->local_con_info.name, 0,
            sizeof(socket->local_con_info.name));
     if (name) {
         memcpy(socket->local_con_info.name, name,
                strnlen(name, sizeof(socket->local_con_info.name)));
     }
+    pscom_unlock();
 }
 
 static void listen_cb(pscom_ufd_t *ufd, uint32_t revents)
@@ -221,30 +223,38 @@ int pscom_sock_type_allowed(struct pscom_sock *sock, pscom_con_type_t ct)
 
 void pscom_con_type_mask_all(pscom_socket_t *socket)
 {
+    pscom_lock();
     pscom_sock_of(socket)->con_type_mask = ~(uint64_t)0;
+    pscom_unlock();
 }
 
 void pscom_con_type_mask_only(pscom_socket_t *socket,
                               pscom_con_type_t con_type)
 {
+    pscom_lock();
     pscom_sock_of(socket)->con_type_mask =
         con_type < 64 ? (uint64_t)1 << con_type : 0;
+    pscom_unlock();
 }
 
 void pscom_con_type_mask_add(pscom_socket_t *socket,
                              pscom_con_type_t con_type)
 {
+    pscom_lock();
     if (con_type < 64) {
         pscom_sock_of(socket)->con_type_mask |= (uint64_t)1 << con_type;
     }
+    pscom_unlock();
 }
 
 void pscom_con_type_mask_del(pscom_socket_t *socket,
                              pscom_con_type_t con_type)
 {
+    pscom_lock();
     if (con_type < 64) {
         pscom_sock_of(socket)->con_type_mask &= ~((uint64_t)1 << con_type);
     }
+    pscom_unlock();
 }
 
 int pscom_con_type_mask_is_set(pscom_socket_t *socket,
