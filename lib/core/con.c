@@ -315,6 +315,23 @@ static int is_loop_target(struct pscom_con *con, int nodeid, int portno)
            pscom_sock_type_allowed(con->sock, PSCOM_CON_TYPE_LOOP);
 }
 
+/* What every connect does first: refuse a used connection, make a loop
+ * connection to ourselves. 1 if that settled it (*rc is the result). */
+static int connect_prologue(struct pscom_con *con, int nodeid, int portno,
+                            pscom_err_t *rc)
+{
+    if (con->pub.state != PSCOM_CON_STATE_NO_RW) {
+        *rc = PSCOM_ERR_ALREADY;
+        return 1;
+    }
+    if (is_loop_target(con, nodeid, portno)) {
+        pscom_loop_connect(con);
+        *rc = PSCOM_SUCCESS;
+        return 1;
+    }
+    return 0;
+}
+
 pscom_err_t pscom_connect(pscom_connection_t *connection, int nodeid,
                           int portno)
 {
@@ -322,14 +339,9 @@ pscom_err_t pscom_connect(pscom_connection_t *connection, int nodeid,
     pscom_err_t rc;
 
     pscom_lock();
-    if (connection->state != PSCOM_CON_STATE_NO_RW) {
+    if (connect_prologue(con, nodeid, portno, &rc)) {
         pscom_unlock();
-        return PSCOM_ERR_ALREADY;
-    }
-    if (is_loop_target(con, nodeid, portno)) {
-        pscom_loop_connect(con);
-        pscom_unlock();
-        return PSCOM_SUCCESS;
+        return rc;
     }
     connection->state = PSCOM_CON_STATE_CONNECTING;
     con->error_reported = 0;
@@ -364,16 +376,12 @@ pscom_err_t pscom_connect_ondemand(pscom_connection_t *connection,
                                    const char name[8])
 {
     struct pscom_con *con = pscom_con_of(connection);
+    pscom_err_t rc;
 
     pscom_lock();
-    if (connection->state != PSCOM_CON_STATE_NO_RW) {
+    if (connect_prologue(con, nodeid, portno, &rc)) {
         pscom_unlock();
-        return PSCOM_ERR_ALREADY;
-    }
-    if (is_loop_target(con, nodeid, portno)) {
-        pscom_loop_connect(con);
-        pscom_unlock();
-        return PSCOM_SUCCESS;
+        return rc;
     }
     con->ondemand = 1;
     con->od_nodeid = nodeid;

@@ -447,17 +447,18 @@ void pscom_probe(pscom_request_t *request)
     pscom_unlock();
 }
 
-int pscom_cancel_recv(pscom_request_t *request)
+/* Cancel a request of kind (SEND/RECV bit) that still waits in a queue
+ * and has not moved a byte; 1 on success. */
+static int cancel_queued(pscom_request_t *request, pscom_req_state_t kind)
 {
     struct pscom_req *req = pscom_req_of(request);
     int r = 0;
 
     pscom_lock();
-    if ((request->state & PSCOM_REQ_STATE_RECV_REQUEST) &&
-        (request->state & PSCOM_REQ_STATE_POSTED) &&
-        !(request->state & (PSCOM_REQ_STATE_IO_STARTED |
-                            PSCOM_REQ_STATE_IO_DONE)) &&
-        (req->flags & PSCOM_REQ_F_QUEUED)) {
+    if ((request->state & kind) && (req->flags & PSCOM_REQ_F_QUEUED) &&
+        !(req->flags & PSCOM_REQ_F_UNEXP) &&
+        !(request->state &
+          (PSCOM_REQ_STATE_IO_STARTED | PSCOM_REQ_STATE_IO_DONE))) {
         list_del(&req->next);
         req->flags &= ~PSCOM_REQ_F_QUEUED;
         request->state |= PSCOM_REQ_STATE_CANCELED;
@@ -468,24 +469,14 @@ int pscom_cancel_recv(pscom_request_t *request)
     return r;
 }
 
+int pscom_cancel_recv(pscom_request_t *request)
+{
+    return cancel_queued(request, PSCOM_REQ_STATE_RECV_REQUEST);
+}
+
 int pscom_cancel_send(pscom_request_t *request)
 {
-    struct pscom_req *req = pscom_req_of(request);
-    int r = 0;
-
-    pscom_lock();
-    if ((request->state & PSCOM_REQ_STATE_SEND_REQUEST) &&
-        (req->flags & PSCOM_REQ_F_QUEUED) &&
-        !(request->state & (PSCOM_REQ_STATE_IO_STARTED |
-                            PSCOM_REQ_STATE_IO_DONE))) {
-        list_del(&req->next);
-        req->flags &= ~PSCOM_REQ_F_QUEUED;
-        request->state |= PSCOM_REQ_STATE_CANCELED;
-        pscom_req_complete(req);
-        r = 1;
-    }
-    pscom_unlock();
-    return r;
+    return cancel_queued(request, PSCOM_REQ_STATE_SEND_REQUEST);
 }
 
 int pscom_cancel(pscom_request_t *request)
