@@ -54,7 +54,7 @@ struct shm_reply {
 };
 
 struct shm_con {
-    struct pscom_shm_link link;
+    struct pscom_shm_link link; /* first: the pscom_shm_op_* use it */
     unsigned char *map;
     char name[SHM_NAME_MAX]; /* creator only, until unlinked */
 };
@@ -303,34 +303,6 @@ static int shm_finish(pscom_con_t *con, const void *reply, size_t reply_len,
     return 0;
 }
 
-static int shm_start(pscom_con_t *con)
-{
-    struct shm_con *sc = pscom_con_get_priv(con);
-
-    return pscom_shm_link_start(&sc->link);
-}
-
-static void shm_write_start(pscom_con_t *con)
-{
-    struct shm_con *sc = pscom_con_get_priv(con);
-
-    pscom_shm_link_write_start(&sc->link);
-}
-
-static void shm_read_stop(pscom_con_t *con)
-{
-    struct shm_con *sc = pscom_con_get_priv(con);
-
-    pscom_shm_link_read_enable(&sc->link, 0);
-}
-
-static void shm_read_start(pscom_con_t *con)
-{
-    struct shm_con *sc = pscom_con_get_priv(con);
-
-    pscom_shm_link_read_enable(&sc->link, 1);
-}
-
 static void shm_close(pscom_con_t *con)
 {
     struct shm_con *sc = pscom_con_get_priv(con);
@@ -354,9 +326,9 @@ const pscom_plugin_t pscom_plugin_shm_builtin = {
     .accept = shm_accept,
     .finish = shm_finish,
     .abort = shm_free,
-    .start = shm_start,
-    .write_start = shm_write_start,
-    .read_stop = shm_read_stop,
-    .read_start = shm_read_start,
+    .start = pscom_shm_op_start,
+    .write_start = pscom_shm_op_write_start,
+    .read_stop = pscom_shm_op_read_stop,
+    .read_start = pscom_shm_op_read_start,
     .close = shm_close,
 };

@@ -20,11 +20,10 @@
  * socket.
  *
  * Recipe for a transport:
- *   start():        pscom_shm_link_init(&t->link, con, tx, tx_len, rx,
- *                                       rx_len, check);
- *                   pscom_shm_link_start(&t->link);
- *   write_start():  pscom_shm_link_write_start(&t->link);
- *   read_stop()/read_start(): pscom_shm_link_read_enable(&t->link, 0/1);
+ *   accept()/finish(): pscom_shm_link_init(&t->link, con, tx, tx_len,
+ *                                          rx, rx_len, check, &why);
+ *   start, write_start, read_stop, read_start: pscom_shm_op_* below
+ *                   (t's first member is the link)
  *   close():        pscom_shm_link_stop(&t->link); then free the memory
  *                   the rings live in once the peer stopped using it; the
  *                   control socket is closed by pscom_shm_link_stop().
@@ -89,6 +88,20 @@ void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on);
  * the peer is done with it as well.
  */
 void pscom_shm_link_stop(struct pscom_shm_link *link);
+
+/* ---- ready-made operations ---------------------------------------------
+ * For a transport whose per-connection state (pscom_con_get_priv()) starts
+ * with its struct pscom_shm_link: use these as the plugin's start,
+ * write_start, read_stop and read_start. */
+
+/** start(): pscom_shm_link_start() on the connection's link. */
+int pscom_shm_op_start(pscom_con_t *con);
+/** write_start(): pscom_shm_link_write_start(). */
+void pscom_shm_op_write_start(pscom_con_t *con);
+/** read_stop(): pscom_shm_link_read_enable(link, 0). */
+void pscom_shm_op_read_stop(pscom_con_t *con);
+/** read_start(): pscom_shm_link_read_enable(link, 1). */
+void pscom_shm_op_read_start(pscom_con_t *con);
 
 #pragma GCC visibility pop
 

@@ -229,3 +229,23 @@ void pscom_shm_link_stop(struct pscom_shm_link *link)
         link->ctl.fd = -1;
     }
 }
+
+int pscom_shm_op_start(pscom_con_t *con)
+{
+    return pscom_shm_link_start(pscom_con_get_priv(con));
+}
+
+void pscom_shm_op_write_start(pscom_con_t *con)
+{
+    pscom_shm_link_write_start(pscom_con_get_priv(con));
+}
+
+void pscom_shm_op_read_stop(pscom_con_t *con)
+{
+    pscom_shm_link_read_enable(pscom_con_get_priv(con), 0);
+}
+
+void pscom_shm_op_read_start(pscom_con_t *con)
+{
+    pscom_shm_link_read_enable(pscom_con_get_priv(con), 1);
+}

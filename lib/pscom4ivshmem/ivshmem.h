@@ -1,0 +1,106 @@
+/*
+ * ivshmem.h -- private header of the ivshmem plugin (libpscom4ivshmem.so).
+ *
+ * Each side of a connection allocates ITS receive area from the segment's
+ * frame allocator during the hand-shake and tells the peer where it is:
+ *
+ *   area = [ struct ivshmem_ctl (one cache line) | ring (area_len - 64) ]
+ *
+ * The peer produces into our ring; we consume. The control line carries
+ * the "producer detached" flag the peer sets when it stopped writing for
+ * good, so we free the frames only when both sides are done with them
+ * (or the peer's membership is gone).
+ */
+#ifndef IVSHMEM_IVSHMEM_H_
+#define IVSHMEM_IVSHMEM_H_
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plugin.h"
+#include "shm.h"
+#include "shmseg.h"
+
+/** "IVHM" little-endian. */
+#define IVSHMEM_MSG_MAGIC 0x4d485649u
+/** Version of the hand-shake message; also covers the area layout. */
+#define IVSHMEM_MSG_VERSION 1u
+/** The lib/ring layout version the rings use (attach checks it too). */
+#define IVSHMEM_RING_VERSION 1u
+/** Smallest and largest receive area accepted from a peer. */
+#define IVSHMEM_AREA_MIN ((uint64_t)4096)
+#define IVSHMEM_AREA_MAX ((uint64_t)1 << 30)
+/** Default receive area per connection and side (both: 64 KiB). */
+#define IVSHMEM_AREA_DEFAULT 32768u
+
+/** OFFER and ACCEPT blob (wire format, little-endian, 48 bytes). */
+struct ivshmem_msg {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t ring_version;
+    uint8_t uuid[SHMSEG_UUID_SIZE]; /**< the sender's segment */
+    uint32_t owner;                 /**< the sender's owner id */
+    uint32_t reserved;              /**< 0 */
+    uint64_t off;                   /**< its receive area: offset */
+    uint64_t len;                   /**< its receive area: bytes */
+};
+_Static_assert(sizeof(struct ivshmem_msg) == 48, "wire size");
+
+/** First cache line of a receive area. */
+struct ivshmem_ctl {
+    /** Set to 1 (release) by the producing peer when it will never
+     * write into this area again. */
+    _Atomic uint32_t detached;
+    uint8_t pad[60];
+};
+_Static_assert(sizeof(struct ivshmem_ctl) == 64, "one cache line");
+
+/**
+ * Parse and check a hand-shake message in isolation (no segment needed):
+ * size, magic, versions, reserved field, area offset alignment and length
+ * bounds. Fills *out only on success.
+ * @return 0, or -1 with why[why_len] saying what is wrong.
+ */
+int ivshmem_msg_parse(const void *buf, size_t len, struct ivshmem_msg *out,
+                      char *why, size_t why_len);
+
+/**
+ * Check a parsed message against our segment: same UUID (co-location)
+ * and the area inside the frame area.
+ * @return 0, or -1 with why set.
+ */
+int ivshmem_msg_check(const struct shmseg *seg, const struct ivshmem_msg *m,
+                      char *why, size_t why_len);
+
+/* ---- segment (seg.c) --------------------------------------------------- */
+
+/**
+ * The attached segment and our membership, discovering and joining on
+ * the first call; a failure is cached (later calls fail the same way).
+ * @return the segment, or NULL with reason[PSCOM_PLUGIN_REASON_MAX] set.
+ */
+struct shmseg *ivshmem_seg_get(char *reason);
+
+/** Our membership (valid after ivshmem_seg_get() succeeded). */
+struct shmseg_member *ivshmem_seg_member(void);
+
+/** Bytes of each receive area (PSP_IVSHMEM_RING_SIZE, frame-rounded). */
+uint64_t ivshmem_area_len(const struct shmseg *seg);
+
+/**
+ * Free our area at off once the peer (owner id peer_owner) stopped using
+ * it: now if its ctl line says detached or the peer is gone, else later
+ * from the heartbeat thread.
+ */
+void ivshmem_seg_release(uint64_t off, uint32_t peer_owner);
+
+/** Stop the heartbeat thread and leave the segment (process exit). */
+void ivshmem_seg_shutdown(void);
+
+/** The PSP_IVSHMEM_* rows (pscom_info lists them) and their values. */
+#define IVSHMEM_ENV_ROWS 5
+extern const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS];
+extern unsigned int ivshmem_env_area_size;
+
+#endif /* IVSHMEM_IVSHMEM_H_ */

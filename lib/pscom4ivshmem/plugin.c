@@ -1,0 +1,217 @@
+/*
+ * plugin.c -- pscom_plugin_ivshmem: connections between processes that
+ * see the same ivshmem segment (different VMs on one host, or host
+ * processes mapping the server's object). The hand-shake exchanges each
+ * side's receive area; the data path is the core's ring link (shm.h),
+ * the same one the built-in shm transport uses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ivshmem.h"
+
+struct ivshmem_con {
+    struct pscom_shm_link link; /* first: the pscom_shm_op_* use it */
+    uint64_t rx_off;        /* our area (allocated by us) */
+    uint64_t rx_len;
+    uint32_t peer_owner;
+    struct ivshmem_ctl *peer_ctl; /* the peer's area, validated */
+    int linked;             /* link_init done: the peer may write */
+};
+
+static int ivshmem_init(char *reason)
+{
+    (void)reason;
+    /* Discovery waits for the first connection: processes that never
+     * connect never touch the segment. */
+    return 0;
+}
+
+static void ivshmem_destroy(void)
+{
+    ivshmem_seg_shutdown();
+}
+
+/* Allocate our receive area and describe it in *m. */
+static int area_alloc(pscom_con_t *con, struct shmseg *seg,
+                      struct ivshmem_msg *m, char *reason)
+{
+    struct ivshmem_con *ic = calloc(1, sizeof(*ic));
+    struct shmseg_member *me = ivshmem_seg_member();
+    uint64_t len = ivshmem_area_len(seg);
+    uint64_t off;
+    int rc;
+
+    if (!ic) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
+        return -1;
+    }
+    rc = shmseg_alloc(me, shmseg_frames_for(seg, len), SHMSEG_TAG_RING,
+                      &off);
+    if (rc < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "no receive ring in segment %s: %s", seg->name,
+                 shmseg_strerror(rc));
+        free(ic);
+        return -1;
+    }
+    memset(shmseg_ptr(seg, off), 0, sizeof(struct ivshmem_ctl));
+    /* The ring is laid out before the peer learns where it is. */
+    ring_init((char *)shmseg_ptr(seg, off) + sizeof(struct ivshmem_ctl),
+              len - sizeof(struct ivshmem_ctl));
+    ic->rx_off = off;
+    ic->rx_len = len;
+    *m = (struct ivshmem_msg){
+        .magic = IVSHMEM_MSG_MAGIC,
+        .version = IVSHMEM_MSG_VERSION,
+        .ring_version = IVSHMEM_RING_VERSION,
+        .owner = shmseg_member_owner(me),
+        .off = off,
+        .len = len,
+    };
+    memcpy(m->uuid, seg->uuid, sizeof(m->uuid));
+    pscom_con_set_priv(con, ic);
+    return 0;
+}
+
+/* Free our area right away: the peer never wrote into it. */
+static void ivshmem_abort(pscom_con_t *con)
+{
+    struct ivshmem_con *ic = pscom_con_get_priv(con);
+
+    if (!ic) {
+        return;
+    }
+    shmseg_free(ivshmem_seg_member(), ic->rx_off);
+    free(ic);
+    pscom_con_set_priv(con, NULL);
+}
+
+/* A broken segment membership fails every connection through it. */
+static int check_member(struct pscom_shm_link *link, const char **why)
+{
+    (void)link;
+    if (shmseg_member_valid(ivshmem_seg_member()) < 0) {
+        *why = "evicted from the segment (stalled past the owner timeout)";
+        return -1;
+    }
+    return 0;
+}
+
+/* Validate the peer's message and join both areas to the link. */
+static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
+                     size_t len, char *reason)
+{
+    struct ivshmem_con *ic = pscom_con_get_priv(con);
+    struct ivshmem_msg m;
+    const char *why = NULL;
+    char *peer;
+
+    if (ivshmem_msg_parse(blob, len, &m, reason, PSCOM_PLUGIN_REASON_MAX) ||
+        ivshmem_msg_check(seg, &m, reason, PSCOM_PLUGIN_REASON_MAX)) {
+        return -1;
+    }
+    peer = shmseg_ptr(seg, m.off);
+    if (pscom_shm_link_init(&ic->link, con, peer + sizeof(struct ivshmem_ctl),
+                            m.len - sizeof(struct ivshmem_ctl),
+                            (char *)shmseg_ptr(seg, ic->rx_off) +
+                                sizeof(struct ivshmem_ctl),
+                            ic->rx_len - sizeof(struct ivshmem_ctl),
+                            check_member, &why) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "peer's ring: %s",
+                 why ? why : "invalid");
+        return -1;
+    }
+    ic->peer_owner = m.owner;
+    ic->peer_ctl = (struct ivshmem_ctl *)peer;
+    ic->linked = 1;
+    return 0;
+}
+
+static int ivshmem_offer(pscom_con_t *con, void *blob, size_t *blob_len,
+                         char *reason)
+{
+    struct shmseg *seg = ivshmem_seg_get(reason);
+    struct ivshmem_msg m;
+
+    if (!seg || area_alloc(con, seg, &m, reason) < 0) {
+        return -1;
+    }
+    memcpy(blob, &m, sizeof(m));
+    *blob_len = sizeof(m);
+    return 0;
+}
+
+static int ivshmem_accept(pscom_con_t *con, const void *offer,
+                          size_t offer_len, void *reply, size_t *reply_len,
+                          char *reason)
+{
+    struct shmseg *seg = ivshmem_seg_get(reason);
+    struct ivshmem_msg m;
+
+    /* Check the offer before allocating anything. */
+    if (!seg ||
+        ivshmem_msg_parse(offer, offer_len, &m, reason,
+                          PSCOM_PLUGIN_REASON_MAX) ||
+        ivshmem_msg_check(seg, &m, reason, PSCOM_PLUGIN_REASON_MAX) ||
+        area_alloc(con, seg, &m, reason) < 0) {
+        return -1;
+    }
+    if (link_peer(con, seg, offer, offer_len, reason) < 0) {
+        ivshmem_abort(con);
+        return -1;
+    }
+    memcpy(reply, &m, sizeof(m));
+    *reply_len = sizeof(m);
+    return 0;
+}
+
+static int ivshmem_finish(pscom_con_t *con, const void *reply,
+                          size_t reply_len, char *reason)
+{
+    struct shmseg *seg = ivshmem_seg_get(reason);
+
+    return seg ? link_peer(con, seg, reply, reply_len, reason) : -1;
+}
+
+static void ivshmem_close(pscom_con_t *con)
+{
+    struct ivshmem_con *ic = pscom_con_get_priv(con);
+
+    if (!ic) {
+        return;
+    }
+    pscom_shm_link_stop(&ic->link);
+    if (shmseg_member_valid(ivshmem_seg_member()) == 0) {
+        /* Release: our last write into the peer's ring happens before
+         * the peer sees the flag and frees its area. */
+        atomic_store_explicit(&ic->peer_ctl->detached, 1,
+                              memory_order_release);
+        ivshmem_seg_release(ic->rx_off, ic->peer_owner);
+    }
+    free(ic);
+    pscom_con_set_priv(con, NULL);
+}
+
+const pscom_plugin_t pscom_plugin_ivshmem = {
+    .version = PSCOM_PLUGIN_VERSION,
+    .name = "ivshmem",
+    .con_type = PSCOM_CON_TYPE_IVSHMEM,
+    .default_priority = 80,
+    .flags = PSCOM_PLUGIN_F_OWNS_FD,
+    .env_rows = ivshmem_env_rows,
+    .env_rows_count = IVSHMEM_ENV_ROWS,
+    .init = ivshmem_init,
+    .destroy = ivshmem_destroy,
+    .offer = ivshmem_offer,
+    .accept = ivshmem_accept,
+    .finish = ivshmem_finish,
+    .abort = ivshmem_abort,
+    .start = pscom_shm_op_start,
+    .write_start = pscom_shm_op_write_start,
+    .read_stop = pscom_shm_op_read_stop,
+    .read_start = pscom_shm_op_read_start,
+    .close = ivshmem_close,
+};

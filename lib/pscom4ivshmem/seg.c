@@ -1,0 +1,242 @@
+/*
+ * seg.c -- the ivshmem plugin's view of the segment: discovery and join
+ * on first use, a heartbeat thread (the application may compute for
+ * longer than the server's owner timeout without calling pscom), and the
+ * receive areas waiting for their peer to let go before they are freed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ivshmem.h"
+#include "shmseg_discover.h"
+
+/* Heartbeats well inside the server's default 10 s owner timeout. */
+#define HEARTBEAT_MS 500
+
+/* An area whose peer may still write into it. */
+struct zombie {
+    uint64_t off;
+    uint32_t peer_owner;
+    struct zombie *next;
+};
+
+static struct shmseg_device dev;
+static struct shmseg_member me;
+static int state; /* 0: not tried, 1: joined, -1: failed (why) */
+static char why[PSCOM_PLUGIN_REASON_MAX];
+static pthread_t hb_thread;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int stopping;
+static struct zombie *zombies;
+
+unsigned int ivshmem_env_area_size = IVSHMEM_AREA_DEFAULT;
+static char *env_device, *env_segment, *env_sysfs, *env_devroot;
+
+const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
+    {"PSP_IVSHMEM_DEVICE", PSCOM_ENV_STR, "",
+     "segment to use: /dev/uioN, a sysfs resource2 file, or (host) "
+     "/dev/shm/NAME; empty: search uio and PCI devices", &env_device},
+    {"PSP_IVSHMEM_SEGMENT", PSCOM_ENV_STR, "",
+     "wanted segment name (the server's -s/-f name); empty: any",
+     &env_segment},
+    {"PSP_IVSHMEM_RING_SIZE", PSCOM_ENV_UINT, "32k",
+     "bytes of shared memory each side of a connection receives into "
+     "(rounded up to frames)", &ivshmem_env_area_size},
+    {"PSP_IVSHMEM_SYSFS_ROOT", PSCOM_ENV_STR, "/sys",
+     "sysfs root for device discovery", &env_sysfs},
+    {"PSP_IVSHMEM_DEV_ROOT", PSCOM_ENV_STR, "/dev",
+     "directory of the uio device nodes", &env_devroot},
+};
+
+/* shmseg messages go through PSP_DEBUG like the core's own. */
+static void log_sink(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    pscom_debug(level < 1 ? 1 : level, "ivshmem: %s", msg);
+}
+
+static int peer_live(uint32_t owner)
+{
+    struct shmseg_part_info info;
+    uint32_t slot = owner & ((1u << SHMSEG_SLOT_BITS) - 1);
+
+    if (shmseg_part_get(&dev.seg, slot, &info) < 0) {
+        return 0;
+    }
+    return info.status == SHMSEG_PART_LIVE &&
+           info.gen == owner >> SHMSEG_SLOT_BITS;
+}
+
+/* The peer is done with our area at off: it detached or it is gone. */
+static int area_released(uint64_t off, uint32_t peer_owner)
+{
+    const struct ivshmem_ctl *ctl = shmseg_ptr(&dev.seg, off);
+
+    /* Acquire: pairs with the peer's release after its last write. */
+    return atomic_load_explicit(&ctl->detached, memory_order_acquire) ||
+           !peer_live(peer_owner);
+}
+
+static void area_free(uint64_t off)
+{
+    int rc = shmseg_free(&me, off);
+
+    if (rc < 0 && rc != -SHMSEG_EEVICTED) {
+        pscom_debug(1, "ivshmem: freeing area at %llu: %s",
+                    (unsigned long long)off, shmseg_strerror(rc));
+    }
+}
+
+/* Free every zombie whose peer let go. Caller holds lock. */
+static void zombies_sweep(void)
+{
+    struct zombie **zp = &zombies;
+
+    while (*zp) {
+        struct zombie *z = *zp;
+        if (area_released(z->off, z->peer_owner)) {
+            area_free(z->off);
+            *zp = z->next;
+            free(z);
+        } else {
+            zp = &z->next;
+        }
+    }
+}
+
+static void *hb_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    while (!stopping) {
+        struct timespec ts;
+
+        shmseg_heartbeat(&me);
+        zombies_sweep();
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += HEARTBEAT_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&cond, &lock, &ts);
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static int seg_open(void)
+{
+    char label[SHMSEG_LABEL_SIZE + 1];
+    char host[64] = "?";
+    int rc;
+
+    shmseg_log_set(log_sink, NULL);
+    rc = shmseg_discover(&dev, env_segment && env_segment[0] ? env_segment
+                                                             : NULL);
+    if (rc < 0) {
+        snprintf(why, sizeof(why), "no segment: %s%s%.100s",
+                 shmseg_strerror(rc), dev.seg.why[0] ? ": " : "",
+                 dev.seg.why);
+        return -1;
+    }
+    gethostname(host, sizeof(host) - 1);
+    snprintf(label, sizeof(label), "pscom:%.20s:%d", host, (int)getpid());
+    rc = shmseg_join(&dev.seg, &me, label,
+                     dev.host_local ? SHMSEG_JOIN_HOST_LOCAL : 0);
+    if (rc < 0) {
+        snprintf(why, sizeof(why), "joining segment %s: %s", dev.seg.name,
+                 shmseg_strerror(rc));
+        goto err_close;
+    }
+    rc = pthread_create(&hb_thread, NULL, hb_main, NULL);
+    if (rc) {
+        snprintf(why, sizeof(why), "heartbeat thread: %s", strerror(rc));
+        goto err_leave;
+    }
+    pscom_debug(2, "ivshmem: joined segment %s (%s) as %s", dev.seg.name,
+                dev.path, label);
+    return 0;
+
+err_leave:
+    shmseg_leave(&me);
+err_close:
+    shmseg_device_close(&dev);
+    return -1;
+}
+
+struct shmseg *ivshmem_seg_get(char *reason)
+{
+    if (state == 0) {
+        state = seg_open() == 0 ? 1 : -1;
+    }
+    if (state < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "%s", why);
+        return NULL;
+    }
+    return &dev.seg;
+}
+
+struct shmseg_member *ivshmem_seg_member(void)
+{
+    return &me;
+}
+
+uint64_t ivshmem_area_len(const struct shmseg *seg)
+{
+    uint64_t len = ivshmem_env_area_size;
+
+    if (len < IVSHMEM_AREA_MIN) {
+        len = IVSHMEM_AREA_MIN;
+    }
+    if (len > IVSHMEM_AREA_MAX / 2) {
+        len = IVSHMEM_AREA_MAX / 2;
+    }
+    return (uint64_t)shmseg_frames_for(seg, len) * seg->frame_size;
+}
+
+void ivshmem_seg_release(uint64_t off, uint32_t peer_owner)
+{
+    struct zombie *z;
+
+    pthread_mutex_lock(&lock);
+    if (area_released(off, peer_owner)) {
+        area_free(off);
+    } else if ((z = malloc(sizeof(*z)))) {
+        z->off = off;
+        z->peer_owner = peer_owner;
+        z->next = zombies;
+        zombies = z;
+    } else {
+        /* Out of memory: leave it to shmseg_leave() at exit. */
+        pscom_debug(1, "ivshmem: out of memory, area at %llu kept",
+                    (unsigned long long)off);
+    }
+    zombies_sweep();
+    pthread_mutex_unlock(&lock);
+}
+
+void ivshmem_seg_shutdown(void)
+{
+    if (state != 1) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    stopping = 1;
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+    pthread_join(hb_thread, NULL);
+    while (zombies) {
+        struct zombie *z = zombies;
+        zombies = z->next;
+        free(z);
+    }
+    /* Frees every frame still ours (connections open at exit). */
+    shmseg_leave(&me);
+    shmseg_device_close(&dev);
+    state = 0;
+}

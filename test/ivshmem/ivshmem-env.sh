@@ -1,0 +1,29 @@
+# ivshmem-env.sh -- source after tap.sh, lib.sh and host.sh: start a real
+# ivshmem-server with the pscom layout and point the plugin at it.
+#
+#   ivt_server NAME [MB] [server options]
+#           start the server on shm object $HOST_PREFIX-NAME; sets
+#           PSP_IVSHMEM_DEVICE to it (the host view: processes mapping the
+#           object behave like VMs sharing a BAR), PSP_PLUGINDIR to the
+#           build tree, PSP_SHM=0 and PSP_IVSHMEM=1 (exported)
+#   ivt_info NAME    ivshmem-info --json of that segment
+
+ivt_server() {
+    _iname=$1
+    _imb=${2:-4}
+    shift
+    [ $# -gt 0 ] && shift
+    host_server_start "$_iname" -m "$_imb" -c pscom "$@" ||
+        tap_bail "ivshmem-server: $(cat "$HOST_LOG")"
+    PSP_IVSHMEM_DEVICE=/dev/shm/$HOST_SHM
+    PSP_PLUGINDIR=$(tl_builddir)/lib/pscom4ivshmem/.libs/
+    PSP_SHM=0
+    PSP_IVSHMEM=1
+    export PSP_IVSHMEM_DEVICE PSP_PLUGINDIR PSP_SHM PSP_IVSHMEM
+    [ -f "$PSP_PLUGINDIR/libpscom4ivshmem.so" ] ||
+        tap_bail "$PSP_PLUGINDIR/libpscom4ivshmem.so is missing (make)"
+}
+
+ivt_info() {
+    "$(host_info)" --json "/dev/shm/$HOST_PREFIX-$1"
+}
