@@ -38,6 +38,11 @@
  * negative -PSCOM_REGION_E* code on failure; pscom_region_strerror()
  * names it. Outputs are set only on success unless documented otherwise.
  *
+ * Limits: each open handle takes one participant slot of the segment
+ * (64 in segments made by ivshmem-server); the directory of a layout-1
+ * segment holds 64 partitions; a partition of size S takes 2 * S bytes
+ * plus 192 of frames, rounded up to whole frames (double buffering).
+ *
  * Threads: a handle may be used by one thread at a time (the heartbeat
  * thread is internal and needs no care). Open one handle per thread or
  * lock around calls.
@@ -199,7 +204,12 @@ int pscom_region_write(pscom_region_t *r, pscom_region_id_t id,
 int pscom_region_write_at(pscom_region_t *r, pscom_region_id_t id,
                           uint64_t offset, const void *buf, size_t len);
 
-/** Append buf[0..len) to our partition `id` as one new version. */
+/**
+ * Append buf[0..len) to our partition `id` as one new version. Like
+ * every write it fills the buffer readers are not using, so it copies
+ * the current content too: O(length), not O(len).
+ * @return as pscom_region_write_at().
+ */
 int pscom_region_append(pscom_region_t *r, pscom_region_id_t id,
                         const void *buf, size_t len);
 

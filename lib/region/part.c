@@ -113,7 +113,9 @@ static long snapshot(struct pscom_region *r, const struct region_view *v,
         }
         n = atomic_load_explicit(&bh->len, memory_order_relaxed);
         *ver = atomic_load_explicit(&bh->version, memory_order_relaxed);
-        /* Bound first: a hostile len must never size a copy. */
+        /* Bound first: a hostile len must never size a copy. The copy
+         * may overlap a write (plain memory, the usual seqlock race);
+         * the seq re-check below throws such a copy away. */
         if (buf && n <= cap && n <= v->cap) {
             memcpy(buf, data_at(r, v->off, v->cap, c), n);
         }
