@@ -6,11 +6,16 @@ Each guest reads its IVPosition (BAR0 offset 8) and rings the other's
 doorbell (BAR0 offset 12: peer << 16 | vector); the ringing is seen by
 the other guest as a uio event (read() on /dev/uio0 returns the count).
 The segment the server hands out is shared by both guests and the host.
-Then A's device is hot-unplugged with the driver bound (/dev/uio0 goes)
-and plugged again (chardev-add + device_add): the driver binds the new
-device, A has a new IVPosition and B's doorbell reaches it there.
-Last, the migration cycle with a doorbell device: A detaches, migrates
-to a new QEMU, re-attaches to the server there and is rung again."""
+Then the migration cycle with a doorbell device: A's device is unplugged
+while the driver holds its MSI-X vectors (/dev/uio0 goes), A migrates to a
+new QEMU, the device is plugged there (chardev-add + device_add), the
+driver binds it, the server gives it a new IVPosition and B's doorbell
+reaches it.
+Not tested: plugging a doorbell device again into the same QEMU. QEMU 7.2
+(TCG) leaves the unplugged device's eventfd handlers registered and can
+crash (SIGSEGV in object_dynamic_cast_assert from aio_dispatch) when a
+new descriptor reuses their numbers; the migration cycle plugs into the
+new QEMU and is not affected."""
 import os
 import sys
 
@@ -26,9 +31,8 @@ STEPS = ['ivshmem-server serves a segment with %d vectors' % VECTORS,
          'B rings A (vector 0): A sees the interrupt through /dev/uio0',
          'A rings B (vector 1): B sees the interrupt through /dev/uio0',
          'A\'s device hot-unplugged with the driver bound: /dev/uio0 goes',
-         'A\'s device plugged again: driver binds, new IVPosition, '
-         'B rings it there',
-         'A detaches, migrates, re-attaches: B rings it on the destination',
+         'A migrates, its device is plugged on the destination: driver '
+         'binds, new IVPosition, B rings it there',
          'no kernel warnings in A and B']
 
 
@@ -90,26 +94,16 @@ def body(tap, s):
         a.poll('ls /sys/class/uio | wc -l', '0')
         tap.expect(a.run('test -e /dev/uio0')[0] != 0, '/dev/uio0 stays')
     with tap.step():
-        a.attach_ivshmem()
-        a.poll('cat /sys/class/uio/uio0/name 2>/dev/null', 'ivshmem')
-        n = a.check('grep -c ivshmem /proc/interrupts')
-        tap.expect(n == str(VECTORS), 'A: %s vectors' % n)
-        new = int(a.check('bar-rw -u /dev/uio0 reg 8'))
-        vmlib.log('A: IVPosition %d after re-plug' % new)
-        tap.expect(new not in (ida, idb), 'IVPosition %d reused' % new)
-        arm(a)
-        b.check('bar-rw -u /dev/uio0 ring %d 1' % new)
-        vmlib.log('A: event count %d' % seen(tap, a))
-    with tap.step():
-        a.detach_ivshmem()
-        a.poll('ls /sys/class/uio | wc -l', '0')
         info = a.migrate()
         vmlib.log('migration %d ms total, %s ms downtime' % (
             info.get('total-time', -1), info.get('downtime', '?')))
         a.attach_ivshmem()
         a.poll('cat /sys/class/uio/uio0/name 2>/dev/null', 'ivshmem')
+        n = a.check('grep -c ivshmem /proc/interrupts')
+        tap.expect(n == str(VECTORS), 'A: %s vectors' % n)
         new = int(a.check('bar-rw -u /dev/uio0 reg 8'))
         vmlib.log('A: IVPosition %d on the destination' % new)
+        tap.expect(new not in (ida, idb), 'IVPosition %d reused' % new)
         arm(a)
         b.check('bar-rw -u /dev/uio0 ring %d 0' % new)
         vmlib.log('A: event count %d' % seen(tap, a))

@@ -229,8 +229,10 @@ class Guest:
                     return before.decode(errors='replace'), m
                 left = deadline - time.monotonic()
                 if self.eof or self.proc.poll() is not None:
-                    raise VmError('%s: QEMU exited; serial log %s'
-                                  % (self.name, self.log_path))
+                    raise VmError('%s: QEMU exited (%s); serial log %s; %s'
+                                  % (self.name, self.proc.wait(),
+                                     self.log_path, _tail(os.path.join(
+                                         self.run_dir, 'qemu.log'))))
                 if left <= 0:
                     raise VmError('%s: timeout waiting for %r; serial log '
                                   '%s' % (self.name, pattern, self.log_path))
