@@ -306,7 +306,11 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
             spin_start = now_us();
             continue;
         }
-        if (now_us() - spin_start < pscom_env.spin_us) {
+        /* Keep polling while the awaited transfer is under way (its
+         * bytes are moving now; a sleep would cost a wake-up per chunk),
+         * otherwise for PSP_SPIN_US before sleeping in epoll. */
+        if ((*flag & PSCOM_REQ_STATE_IO_STARTED) ||
+            now_us() - spin_start < pscom_env.spin_us) {
             if (pscom_g.threaded) {
                 /* Let other threads in between polls. */
                 pscom_unlock();
