@@ -24,6 +24,8 @@ enum {
     TAG_CANCEL = 0x500,
     TAG_TRUNC = 0x600,
     TAG_TRUNC_NEXT = 0x601,
+    TAG_DEFAULT = 0x900,
+    TAG_POSTED = 0x901,
 };
 
 #define ORDER_COUNT 5000
@@ -35,6 +37,8 @@ enum {
 #define TRUNC_BUF 100
 #define TRUNC_NEXT_LEN 500
 #define INPLACE_LEN (64 * 1024)
+#define DEFAULT_COUNT 4
+#define DEFAULT_LEN 300
 #define CANARY 0xa5
 
 static int case_connect(struct bt_ctx *c)
@@ -435,6 +439,89 @@ out:
     return rc;
 }
 
+/* Requests handed out by default_recv() during case_default_recv. */
+static struct {
+    pscom_request_t *req[DEFAULT_COUNT];
+    unsigned char buf[DEFAULT_COUNT][DEFAULT_LEN];
+    int n;
+} dflt;
+
+/* Asked before the posted receives: takes every TAG_DEFAULT message. */
+static pscom_request_t *default_recv(pscom_connection_t *con,
+                                     pscom_header_net_t *hdr)
+{
+    struct bt_xh xh;
+    pscom_request_t *req;
+
+    if (hdr->xheader_len < sizeof(xh)) {
+        return NULL;
+    }
+    memcpy(&xh, hdr->xheader, sizeof(xh));
+    if (xh.tag != TAG_DEFAULT || dflt.n >= DEFAULT_COUNT) {
+        return NULL;
+    }
+    req = pscom_request_create(sizeof(xh), 0);
+    if (req) {
+        req->xheader_len = sizeof(xh);
+        req->data = dflt.buf[dflt.n];
+        req->data_len = DEFAULT_LEN;
+        dflt.req[dflt.n++] = req;
+    }
+    return req;
+}
+
+/* The socket's default_recv() is asked first for every message: it gets
+ * the TAG_DEFAULT messages even though a posted receive would accept
+ * them, and declines the others, which go to posted receives. */
+static int case_default_recv(struct bt_ctx *c)
+{
+    unsigned char sbuf[DEFAULT_LEN], rbuf[DEFAULT_LEN];
+    pscom_request_t *s[DEFAULT_COUNT + 1], *r, *posted;
+    int rc = 0;
+
+    memset(&dflt, 0, sizeof(dflt));
+    c->sock->ops.default_recv = default_recv;
+    /* Would match TAG_DEFAULT messages, but default_recv comes first. */
+    posted = bt_post_recv(c, TAG_DEFAULT, 0, 1, rbuf, sizeof(rbuf));
+    if (bt_sync(c, TAG_DEFAULT) < 0) {
+        rc = -1;
+        goto out;
+    }
+    for (uint32_t i = 0; i < DEFAULT_COUNT; i++) {
+        pattern_fill(sbuf, sizeof(sbuf), bt_seed(TAG_DEFAULT, i, c->role));
+        s[i] = bt_post_send(c, TAG_DEFAULT, i, sbuf, sizeof(sbuf));
+        pscom_wait(s[i]);
+        pscom_request_free(s[i]);
+    }
+    pattern_fill(sbuf, sizeof(sbuf), bt_seed(TAG_POSTED, 0, c->role));
+    s[DEFAULT_COUNT] = bt_post_send(c, TAG_POSTED, 0, sbuf, sizeof(sbuf));
+    r = bt_post_recv(c, TAG_POSTED, 0, 0, rbuf, sizeof(rbuf));
+    rc = bt_finish(c, 0, r, s[DEFAULT_COUNT], TAG_POSTED, 0, DEFAULT_LEN);
+    /* The declined message came after the others: they are all in. */
+    if (rc == 0 && dflt.n != DEFAULT_COUNT) {
+        rc = bt_fail(c, "default_recv was given %d of %d messages", dflt.n,
+                     DEFAULT_COUNT);
+    }
+    for (int i = 0; i < dflt.n; i++) {
+        if (rc == 0) {
+            rc = bt_check_msg(c, dflt.req[i], TAG_DEFAULT, (uint32_t)i,
+                              DEFAULT_LEN);
+        }
+        pscom_wait(dflt.req[i]);
+        pscom_request_free(dflt.req[i]);
+    }
+    if (rc == 0 && pscom_req_is_done(posted)) {
+        rc = bt_fail(c, "a posted receive took a message default_recv "
+                        "should have had");
+    }
+out:
+    c->sock->ops.default_recv = NULL;
+    pscom_cancel_recv(posted);
+    pscom_wait(posted);
+    pscom_request_free(posted);
+    return rc;
+}
+
 const struct bt_pair_case bt_pair_cases[] = {
     {"connect/accept, connection type and state", case_connect},
     {"ordering: 5000 messages sent before receiving", case_ordering},
@@ -447,5 +534,6 @@ const struct bt_pair_case bt_pair_cases[] = {
     {"truncation: TRUNCATED, prefix correct, stream intact",
      case_truncation},
     {"send_inplace and recv_from", case_inplace},
+    {"default_recv is asked before posted receives", case_default_recv},
 };
 const int bt_npair_cases = sizeof(bt_pair_cases) / sizeof(bt_pair_cases[0]);
