@@ -326,15 +326,6 @@ struct pp_echo {
     size_t cap;
 };
 
-static pscom_connection_t *pp_accepted;
-
-static void pp_con_accept(pscom_connection_t *con)
-{
-    if (!pp_accepted) {
-        pp_accepted = con;
-    }
-}
-
 static void pp_con_error(pscom_connection_t *con, pscom_op_t op,
                          pscom_err_t err)
 {
@@ -427,6 +418,21 @@ out:
     return rc;
 }
 
+/* A usable connection of the socket: served ones are closed, so with
+ * --forever a client that arrived during another's run is found too. */
+static pscom_connection_t *pp_next_client(pscom_socket_t *sock)
+{
+    pscom_connection_t *con = NULL;
+
+    while ((con = pscom_get_next_connection(sock, con))) {
+        if ((con->state & PSCOM_CON_STATE_RW) == PSCOM_CON_STATE_RW &&
+            !(con->state & PSCOM_CON_STATE_CLOSED)) {
+            return con;
+        }
+    }
+    return NULL;
+}
+
 static int pp_server(const struct pp_opts *o)
 {
     pscom_socket_t *sock = pscom_open_socket(0, 0);
@@ -437,7 +443,6 @@ static int pp_server(const struct pp_opts *o)
         fprintf(stderr, "%s: pscom_open_socket failed\n", pp_prog);
         return 1;
     }
-    sock->ops.con_accept = pp_con_accept;
     sock->ops.con_error = pp_con_error;
     err = pscom_listen(sock, pp_parse_port(o->listen));
     if (err != PSCOM_SUCCESS) {
@@ -447,13 +452,14 @@ static int pp_server(const struct pp_opts *o)
         return 1;
     }
     do {
+        pscom_connection_t *con;
+
         printf("Waiting for client: %s\n", pscom_listen_socket_str(sock));
         fflush(stdout);
-        pp_accepted = NULL;
-        while (!pp_accepted) {
+        while (!(con = pp_next_client(sock))) {
             pscom_wait_any();
         }
-        if (pp_serve_one(pp_accepted) < 0) {
+        if (pp_serve_one(con) < 0) {
             rc = 1;
         }
     } while (o->forever);

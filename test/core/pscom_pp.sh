@@ -43,8 +43,13 @@ tl_wait_line "$TL_DIR/srv3.out" '^Waiting for client: ' || tap_bail "no server"
 addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/srv3.out" | head -n1)
 "$pp" --maxsize 8 --loops 1000000 --maxtime 0.05 "$addr" >"$TL_DIR/c3.out" 2>&1
 tap_result $? "--maxtime: a run with a million loops per size ends"
+# Two clients at once: the second waits until the first is done.
+tl_start c5 "$pp" --maxsize 64K --loops 100 "$addr"
 "$pp" --maxsize 8 --loops 10 "localhost:${addr##*:}" >"$TL_DIR/c4.out" 2>&1
-tap_result $? "--forever: a second client (by host name) is served"
+rc=$?
+tl_wait_exit c5 60
+[ $rc -eq 0 ] && [ $? -eq 0 ]
+tap_result $? "--forever: two clients at once (one by host name) are served"
 kill -0 "$TL_PID_srv3" 2>/dev/null
 tap_result $? "--forever: the server is still waiting"
 
