@@ -24,12 +24,15 @@ enum {
     TAG_CANCEL = 0x500,
     TAG_TRUNC = 0x600,
     TAG_TRUNC_NEXT = 0x601,
+    TAG_MIXED = 0x110,
     TAG_DEFAULT = 0x900,
     TAG_POSTED = 0x901,
 };
 
 #define ORDER_COUNT 5000
 #define ORDER_MAXLEN 64
+#define MIXED_COUNT 64
+#define MIXED_BIG (1024 * 1024)
 #define SIZES_MAX (16UL * 1024 * 1024)
 #define ACCEPT_COUNT 8
 #define PROBE_LEN 1000
@@ -83,6 +86,39 @@ static int case_ordering(struct bt_ctx *c)
         rc = bt_check_msg(c, r, TAG_ORDER, i, i % ORDER_MAXLEN);
         pscom_request_free(r);
     }
+    return rc;
+}
+
+static size_t mixed_len(uint32_t i)
+{
+    return i % 4 == 0 ? MIXED_BIG + i : i;
+}
+
+/* Large and small messages interleaved keep their order: a transport
+ * that treats big messages differently (rendezvous, streaming) must not
+ * let the small ones overtake them. */
+static int case_ordering_mixed(struct bt_ctx *c)
+{
+    unsigned char *buf = malloc(MIXED_BIG + MIXED_COUNT);
+    int rc = 0;
+
+    if (!buf) {
+        return bt_fail(c, "out of memory");
+    }
+    for (uint32_t i = 0; i < MIXED_COUNT; i++) {
+        struct bt_xh xh = {TAG_MIXED, i, (uint32_t)c->role, 0};
+
+        pattern_fill(buf, mixed_len(i), bt_seed(TAG_MIXED, i, c->role));
+        pscom_send(c->con, &xh, sizeof(xh), buf, (unsigned)mixed_len(i));
+    }
+    for (uint32_t i = 0; i < MIXED_COUNT && rc == 0; i++) {
+        pscom_request_t *r = bt_post_recv(c, TAG_MIXED, 0, 1, buf,
+                                          MIXED_BIG + MIXED_COUNT);
+
+        rc = bt_check_msg(c, r, TAG_MIXED, i, mixed_len(i));
+        pscom_request_free(r);
+    }
+    free(buf);
     return rc;
 }
 
@@ -525,6 +561,7 @@ out:
 const struct bt_pair_case bt_pair_cases[] = {
     {"connect/accept, connection type and state", case_connect},
     {"ordering: 5000 messages sent before receiving", case_ordering},
+    {"ordering: 1 MiB and small messages interleaved", case_ordering_mixed},
     {"every size 0 B..16 MiB (2^k, 2^k+-1), content verified", case_sizes},
     {"xheader lengths 0,1,7,8,64,4000,65535 with and without data",
      case_xheader},
