@@ -102,14 +102,12 @@ int pscom_find_nodeid(const char *network)
         if (inet_pton(AF_INET, network, &net) == 1) {
             id = scan_ifaddrs(1, ntohl(net.s_addr));
         }
-        if (!id) {
-            DPRINT(1, "pscom: PSP_NETWORK=%s: no local address in it",
-                   network);
+        if (id) {
+            return id; /* what the user asked for, even loopback */
         }
+        DPRINT(1, "pscom: PSP_NETWORK=%s: no local address in it", network);
     }
-    if (!id) {
-        id = nodeid_from_hostname();
-    }
+    id = nodeid_from_hostname();
     if (!id || ((unsigned)id >> 24) == 127) {
         int other = scan_ifaddrs(0, 0);
         if (other) {

@@ -418,6 +418,32 @@ static void test_env_table(void **state)
     free(s);
 }
 
+static void test_nodeid(void **state)
+{
+    /* PSP_NETWORK picks the local address inside that network */
+    assert_int_equal(pscom_find_nodeid("127.0.0.0"), 0x7f000001);
+    /* a network with no local address falls back to the host's address */
+    assert_int_not_equal(pscom_find_nodeid("203.0.113.0"), 0);
+    assert_int_not_equal(pscom_find_nodeid(""), 0);
+}
+
+static void test_dumps(void **state)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    pscom_dump_connection(f, &con->pub);
+    pscom_dump_reqstat(f);
+    pscom_dump_info(f);
+    fclose(f);
+    assert_non_null(strstr(buf, "state rw"));
+    assert_non_null(strstr(buf, "requests allocated"));
+    assert_non_null(strstr(buf, "PSP_DEBUG "));
+    assert_non_null(strstr(buf, "tcp        built-in"));
+    free(buf);
+}
+
 static void test_request_sizes(void **state)
 {
     static const unsigned int xl[] = {0, 1, 8, 15, 16, 17, 100, 65535};
@@ -454,6 +480,8 @@ int main(void)
         cmocka_unit_test(test_socket_strings),
         cmocka_unit_test(test_env_parse),
         cmocka_unit_test(test_env_table),
+        cmocka_unit_test(test_nodeid),
+        cmocka_unit_test(test_dumps),
         cmocka_unit_test(test_request_sizes),
     };
 
