@@ -13,6 +13,7 @@
 #include "tap.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #define ANY_PER_SENDER 500
 #define KILL_LEN (256UL * 1024 * 1024)
 #define BLOCK_LEN (64UL * 1024 * 1024)
+#define THREADS 2
+#define THREAD_MSGS 2000
 
 enum {
     TAG_OD = 0x1000,
@@ -34,6 +37,8 @@ enum {
     TAG_X = 0x1301,
     TAG_Y = 0x1302,
     TAG_NONE = 0x4e4f4e45,
+    TAG_THREAD = 0x1400, /* + thread index */
+    TAG_THREAD_ACK = 0x1410,
 };
 
 static const char *forked_expect;
@@ -659,6 +664,143 @@ static void case_cancel_send(const char *expect)
     tap_ok(rr == 0, "cancel of a queued send: receiver never sees it");
 }
 
+/* ---- PSCOM_THREAD_MULTIPLE ------------------------------------------- */
+
+struct thr_arg {
+    struct bt_ctx c; /* a copy per thread: bt_fail() writes into it */
+    uint32_t index;
+    int rc;
+};
+
+static void *thr_send(void *varg)
+{
+    struct thr_arg *t = varg;
+    unsigned char buf[200];
+
+    for (uint32_t i = 0; i < THREAD_MSGS; i++) {
+        struct bt_xh xh = {TAG_THREAD + t->index, i, BT_CLIENT, 0};
+
+        pattern_fill(buf, i % sizeof(buf),
+                     bt_seed(TAG_THREAD + t->index, i, BT_CLIENT));
+        pscom_send(t->c.con, &xh, sizeof(xh), buf, i % sizeof(buf));
+    }
+    return NULL;
+}
+
+static void *thr_recv(void *varg)
+{
+    struct thr_arg *t = varg;
+    unsigned char buf[200];
+
+    for (uint32_t i = 0; i < THREAD_MSGS && t->rc == 0; i++) {
+        pscom_request_t *r = bt_post_recv(&t->c, TAG_THREAD + t->index, 0,
+                                          1, buf, sizeof(buf));
+
+        t->rc = bt_check_msg(&t->c, r, TAG_THREAD + t->index, i,
+                             i % sizeof(buf));
+        pscom_request_free(r);
+    }
+    return NULL;
+}
+
+/* Run fn in THREADS threads at once, each with its own copy of c. */
+static int thr_run(struct bt_ctx *c, void *(*fn)(void *))
+{
+    struct thr_arg t[THREADS];
+    pthread_t tid[THREADS];
+    int rc = 0;
+
+    for (uint32_t i = 0; i < THREADS; i++) {
+        t[i] = (struct thr_arg){.c = *c, .index = i};
+        if (pthread_create(&tid[i], NULL, fn, &t[i]) != 0) {
+            return child_fail("pthread_create failed");
+        }
+    }
+    for (uint32_t i = 0; i < THREADS; i++) {
+        pthread_join(tid[i], NULL);
+        if (t[i].rc) {
+            rc = child_fail("thread %u: %s", i, t[i].c.why);
+        }
+    }
+    return rc;
+}
+
+static int thr_init(void)
+{
+    pscom_err_t err = pscom_init_thread(PSCOM_VERSION, PSCOM_THREAD_MULTIPLE);
+
+    if (err != PSCOM_SUCCESS) {
+        return child_fail("pscom_init_thread: %s", pscom_err_str(err));
+    }
+    return 0;
+}
+
+static int thr_sender(void *arg)
+{
+    struct bt_line_pipe *addr = arg;
+    struct bt_ctx c = {.role = BT_CLIENT};
+    pscom_request_t *ack;
+    char peer[ADDR_MAX];
+    int rc;
+
+    if (thr_init() || !(c.sock = bt_open_socket(0, NULL)) ||
+        bt_line_recv(addr, peer, sizeof(peer)) < 0) {
+        return child_fail("setup failed");
+    }
+    c.con = pscom_open_connection(c.sock);
+    if (pscom_connect_socket_str(c.con, peer) != PSCOM_SUCCESS) {
+        return child_fail("connect %s failed", peer);
+    }
+    rc = thr_run(&c, thr_send);
+    ack = bt_post_recv(&c, TAG_THREAD_ACK, 0, 1, NULL, 0);
+    if (bt_wait_ok(&c, ack, "ack") < 0) {
+        rc = child_fail("%s", c.why);
+    }
+    pscom_request_free(ack);
+    pscom_close_socket(c.sock);
+    return rc;
+}
+
+static int thr_receiver(void *arg)
+{
+    struct bt_line_pipe *addr = arg;
+    struct bt_ctx c = {.role = BT_SERVER};
+    struct bt_xh xh = {TAG_THREAD_ACK, 0, BT_SERVER, 0};
+    int rc;
+
+    if (thr_init() || !(c.sock = bt_open_socket(1, NULL))) {
+        return child_fail("setup failed");
+    }
+    bt_line_send(addr, pscom_listen_socket_str(c.sock));
+    bt_wait_accept();
+    c.con = bt_accepted;
+    rc = thr_run(&c, thr_recv);
+    pscom_send(c.con, &xh, sizeof(xh), NULL, 0);
+    pscom_flush(c.con);
+    while (bt_errors.count == 0) {
+        pscom_wait_any();
+    }
+    pscom_close_socket(c.sock);
+    return rc;
+}
+
+static void case_threads(const char *expect)
+{
+    struct bt_line_pipe addr;
+    struct bt_child cr, cs;
+    int rr, rs;
+
+    bt_line_pipe_open(&addr);
+    bt_spawn(&cr, thr_receiver, &addr);
+    bt_spawn(&cs, thr_sender, &addr);
+    bt_line_pipe_close(&addr);
+    rs = bt_reap(&cs, 0);
+    rr = bt_reap(&cr, 0);
+    tap_ok(rs == 0, "THREAD_MULTIPLE: 2 threads send on one connection");
+    tap_ok(rr == 0, "THREAD_MULTIPLE: 2 threads receive, each its own "
+                    "stream in order");
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 const struct bt_forked_case bt_forked_cases[] = {
@@ -668,6 +810,7 @@ const struct bt_forked_case bt_forked_cases[] = {
     {"killed", 2, case_killed},
     {"close-pending", 2, case_close_pending},
     {"cancel-send", 2, case_cancel_send},
+    {"threads", 2, case_threads},
 };
 const int bt_nforked_cases =
     sizeof(bt_forked_cases) / sizeof(bt_forked_cases[0]);
