@@ -1,8 +1,10 @@
 #!/bin/bash
 # The main job, from a fresh Debian 12 checkout: install the dependencies,
-# generate the build system, build from scratch in build/demo, then run
-# pscom_pp between two processes pinned to different cores and print its
-# table (message size, half round-trip time, bandwidth, transport).
+# generate the build system, build from scratch in build/demo, start an
+# ivshmem-server (the host side), then run pscom_pp between two processes
+# pinned to different cores that use the segment as two VMs would
+# (PSP_IVSHMEM=1, PSP_SHM=0) and print its table (message size, half
+# round-trip time, bandwidth, transport: ivshmem).
 #   scripts/demo.sh [pscom_pp client options, e.g. --maxsize 1M --verify]
 # Environment: JOBS (parallel make, default 2), DEMO_SKIP_BUILD=1 reuses an
 # existing build/demo.
@@ -38,12 +40,30 @@ command -v taskset >/dev/null || fail "taskset is missing (util-linux)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pscom-demo.XXXXXX")
 server=""
+ivsrv=""
+shm=pscom-demo-$$
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null
-    rm -rf "$tmp"
+    [ -n "$ivsrv" ] && kill "$ivsrv" 2>/dev/null
+    rm -rf "$tmp" "/dev/shm/$shm"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+
+# The host side: ivshmem-server creates the segment with the pscom layout.
+# Both pscom_pp processes map its object (/dev/shm/NAME) the way two VMs
+# map their ivshmem BAR; PSP_SHM=0 keeps them off the same-OS transport.
+ivs=$build/vendor/ivshmem/server/ivshmem-server
+step "starting the host side: ivshmem-server -s $shm -m 64 -c pscom"
+mkfifo "$tmp/ready"
+"$ivs" -s "$shm" -m 64 -c pscom -p "$tmp/ivshmem.sock" -R 3 \
+    3>"$tmp/ready" >"$tmp/ivshmem.log" 2>&1 &
+ivsrv=$!
+[ "$(timeout 30 head -n 1 "$tmp/ready")" = ready ] ||
+    { cat "$tmp/ivshmem.log" >&2; fail "ivshmem-server did not start"; }
+export PSP_IVSHMEM=1 PSP_SHM=0 PSP_IVSHMEM_DEVICE=/dev/shm/$shm \
+    PSP_PLUGINDIR=$build/lib/pscom4ivshmem/.libs/
+step "both processes: PSP_IVSHMEM=1 PSP_SHM=0 PSP_IVSHMEM_DEVICE=$PSP_IVSHMEM_DEVICE"
 
 # Two different cores when the machine has them.
 cpu_server=0
