@@ -28,6 +28,7 @@
  *       while ((rc = ring_peek(&rx, &ptr, &run)) > 0) {
  *           used = feed(con, ptr, run);       // copy out any prefix
  *           ring_consume(&rx, used);           // give the space back
+ *           if (used < run) break;             // no room for more now
  *       }
  *       if (rc < 0) { connection error: log ring_consumer_reason(&rx) }
  *       before sleeping: if (ring_consumer_arm(&rx) == 0) { sleep }
