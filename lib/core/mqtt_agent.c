@@ -1,0 +1,392 @@
+/*
+ * mqtt_agent.c -- the MQTT agent of the process-wide suspend/resume,
+ * compatible with the FAST migration framework (DESIGN.md "Suspend,
+ * resume, MQTT"). Everything here runs in paho's threads or in the
+ * suspend worker; the core's lock is never taken.
+ */
+#include <config.h>
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <MQTTAsync.h>
+
+#include "mqtt_agent.h"
+#include "pscom_priv.h"
+
+#define TOPIC_MAX 512
+#define RETRY_FIRST_S 1
+#define RETRY_MAX_S 8
+
+static struct {
+    MQTTAsync client;
+    pthread_mutex_t lock; /* everything below */
+    char uri[TOPIC_MAX];
+    char req_topic[TOPIC_MAX];
+    char resp_topic[TOPIC_MAX];
+    char status_topic[TOPIC_MAX];
+    char will[128];
+    char *status;   /* last status (re-sent after a reconnect) */
+    int connected;  /* 1 while the broker session is up */
+    int connecting; /* a connect() is outstanding */
+    int warned;     /* "broker unreachable" said once per outage */
+    unsigned int retry_s;
+    time_t retry_at;
+} A = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- pure helpers ---------------------------------------------------------- */
+
+int pscom_mqtt_topic(char *out, size_t size, const char *tmpl)
+{
+    char host[256] = "";
+    char pid[16];
+    size_t used = 0;
+
+    if (gethostname(host, sizeof(host) - 1)) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    while (*tmpl) {
+        const char *add = NULL;
+        size_t n;
+
+        if (strncmp(tmpl, "<hostname>", 10) == 0) {
+            add = host;
+            tmpl += 10;
+        } else if (strncmp(tmpl, "<pid>", 5) == 0) {
+            add = pid;
+            tmpl += 5;
+        }
+        n = add ? strlen(add) : 1;
+        if (used + n + 1 > size) {
+            return -1;
+        }
+        memcpy(out + used, add ? add : tmpl, n);
+        used += n;
+        if (!add) {
+            tmpl++;
+        }
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* A pid list: decimal numbers separated by blanks. 1 if pid is in it,
+ * 0 if not, -1 if s is not such a list. */
+static int pid_list_has(const char *s, int pid)
+{
+    int found = 0, any = 0;
+
+    while (*s) {
+        char *end;
+        long v;
+
+        if (*s == ' ' || *s == '\t') {
+            s++;
+            continue;
+        }
+        if (!isdigit((unsigned char)*s)) {
+            return -1;
+        }
+        v = strtol(s, &end, 10);
+        if (end - s > 10 || (*end && *end != ' ' && *end != '\t')) {
+            return -1;
+        }
+        found |= v == pid;
+        any = 1;
+        s = end;
+    }
+    return any ? found : -1;
+}
+
+int pscom_mqtt_parse(const char *payload, size_t len, int pid)
+{
+    char buf[PSCOM_MQTT_PAYLOAD_MAX + 1];
+    char *s, *e;
+    int r;
+
+    if (len > PSCOM_MQTT_PAYLOAD_MAX) {
+        DPRINT(1, "pscom: mqtt: ignoring a request of %zu bytes (at most "
+                  "%d)",
+               len, PSCOM_MQTT_PAYLOAD_MAX);
+        return -2;
+    }
+    memcpy(buf, payload, len);
+    buf[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\0' ||
+            (!isprint((unsigned char)buf[i]) && !isspace((unsigned char)buf[i]))) {
+            DPRINT(1, "pscom: mqtt: ignoring a request with binary data");
+            return -2;
+        }
+    }
+    s = buf;
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) {
+        *--e = '\0';
+    }
+    if (strcmp(s, "suspend") == 0) {
+        return PSCOM_SUSP_CMD_SUSPEND;
+    }
+    if (strcmp(s, "resume") == 0) {
+        return PSCOM_SUSP_CMD_RESUME;
+    }
+    if (strcmp(s, "*") == 0) {
+        return PSCOM_SUSP_CMD_TOGGLE;
+    }
+    r = pid_list_has(s, pid);
+    if (r < 0) {
+        DPRINT(1, "pscom: mqtt: unknown request '%.64s%s' (suspend, resume, "
+                  "* or a pid list)",
+               s, strlen(s) > 64 ? "..." : "");
+        return -2;
+    }
+    return r ? PSCOM_SUSP_CMD_TOGGLE : -1;
+}
+
+/* ---- paho callbacks --------------------------------------------------------- */
+
+static void publish(const char *topic, const char *text, int retained)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    int rc;
+
+    msg.payload = (void *)text;
+    msg.payloadlen = (int)strlen(text);
+    msg.qos = 1;
+    msg.retained = retained;
+    /* Buffered by paho while the broker is away (sendWhileDisconnected). */
+    rc = MQTTAsync_sendMessage(A.client, topic, &msg, NULL);
+    if (rc != MQTTASYNC_SUCCESS) {
+        DPRINT(1, "pscom: mqtt: cannot publish on %s (%d)", topic, rc);
+    }
+}
+
+static int on_message(void *ctx, char *topic, int topic_len,
+                      MQTTAsync_message *msg)
+{
+    int cmd;
+
+    (void)ctx;
+    (void)topic_len;
+    cmd = pscom_mqtt_parse(msg->payload, (size_t)msg->payloadlen,
+                           (int)getpid());
+    if (cmd > 0) {
+        DPRINT(2, "pscom: mqtt: request on %s", topic);
+        pscom_susp_proc_post((enum pscom_susp_cmd)cmd, 1);
+    }
+    MQTTAsync_freeMessage(&msg);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_subscribe_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+    (void)ctx;
+    DPRINT(1, "pscom: mqtt: cannot subscribe to %s (%d)", A.req_topic,
+           resp ? resp->code : 0);
+}
+
+/* Initial connect and every automatic reconnect. */
+static void on_connected(void *ctx, char *cause)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+
+    (void)ctx;
+    (void)cause;
+    pthread_mutex_lock(&A.lock);
+    A.connected = 1;
+    A.connecting = 0;
+    A.retry_s = 0;
+    if (A.warned) {
+        DPRINT(1, "pscom: mqtt: connected to %s again", A.uri);
+    }
+    A.warned = 0;
+    ro.onFailure = on_subscribe_failure;
+    MQTTAsync_subscribe(A.client, A.req_topic, 1, &ro);
+    if (A.status) {
+        publish(A.status_topic, A.status, 1);
+    }
+    pthread_mutex_unlock(&A.lock);
+    DPRINT(2, "pscom: mqtt: connected to %s, listening on %s", A.uri,
+           A.req_topic);
+}
+
+static void schedule_retry(void)
+{
+    A.retry_s = A.retry_s ? A.retry_s * 2 : RETRY_FIRST_S;
+    if (A.retry_s > RETRY_MAX_S) {
+        A.retry_s = RETRY_MAX_S;
+    }
+    A.retry_at = time(NULL) + (time_t)A.retry_s;
+}
+
+static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+    (void)ctx;
+    pthread_mutex_lock(&A.lock);
+    A.connecting = 0;
+    if (!A.warned) {
+        DPRINT(1, "pscom: mqtt: broker %s unreachable (%d); retrying in "
+                  "the background, communication continues",
+               A.uri, resp ? resp->code : 0);
+        A.warned = 1;
+    }
+    schedule_retry();
+    pthread_mutex_unlock(&A.lock);
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+    (void)ctx;
+    pthread_mutex_lock(&A.lock);
+    A.connected = 0;
+    A.warned = 1;
+    pthread_mutex_unlock(&A.lock);
+    /* paho reconnects by itself (automaticReconnect). */
+    DPRINT(1, "pscom: mqtt: lost the broker %s%s%s; reconnecting", A.uri,
+           cause ? ": " : "", cause ? cause : "");
+}
+
+/* Lock held. */
+static void start_connect(void)
+{
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    int rc;
+
+    will.topicName = A.status_topic;
+    will.message = A.will;
+    will.retained = 1;
+    will.qos = 1;
+    co.keepAliveInterval = 10;
+    co.cleansession = 1;
+    co.connectTimeout = 5;
+    co.automaticReconnect = 1;
+    co.minRetryInterval = RETRY_FIRST_S;
+    co.maxRetryInterval = RETRY_MAX_S;
+    co.onFailure = on_connect_failure;
+    co.will = &will;
+    A.connecting = 1;
+    rc = MQTTAsync_connect(A.client, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        A.connecting = 0;
+        schedule_retry();
+    }
+}
+
+void pscom_mqtt_tick(void)
+{
+    pthread_mutex_lock(&A.lock);
+    if (A.client && !A.connected && !A.connecting && A.retry_at &&
+        time(NULL) >= A.retry_at) {
+        A.retry_at = 0;
+        start_connect();
+    }
+    pthread_mutex_unlock(&A.lock);
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+int pscom_mqtt_start(void)
+{
+    MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
+    const char *b = pscom_env.mqtt_broker;
+    char id[64];
+
+    if (strstr(b, "://")) {
+        snprintf(A.uri, sizeof(A.uri), "%s", b);
+    } else if (strchr(b, ':')) {
+        snprintf(A.uri, sizeof(A.uri), "tcp://%s", b);
+    } else {
+        snprintf(A.uri, sizeof(A.uri), "tcp://%s:1883", b);
+    }
+    if (pscom_mqtt_topic(A.req_topic, TOPIC_MAX,
+                         pscom_env.mqtt_request_topic) ||
+        pscom_mqtt_topic(A.resp_topic, TOPIC_MAX,
+                         pscom_env.mqtt_response_topic) ||
+        pscom_mqtt_topic(A.status_topic, TOPIC_MAX,
+                         pscom_env.mqtt_status_topic)) {
+        DPRINT(0, "pscom: mqtt: a PSP_MQTT_*_TOPIC is too long");
+        return -1;
+    }
+    snprintf(A.will, sizeof(A.will), "{\"pid\":%d,\"state\":\"dead\"}",
+             (int)getpid());
+    snprintf(id, sizeof(id), "pscom-%d-%lx", (int)getpid(),
+             (unsigned long)time(NULL));
+    cro.sendWhileDisconnected = 1;
+    cro.maxBufferedMessages = 256;
+    if (MQTTAsync_createWithOptions(&A.client, A.uri, id,
+                                    MQTTCLIENT_PERSISTENCE_NONE, NULL,
+                                    &cro) != MQTTASYNC_SUCCESS) {
+        DPRINT(0, "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "
+                  "host:port or tcp://host:port)",
+               b);
+        A.client = NULL;
+        return -1;
+    }
+    MQTTAsync_setCallbacks(A.client, NULL, on_lost, on_message, NULL);
+    MQTTAsync_setConnected(A.client, NULL, on_connected);
+    pthread_mutex_lock(&A.lock);
+    start_connect();
+    pthread_mutex_unlock(&A.lock);
+    return 0;
+}
+
+void pscom_mqtt_stop(void)
+{
+    MQTTAsync_disconnectOptions dopt = MQTTAsync_disconnectOptions_initializer;
+    char gone[128];
+    int connected;
+
+    if (!A.client) {
+        return;
+    }
+    pthread_mutex_lock(&A.lock);
+    connected = A.connected;
+    pthread_mutex_unlock(&A.lock);
+    if (connected) {
+        /* A clean exit sends no last will: say it ourselves. */
+        snprintf(gone, sizeof(gone), "{\"pid\":%d,\"state\":\"exited\"}",
+                 (int)getpid());
+        publish(A.status_topic, gone, 1);
+        dopt.timeout = 1000;
+        MQTTAsync_disconnect(A.client, &dopt);
+        for (int i = 0; i < 100 && MQTTAsync_isConnected(A.client); i++) {
+            usleep(10000);
+        }
+    }
+    MQTTAsync_destroy(&A.client);
+    A.client = NULL;
+    free(A.status);
+    A.status = NULL;
+}
+
+void pscom_mqtt_answer(const char *word)
+{
+    char text[64];
+
+    snprintf(text, sizeof(text), "%d : %s", (int)getpid(), word);
+    publish(A.resp_topic, text, 0);
+}
+
+void pscom_mqtt_status(const char *json)
+{
+    char *copy = strdup(json);
+
+    pthread_mutex_lock(&A.lock);
+    if (copy) {
+        free(A.status);
+        A.status = copy;
+    }
+    pthread_mutex_unlock(&A.lock);
+    publish(A.status_topic, json, 1);
+}
