@@ -7,7 +7,8 @@
 - the libvirt hotplug XML is well-formed <shmem> of the named model, the
   doorbell one with a server socket, the plain one with a size;
 - the udev rule lines parse as udev rules and match uio name ivshmem* and
-  the PCI ids; the module loading files name the module Kbuild builds.
+  the PCI ids; systemd-sysusers creates the group the rule names; the
+  module loading files name the module Kbuild builds.
 make check runs it (no VM needed)."""
 import os
 import re
@@ -176,6 +177,25 @@ def modules_files(tmp):
     conf = open(os.path.join(SRC, 'sysconfig', 'uio_ivshmem.conf')).read()
     if mod not in conf.split():
         return 'modules-load.d file does not name ' + mod
+    return None
+
+
+@check('sysusers.d file creates the group the udev rule names')
+def sysusers(tmp):
+    rules = open(os.path.join(SRC, 'udev', 'ivshmem-uio-device.rules')).read()
+    group = re.search(r'GROUP="([^"]+)"', rules).group(1)
+    root = os.path.join(tmp, 'sysroot')
+    os.makedirs(os.path.join(root, 'etc'))
+    p = subprocess.run(['systemd-sysusers', '--root=' + root,
+                        os.path.join(SRC, 'systemd', 'ivshmem.sysusers')],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True)
+    groups = [line.split(':')[0] for line in
+              open(os.path.join(root, 'etc', 'group'))] \
+        if p.returncode == 0 else []
+    if group not in groups:
+        return 'systemd-sysusers %d: %s; groups %s' % (p.returncode,
+                                                       p.stdout, groups)
     return None
 
 
