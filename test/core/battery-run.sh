@@ -4,7 +4,7 @@
 #   tcp      PSP_SHM=0 PSP_IVSHMEM=0            expect "tcp"
 #   loop     a LOOP connection in one process   expect "loop"
 #   shm      PSP_SHM=1 PSP_IVSHMEM=0            expect "shm"
-#   ivshmem  PSP_IVSHMEM=1 (set the device in the calling script)
+#   ivshmem  PSP_IVSHMEM=1 PSP_SHM=0 (the calling script sets the device)
 #                                               expect "ivshmem"
 # Extra arguments go to the battery program. Output is TAP.
 set -u
@@ -15,7 +15,7 @@ case $transport in
 tcp) export PSP_SHM=0 PSP_IVSHMEM=0 ;;
 loop) ;;
 shm) export PSP_SHM=1 PSP_IVSHMEM=0 ;;
-ivshmem) export PSP_IVSHMEM=1 ;;
+ivshmem) export PSP_IVSHMEM=1 PSP_SHM=0 ;;
 *)
     echo "Bail out! unknown transport '$transport'"
     exit 1
