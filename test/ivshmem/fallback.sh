@@ -33,11 +33,6 @@ rows_via() { # FILE TYPE: table rows that went over TYPE
     grep -cE "^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  $2\$" "$1"
 }
 
-used_frames() { # SEGMENT-PATH
-    "$(host_info)" --json "$1" 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["used_frames"])'
-}
-
 # 1. The data path, verified, over ivshmem.
 start_server s1 PSP_IVSHMEM_DEVICE="$seg_a"
 PSP_IVSHMEM_DEVICE=$seg_a "$pp" --maxsize 1M --loops 20 --verify --xheader 8 \
@@ -69,7 +64,7 @@ PSP_IVSHMEM_DEVICE=$seg_a "$pp" --maxsize 1K --loops 5 --verify "$addr" \
 tap_is "$(rows_via "$TL_DIR/c4.out" tcp)" 12 "exhausted segment: tcp"
 grep -q "no receive ring" "$TL_DIR/s4.out"
 tap_result $? "... the server logged why: no receive ring"
-tap_is "$(used_frames "$seg_a")" 0 "... and no frame stays allocated"
+tap_is "$(ivt_used "$seg_a")" 0 "... and no frame stays allocated"
 kill -TERM "$TL_PID_s4"
 tl_wait_exit s4 30 >/dev/null
 
@@ -84,11 +79,8 @@ tl_wait_exit k1 30
 tap_is $? 137 "the client died of SIGKILL mid-stream"
 # The server reclaims the dead owner (host pid gone) and the survivor
 # frees its own receive area once its peer is gone: everything returns.
-for _ in $(seq 1500); do
-    [ "$(used_frames "$seg_a")" = 0 ] && break
-    tl_nap
-done
-tap_is "$(used_frames "$seg_a")" 0 "every frame came back after the kill"
+ivt_wait_free "$seg_a"
+tap_is "$(ivt_used "$seg_a")" 0 "every frame came back after the kill"
 PSP_IVSHMEM_DEVICE=$seg_a "$pp" --maxsize 64K --loops 5 --verify "$addr" \
     >"$TL_DIR/c5.out" 2>&1
 tap_is "$(rows_via "$TL_DIR/c5.out" ivshmem)" 18 \

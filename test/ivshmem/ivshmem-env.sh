@@ -7,6 +7,11 @@
 #           object behave like VMs sharing a BAR), PSP_PLUGINDIR to the
 #           build tree, PSP_SHM=0 and PSP_IVSHMEM=1 (exported)
 #   ivt_info NAME    ivshmem-info --json of that segment
+#   ivt_used PATH    used frames of the segment at PATH
+#   ivt_wait_free PATH
+#                    wait (bounded: 30 s) until no frame is used: dead
+#                    owners are reclaimed by the server every 500 ms,
+#                    deferred areas by their owner's heartbeat thread
 
 ivt_server() {
     _iname=$1
@@ -26,4 +31,17 @@ ivt_server() {
 
 ivt_info() {
     "$(host_info)" --json "/dev/shm/$HOST_PREFIX-$1"
+}
+
+ivt_used() {
+    "$(host_info)" --json "$1" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["used_frames"])'
+}
+
+ivt_wait_free() {
+    for _ in $(seq 1500); do
+        [ "$(ivt_used "$1")" = 0 ] && return 0
+        tl_nap
+    done
+    return 1
 }

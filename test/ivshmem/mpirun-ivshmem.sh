@@ -37,9 +37,9 @@ run_mesh() { # LABEL ARGS...
             grep "^WHY $r $c:" "$dir.out" | sed 's/^/# /'
         done
     done
-    used=$(ivt_info mesh 2>/dev/null | python3 -c \
-        'import json,sys; print(json.load(sys.stdin)["used_frames"])')
-    tap_is "$used" 0 "$label: every frame is back after the run"
+    ivt_wait_free "$PSP_IVSHMEM_DEVICE"
+    tap_is "$(ivt_used "$PSP_IVSHMEM_DEVICE")" 0 \
+        "$label: every frame is back after the run"
 }
 
 run_mesh connect --expect ivshmem
