@@ -27,7 +27,7 @@ out=$(mktemp "${TMPDIR:-/tmp}/ring-bench.XXXXXX")
 trap 'rm -f "$out"' EXIT INT TERM
 "$prog" "$@" >"$out"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
-echo "lib/ring ping-pong and streaming, two processes ($cpu)"
+echo "lib/ring ping-pong and streaming, two processes ($cpu), best of 5 rounds"
 sed -n 's/^# //p' "$out"
 awk '
 function human(b) {
