@@ -13,8 +13,10 @@ top_builddir set): vmlib.py kernel-release | prepare | shell
 """
 
 import contextlib
+import glob
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -46,6 +48,7 @@ class Session:
         base = os.path.join(VM_BUILDDIR, 'vm-run')
         os.makedirs(base, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix=name + '-', dir=base)
+        _remove_orphan_segments()
         self.images = None
 
     def __enter__(self):
@@ -86,8 +89,8 @@ class Session:
 
     def new_shm(self):
         """A fresh zeroed segment file in /dev/shm with a unique name."""
-        path = '/dev/shm/pscom-vmtest-%s-%d-%08x' % (
-            self.name, os.getpid(), random.getrandbits(32))
+        path = '%s%s-%d-%08x' % (SHM_PREFIX, self.name, os.getpid(),
+                                 random.getrandbits(32))
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         self.shm_files.append(path)
         os.ftruncate(fd, SHM_SIZE)
@@ -101,8 +104,8 @@ class Session:
                               'ivshmem-server')
         if not os.access(server, os.X_OK):
             raise VmError('%s is missing (make builds it)' % server)
-        name = 'pscom-vmtest-%s-%d-%08x' % (self.name, os.getpid(),
-                                             random.getrandbits(32))
+        name = '%s%s-%d-%08x' % (os.path.basename(SHM_PREFIX), self.name,
+                                 os.getpid(), random.getrandbits(32))
         sock = os.path.join(self.new_dir('server'), 'ivshmem.sock')
         self.shm_files.append('/dev/shm/' + name)
         rfd, wfd = os.pipe()
@@ -126,6 +129,19 @@ class Session:
         g = Guest(self, name, **kw)
         self.guests.append(g)
         return g
+
+
+SHM_PREFIX = '/dev/shm/pscom-vmtest-'
+
+
+def _remove_orphan_segments():
+    """Remove segments of earlier test processes that were killed before
+    their cleanup ran (SIGKILL): the creator's pid is in the name."""
+    for path in glob.glob(SHM_PREFIX + '*'):
+        m = re.match(re.escape(SHM_PREFIX) + r'.*-(\d+)-[0-9a-f]{8}$', path)
+        if m and not os.path.exists('/proc/' + m.group(1)):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _sigterm(signum, frame):
