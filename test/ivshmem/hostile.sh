@@ -5,22 +5,12 @@
 # position). The connection must fail cleanly -- the
 # client exits with an error, not a signal -- and the server process must
 # survive and serve the next client over ivshmem with fresh rings.
-. "$top_srcdir/test/common/tap.sh"
-. "$top_srcdir/test/common/lib.sh"
-. "$top_srcdir/test/common/host.sh"
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
-pp=$top_builddir/bin/pscom_pp
-[ -x "$pp" ] || tap_bail "$pp is missing (make builds it)"
-tl_need python3
-host_init
 tap_plan 10
 ivt_server hostile 4
 export PSP_DEBUG=1
 
-tl_start srv "$pp" -l 0 --forever
-tl_wait_line "$TL_DIR/srv.out" '^Waiting for client: ' ||
-    tap_bail "pscom_pp server did not start: $(cat "$TL_DIR/srv.out")"
-addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/srv.out" | head -n1)
+ivt_pp_server srv
 
 n=0
 for byte in 0xff 0xa5; do

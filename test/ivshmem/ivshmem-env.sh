@@ -1,5 +1,7 @@
-# ivshmem-env.sh -- source after tap.sh, lib.sh and host.sh: start a real
-# ivshmem-server with the pscom layout and point the plugin at it.
+# ivshmem-env.sh -- the preamble of the ivshmem tests: sources tap.sh,
+# lib.sh and host.sh, runs host_init, checks for pscom_pp ($pp) and
+# python3; then helpers to start a real ivshmem-server with the pscom
+# layout and point the plugin at it.
 #
 #   ivt_server NAME [MB] [server options]
 #           start the server on shm object $HOST_PREFIX-NAME; sets
@@ -12,6 +14,17 @@
 #                    wait (bounded: 30 s) until no frame is used: dead
 #                    owners are reclaimed by the server every 500 ms,
 #                    deferred areas by their owner's heartbeat thread
+
+#   ivt_pp_server NAME [VAR=value...]
+#           pscom_pp -l 0 --forever with that environment; sets addr
+
+. "$top_srcdir/test/common/tap.sh"
+. "$top_srcdir/test/common/lib.sh"
+. "$top_srcdir/test/common/host.sh"
+pp=$top_builddir/bin/pscom_pp
+[ -x "$pp" ] || tap_bail "$pp is missing (make builds it)"
+tl_need python3
+host_init
 
 ivt_server() {
     _iname=$1
@@ -44,4 +57,13 @@ ivt_wait_free() {
         tl_nap
     done
     return 1
+}
+
+ivt_pp_server() {
+    _n=$1
+    shift
+    tl_start "$_n" env "$@" "$pp" -l 0 --forever
+    tl_wait_line "$TL_DIR/$_n.out" '^Waiting for client: ' ||
+        tap_bail "pscom_pp server did not start: $(cat "$TL_DIR/$_n.out")"
+    addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/$_n.out" | head -n1)
 }

@@ -5,16 +5,12 @@
 # from every root and barriers (test/common/mesh.c through
 # test/core/mesh_test); blocking connects and on demand. Afterwards every
 # frame is back in the segment.
-. "$top_srcdir/test/common/tap.sh"
-. "$top_srcdir/test/common/lib.sh"
-. "$top_srcdir/test/common/host.sh"
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
 NP=4
 CHECKS="mesh types alltoall bcast barrier"
 prog=$top_builddir/test/core/mesh_test
 
-host_init
-tl_need mpirun python3
+tl_need mpirun
 [ -x "$prog" ] || tap_bail "$prog is missing ('make check' builds it)"
 tap_plan $((2 * (2 + NP * 5)))
 ivt_server mesh 16
