@@ -16,6 +16,7 @@ Not tested: plugging a doorbell device again into the same QEMU. QEMU 7.2
 crash (SIGSEGV in object_dynamic_cast_assert from aio_dispatch) when a
 new descriptor reuses their numbers; the migration cycle plugs into the
 new QEMU and is not affected."""
+import json
 import os
 import sys
 
@@ -23,17 +24,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
 
 VECTORS = 2
+# The server lays out a pscom segment (ivshmem-info reads it); the raw
+# reads and writes of this test use the last frame, which is free.
+FREE = vmlib.SHM_SIZE - 4096
+INFO = os.path.join(vmlib.TOP_BUILDDIR, 'bin', 'ivshmem-info')
 STEPS = ['ivshmem-server serves a segment with %d vectors' % VECTORS,
          'guests A and B boot with ivshmem-doorbell on its socket',
          'the uio driver binds both devices with %d MSI-X vectors' % VECTORS,
          'the server\'s segment is shared by A, B and the host',
-         'A and B read distinct IVPositions',
+         'A and B read distinct IVPositions; the discovery library '
+         '(ivshmem-info) reports the same peer ids',
          'B rings A (vector 0): A sees the interrupt through /dev/uio0',
          'A rings B (vector 1): B sees the interrupt through /dev/uio0',
          'A\'s device hot-unplugged with the driver bound: /dev/uio0 goes',
          'A migrates, its device is plugged on the destination: driver '
          'binds, new IVPosition, B rings it there',
          'no kernel warnings in A and B']
+
+
+def peer_id(g):
+    """The peer id the project's discovery library reads (through the
+    uio device's register map) in guest g."""
+    return json.loads(g.check('ivshmem-info --json'))['peer_id']
 
 
 def arm(g):
@@ -56,7 +68,7 @@ def seen(tap, g):
 
 def body(tap, s):
     with tap.step():
-        sock, shm = s.start_server(VECTORS)
+        sock, shm = s.start_server(VECTORS, layout='pscom')
     with tap.step():
         a = s.guest('A', doorbell=(sock, VECTORS))
         b = s.guest('B', doorbell=(sock, VECTORS))
@@ -69,14 +81,16 @@ def body(tap, s):
             tap.expect(n == str(VECTORS), '%s: %s vectors' % (g.name, n))
     with tap.step():
         p = vmlib.pattern('A-doorbell')
-        a.check('bar-rw -u /dev/uio0 write 4096 %s' % p)
-        tap.expect(b.check('bar-rw -u /dev/uio0 read 4096 64') == p,
+        a.check('bar-rw -u /dev/uio0 write %d %s' % (FREE, p))
+        tap.expect(b.check('bar-rw -u /dev/uio0 read %d 64' % FREE) == p,
                    'B read')
-        tap.expect(vmlib.shm_read(shm, 4096) == p, 'host read')
+        tap.expect(vmlib.shm_read(shm, FREE) == p, 'host read')
     with tap.step():
         ida = int(a.check('bar-rw -u /dev/uio0 reg 8'))
         idb = int(b.check('bar-rw -u /dev/uio0 reg 8'))
         vmlib.log('IVPosition A %d, B %d' % (ida, idb))
+        tap.expect(peer_id(a) == ida and peer_id(b) == idb,
+                   'ivshmem-info peer_id differs from IVPosition')
         tap.expect(0 <= ida < 65536 and 0 <= idb < 65536 and ida != idb,
                    'IVPositions %d %d' % (ida, idb))
     with tap.step():
@@ -108,11 +122,13 @@ def body(tap, s):
         b.check('bar-rw -u /dev/uio0 ring %d 0' % new)
         vmlib.log('A: event count %d' % seen(tap, a))
         p = vmlib.pattern('B-to-migrated-A')
-        b.check('bar-rw -u /dev/uio0 write 0 %s' % p)
-        tap.expect(a.check('bar-rw -u /dev/uio0 read 0 64') == p, 'A read')
+        b.check('bar-rw -u /dev/uio0 write %d %s' % (FREE, p))
+        tap.expect(a.check('bar-rw -u /dev/uio0 read %d 64' % FREE) == p,
+                   'A read')
+        tap.expect(peer_id(a) == new, 'ivshmem-info peer_id')
     with tap.step():
         a.kernel_clean()
         b.kernel_clean()
 
 
-vmlib.main_test(STEPS, body)
+vmlib.main_test(STEPS, body, [(INFO, '/usr/bin/ivshmem-info')])
