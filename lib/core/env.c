@@ -43,9 +43,9 @@ static const pscom_env_row_t core_rows[] = {
         "SO_RCVBUF of tcp connections in bytes (0: system default)",
         so_rcvbuf),
     ROW("PSP_UNEXPECTED_RECEIVES", PSCOM_ENV_INT, "1",
-        "messages that arrive before a matching receive are kept (one "
-        "buffer each); pscom's 0 (stop reading instead) is accepted but "
-        "not implemented: they are always kept", unexpected_receives),
+        "1: keep messages that arrive before a matching receive (one "
+        "buffer each); 0: stop reading a tcp connection while no receive "
+        "is posted that could take its messages", unexpected_receives),
     ROW("PSP_SCHED_YIELD", PSCOM_ENV_INT, "0",
         "call sched_yield() in busy-poll loops", sched_yield),
     ROW("PSP_SPIN_US", PSCOM_ENV_UINT, "50",

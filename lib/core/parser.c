@@ -138,38 +138,33 @@ static struct pscom_req *find_receiver(struct pscom_con *con,
     return NULL;
 }
 
-/* Header and xheader are in con->rx_hbuf: decide where the data goes. */
-static void msg_begin(struct pscom_con *con)
+/* The message whose header is in con->rx_hbuf goes to req. */
+static void msg_to_req(struct pscom_con *con, struct pscom_req *req)
 {
     pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
-    struct pscom_req *req;
+
+    req->flags |= PSCOM_REQ_F_QUEUED;
+    pscom_req_prepare_recv(req, con, h);
+    con->rx_req = req;
+    if (req->pub.data_len) {
+        con->rx_state = PSCOM_RX_DATA;
+        con->rx_dst = req->pub.data;
+        con->rx_left = req->pub.data_len;
+    } else if (req->skip) {
+        con->rx_state = PSCOM_RX_SKIP;
+        con->rx_left = req->skip;
+    } else {
+        msg_end(con);
+    }
+}
+
+/* The message whose header is in con->rx_hbuf has no receiver: keep it.
+ * One allocation holds header, xheader and data. */
+static void msg_unexpected(struct pscom_con *con)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
     struct pscom_unexp *ux;
 
-    if (h->msg_type == PSCOM_MSGTYPE_EOF) {
-        DPRINT(2, "pscom: %s: EOF from peer", pscom_con_str(&con->pub));
-        con->rx_state = PSCOM_RX_HEADER;
-        con->rx_have = 0;
-        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_EOF);
-        return;
-    }
-    req = find_receiver(con, h);
-    if (req) {
-        req->flags |= PSCOM_REQ_F_QUEUED;
-        pscom_req_prepare_recv(req, con, h);
-        con->rx_req = req;
-        if (req->pub.data_len) {
-            con->rx_state = PSCOM_RX_DATA;
-            con->rx_dst = req->pub.data;
-            con->rx_left = req->pub.data_len;
-        } else if (req->skip) {
-            con->rx_state = PSCOM_RX_SKIP;
-            con->rx_left = req->skip;
-        } else {
-            msg_end(con);
-        }
-        return;
-    }
-    /* Unexpected: one allocation holds header, xheader and data. */
     ux = malloc(sizeof(*ux) + h->xheader_len + (size_t)h->data_len);
     if (!ux) {
         DPRINT(0, "pscom: %s: out of memory for an unexpected message of "
@@ -194,6 +189,103 @@ static void msg_begin(struct pscom_con *con)
     } else {
         msg_end(con);
     }
+}
+
+/* 1 if a posted receive may take messages of con (its own or ANY). */
+static int receive_waits_on(struct pscom_con *con)
+{
+    struct list_head *pos;
+
+    list_for_each(pos, &con->sock->recvq)
+    {
+        struct pscom_req *req = list_entry(pos, struct pscom_req, next);
+
+        if (!req->pub.connection || req->pub.connection == &con->pub) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Header and xheader are in con->rx_hbuf: decide where the data goes. */
+static void msg_begin(struct pscom_con *con)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+    struct pscom_req *req;
+
+    if (h->msg_type == PSCOM_MSGTYPE_EOF) {
+        DPRINT(2, "pscom: %s: EOF from peer", pscom_con_str(&con->pub));
+        con->rx_state = PSCOM_RX_HEADER;
+        con->rx_have = 0;
+        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_EOF);
+        return;
+    }
+    req = find_receiver(con, h);
+    if (req) {
+        msg_to_req(con, req);
+        return;
+    }
+    if (!pscom_env.unexpected_receives && h->msg_type == PSCOM_MSGTYPE_USER &&
+        !receive_waits_on(con)) {
+        /* PSP_UNEXPECTED_RECEIVES=0 and nobody waits on this connection:
+         * leave the data where it is (in the kernel, for tcp) until a
+         * receive for it is posted. */
+        con->rx_state = PSCOM_RX_BLOCKED;
+        if (con->plugin && con->plugin->read_stop) {
+            con->plugin->read_stop(con);
+        }
+        return;
+    }
+    msg_unexpected(con);
+}
+
+struct pscom_con *pscom_rx_blocked_find(struct pscom_sock *sock,
+                                        struct pscom_req *req)
+{
+    struct list_head *pos;
+
+    list_for_each(pos, &sock->cons)
+    {
+        struct pscom_con *con = list_entry(pos, struct pscom_con, next);
+
+        if (con->rx_state == PSCOM_RX_BLOCKED &&
+            pscom_req_match(req, con,
+                            (pscom_header_net_t *)(void *)con->rx_hbuf)) {
+            return con;
+        }
+    }
+    return NULL;
+}
+
+int pscom_rx_blocked_take(struct pscom_sock *sock, struct pscom_req *req)
+{
+    struct pscom_con *con = pscom_rx_blocked_find(sock, req);
+    struct list_head *pos, *n;
+
+    if (con) {
+        msg_to_req(con, req);
+        if (con->plugin && con->plugin->read_start) {
+            con->plugin->read_start(con);
+        }
+        return 1;
+    }
+    /* Somebody waits on these connections now: read them again, keeping
+     * the held message (it is not for req) like any unexpected one, so
+     * that what req wants, behind it in the stream, can arrive. */
+    list_for_each_safe(pos, n, &sock->cons)
+    {
+        con = list_entry(pos, struct pscom_con, next);
+        if (con->rx_state != PSCOM_RX_BLOCKED ||
+            (req->pub.connection && req->pub.connection != &con->pub)) {
+            continue;
+        }
+        msg_unexpected(con);
+        if (con->plugin && con->plugin->read_start &&
+            !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
+            con->plugin->read_start(con);
+        }
+    }
+    return 0;
 }
 
 static int header_done(struct pscom_con *con)
@@ -240,6 +332,10 @@ void pscom_con_read_get_buf(pscom_con_t *con, void **buf, size_t *len)
         *buf = discard_buf;
         *len = con->rx_left < sizeof(discard_buf) ? con->rx_left
                                                    : sizeof(discard_buf);
+        return;
+    case PSCOM_RX_BLOCKED:
+        *buf = NULL;
+        *len = 0;
         return;
     }
 }
@@ -292,6 +388,8 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
             msg_end(con);
         }
         return;
+    case PSCOM_RX_BLOCKED:
+        return;
     }
 }
 
@@ -303,6 +401,18 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
         void *buf;
         size_t n;
 
+        if (con->rx_state == PSCOM_RX_BLOCKED) {
+            /* Memory transports cannot keep bytes back: this message
+             * is kept after all, and parsing goes on. */
+            msg_unexpected(con);
+            if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
+                return;
+            }
+            if (con->plugin && con->plugin->read_start) {
+                con->plugin->read_start(con);
+            }
+            continue;
+        }
         pscom_con_read_get_buf(con, &buf, &n);
         if (n > len) {
             n = len;

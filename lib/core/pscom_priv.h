@@ -86,6 +86,7 @@ enum pscom_rx_state {
     PSCOM_RX_XHEADER, /* collecting the xheader */
     PSCOM_RX_DATA,    /* data into req or unexpected buffer */
     PSCOM_RX_SKIP,    /* discarding truncated data */
+    PSCOM_RX_BLOCKED, /* header in, no receiver (PSP_UNEXPECTED_RECEIVES=0) */
 };
 
 /** An incoming message no receive was posted for (yet). */
@@ -248,6 +249,12 @@ void pscom_unexp_free(struct pscom_unexp *ux);
 /** Set up / free the receive parser of a connection. */
 void pscom_rx_init(struct pscom_con *con);
 void pscom_rx_cleanup(struct pscom_con *con);
+/** A connection of sock whose parser waits (PSP_UNEXPECTED_RECEIVES=0)
+ * with a header req matches, or NULL. */
+struct pscom_con *pscom_rx_blocked_find(struct pscom_sock *sock,
+                                        struct pscom_req *req);
+/** Give such a waiting message to req and resume reading; 1 if taken. */
+int pscom_rx_blocked_take(struct pscom_sock *sock, struct pscom_req *req);
 /** Validate a received header; 0 or negative with a message logged. */
 int pscom_header_check(const pscom_header_net_t *h);
 /** Copy the matched message header into req and prepare the data stage:

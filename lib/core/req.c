@@ -305,7 +305,7 @@ void pscom_post_recv_internal(struct pscom_req *req)
         return;
     }
     sock = pscom_sock_of(req->pub.socket);
-    if (pscom_unexp_take(sock, req)) {
+    if (pscom_unexp_take(sock, req) || pscom_rx_blocked_take(sock, req)) {
         return;
     }
     if (con && (con->pub.state & PSCOM_CON_STATE_CLOSED)) {
@@ -393,6 +393,25 @@ pscom_err_t pscom_recv_any(pscom_socket_t *socket,
 
 /* ---- probe and cancel ---------------------------------------------------- */
 
+/* Describe a message held back in a parser (PSP_UNEXPECTED_RECEIVES=0). */
+static int probe_blocked(struct pscom_sock *sock, struct pscom_req *req)
+{
+    struct pscom_con *con = pscom_rx_blocked_find(sock, req);
+    pscom_header_net_t *h;
+    size_t xl;
+
+    if (!con) {
+        return 0;
+    }
+    h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+    xl = h->xheader_len < req->pub.xheader_len ? h->xheader_len
+                                               : req->pub.xheader_len;
+    req->pub.header = *h;
+    memcpy(&req->pub.xheader, h->xheader, xl);
+    req->pub.connection = &con->pub;
+    return 1;
+}
+
 static int iprobe_locked(struct pscom_req *req)
 {
     struct pscom_sock *sock;
@@ -422,7 +441,7 @@ static int iprobe_locked(struct pscom_req *req)
         req->pub.connection = &ux->con->pub;
         return 1;
     }
-    return 0;
+    return probe_blocked(sock, req);
 }
 
 int pscom_iprobe(pscom_request_t *request)

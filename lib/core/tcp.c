@@ -23,12 +23,38 @@ struct tcp_con {
     pscom_ufd_t ufd;
     pscom_con_t *con;
     int want_out;
+    int stopped; /* read_stop(): EPOLLIN off */
     char bounce[TCP_BOUNCE];
 };
 
 static void tcp_update(struct tcp_con *tc)
 {
-    pscom_ufd_mod(&tc->ufd, EPOLLIN | (tc->want_out ? EPOLLOUT : 0));
+    if (tc->stopped && !tc->want_out) {
+        /* Not even EPOLLHUP: a closed peer must not make us spin while
+         * its last message waits for a receive. */
+        pscom_ufd_del(&tc->ufd);
+        return;
+    }
+    pscom_ufd_mod(&tc->ufd, (tc->stopped ? 0 : EPOLLIN) |
+                                (tc->want_out ? EPOLLOUT : 0));
+}
+
+static void tcp_read_stop(pscom_con_t *con)
+{
+    struct tcp_con *tc = pscom_con_get_priv(con);
+
+    tc->stopped = 1;
+    tcp_update(tc);
+}
+
+static void tcp_read_start(pscom_con_t *con)
+{
+    struct tcp_con *tc = pscom_con_get_priv(con);
+
+    if (tc->stopped) {
+        tc->stopped = 0;
+        tcp_update(tc);
+    }
 }
 
 /* Gather the queued messages into iov (at most TCP_IOV_MAX entries): one
@@ -112,7 +138,12 @@ static void tcp_do_read(struct tcp_con *tc)
         int direct;
 
         pscom_con_read_get_buf(con, &buf, &len);
-        direct = len >= TCP_DIRECT_MIN;
+        if (len == 0) {
+            return; /* the parser holds a message back (read_stop) */
+        }
+        /* With PSP_UNEXPECTED_RECEIVES=0 never read past the current
+         * piece: what has no receiver must stay in the kernel. */
+        direct = len >= TCP_DIRECT_MIN || !pscom_env.unexpected_receives;
         if (!direct) {
             buf = tc->bounce;
             len = sizeof(tc->bounce);
@@ -179,6 +210,7 @@ static int tcp_start(pscom_con_t *con)
     }
     tc->con = con;
     tc->want_out = 0;
+    tc->stopped = 0;
     memset(&tc->ufd, 0, sizeof(tc->ufd));
     tc->ufd.fd = pscom_con_get_fd(con);
     tc->ufd.events = EPOLLIN;
@@ -226,5 +258,7 @@ const pscom_plugin_t pscom_plugin_tcp_builtin = {
     .default_priority = 2,
     .start = tcp_start,
     .write_start = tcp_write_start,
+    .read_stop = tcp_read_stop,
+    .read_start = tcp_read_start,
     .close = tcp_close,
 };

@@ -272,6 +272,64 @@ static void test_unexpected_partial(void **state)
     pscom_req_release(r2);
 }
 
+/* PSP_UNEXPECTED_RECEIVES=0: with no receive waiting on the connection
+ * the parser stops after a header (a stream transport leaves the rest in
+ * the kernel) and resumes, straight into the user buffer, when a
+ * matching receive is posted. */
+static void test_unexpected_off(void **state)
+{
+    char stream[64], out[8] = "";
+    size_t len = put_msg(stream, 0, PSCOM_MSGTYPE_USER, "k", 1, "hello", 6);
+    size_t off = 0;
+    void *buf;
+    size_t n;
+    struct pscom_req *probe, *r;
+
+    pscom_env.unexpected_receives = 0;
+    for (;;) {
+        pscom_con_read_get_buf(con, &buf, &n);
+        if (n == 0) {
+            break;
+        }
+        memcpy(buf, stream + off, n); /* header, then xheader */
+        pscom_con_read_done(con, n);
+        off += n;
+    }
+    assert_int_equal(off, sizeof(pscom_header_net_t) + 1);
+    assert_true(list_empty(&sock->unexpq));
+    probe = pscom_req_alloc(1, 0);
+    probe->pub.connection = &con->pub;
+    probe->pub.xheader_len = 1;
+    assert_int_equal(pscom_iprobe(&probe->pub), 1);
+    assert_int_equal(probe->pub.header.data_len, 6);
+    pscom_req_release(probe);
+    /* a receive for another connection changes nothing */
+    r = post(con2, out, sizeof(out), 1);
+    pscom_con_read_get_buf(con, &buf, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(pscom_cancel_recv(&r->pub), 1);
+    pscom_run_done();
+    pscom_req_release(r);
+    r = post(con, out, sizeof(out), 1);
+    pscom_con_read_get_buf(con, &buf, &n);
+    assert_ptr_equal(buf, out);
+    assert_int_equal(n, 6);
+    memcpy(buf, stream + off, n);
+    pscom_con_read_done(con, n);
+    pscom_run_done();
+    assert_true(pscom_req_successful(&r->pub));
+    assert_string_equal(out, "hello");
+    pscom_req_release(r);
+    /* a memory transport (feed) cannot hold back: the message is kept */
+    pscom_con_read_feed(con, stream, len);
+    assert_false(list_empty(&sock->unexpq));
+    r = post(con, out, sizeof(out), 1);
+    pscom_run_done();
+    assert_true(pscom_req_successful(&r->pub));
+    pscom_req_release(r);
+    pscom_env.unexpected_receives = 1;
+}
+
 static int errors;
 static pscom_err_t last_err;
 
@@ -476,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_matching_rules),
         cmocka_unit_test(test_unexpected_partial),
+        cmocka_unit_test(test_unexpected_off),
         cmocka_unit_test(test_bad_header),
         cmocka_unit_test(test_socket_strings),
         cmocka_unit_test(test_env_parse),
