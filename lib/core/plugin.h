@@ -164,8 +164,10 @@ typedef struct pscom_plugin {
     void (*write_start)(pscom_con_t *con);
     /** Nothing left to send; stop asking. May be NULL. */
     void (*write_stop)(pscom_con_t *con);
-    /** Stop delivering received bytes until read_start() (flow control).
-     * May be NULL. */
+    /** Stop delivering received bytes until read_start() (flow control:
+     * the data should stay where it is, e.g. in the kernel). May be NULL:
+     * then the transport goes on feeding and the core keeps what comes
+     * (pscom_con_read_feed() always consumes everything). */
     void (*read_stop)(pscom_con_t *con);
     /** Resume delivery after read_stop(). May be NULL. */
     void (*read_start)(pscom_con_t *con);
@@ -203,7 +205,9 @@ void pscom_con_write_done(pscom_con_t *con, size_t len);
 /** Receive side, stream style: where the next bytes must land. *buf is
  * core memory (a header staging area, the matched user buffer or the
  * unexpected-message buffer); at most *len bytes may be written there.
- * *len is never 0 on an open connection. */
+ * *len is 0 only while the core holds a message back (flow control with
+ * PSP_UNEXPECTED_RECEIVES=0): it has called read_stop() then, and calls
+ * read_start() when it wants bytes again. */
 void pscom_con_read_get_buf(pscom_con_t *con, void **buf, size_t *len);
 
 /** Receive side, stream style: len bytes were written into the buffer the
