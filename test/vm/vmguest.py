@@ -145,7 +145,7 @@ class Guest:
         self.qmp = None
         self.start(incoming)
 
-    def _argv(self, incoming, run):
+    def _argv(self, incoming):
         vmlinux, initrd = self.session.images
         argv = [QEMU, '-machine', 'pc', '-accel', ACCEL, '-m', self.mem,
                 '-smp', '1', '-display', 'none', '-vga', 'none',
@@ -184,15 +184,15 @@ class Guest:
         self.out = b''
         self.eof = False
         self.cond = threading.Condition()
-        argv = self._argv(incoming, self.run_dir)
+        argv = self._argv(incoming)
         with open(os.path.join(self.run_dir, 'cmdline'), 'w') as f:
             f.write(' '.join(argv) + '\n')
-        self.qemu_log = open(os.path.join(self.run_dir, 'qemu.log'), 'wb')
         self.t_start = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     stderr=self.qemu_log,
-                                     preexec_fn=_die_with_parent)
+        with open(os.path.join(self.run_dir, 'qemu.log'), 'wb') as qlog:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE,
+                                         stderr=qlog,
+                                         preexec_fn=_die_with_parent)
         self.session.procs.append(self.proc)
         threading.Thread(target=self._reader, args=(self.proc,),
                          daemon=True).start()
@@ -347,6 +347,7 @@ class Guest:
         return info
 
     def stop(self):
+        """Kill this guest's QEMU now (the session would at its end)."""
         if self.qmp:
             self.qmp.close()
         if self.proc and self.proc.poll() is None:
