@@ -82,7 +82,6 @@ struct ring_producer {
     uint64_t lap;         /* wraps done */
     uint64_t total;       /* ring bytes ever written (headers, padding) */
     uint64_t cons_cached; /* last consumer position read and validated */
-    void *last_hdr;       /* header word of the last published chunk */
     int err;              /* 0, or the error that broke the ring */
     const char *reason;   /* what was wrong, for the log */
 };
@@ -159,7 +158,11 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
 
 /**
  * After a ring_write() that returned > 0: does the consumer sleep and
- * want a doorbell? Returns 1 (ring it), 0 (it polls), or the ring's error.
+ * want a doorbell? Announces the producer's position (one seq_cst store
+ * on the producer line) and reads the consumer's armed flag, so no
+ * wake-up is lost against ring_consumer_arm(). Returns 1 (ring it),
+ * 0 (it polls), or the ring's error. Producers that never ring a
+ * doorbell need not call it.
  */
 int ring_producer_doorbell_needed(const struct ring_producer *p);
 

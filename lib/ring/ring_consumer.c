@@ -187,14 +187,18 @@ int ring_consumer_arm(struct ring_consumer *c)
         return 1; /* a run is still waiting */
     }
     ring_consumer_flush(c);
-    /* seq_cst store then seq_cst load: pairs with the producer's seq_cst
-     * RMW of its last header then load of armed (see
-     * ring_producer_doorbell_needed), so a chunk published while we arm
-     * is either seen here or the producer sees armed. */
+    /* seq_cst store then seq_cst load, paired with the producer's store of
+     * its position then load of armed (ring_producer_doorbell_needed):
+     * data announced while we arm is seen here, or the producer sees us
+     * armed. The announced position is only compared: a hostile value
+     * keeps us awake, nothing more. Our next header is looked at too, for
+     * producers that never ask about the doorbell. */
     atomic_store_explicit(&shared_of(c)->cons.armed, 1, memory_order_seq_cst);
+    uint64_t seen = atomic_load_explicit(&shared_of(c)->prod.announced,
+                                         memory_order_seq_cst);
     uint64_t w = atomic_load_explicit(ring_hdr_at(c->data, c->off),
-                                      memory_order_seq_cst);
-    if (w != 0) {
+                                      memory_order_acquire);
+    if (seen > c->total || w != 0) {
         ring_consumer_disarm(c);
         return 1;
     }

@@ -3,7 +3,7 @@
  * and its tests; other rooms use ring.h only).
  *
  *   offset   0  metadata line: magic, version, sizes (creator writes once)
- *   offset  64  producer line (reserved for producer-written state)
+ *   offset  64  producer line: position announced for the doorbell
  *   offset 128  consumer line: consumed position, armed flag
  *   offset 192  data area: chunks, each starting on a 64-byte boundary
  *
@@ -72,7 +72,10 @@ struct ring_meta {
 struct ring_shared {
     alignas(RING_ALIGN) struct ring_meta meta;
     alignas(RING_ALIGN) struct {
-        _Atomic uint64_t reserved; /* producer-written state, later */
+        /* Ring bytes written, stored (seq_cst) only when the producer
+         * asks whether to ring the doorbell; the consumer reads it when it
+         * arms. A hint: a wrong value only keeps the consumer awake. */
+        _Atomic uint64_t announced;
     } prod;
     alignas(RING_ALIGN) struct {
         /* Ring bytes consumed, published in batches (release) and read

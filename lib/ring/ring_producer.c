@@ -110,7 +110,6 @@ static void publish(struct ring_producer *p, uint64_t w, uint64_t size)
         next_lap++;
     }
     atomic_store_explicit(ring_hdr_at(p->data, next), 0, memory_order_relaxed);
-    p->last_hdr = ring_hdr_at(p->data, p->off);
     atomic_store_explicit(ring_hdr_at(p->data, p->off), w,
                           memory_order_release);
     p->off = next;
@@ -195,16 +194,16 @@ int ring_producer_doorbell_needed(const struct ring_producer *p)
     if (p->err != 0) {
         return p->err;
     }
-    if (p->last_hdr == NULL) {
+    if (p->total == 0) {
         return 0;
     }
-    /* Store-load ordering against ring_consumer_arm(): the consumer
-     * stores armed then loads its next header; we touch our last header
-     * then load armed, all seq_cst, so at least one side sees the other
-     * (an armed consumer with data waiting would otherwise sleep). The
-     * RMW adds 0: the header keeps its value. */
-    atomic_fetch_add_explicit((_Atomic uint64_t *)p->last_hdr, 0,
-                              memory_order_seq_cst);
+    /* Store-load ordering against ring_consumer_arm() on two locations,
+     * all four accesses seq_cst: we store our position then load armed,
+     * the consumer stores armed then loads our position. In the single
+     * total order one of the loads comes after the other side's store, so
+     * either we see it armed or it sees the data: no lost wake-up. */
+    atomic_store_explicit(&shared_of(p)->prod.announced, p->total,
+                          memory_order_seq_cst);
     return atomic_load_explicit(&shared_of(p)->cons.armed,
                                 memory_order_seq_cst) != 0;
 }

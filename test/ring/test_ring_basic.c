@@ -438,7 +438,8 @@ static void test_armed_flag(void **state)
     assert_int_equal(ring_consumer_arm(&f.c), 0); /* empty: sleep */
     assert_int_equal(put(&f, 10, 1), 10);
     assert_int_equal(ring_producer_doorbell_needed(&f.p), 1);
-    /* The header word is unchanged by the ordering RMW. */
+    struct ring_shared *sh = f.base;
+    assert_int_equal(atomic_load(&sh->prod.announced), f.p.total);
     assert_int_equal(get(&f, 10, 0), 10);
     ring_consumer_disarm(&f.c);
     assert_int_equal(put(&f, 10, 1), 10);

@@ -251,6 +251,25 @@ static void test_chunk_limits_accepted(void **state)
     free(b.sh);
 }
 
+/* The producer's announced position is a hint: a false one keeps the
+ * consumer from sleeping and does nothing else. */
+static void test_announced_position(void **state)
+{
+    (void)state;
+    struct bad b;
+    setup_at(&b, 0, 0);
+    atomic_store(&b.sh->prod.announced, ~0ULL);
+    assert_int_equal(ring_consumer_arm(&b.c), 1);
+    assert_int_equal(atomic_load(&b.sh->cons.armed), 0);
+    const void *ptr;
+    size_t run;
+    assert_int_equal(ring_peek(&b.c, &ptr, &run), 0);
+    atomic_store(&b.sh->prod.announced, 0);
+    assert_int_equal(ring_consumer_arm(&b.c), 0);
+    assert_null(ring_consumer_reason(&b.c));
+    free(b.sh);
+}
+
 /* The consumer's published position, as the producer sees it when the
  * ring looks full: backwards, ahead of what was written, misaligned. */
 static void expect_position(uint64_t pos_after_fill_delta, int backwards,
@@ -350,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_padding_at_start_small_ring),
         cmocka_unit_test(test_chunk_limits_accepted),
         cmocka_unit_test(test_consumer_position),
+        cmocka_unit_test(test_announced_position),
         cmocka_unit_test(test_random_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
