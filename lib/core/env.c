@@ -49,7 +49,9 @@ static const pscom_env_row_t core_rows[] = {
     ROW("PSP_SCHED_YIELD", PSCOM_ENV_INT, "0",
         "call sched_yield() in busy-poll loops", sched_yield),
     ROW("PSP_SPIN_US", PSCOM_ENV_UINT, "50",
-        "microseconds a blocking wait polls before it sleeps", spin_us),
+        "microseconds without progress a blocking wait polls before it "
+        "sleeps (20 times as long while its transfer is under way)",
+        spin_us),
     ROW("PSP_SIGSUSPEND", PSCOM_ENV_INT, "0",
         "signal that suspends connections; used by the suspend/resume "
         "agent; not yet implemented", sigsuspend),

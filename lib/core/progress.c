@@ -306,11 +306,14 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
             spin_start = now_us();
             continue;
         }
-        /* Keep polling while the awaited transfer is under way (its
-         * bytes are moving now; a sleep would cost a wake-up per chunk),
-         * otherwise for PSP_SPIN_US before sleeping in epoll. */
-        if ((*flag & PSCOM_REQ_STATE_IO_STARTED) ||
-            now_us() - spin_start < pscom_env.spin_us) {
+        /* Poll for PSP_SPIN_US without progress before sleeping in
+         * epoll; 20 times as long while the awaited transfer is under
+         * way (its bytes are moving: a sleep would cost a wake-up per
+         * socket-buffer refill), but not for ever: a peer that stopped
+         * reading must not make us burn a core. */
+        if (now_us() - spin_start <
+            (uint64_t)pscom_env.spin_us *
+                ((*flag & PSCOM_REQ_STATE_IO_STARTED) ? 20u : 1u)) {
             if (pscom_g.threaded) {
                 /* Let other threads in between polls. */
                 pscom_unlock();
