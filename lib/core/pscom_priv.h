@@ -4,6 +4,28 @@
  * Everything here is hidden (the library is built with
  * -fvisibility=hidden); only pscom.h and the services in plugin.h are
  * exported.
+ *
+ * How the pieces fit (one file per concern):
+ *   sock.c     sockets, listening, accept -> precon.c
+ *   precon.c   connection set-up over TCP: HELLO, on-demand matching by
+ *              socket name (the smaller name connects, the other sends a
+ *              back-connect request), OFFER/ACCEPT/REFUSE/ABORT/GO with
+ *              the plugins, else tcp; then pscom_con_established()
+ *   con.c      connection life cycle, the send queue transports pull
+ *              from (write_get_iov/write_done), failure, close, connect
+ *   parser.c   the receive side of every transport: header, xheader,
+ *              matching (default_recv, posted receives, unexpected
+ *              queue, PSP_UNEXPECTED_RECEIVES=0 hold-back), data straight
+ *              into the matched buffer
+ *   req.c      requests, free list, post/send/recv helpers, probe, cancel
+ *   progress.c epoll + pollers + completion queue; blocking waits (poll,
+ *              then sleep with the lock dropped; one sleeper at a time)
+ *   tcp.c, loop.c   built-in transports (shm.c: see shm.h)
+ *   plugins.c  loader and priority order; env.c the PSP_* table
+ *   group.c    bcast (binomial tree) and barrier (dissemination)
+ * Completions are queued and io_done runs at the end of a progress step,
+ * never inside a transport callback; connections closed inside a step are
+ * freed at its end (zombies), so callbacks never see freed memory.
  */
 #ifndef PSCOM_PRIV_H_
 #define PSCOM_PRIV_H_
