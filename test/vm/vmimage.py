@@ -189,7 +189,11 @@ def build_driver(outdir):
     for name in ('Kbuild', 'Makefile', 'uio_ivshmem.c'):
         shutil.copy(os.path.join(src, name), outdir)
         os.chmod(os.path.join(outdir, name), 0o644)
-    out = run_cmd(['make', '-C', outdir, 'KDIR=' + headers_dir(release)])
+    # A separate build: not the jobserver or flags of a calling make.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL')}
+    out = run_cmd(['make', '-C', outdir, 'KDIR=' + headers_dir(release)],
+                  env=env)
     ko = os.path.join(outdir, 'uio_ivshmem.ko')
     if not os.path.isfile(ko):
         raise VmError('driver build produced no uio_ivshmem.ko:\n' + out)
