@@ -28,6 +28,7 @@ struct pscom_con *pscom_con_create(struct pscom_sock *sock)
     con->fd = -1;
     con->ctl_ufd.fd = -1;
     list_init(&con->sendq);
+    pscom_susp_con_init(con);
     pscom_rx_init(con);
     con->pub.socket = &sock->pub;
     con->pub.state = PSCOM_CON_STATE_NO_RW;
@@ -63,7 +64,8 @@ size_t pscom_con_write_get_iov(pscom_con_t *con, struct iovec iov[2])
 {
     struct pscom_req *req;
 
-    if (list_empty(&con->sendq)) {
+    /* Behind our SUSPEND, sends wait for the resume. */
+    if (list_empty(&con->sendq) || pscom_susp_tx_blocked(con)) {
         return 0;
     }
     req = list_entry(con->sendq.next, struct pscom_req, next);
@@ -90,7 +92,11 @@ void pscom_con_write_done(pscom_con_t *con, size_t len)
         }
         list_del(&req->next);
         con->msgs_sent++;
+        pscom_susp_tx_done(con, req);
         pscom_req_complete(req);
+        if (pscom_susp_tx_blocked(con)) {
+            break;
+        }
     }
     if (list_empty(&con->sendq) && con->plugin &&
         con->plugin->write_stop) {
@@ -193,6 +199,10 @@ void pscom_con_fail(struct pscom_con *con, pscom_op_t op, pscom_err_t err)
 {
     pscom_socket_t *sock = &con->sock->pub;
 
+    /* The peer's end of the suspend exchange is no failure. */
+    if (err == PSCOM_ERR_EOF && pscom_susp_eof(con)) {
+        return;
+    }
     if (con->error_reported) {
         return;
     }
@@ -510,16 +520,4 @@ pscom_connection_t *pscom_get_next_connection(pscom_socket_t *socket,
     return r;
 }
 
-pscom_err_t pscom_shutdown_connection(pscom_connection_t *connection)
-{
-    DPRINT(1, "pscom: pscom_shutdown_connection: suspend/resume is not "
-              "implemented yet");
-    return PSCOM_NOT_IMPLEMENTED;
-}
-
-pscom_err_t pscom_resume_connection(pscom_connection_t *connection)
-{
-    DPRINT(1, "pscom: pscom_resume_connection: suspend/resume is not "
-              "implemented yet");
-    return PSCOM_NOT_IMPLEMENTED;
-}
+/* pscom_shutdown_connection(), pscom_resume_connection(): suspend.c */

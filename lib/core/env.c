@@ -53,14 +53,34 @@ static const pscom_env_row_t core_rows[] = {
         "sleeps (20 times as long while its transfer is under way)",
         spin_us),
     ROW("PSP_SIGSUSPEND", PSCOM_ENV_INT, "0",
-        "signal that suspends connections; used by the suspend/resume "
-        "agent; not yet implemented", sigsuspend),
+        "signal that toggles the process-wide suspend of connections that "
+        "cannot migrate (0: none)", sigsuspend),
     ROW("PSP_SUSPEND_RESUME", PSCOM_ENV_INT, "0",
-        "1: run the MQTT suspend/resume agent; not yet implemented",
+        "1: run the MQTT suspend/resume agent (and the suspend worker "
+        "thread; the library then locks as under PSCOM_THREAD_MULTIPLE)",
         suspend_resume),
     ROW("PSP_POSTPONE_FEEDBACK", PSCOM_ENV_INT, "0",
-        "1: answer COMPLETED only when connections are up again; used by "
-        "the suspend/resume agent; not yet implemented", postpone_feedback),
+        "1: answer COMPLETED to an MQTT resume only when the connections "
+        "are up again (at most 10 s)", postpone_feedback),
+    ROW("PSP_SUSPEND_TCP", PSCOM_ENV_INT, "0",
+        "1: the process-wide suspend also suspends tcp connections (by "
+        "default only those whose transport cannot migrate)", suspend_tcp),
+    ROW("PSP_MQTT_BROKER", PSCOM_ENV_STR, "localhost:1883",
+        "MQTT broker of the suspend/resume agent: host:port or "
+        "tcp://host:port", mqtt_broker),
+    ROW("PSP_MQTT_REQUEST_TOPIC", PSCOM_ENV_STR,
+        "fast/pscom/<hostname>/+/request",
+        "topic the agent subscribes to (<hostname>, <pid> are replaced)",
+        mqtt_request_topic),
+    ROW("PSP_MQTT_RESPONSE_TOPIC", PSCOM_ENV_STR,
+        "fast/pscom/<hostname>/<pid>/response",
+        "topic of the agent's answers (<pid> : ALLOWED / COMPLETED)",
+        mqtt_response_topic),
+    ROW("PSP_MQTT_STATUS_TOPIC", PSCOM_ENV_STR,
+        "fast/pscom/<hostname>/<pid>/status",
+        "retained JSON status of the process (state, each connection's "
+        "transport); the MQTT last will says {\"state\":\"dead\"}",
+        mqtt_status_topic),
     ROW("PSP_PLUGINDIR", PSCOM_ENV_DIR, "",
         "directory searched first for libpscom4<name>.so plugins", plugindir),
     ROW("PSP_PLUGINS", PSCOM_ENV_STR, "",

@@ -28,6 +28,11 @@ struct pscom_env {
     int sigsuspend;
     int suspend_resume;
     int postpone_feedback;
+    int suspend_tcp;
+    char *mqtt_broker;
+    char *mqtt_request_topic;
+    char *mqtt_response_topic;
+    char *mqtt_status_topic;
     char *plugindir;
     char *plugins;
     unsigned int prio_tcp;

@@ -128,6 +128,7 @@ static void wake_cb(pscom_ufd_t *ufd, uint32_t revents)
 
 static void pscom_atexit(void)
 {
+    pscom_susp_proc_exit();
     pscom_plugins_destroy();
 }
 
@@ -155,6 +156,7 @@ static int do_init(void)
     pscom_plugins_init();
     atexit(pscom_atexit);
     pscom_g.initialized = 1;
+    pscom_susp_proc_init();
     return PSCOM_SUCCESS;
 
 err_ufd:

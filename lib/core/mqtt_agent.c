@@ -211,7 +211,9 @@ static void on_connected(void *ctx, char *cause)
     }
     A.warned = 0;
     ro.onFailure = on_subscribe_failure;
-    MQTTAsync_subscribe(A.client, A.req_topic, 1, &ro);
+    /* QoS 0: a PUBACK written just before our answer would hold the answer
+     * back by a delayed ACK (Nagle; paho does not set TCP_NODELAY). */
+    MQTTAsync_subscribe(A.client, A.req_topic, 0, &ro);
     if (A.status) {
         publish(A.status_topic, A.status, 1);
     }

@@ -50,6 +50,7 @@ int pscom_header_check(const pscom_header_net_t *h)
         }
         return 0;
     case PSCOM_MSGTYPE_EOF:
+    case PSCOM_MSGTYPE_SUSPEND:
         if (h->xheader_len || h->data_len) {
             DPRINT(1, "pscom: protocol error: EOF message with payload");
             return -EPROTO;
@@ -218,6 +219,13 @@ static void msg_begin(struct pscom_con *con)
         con->rx_state = PSCOM_RX_HEADER;
         con->rx_have = 0;
         pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_EOF);
+        return;
+    }
+    if (h->msg_type == PSCOM_MSGTYPE_SUSPEND) {
+        /* Everything the peer sent before it is in. */
+        con->rx_state = PSCOM_RX_HEADER;
+        con->rx_have = 0;
+        pscom_susp_rx(con);
         return;
     }
     req = find_receiver(con, h);

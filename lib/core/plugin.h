@@ -58,7 +58,7 @@ extern "C" {
 #endif
 
 /** Version of this contract; a plugin built for another one is refused. */
-#define PSCOM_PLUGIN_VERSION 0x0101
+#define PSCOM_PLUGIN_VERSION 0x0102
 
 /** Largest OFFER/ACCEPT blob in bytes. */
 #define PSCOM_PLUGIN_BLOB_MAX 1024
@@ -177,6 +177,19 @@ typedef struct pscom_plugin {
      * closes the control socket itself unless the plugin set
      * PSCOM_PLUGIN_F_OWNS_FD (then the plugin closes it). */
     void (*close)(pscom_con_t *con);
+
+    /* ---- suspend/resume (since 0x0102) -------------------------------- */
+
+    /** Before a process-wide resume (after a live migration, say): drop
+     * whatever the plugin cached about its device (an attached segment,
+     * a uio mapping) and look again, so that the next offer()/accept()
+     * sees the device as it is now -- gone, the same, or another segment.
+     * Every connection of the plugin is closed (suspended) at this point;
+     * a new handshake creates the new transport. Must not block for long.
+     * May be NULL (nothing cached). Suspending needs no operation of its
+     * own: the core drains the connection through the transport (a
+     * SUSPEND message each way), then calls close(). */
+    void (*reprobe)(void);
 } pscom_plugin_t;
 
 /* ---- core services for transports ---------------------------------------- */

@@ -243,6 +243,15 @@ void pscom_plugins_init(void)
     }
 }
 
+void pscom_plugins_reprobe(void)
+{
+    for (unsigned int i = 0; i < nplugins; i++) {
+        if (plugins[i].usable && plugins[i].p->reprobe) {
+            plugins[i].p->reprobe();
+        }
+    }
+}
+
 void pscom_plugins_destroy(void)
 {
     for (unsigned int i = 0; i < nplugins; i++) {

@@ -266,7 +266,9 @@ static void precon_finish(struct pscom_precon *pre,
                           const pscom_plugin_t *plugin)
 {
     struct pscom_con *con = pre->con;
-    int accepted = !pre->connector && !con->ondemand;
+    int connector = pre->connector;
+    /* A resumed connection is no new one for con_accept. */
+    int accepted = !pre->connector && !con->ondemand && !con->susp.active;
     int rc;
 
     pscom_ufd_del(&pre->ufd);
@@ -288,7 +290,9 @@ static void precon_finish(struct pscom_precon *pre,
         pscom_con_fail(con, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR);
         return;
     }
+    pscom_susp_reset(con, connector);
     pscom_con_established(con, plugin);
+    pscom_susp_established(con);
     if (accepted && con->sock->pub.ops.con_accept) {
         con->sock->pub.ops.con_accept(&con->pub);
     }
@@ -316,6 +320,9 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
     pscom_precon_destroy(pre);
     if (!con) {
         return;
+    }
+    if (pscom_susp_precon_failed(con)) {
+        return; /* retried */
     }
     if (!connector && !con->ondemand && con->pub.state ==
                                                   PSCOM_CON_STATE_ACCEPTING) {
@@ -380,6 +387,11 @@ static int connector_connected(struct pscom_precon *pre)
     queue_hello(pre);
     if (pre->flags & PRECON_F_BACKCONNECT) {
         /* Only ask the peer to connect to us; this socket then closes. */
+        return 0;
+    }
+    if (pre->flags & PRECON_F_RESUME) {
+        /* Offer when the peer answers: it may still be suspended (its
+         * device detached), and an offer holds transport resources. */
         return 0;
     }
     pre->ncands = pscom_plugins_candidates(pre->sock, pre->cands);
@@ -533,6 +545,7 @@ static struct pscom_precon *find_parked(struct pscom_sock *sock,
         struct pscom_precon *pre =
             list_entry(pos, struct pscom_precon, next);
         if (pre->state == PRE_PARKED &&
+            !(pre->remote.flags & PRECON_F_RESUME) &&
             memcmp(pre->remote.name, name, 8) == 0) {
             return pre;
         }
@@ -602,11 +615,63 @@ void pscom_precon_ondemand_check(struct pscom_con *con)
     update_events(pre);
 }
 
+/* The peer reconnects a suspended connection. 1 if pre was freed. */
+static int acceptor_resume(struct pscom_precon *pre)
+{
+    int ready = 0;
+    struct pscom_con *con = pscom_susp_find(pre->sock, pre->remote.pid,
+                                            pre->remote.id, &ready);
+
+    if (!con) {
+        precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR,
+                    "no suspended connection to resume");
+        return 1;
+    }
+    if (!ready) {
+        /* Still suspended here: keep the peer waiting. */
+        pre->state = PRE_PARKED;
+        update_events(pre);
+        DPRINT(3, "pscom: parked the resume of %s", peer_str(pre));
+        return 0;
+    }
+    bind_con(pre, con);
+    return 0;
+}
+
+void pscom_precon_resume_check(struct pscom_con *con)
+{
+    struct list_head *pos;
+
+    list_for_each(pos, &con->sock->precons)
+    {
+        struct pscom_precon *pre =
+            list_entry(pos, struct pscom_precon, next);
+
+        if (pre->state == PRE_PARKED && pre->fd >= 0 &&
+            (pre->remote.flags & PRECON_F_RESUME) &&
+            pre->remote.pid == con->pub.remote_con_info.pid &&
+            pre->remote.id ==
+                (uint64_t)(uintptr_t)con->pub.remote_con_info.id) {
+            bind_con(pre, con);
+            if (flush_tx(pre) < 0) {
+                precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR,
+                            "send");
+                return;
+            }
+            update_events(pre);
+            return;
+        }
+    }
+}
+
 /* 1 if pre was freed. */
 static int acceptor_hello(struct pscom_precon *pre)
 {
     struct pscom_con *con;
 
+    if (pre->remote.flags & PRECON_F_RESUME) {
+        return acceptor_resume(pre);
+    }
     if (pre->remote.flags & PRECON_F_BACKCONNECT) {
         con = find_ondemand(pre->sock, pre->remote.name, 1);
         if (con && !con->od_started) {
@@ -706,6 +771,12 @@ static int handle_frame(struct pscom_precon *pre)
             con->pub.remote_con_info.pid = pre->remote.pid;
             con->pub.remote_con_info.id = (void *)(uintptr_t)pre->remote.id;
             memcpy(con->pub.remote_con_info.name, pre->remote.name, 8);
+            if ((pre->flags & PRECON_F_RESUME) && !pre->trying &&
+                !pre->chosen) {
+                pre->ncands = pscom_plugins_candidates(pre->sock, pre->cands);
+                pre->cand = 0;
+                return next_offer(pre);
+            }
             return 0;
         }
         return acceptor_hello(pre);

@@ -239,6 +239,11 @@ int pscom_progress(int timeout_ms)
     }
     {
         int t = pscom_precon_run_timers();
+        int ts = pscom_susp_run();
+
+        if (ts >= 0 && (t < 0 || ts < t)) {
+            t = ts;
+        }
         if (t >= 0 && (timeout_ms < 0 || t < timeout_ms)) {
             timeout_ms = t;
         }
@@ -268,6 +273,9 @@ int pscom_progress(int timeout_ms)
         ev_frames = frame.up;
     }
 out:
+    /* Suspend steps found in transport callbacks run here, outside
+     * them (cheap when there are none). */
+    pscom_susp_run();
     if (!list_empty(&pscom_g.doneq)) {
         pscom_run_done();
         progressed = 1;
@@ -297,7 +305,16 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
             continue;
         }
         if (pscom_g.pollers_active) {
-            if (pscom_env.sched_yield) {
+            if (__atomic_load_n(&pscom_susp_lock_wanted, __ATOMIC_ACQUIRE)) {
+                /* The suspend worker needs the lock (a mutex is not
+                 * fair: unlocking for a moment would not do). */
+                pscom_unlock();
+                while (__atomic_load_n(&pscom_susp_lock_wanted,
+                                       __ATOMIC_ACQUIRE)) {
+                    sched_yield();
+                }
+                pscom_lock();
+            } else if (pscom_env.sched_yield) {
                 sched_yield();
             }
             continue;

@@ -43,6 +43,7 @@
 
 #include "env.h"
 #include "list.h"
+#include "suspend.h"
 
 /* ---- wire ---------------------------------------------------------------
  * Every transport carries: pscom_header_net_t (8 bytes), xheader_len bytes
@@ -161,6 +162,8 @@ struct pscom_con {
     int retries_left;
     int connect_nodeid;
     int connect_portno;
+
+    struct pscom_con_susp susp; /* suspend.h */
 
     uint64_t msgs_sent, msgs_recvd;
 

@@ -67,6 +67,11 @@ static size_t tcp_gather(pscom_con_t *con, struct iovec *iov, int *cnt)
     size_t total = 0;
     int n = 0;
 
+    /* Behind our SUSPEND, sends wait for the resume. */
+    if (pscom_susp_tx_blocked(con)) {
+        *cnt = 0;
+        return 0;
+    }
     list_for_each(pos, &con->sendq)
     {
         struct pscom_req *req = list_entry(pos, struct pscom_req, next);
@@ -79,6 +84,9 @@ static size_t tcp_gather(pscom_con_t *con, struct iovec *iov, int *cnt)
                 iov[n++] = req->iov[i];
                 total += req->iov[i].iov_len;
             }
+        }
+        if (req == con->susp.req) {
+            break;
         }
     }
     *cnt = n;
@@ -119,7 +127,7 @@ static void tcp_do_write(struct tcp_con *tc)
     if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
         return;
     }
-    len = list_empty(&con->sendq) ? 0 : 1;
+    len = list_empty(&con->sendq) || pscom_susp_tx_blocked(con) ? 0 : 1;
     if ((len > 0) != tc->want_out) {
         tc->want_out = len > 0;
         tcp_update(tc);

@@ -1,0 +1,77 @@
+#!/bin/bash
+# suspend-bench.sh [--quick] [BUILDDIR]: how long the process-wide suspend
+# and resume take, driven over MQTT as the migration framework does it.
+# Two processes (PSP_SUSPEND_RESUME=1) stream to each other over C
+# connections each (C = 1, 16, 64; shm, or ivshmem when configured) and
+# stop calling pscom halfway; pscom-migrate publishes "suspend" and
+# reports the time to the last ALLOWED, then "resume" and the time to the
+# last COMPLETED (PSP_POSTPONE_FEEDBACK=1: connections up again). Goals:
+# <= 20 ms and <= 100 ms at 64 connections. Needs mosquitto.
+set -u
+quick=0
+[ "${1:-}" = --quick ] && { quick=1; shift; }
+b=$(cd "${1:-${top_builddir:-.}}" && pwd)
+top_builddir=$b
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+export top_builddir top_srcdir
+. "$top_srcdir/test/common/tap.sh"
+. "$top_srcdir/test/common/lib.sh"
+make -s -C "$b/test/suspend" susp_stream >/dev/null ||
+    { echo "cannot build susp_stream" >&2; exit 1; }
+st=$b/test/suspend/susp_stream
+mig=$b/bin/pscom-migrate
+tl_init
+tl_need mosquitto
+# Like start_mosquitto, plus set_tcp_nodelay: without it the broker's
+# small writes wait for delayed ACKs (about 40 ms per answer).
+MQTT_PORT=$(tl_free_port)
+cat >"$TL_DIR/mosquitto.conf" <<EOT
+user $(id -un)
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+log_dest file $TL_DIR/mosquitto.log
+log_type all
+EOT
+tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
+tl_wait_line "$TL_DIR/mosquitto.log" "mosquitto version .* running" 30 ||
+    { echo "mosquitto did not start" >&2; cat "$TL_DIR/mosquitto.out" >&2; exit 1; }
+H=$(hostname)
+export PSP_SUSPEND_RESUME=1 PSP_POSTPONE_FEEDBACK=1
+export PSP_MQTT_BROKER=127.0.0.1:$MQTT_PORT
+counts="1 16 64"
+reps=5
+[ $quick = 1 ] && { counts="1 4"; reps=1; }
+
+printf '%6s %5s %14s %14s\n' conns reps "suspend ms" "resume ms"
+for c in $counts; do
+    n=$((200 + 10 * reps))
+    rm -f "$TL_DIR/go"
+    tl_start "s$c" "$st" -l -m "$c" -n $n -L 4096 -h 100 -g "$TL_DIR/go"
+    tl_wait_line "$TL_DIR/s$c.out" '^port ' 30 || { echo "no server" >&2; exit 1; }
+    port=$(awk '/^port/{print $2}' "$TL_DIR/s$c.out")
+    tl_start "c$c" "$st" -c "127.0.0.1:$port" -m "$c" -n $n -L 4096 \
+        -h 100 -g "$TL_DIR/go"
+    tl_wait_line "$TL_DIR/s$c.out" '^halfway' 120 &&
+        tl_wait_line "$TL_DIR/c$c.out" '^halfway' 120 ||
+        { echo "no halfway" >&2; exit 1; }
+    for p in "s$c" "c$c"; do
+        eval "pid=\$TL_PID_$p"
+        tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$pid-" 30 ||
+            { echo "agent $pid did not subscribe" >&2; exit 1; }
+    done
+    ssum=0 rsum=0
+    for _ in $(seq $reps); do
+        out=$("$mig" suspend "$H" -n 2 --broker "127.0.0.1:$MQTT_PORT")
+        ms=$(echo "$out" | awk '/answered/{print $(NF-1)}')
+        out2=$("$mig" resume "$H" -n 2 --broker "127.0.0.1:$MQTT_PORT")
+        mr=$(echo "$out2" | awk '/answered/{print $(NF-1)}')
+        ssum=$(echo "$ssum + $ms" | bc) rsum=$(echo "$rsum + $mr" | bc)
+    done
+    printf '%6d %5d %14.1f %14.1f\n' "$c" "$reps" \
+        "$(echo "$ssum / $reps" | bc -l)" "$(echo "$rsum / $reps" | bc -l)"
+    touch "$TL_DIR/go"
+    tl_wait_exit "s$c" 120 >/dev/null
+    tl_wait_exit "c$c" 120 >/dev/null
+done

@@ -1,0 +1,57 @@
+#!/bin/bash
+# Suspend/resume over MQTT of processes streaming over ivshmem (a real
+# ivshmem-server segment, the host view of a VM's BAR): "suspend" closes
+# the connections and gives every frame back to the segment (checked with
+# ivshmem-info --json); after "resume" they are on ivshmem again and every
+# message arrived once and in order. The peer does not run the agent (it
+# is not migrating): it follows passively, its sends wait, it finishes.
+. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+st=$top_builddir/test/suspend/susp_stream
+mig=$top_builddir/bin/pscom-migrate
+[ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
+tl_need mosquitto_sub
+start_mosquitto
+H=$(hostname)
+B=127.0.0.1:$MQTT_PORT
+ivt_server a 8
+seg=$PSP_IVSHMEM_DEVICE
+export PSP_MQTT_BROKER=$B PSP_POSTPONE_FEEDBACK=1 PSP_DEBUG=2
+N=2000
+tap_plan 9
+
+PSP_SUSPEND_RESUME=1 tl_start srv "$st" -l -n $N -h $((N / 2)) \
+    -g "$TL_DIR/go" -w "$TL_DIR/end"
+tl_wait_line "$TL_DIR/srv.out" '^port ' 30 || tap_bail "server did not listen"
+port=$(awk '/^port/{print $2}' "$TL_DIR/srv.out")
+# The peer: no agent, it keeps calling pscom (blocked in its waits).
+tl_start cli "$st" -c "127.0.0.1:$port" -n $N
+tl_wait_line "$TL_DIR/srv.out" '^halfway' 60 || tap_bail "no halfway"
+tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 30 ||
+    tap_bail "the agent did not subscribe"
+grep -q "connected type=ivshmem" "$TL_DIR/cli.out"
+tap_result $? "the stream runs over ivshmem"
+[ "$(ivt_used "$seg")" -gt 0 ]
+tap_result $? "its rings hold frames of the segment"
+
+"$mig" suspend "$H" -n 1 --broker "$B" >"$TL_DIR/s1" 2>&1
+tap_result $? "suspend: ALLOWED (the application is computing)"
+ivt_wait_free "$seg"
+tap_result $? "every frame is back in the segment (ivshmem-info --json)"
+grep -q "suspending (asked by the peer)" "$TL_DIR/cli.out"
+tap_result $? "the non-migrating peer suspended passively"
+
+touch "$TL_DIR/go"
+"$mig" resume "$H" -n 1 --broker "$B" >"$TL_DIR/r1" 2>&1
+tap_result $? "resume: COMPLETED once the connection is up again"
+tl_wait_line "$TL_DIR/srv.out" '^received type=ivshmem' 60
+tap_result $? "all $N messages in order, the connection on ivshmem again"
+[ "$(ivt_used "$seg")" -gt 0 ]
+tap_result $? "the new rings are in the segment"
+touch "$TL_DIR/end"
+rc=0
+tl_wait_exit srv 60 || rc=1
+tl_wait_exit cli 60 || rc=1
+grep -q '^done ok type=ivshmem' "$TL_DIR/cli.out" || rc=1
+tap_result $rc "both finish cleanly"
+[ $TAP_FAILED -eq 0 ] || tap_diag "$(tail -8 "$TL_DIR/srv.out" "$TL_DIR/cli.out")"
+exit "$(tap_status)"
