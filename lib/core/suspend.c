@@ -260,10 +260,10 @@ void pscom_susp_established(struct pscom_con *con)
         pscom_susp_proc_wants(con->plugin)) {
         s->local = s->by_proc = 1;
     }
-    DPRINT(2, "pscom: %s: up via %s%s", pscom_con_str(&con->pub),
-           con->plugin->name, s->local ? ", suspending at once" : "");
     pscom_susp_proc_changed();
     if (s->local && con->plugin != &pscom_plugin_loop_builtin) {
+        DPRINT(2, "pscom: %s: up, suspending at once",
+               pscom_con_str(&con->pub));
         start_protocol(con);
     }
 }
