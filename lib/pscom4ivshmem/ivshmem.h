@@ -85,6 +85,10 @@ struct shmseg *ivshmem_seg_get(char *reason);
 /** Our membership (valid after ivshmem_seg_get() succeeded). */
 struct shmseg_member *ivshmem_seg_member(void);
 
+/** 1 while owner id `owner` is the LIVE generation of its slot, else 0
+ * (left, evicted, or reclaimed after its death). */
+int ivshmem_seg_peer_live(uint32_t owner);
+
 /** Bytes of each receive area (PSP_IVSHMEM_RING_SIZE, frame-rounded). */
 uint64_t ivshmem_area_len(const struct shmseg *seg);
 
@@ -95,7 +99,8 @@ uint64_t ivshmem_area_len(const struct shmseg *seg);
  */
 void ivshmem_seg_release(uint64_t off, uint32_t peer_owner);
 
-/** Stop the heartbeat thread and leave the segment (process exit). */
+/** Stop the heartbeat thread and leave the segment (process exit, or a
+ * reprobe: the next ivshmem_seg_get() discovers again). */
 void ivshmem_seg_shutdown(void);
 
 /** The PSP_IVSHMEM_* rows (pscom_info lists them) and their values. */

@@ -19,7 +19,11 @@ struct ivshmem_con {
     uint32_t peer_owner;
     struct ivshmem_ctl *peer_ctl; /* the peer's area, validated */
     int linked;             /* link_init done: the peer may write */
+    unsigned polls;         /* paces the peer liveness check */
 };
+
+/* Polls between two looks at the peer's membership (a slot read). */
+#define PEER_CHECK_EVERY 1024u
 
 static int ivshmem_init(char *reason)
 {
@@ -30,6 +34,14 @@ static int ivshmem_init(char *reason)
 }
 
 static void ivshmem_destroy(void)
+{
+    ivshmem_seg_shutdown();
+}
+
+/* Resume after a migration: the device may be gone or another segment.
+ * Every connection is closed by now; leave, and discover again on the
+ * next offer/accept. */
+static void ivshmem_reprobe(void)
 {
     ivshmem_seg_shutdown();
 }
@@ -89,12 +101,20 @@ static void ivshmem_abort(pscom_con_t *con)
     pscom_con_set_priv(con, NULL);
 }
 
-/* A broken segment membership fails every connection through it. */
+/* A broken segment membership fails every connection through it: ours
+ * (we own no frames any more) or the peer's (its receive area was
+ * reclaimed and may be handed to someone else: stop writing into it). */
 static int check_member(struct pscom_shm_link *link, const char **why)
 {
-    (void)link;
+    struct ivshmem_con *ic = (struct ivshmem_con *)link;
+
     if (shmseg_member_valid(ivshmem_seg_member()) < 0) {
         *why = "evicted from the segment (stalled past the owner timeout)";
+        return -1;
+    }
+    if (++ic->polls % PEER_CHECK_EVERY == 0 &&
+        !ivshmem_seg_peer_live(ic->peer_owner)) {
+        *why = "the peer lost its segment membership (evicted or dead)";
         return -1;
     }
     return 0;
@@ -186,9 +206,12 @@ static void ivshmem_close(pscom_con_t *con)
     pscom_shm_link_stop(&ic->link);
     if (shmseg_member_valid(ivshmem_seg_member()) == 0) {
         /* Release: our last write into the peer's ring happens before
-         * the peer sees the flag and frees its area. */
-        atomic_store_explicit(&ic->peer_ctl->detached, 1,
-                              memory_order_release);
+         * the peer sees the flag and frees its area. A peer that lost
+         * its membership lost its area too: do not write there. */
+        if (ivshmem_seg_peer_live(ic->peer_owner)) {
+            atomic_store_explicit(&ic->peer_ctl->detached, 1,
+                                  memory_order_release);
+        }
         ivshmem_seg_release(ic->rx_off, ic->peer_owner);
     }
     free(ic);
@@ -214,4 +237,5 @@ const pscom_plugin_t pscom_plugin_ivshmem = {
     .read_stop = pscom_shm_op_read_stop,
     .read_start = pscom_shm_op_read_start,
     .close = ivshmem_close,
+    .reprobe = ivshmem_reprobe,
 };

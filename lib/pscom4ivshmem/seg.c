@@ -61,7 +61,7 @@ static void log_sink(void *arg, int level, const char *msg)
     pscom_debug(level < 1 ? 1 : level, "ivshmem: %s", msg);
 }
 
-static int peer_live(uint32_t owner)
+int ivshmem_seg_peer_live(uint32_t owner)
 {
     struct shmseg_part_info info;
     uint32_t slot = owner & ((1u << SHMSEG_SLOT_BITS) - 1);
@@ -80,7 +80,7 @@ static int area_released(uint64_t off, uint32_t peer_owner)
 
     /* Acquire: pairs with the peer's release after its last write. */
     return atomic_load_explicit(&ctl->detached, memory_order_acquire) ||
-           !peer_live(peer_owner);
+           !ivshmem_seg_peer_live(peer_owner);
 }
 
 static void area_free(uint64_t off)
@@ -135,6 +135,7 @@ static int seg_open(void)
     char host[64] = "?";
     int rc;
 
+    stopping = 0; /* after a reprobe() the thread starts again */
     shmseg_log_set(log_sink, NULL);
     rc = shmseg_discover(&dev, env_segment && env_segment[0] ? env_segment
                                                              : NULL);
@@ -223,6 +224,7 @@ void ivshmem_seg_release(uint64_t off, uint32_t peer_owner)
 void ivshmem_seg_shutdown(void)
 {
     if (state != 1) {
+        state = 0; /* a cached failure is forgotten too */
         return;
     }
     pthread_mutex_lock(&lock);

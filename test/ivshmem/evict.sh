@@ -1,0 +1,46 @@
+#!/bin/bash
+# Eviction: a pscom_pp client streaming over ivshmem is stopped (SIGSTOP)
+# longer than the server's owner timeout, so ivshmem-server declares it
+# dead and reclaims its frames. Its peer must stop writing into the
+# reclaimed area (connection error, the server process survives); the
+# evicted client, continued, must fail its connection instead of reusing
+# frames that are no longer its own.
+. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+tap_plan 6
+# -T 3000: short enough for a test, long against 500 ms heartbeats.
+ivt_server evict 4 -T 3000
+export PSP_DEBUG=1
+
+ivt_pp_server srv
+tl_start cli "$pp" --minsize 0 --maxsize 0 --loops 1000000000 "$addr"
+tl_wait_line "$TL_DIR/srv.out" "via ivshmem" ||
+    tap_bail "no ivshmem connection: $(cat "$TL_DIR/srv.out" "$TL_DIR/cli.out")"
+kill -STOP "$TL_PID_cli"
+
+# Wait (bounded) until the server reclaimed the stopped client's slot.
+live() { # PID: 1 if a LIVE participant has this host pid
+    ivt_info evict 2>/dev/null | python3 -c 'import json,sys
+pid = int(sys.argv[1])
+print(int(any(p["pid"] == pid and p["status"] == "live"
+              for p in json.load(sys.stdin)["participants"])))' "$1"
+}
+for _ in $(seq 3000); do
+    [ "$(live "$TL_PID_cli")" = 0 ] && break
+    tl_nap
+done
+tap_is "$(live "$TL_PID_cli")" 0 "the stopped client was evicted"
+tl_wait_line "$TL_DIR/srv.out" "lost its segment membership" 60
+tap_result $? "its peer noticed and failed the connection"
+kill -0 "$TL_PID_srv" 2>/dev/null
+tap_result $? "the server process survives"
+
+kill -CONT "$TL_PID_cli"
+tl_wait_exit cli 60
+rc=$?
+[ $rc -ge 1 ] && [ $rc -lt 128 ]
+tap_result $? "the evicted client fails with an error (exit $rc), no signal"
+[ $rc -ge 1 ] && [ $rc -lt 128 ] || tap_diag "$(tail -n 5 "$TL_DIR/cli.out")"
+"$pp" --maxsize 4K --loops 5 --verify "$addr" >"$TL_DIR/c2.out" 2>&1
+tap_result $? "a new client is served afterwards"
+tap_is "$(grep -cE '  ivshmem$' "$TL_DIR/c2.out")" 14 "... over ivshmem"
+exit "$(tap_status)"
