@@ -3,7 +3,7 @@
 # ping-pong (bench/mpi_pp), one run, one table, processes pinned to
 # different cores (taskset -c 0 / -c 1; mpirun --bind-to core).
 #
-#   bench/tcp-vs-ompi.sh [--quick] [--maxsize N] [--loops N]
+#   bench/tcp-vs-ompi.sh [--quick] [--maxsize N] [--loops N] [--repeat N]
 #                        [--builddir DIR] [--compare "A:B ..."]
 #
 # A "run" is a function run_<name> that prints pscom_pp/mpi_pp JSON
@@ -14,6 +14,8 @@
 # (--mca btl self,vader, single copy off), e.g.
 #   --compare "pscom_tcp:ompi_tcp pscom_shm:ompi_vader"
 # A new transport adds one run_<name> function -- nothing else.
+# --repeat N runs everything N times, alternating the runs, and keeps the
+# best time per size (less noise from other load on the machine).
 # Goals printed under the table (from issue 2): pscom tcp <= 1.2x Open
 # MPI tcp latency at 0 B, >= 1.0x its bandwidth from 64 KiB on.
 # Numbers are only meaningful on an otherwise quiet machine.
@@ -22,12 +24,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 builddir=${top_builddir:-}
 maxsize=4M
 loops=1000
+repeat=1
 compare="pscom_tcp:ompi_tcp"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) maxsize=64K; loops=50 ;;
     --maxsize) maxsize=$2; shift ;;
     --loops) loops=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
     --builddir) builddir=$2; shift ;;
     --compare) compare=$2; shift ;;
     -h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -126,12 +130,14 @@ for r in $runs; do
         exit 2
     fi
 done
-for r in $runs; do
-    if ! "run_$r" >"$tmp/$r.json" 2>"$tmp/$r.err"; then
-        echo "tcp-vs-ompi: run $r failed:" >&2
-        cat "$tmp/$r.err" >&2
-        exit 1
-    fi
+for k in $(seq 1 "$repeat"); do
+    for r in $runs; do
+        if ! "run_$r" >>"$tmp/$r.json" 2>"$tmp/$r.err"; then
+            echo "tcp-vs-ompi: run $r failed:" >&2
+            cat "$tmp/$r.err" >&2
+            exit 1
+        fi
+    done
 done
 
 python3 - "$tmp" "$compare" <<'PY'
@@ -145,8 +151,11 @@ for a, b in pairs:
             for line in open(f"{tmp}/{r}.json"):
                 line = line.strip()
                 if line.startswith("{"):
+                    # Several repeats: keep the fastest round trip.
                     j = json.loads(line)
-                    data[r][j["size"]] = j
+                    old = data[r].get(j["size"])
+                    if not old or j["half_rtt_us"] < old["half_rtt_us"]:
+                        data[r][j["size"]] = j
 sizes = sorted(set().union(*[set(d) for d in data.values()]))
 def ratio(x, y):
     return f"{x / y:6.2f}" if y else "     -"
