@@ -259,16 +259,19 @@ static int drive(int mode)
         if (now_ms() > end) {
             return 0;
         }
-        if (!pscom_progress(0)) {
-            pscom_progress(1);
-        }
-        if (P.status_dirty) {
-            pscom_unlock();
-            publish_status();
-            worker_lock();
-        }
+        /* Never sleep in epoll here: an application thread asleep in it
+         * would make us wait for its wake-up (one sleeper at a time). */
+        int busy = pscom_progress(0);
+
         pscom_unlock();
-        sched_yield();
+        if (P.status_dirty) {
+            publish_status();
+        }
+        if (busy) {
+            sched_yield();
+        } else {
+            usleep(100);
+        }
         worker_lock();
     }
     return 1;
