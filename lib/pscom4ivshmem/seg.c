@@ -232,13 +232,23 @@ void ivshmem_seg_shutdown(void)
     pthread_cond_signal(&cond);
     pthread_mutex_unlock(&lock);
     pthread_join(hb_thread, NULL);
-    while (zombies) {
-        struct zombie *z = zombies;
-        zombies = z->next;
-        free(z);
+    zombies_sweep();
+    if (zombies) {
+        /* A peer may still write into these areas: freeing them now
+         * could hand them to someone else under its writes. Keep them
+         * (and the slot): the server reclaims both once our heartbeat
+         * stops, and the peer's liveness check ends its connection. */
+        pscom_debug(2, "ivshmem: leaving receive areas to the server's "
+                       "reclaim: a peer has not let go yet");
+        while (zombies) {
+            struct zombie *z = zombies;
+            zombies = z->next;
+            free(z);
+        }
+    } else {
+        /* Frees every frame still ours. */
+        shmseg_leave(&me);
     }
-    /* Frees every frame still ours (connections open at exit). */
-    shmseg_leave(&me);
     shmseg_device_close(&dev);
     state = 0;
 }
