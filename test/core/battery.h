@@ -7,7 +7,7 @@
  * processes (server and client) and on a LOOP connection, where the peer
  * is the connection itself. "Forked cases" need their own processes
  * (refused connect, on-demand, ANY-source, killed peer, close, cancel of
- * a queued send) and run only in the forking mode.
+ * a queued send, THREAD_MULTIPLE) and run only in the forking mode.
  */
 #ifndef TEST_BATTERY_H_
 #define TEST_BATTERY_H_
@@ -127,10 +127,14 @@ struct bt_errors {
     pscom_err_t err;
 };
 extern struct bt_errors bt_errors;
+
+/** The sockets' con_error(): counts calls, keeps the last op and error. */
 void bt_con_error(pscom_connection_t *con, pscom_op_t op, pscom_err_t err);
 
 /** con_accept() bookkeeping: the last accepted connection. */
 extern pscom_connection_t *bt_accepted;
+
+/** The sockets' con_accept(): records the connection in bt_accepted. */
 void bt_con_accept(pscom_connection_t *con);
 
 /** Open a socket with the bookkeeping callbacks; listen on any port when
@@ -165,11 +169,16 @@ int bt_reap(struct bt_child *ch, int show_output);
 struct bt_line_pipe {
     int fd[2];
 };
+
+/** Create the pipe (before bt_spawn(), so that children inherit it). */
 void bt_line_pipe_open(struct bt_line_pipe *p);
+
 /** Write line and newline to the pipe. */
 void bt_line_send(struct bt_line_pipe *p, const char *line);
 /** Read one line (without newline) into buf; -1 on EOF. */
 int bt_line_recv(struct bt_line_pipe *p, char *buf, size_t len);
+
+/** Close both ends (the parent, once the children have theirs). */
 void bt_line_pipe_close(struct bt_line_pipe *p);
 
 #endif /* TEST_BATTERY_H_ */
