@@ -213,14 +213,18 @@ void pscom_bcast(pscom_group_t *group, unsigned int bcast_root,
     r->xheader.bcast.group_id = group->id;
     r->xheader.bcast.bcast_root = bcast_root;
     r->xheader_len = hl + xheader_len;
-    memcpy(r->xheader.bcast.user, xheader, xheader_len);
+    if (xheader_len) { /* xheader may be NULL when there is none */
+        memcpy(r->xheader.bcast.user, xheader, xheader_len);
+    }
     r->data = data;
     r->data_len = data_len;
     r->socket = &group->sock->pub;
     pscom_post_bcast(r);
     pscom_wait(r);
     if (group->rank != bcast_root) {
-        memcpy(xheader, r->xheader.bcast.user, xheader_len);
+        if (xheader_len) {
+            memcpy(xheader, r->xheader.bcast.user, xheader_len);
+        }
     }
     pscom_request_free(r);
 }
