@@ -5,7 +5,10 @@ uio.ko), binds the ivshmem-plain device as /dev/uio0 named "ivshmem",
 exports BAR0 as map 0 (the page holding it; offset inside) and BAR2 as
 map 1 with the BAR's address and size, and the shared memory is read and
 written through /dev/uio0 at offset 1 * pagesize. Unloading removes
-/dev/uio0 and loading again brings it back."""
+/dev/uio0 and loading again brings it back; so do hot-unplug and re-plug
+with the driver bound. Installed the way `make install` places it, the
+driver is loaded (with uio, through modules.dep) by the sysconfig
+script that vendor/ivshmem ships."""
 import os
 import sys
 
@@ -20,6 +23,8 @@ STEPS = ['guest boots with ivshmem-plain',
          'shared memory through /dev/uio0: host to guest and back',
          'rmmod removes /dev/uio0, insmod brings it back',
          'hot-unplug with the driver bound, re-plug binds again',
+         'installed like make install does (+ depmod), the sysconfig '
+         'script loads uio and the driver with modprobe',
          'no kernel warnings']
 
 
@@ -90,7 +95,22 @@ def body(tap, s):
         g.poll('cat %s/name 2>/dev/null' % uio, 'ivshmem')
         tap.expect(g.check('bar-rw -u /dev/uio0 read 0 64') == p, 'read')
     with tap.step():
+        g.check('rmmod uio_ivshmem && rmmod uio')
+        tap.expect(g.run('ls /sys/class/uio/uio0')[0] != 0, 'not unloaded')
+        # The layout of modules_install: driver in extra/, uio where the
+        # kernel package has it; modprobe resolves uio via modules.dep.
+        g.check('d=/lib/modules/$(uname -r); '
+                'mkdir -p $d/kernel/drivers/uio $d/extra && '
+                'cp /lib/modules/uio.ko $d/kernel/drivers/uio/ && '
+                'cp /lib/modules/uio_ivshmem.ko $d/extra/ && depmod')
+        g.check('/etc/sysconfig/modules/ivshmem-uio.modules')
+        g.poll('cat %s/name 2>/dev/null' % uio, 'ivshmem')
+        tap.expect(g.check('bar-rw -u /dev/uio0 read 0 64') == p, 'read')
+    with tap.step():
         g.kernel_clean()
 
 
-vmlib.main_test(STEPS, body)
+MODULES_SCRIPT = os.path.join(vmlib.TOP_SRCDIR, 'vendor', 'ivshmem',
+                              'sysconfig', 'ivshmem-uio.modules')
+vmlib.main_test(STEPS, body, [(MODULES_SCRIPT,
+                               '/etc/sysconfig/modules/ivshmem-uio.modules')])

@@ -223,7 +223,7 @@ class Initramfs:
         self.root = root
         shutil.rmtree(root, ignore_errors=True)
         for d in ('bin', 'sbin', 'dev', 'proc', 'sys', 'tmp', 'run',
-                  'etc', 'lib/modules', 'usr/bin', 'usr/lib'):
+                  'etc', 'lib/modules', 'usr/bin', 'usr/sbin', 'usr/lib'):
             os.makedirs(os.path.join(root, d), exist_ok=True)
 
     def add_file(self, src, dst=None, mode=None):
@@ -292,7 +292,8 @@ class Initramfs:
 INIT = r'''#!/bin/busybox sh
 # /init of the test guests: mounts, modules, network, then the serial
 # command channel the harness drives.
-/bin/busybox --install -s /bin
+# Applets at their usual paths (/sbin/modprobe is what operators use).
+/bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

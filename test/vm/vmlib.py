@@ -29,7 +29,7 @@ import time
 
 from vmguest import ACCEL, SHM_SIZE, Guest, free_port  # noqa: F401
 from vmguest import _die_with_parent
-from vmimage import (TOP_BUILDDIR, VM_BUILDDIR,  # noqa: F401
+from vmimage import (TOP_BUILDDIR, TOP_SRCDIR, VM_BUILDDIR,  # noqa: F401
                      VmError, build_initramfs, kernel_release, log)
 
 
