@@ -23,7 +23,9 @@ while [ $# -gt 0 ]; do
     --maxsize) maxsize=$2; shift ;;
     --loops) loops=$2; shift ;;
     --builddir) builddir=$2; shift ;;
-    -h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help)
+        sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0 ;;
     *) echo "pp-table: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
@@ -43,10 +45,12 @@ server_bin=$builddir/vendor/ivshmem/server/ivshmem-server
 plugindir=$builddir/lib/pscom4ivshmem/.libs/
 for p in "$pscom_pp" "$mpi_pp" "$ctime" "$server_bin" \
     "$plugindir/libpscom4ivshmem.so"; do
-    [ -e "$p" ] || { echo "pp-table: $p is missing: build first (make)" >&2; exit 1; }
+    [ -e "$p" ] ||
+        { echo "pp-table: $p is missing: build first (make)" >&2; exit 1; }
 done
 for p in taskset mpirun python3; do
-    command -v $p >/dev/null || { echo "pp-table: $p is missing (scripts/deps.sh)" >&2; exit 1; }
+    command -v $p >/dev/null ||
+        { echo "pp-table: $p is missing (scripts/deps.sh)" >&2; exit 1; }
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pp-table.XXXXXX")
@@ -72,12 +76,13 @@ pids="$pids $!"
     { cat "$tmp/server.log" >&2; exit 1; }
 
 # Environment of each pscom transport.
-env_ivshmem="PSP_SHM=0 PSP_IVSHMEM=1 PSP_IVSHMEM_DEVICE=/dev/shm/$shm PSP_PLUGINDIR=$plugindir"
+env_ivshmem="PSP_SHM=0 PSP_IVSHMEM=1 PSP_IVSHMEM_DEVICE=/dev/shm/$shm"
+env_ivshmem="$env_ivshmem PSP_PLUGINDIR=$plugindir"
 env_shm="PSP_SHM=1 PSP_IVSHMEM=0"
 env_tcp="PSP_SHM=0 PSP_IVSHMEM=0"
 
-# SERVER-PROGRAM-ARGS -- CLIENT-ARGS: a server pinned to one core, its
-# client to the other, the client's output on stdout.
+# A server pinned to one core, its client to the other; the client's
+# output on stdout.
 pinned_pair() { # ENV PROGRAM SERVER-ARG... -- CLIENT-ARG...
     local envs=$1 prog=$2 sargs=() addr
     shift 2
@@ -102,10 +107,12 @@ for t in ivshmem shm tcp; do
     eval "envs=\$env_$t"
     pinned_pair "$envs" "$pscom_pp" -l 0 -- --json --maxsize "$maxsize" \
         --loops "$loops" >"$tmp/pp_$t.json" 2>"$tmp/pp_$t.err" ||
-        { echo "pp-table: pscom_pp over $t failed" >&2; cat "$tmp/pp_$t.err" >&2; exit 1; }
+        { echo "pp-table: pscom_pp over $t failed" >&2
+          cat "$tmp/pp_$t.err" >&2; exit 1; }
     pinned_pair "$envs" "$ctime" -l "$conns" -- "$conns" \
         >"$tmp/ct_$t.json" 2>"$tmp/ct_$t.err" ||
-        { echo "pp-table: connect-time over $t failed" >&2; cat "$tmp/ct_$t.err" >&2; exit 1; }
+        { echo "pp-table: connect-time over $t failed" >&2
+          cat "$tmp/ct_$t.err" >&2; exit 1; }
 done
 root=""
 [ "$(id -u)" -eq 0 ] && root=--allow-run-as-root
@@ -113,7 +120,8 @@ mpirun $root -np 2 --bind-to core --map-by core \
     --mca btl self,vader --mca btl_vader_single_copy_mechanism none \
     "$mpi_pp" --json --maxsize "$maxsize" --loops "$loops" \
     >"$tmp/pp_ompi.json" 2>"$tmp/pp_ompi.err" ||
-    { echo "pp-table: Open MPI run failed" >&2; cat "$tmp/pp_ompi.err" >&2; exit 1; }
+    { echo "pp-table: Open MPI run failed" >&2
+      cat "$tmp/pp_ompi.err" >&2; exit 1; }
 
 python3 - "$tmp" <<'PY'
 import json, sys

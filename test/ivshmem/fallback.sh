@@ -48,6 +48,8 @@ PSP_IVSHMEM_DEVICE=$seg_a "$pp" --maxsize 1K --loops 5 --verify "$addr" \
 tap_is "$(rows_via "$TL_DIR/c4.out" tcp)" 12 "exhausted segment: tcp"
 grep -q "no receive ring" "$TL_DIR/s4.out"
 tap_result $? "... the server logged why: no receive ring"
+# (Bounded wait: s1, killed above, may still await the server's reclaim.)
+ivt_wait_free "$seg_a"
 tap_is "$(ivt_used "$seg_a")" 0 "... and no frame stays allocated"
 kill -TERM "$TL_PID_s4"
 tl_wait_exit s4 30 >/dev/null

@@ -12,6 +12,12 @@ export PSP_DEBUG=1
 
 ivt_pp_server srv
 
+rings() { # INFO-JSON: number of ring allocations
+    python3 -c 'import json, sys
+info = json.load(open(sys.argv[1]))
+print(sum(a["tag"] == "ring" for a in info["allocations"]))' "$1"
+}
+
 n=0
 for byte in 0xff 0xa5; do
     n=$((n + 1))
@@ -22,7 +28,7 @@ for byte in 0xff 0xa5; do
     # Wait until both rings are allocated, then scribble over them.
     for _ in $(seq 1500); do
         ivt_info hostile >"$TL_DIR/info.json" 2>/dev/null
-        [ "$(python3 -c 'import json,sys; print(sum(a["tag"] == "ring" for a in json.load(open(sys.argv[1]))["allocations"]))' "$TL_DIR/info.json")" -ge 2 ] && break
+        [ "$(rings "$TL_DIR/info.json")" -ge 2 ] && break
         tl_nap
     done
     rings=$(python3 "$top_srcdir/test/ivshmem/scribble.py" \
@@ -33,7 +39,8 @@ for byte in 0xff 0xa5; do
     [ $rc -ge 1 ] && [ $rc -lt 128 ]
     tap_result $? \
         "round $n: the client fails with an error (exit $rc), no signal"
-    [ $rc -ge 1 ] && [ $rc -lt 128 ] || tap_diag "$(tail -n 5 "$TL_DIR/c$n.out")"
+    [ $rc -ge 1 ] && [ $rc -lt 128 ] ||
+        tap_diag "$(tail -n 5 "$TL_DIR/c$n.out")"
     kill -0 "$TL_PID_srv" 2>/dev/null
     tap_result $? "round $n: the server process survives"
     grep -q "ring" "$TL_DIR/srv.out" "$TL_DIR/c$n.out"
