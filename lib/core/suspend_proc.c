@@ -259,10 +259,14 @@ static int drive(int mode)
         if (now_ms() > end) {
             return 0;
         }
-        /* Never sleep in epoll here: an application thread asleep in it
-         * would make us wait for its wake-up (one sleeper at a time). */
+        /* Sleep in epoll (woken by the next event) only when no
+         * application thread does: one sleeper at a time, and we would
+         * wait for its wake-up. */
         int busy = pscom_progress(0);
 
+        if (!busy && !pscom_g.sleepers) {
+            busy = pscom_progress(1);
+        }
         pscom_unlock();
         if (P.status_dirty) {
             publish_status();
