@@ -6,8 +6,12 @@
 # 0 B .. 4 MiB; then connection set-up times (bench/connect-time) and the
 # goals as ratios to Open MPI in the same run.
 #
-#   bench/pp-table.sh [--quick] [--maxsize N] [--loops N] [--builddir DIR]
+#   bench/pp-table.sh [--quick] [--maxsize N] [--loops N] [--repeat N]
+#                     [--builddir DIR]
 #
+# --repeat N alternates all runs N times and keeps the best time (and
+# bandwidth) per size and run: on a busy machine that filters the rounds
+# another process disturbed, for every column alike.
 # ivshmem runs on a segment of a real ivshmem-server started here (host
 # view: /dev/shm/<name>, PSP_SHM=0, as two VMs would). Numbers are only
 # meaningful on an otherwise quiet machine.
@@ -17,11 +21,13 @@ builddir=${top_builddir:-}
 maxsize=4M
 loops=1000
 conns=200
+repeat=1
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) maxsize=64K; loops=50; conns=20 ;;
     --maxsize) maxsize=$2; shift ;;
     --loops) loops=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
     --builddir) builddir=$2; shift ;;
     -h | --help)
         sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -103,25 +109,36 @@ pinned_pair() { # ENV PROGRAM SERVER-ARG... -- CLIENT-ARG...
     return $rc
 }
 
+pp_run() { # TRANSPORT: pscom_pp JSON lines, appended
+    eval "envs=\$env_$1"
+    pinned_pair "$envs" "$pscom_pp" -l 0 -- --json --maxsize "$maxsize" \
+        --loops "$loops" >>"$tmp/pp_$1.json" 2>"$tmp/pp_$1.err" ||
+        { echo "pp-table: pscom_pp over $1 failed" >&2
+          cat "$tmp/pp_$1.err" >&2; exit 1; }
+}
+root=""
+[ "$(id -u)" -eq 0 ] && root=--allow-run-as-root
+ompi_run() {
+    mpirun $root -np 2 --bind-to core --map-by core \
+        --mca btl self,vader --mca btl_vader_single_copy_mechanism none \
+        "$mpi_pp" --json --maxsize "$maxsize" --loops "$loops" \
+        >>"$tmp/pp_ompi.json" 2>"$tmp/pp_ompi.err" ||
+        { echo "pp-table: Open MPI run failed" >&2
+          cat "$tmp/pp_ompi.err" >&2; exit 1; }
+}
+for _ in $(seq "$repeat"); do
+    for t in ivshmem shm tcp; do
+        pp_run $t
+    done
+    ompi_run
+done
 for t in ivshmem shm tcp; do
     eval "envs=\$env_$t"
-    pinned_pair "$envs" "$pscom_pp" -l 0 -- --json --maxsize "$maxsize" \
-        --loops "$loops" >"$tmp/pp_$t.json" 2>"$tmp/pp_$t.err" ||
-        { echo "pp-table: pscom_pp over $t failed" >&2
-          cat "$tmp/pp_$t.err" >&2; exit 1; }
     pinned_pair "$envs" "$ctime" -l "$conns" -- "$conns" \
         >"$tmp/ct_$t.json" 2>"$tmp/ct_$t.err" ||
         { echo "pp-table: connect-time over $t failed" >&2
           cat "$tmp/ct_$t.err" >&2; exit 1; }
 done
-root=""
-[ "$(id -u)" -eq 0 ] && root=--allow-run-as-root
-mpirun $root -np 2 --bind-to core --map-by core \
-    --mca btl self,vader --mca btl_vader_single_copy_mechanism none \
-    "$mpi_pp" --json --maxsize "$maxsize" --loops "$loops" \
-    >"$tmp/pp_ompi.json" 2>"$tmp/pp_ompi.err" ||
-    { echo "pp-table: Open MPI run failed" >&2
-      cat "$tmp/pp_ompi.err" >&2; exit 1; }
 
 python3 - "$tmp" <<'PY'
 import json, sys
@@ -133,6 +150,10 @@ for r in runs:
     for line in open(f"{tmp}/pp_{r}.json"):
         if line.startswith("{"):
             j = json.loads(line)
+            old = data[r].get(j["size"])
+            if old:  # --repeat: the best of the rounds
+                j["half_rtt_us"] = min(j["half_rtt_us"], old["half_rtt_us"])
+                j["mb_s"] = max(j["mb_s"], old["mb_s"])
             data[r][j["size"]] = j
 for r in runs[:3]:
     got = {j["type"] for j in data[r].values()}
