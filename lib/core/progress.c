@@ -226,6 +226,12 @@ int pscom_progress(int timeout_ms)
 
     pscom_g.in_progress++;
     pscom_g.stat_progress++;
+    if (pscom_susp_bg_progress && pscom_susp_take_bg_progress()) {
+        /* The suspend worker progressed meanwhile: a waiter re-checks its
+         * requests before it sleeps on a completion that happened. */
+        progressed = 1;
+        timeout_ms = 0;
+    }
     if (pscom_g.pollers_active) {
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */

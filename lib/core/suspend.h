@@ -130,6 +130,15 @@ void pscom_susp_proc_exit(void);
  * busy-polling with the lock held (memory transports) lets go then. */
 extern unsigned int pscom_susp_lock_wanted;
 
+/** Set (lock held) when the worker made progress on its own: requests
+ * may have completed behind the application's back. */
+extern unsigned int pscom_susp_bg_progress;
+
+/** progress.c, lock held: 1 (and clears it) if the worker made progress
+ * since and the caller is not the worker, so that a waiter re-checks its
+ * requests instead of sleeping on a completion that already happened. */
+int pscom_susp_take_bg_progress(void);
+
 /** A connection changed state (for the status topic; lock held). */
 void pscom_susp_proc_changed(void);
 

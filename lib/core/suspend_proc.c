@@ -48,6 +48,17 @@ static struct {
 } P = {.pipe = {-1, -1}};
 
 unsigned int pscom_susp_lock_wanted;
+unsigned int pscom_susp_bg_progress;
+static __thread int in_worker;
+
+int pscom_susp_take_bg_progress(void)
+{
+    if (!pscom_susp_bg_progress || in_worker) {
+        return 0;
+    }
+    pscom_susp_bg_progress = 0;
+    return 1;
+}
 
 /* The core's lock for the worker: a waiter that busy-polls with the lock
  * held hands it over (progress.c). */
@@ -267,6 +278,9 @@ static int drive(int mode)
         if (!busy && !pscom_g.sleepers) {
             busy = pscom_progress(1);
         }
+        if (busy) {
+            pscom_susp_bg_progress = 1;
+        }
         pscom_unlock();
         if (P.status_dirty) {
             publish_status();
@@ -362,6 +376,7 @@ static void *worker(void *arg)
     struct pollfd pfd = {.fd = P.pipe[0], .events = POLLIN};
 
     (void)arg;
+    in_worker = 1;
     for (;;) {
         unsigned char cmds[64];
         ssize_t n;
@@ -378,7 +393,9 @@ static void *worker(void *arg)
         }
         /* Background progress, never waiting for the application. */
         if (pthread_mutex_trylock(&pscom_g.lock) == 0) {
-            pscom_progress(0);
+            if (pscom_progress(0)) {
+                pscom_susp_bg_progress = 1;
+            }
             pthread_mutex_unlock(&pscom_g.lock);
         }
         if (P.status_dirty) {
