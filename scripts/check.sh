@@ -1,12 +1,13 @@
 #!/bin/bash
 # The whole test suite, from a fresh checkout on Debian 12:
 #   1. installs the packages it needs (apt-get),
-#   2. builds with -Wall -Wextra -Werror and runs 'make check',
+#   2. builds with -Wall -Wextra -Werror and runs 'make check' and
+#      'make check-vm' (real QEMU guests, test/vm) in that build,
 #   3. runs 'make distcheck' with AddressSanitizer + UBSan (builds the
 #      release tarball from scratch and runs the suite again from it),
 # and ends with one line "N passed, N failed".
-# Environment: JOBS (parallel make, default 2), CHECK_SKIP_ASAN=1 to skip
-# step 3 while developing.
+# Environment: JOBS (parallel make, default 2); while developing,
+# CHECK_SKIP_ASAN=1 skips step 3 and CHECK_SKIP_VM=1 the QEMU guests.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -29,6 +30,12 @@ rm -rf "$b"; mkdir -p "$b"
 if (cd "$b" && "$top/configure" -q --enable-werror && make -s -j"$JOBS"); then
     (cd "$b" && make -s check -j"$JOBS" >"$b/check.log" 2>&1)
     rc=$?
+    # Real QEMU guests (test/vm): about a minute on 2 cores.
+    if [ "${CHECK_SKIP_VM:-0}" != 1 ]; then
+        (cd "$b" && make -s check-vm >"$b/check-vm.log" 2>&1) || rc=1
+        grep -E '^(PASS|FAIL|XPASS|ERROR|SKIP):' "$b/check-vm.log" | sed 's/^/vm /'
+        grep -A20 'check-vm timings' "$b/check-vm.log"
+    fi
     grep -E '^(PASS|FAIL|XPASS|ERROR|SKIP):|^# ' "$b/check.log"
     add "$("$top/scripts/count-results.sh" trs "$b")"
     if [ $rc -ne 0 ]; then
