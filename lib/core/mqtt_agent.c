@@ -116,7 +116,10 @@ int pscom_mqtt_parse(const char *payload, size_t len, int pid)
                len, PSCOM_MQTT_PAYLOAD_MAX);
         return -2;
     }
-    memcpy(buf, payload, len);
+    if (len) {
+        /* An empty payload may come as a NULL pointer. */
+        memcpy(buf, payload, len);
+    }
     buf[len] = '\0';
     for (size_t i = 0; i < len; i++) {
         if (buf[i] == '\0' ||
