@@ -15,9 +15,17 @@
 #include "pscom_priv.h"
 
 #define EVENTS_MAX 32
-/* With pollers active, epoll is asked every this many steps only, so the
- * ring fast path makes no syscall. */
-#define POLL_EPOLL_EVERY 32
+/* With pollers active, epoll is asked only every `epoll_every` steps so
+ * the ring fast path makes no syscall. The interval starts at
+ * POLL_EPOLL_MIN and doubles after each epoll_wait that found nothing, up
+ * to POLL_EPOLL_MAX; any event resets it. Idle control sockets and a
+ * listener then cost next to nothing (a syscall is ~1 us in a VM, a ring
+ * poll ~30 ns), while a busy tcp connection next to the rings keeps being
+ * served every POLL_EPOLL_MIN steps. */
+#define POLL_EPOLL_MIN 32u
+#define POLL_EPOLL_MAX 1024u
+static unsigned int epoll_every = POLL_EPOLL_MIN;
+static unsigned int epoll_countdown = POLL_EPOLL_MIN;
 
 /* Events fetched by the progress steps running now (nested steps happen
  * when a callback blocks): pscom_ufd_del() clears matching entries so a
@@ -236,7 +244,7 @@ int pscom_progress(int timeout_ms)
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
-        if (pscom_g.stat_progress % POLL_EPOLL_EVERY) {
+        if (--epoll_countdown) {
             goto out;
         }
     }
@@ -263,6 +271,12 @@ int pscom_progress(int timeout_ms)
         DPRINT(0, "pscom: epoll_wait: %s", strerror(errno));
     }
     if (n > 0) {
+        epoll_every = POLL_EPOLL_MIN;
+    } else if (epoll_every < POLL_EPOLL_MAX) {
+        epoll_every *= 2;
+    }
+    epoll_countdown = epoll_every;
+    if (n > 0) {
         struct ev_frame frame = {ev, n, ev_frames};
 
         ev_frames = &frame;
@@ -287,7 +301,7 @@ out:
         progressed = 1;
     }
     pscom_g.in_progress--;
-    if (!pscom_g.in_progress) {
+    if (!pscom_g.in_progress && !list_empty(&pscom_g.zombies)) {
         pscom_con_reap();
     }
     return progressed;
