@@ -1,0 +1,60 @@
+#!/bin/bash
+# The agent's settings: the broker given as a URI is not there when the
+# process starts (a warning, the process runs on, the agent connects once
+# the broker appears); topic templates with <hostname> and <pid> are
+# expanded; answers and the retained status use them; pscom_info lists
+# the variables.
+. "$top_srcdir/test/common/tap.sh"
+. "$top_srcdir/test/common/lib.sh"
+st=$top_builddir/test/suspend/susp_stream
+info=$top_builddir/bin/pscom_info
+[ -x "$st" ] || tap_bail "$st is missing"
+tl_init
+tl_need mosquitto mosquitto_sub mosquitto_pub
+H=$(hostname)
+tap_plan 6
+
+MQTT_PORT=$(tl_free_port)
+export PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=tcp://127.0.0.1:$MQTT_PORT
+export PSP_MQTT_REQUEST_TOPIC='t/<hostname>/<pid>/in'
+export PSP_MQTT_RESPONSE_TOPIC='t/<pid>/out'
+export PSP_MQTT_STATUS_TOPIC='t/<pid>/state'
+# A listening process with nothing to do: only the agent works.
+tl_start p "$st" -l
+tl_wait_line "$TL_DIR/p.out" '^port ' 30 || tap_bail "no port"
+pid=$TL_PID_p
+tl_wait_line "$TL_DIR/p.out" 'unreachable.*communication continues' 30
+tap_result $? "no broker at start: one warning, the process runs on"
+
+cat >"$TL_DIR/mosquitto.conf" <<EOT
+user $(id -un)
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest file $TL_DIR/mosquitto.log
+log_type all
+EOT
+tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
+tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$pid-" 60
+tap_result $? "the agent connects when the broker appears and subscribes"
+grep -q "SUBSCRIBE from pscom-$pid-" "$TL_DIR/mosquitto.log" &&
+    grep -A1 "SUBSCRIBE from pscom-$pid-" "$TL_DIR/mosquitto.log" |
+    grep -q "t/$H/$pid/in"
+tap_result $? "it subscribed to the expanded template t/$H/$pid/in"
+
+tl_start sub mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -i "sub-$pid" \
+    -t "t/$pid/out" -C 1
+tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from sub-$pid" 30 ||
+    tap_bail "mosquitto_sub did not subscribe"
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t "t/$H/$pid/in" -m suspend
+tl_wait_exit sub 30
+tap_is "$(cat "$TL_DIR/sub.out")" "$pid : ALLOWED" "the answer comes on t/$pid/out"
+s=$(mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t "t/$pid/state" -C 1 -W 5)
+case $s in *'"state":"suspended"'*) r=0 ;; *) r=1 ;; esac
+tap_result $r "the retained status on t/$pid/state says suspended"
+
+[ -x "$info" ] || tap_bail "$info is missing"
+n=$("$info" 2>&1 | grep -cE 'PSP_(MQTT_BROKER|MQTT_REQUEST_TOPIC|MQTT_RESPONSE_TOPIC|MQTT_STATUS_TOPIC|SUSPEND_TCP|SUSPEND_RESUME|SIGSUSPEND|POSTPONE_FEEDBACK)')
+[ "$n" -ge 8 ]
+tap_result $? "pscom_info lists the suspend/resume variables ($n)"
+exit "$(tap_status)"
