@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Case d (issue 6): the migration cycle with traffic between guests A
+and B and a mosquitto broker on the host; the destination gets no
+ivshmem device and the stream continues over tcp. See
+vmmigrate.py for the cycle."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vmlib  # noqa: E402
+import vmmigrate  # noqa: E402
+
+vmlib.main_test(vmmigrate.steps('tcp'), vmmigrate.body_for('tcp'),
+                vmmigrate.EXTRA)
