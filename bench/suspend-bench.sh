@@ -44,7 +44,8 @@ counts="1 16 64"
 reps=5
 [ $quick = 1 ] && { counts="1 4"; reps=1; }
 
-printf '%6s %5s %14s %14s\n' conns reps "suspend ms" "resume ms"
+printf '%6s %5s %14s %14s %14s %14s\n' conns reps "suspend ms" "(max)" \
+    "resume ms" "(max)"
 for c in $counts; do
     n=$((200 + 10 * reps))
     rm -f "$TL_DIR/go"
@@ -61,16 +62,19 @@ for c in $counts; do
         tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$pid-" 30 ||
             { echo "agent $pid did not subscribe" >&2; exit 1; }
     done
-    ssum=0 rsum=0
+    ssum=0 rsum=0 smax=0 rmax=0
     for _ in $(seq $reps); do
         out=$("$mig" suspend "$H" -n 2 --broker "127.0.0.1:$MQTT_PORT")
         ms=$(echo "$out" | awk '/answered/{print $(NF-1)}')
         out2=$("$mig" resume "$H" -n 2 --broker "127.0.0.1:$MQTT_PORT")
         mr=$(echo "$out2" | awk '/answered/{print $(NF-1)}')
         ssum=$(echo "$ssum + $ms" | bc) rsum=$(echo "$rsum + $mr" | bc)
+        smax=$(echo "if ($ms > $smax) $ms else $smax" | bc)
+        rmax=$(echo "if ($mr > $rmax) $mr else $rmax" | bc)
     done
-    printf '%6d %5d %14.1f %14.1f\n' "$c" "$reps" \
-        "$(echo "$ssum / $reps" | bc -l)" "$(echo "$rsum / $reps" | bc -l)"
+    printf '%6d %5d %14.1f %14.1f %14.1f %14.1f\n' "$c" "$reps" \
+        "$(echo "$ssum / $reps" | bc -l)" "$smax" \
+        "$(echo "$rsum / $reps" | bc -l)" "$rmax"
     touch "$TL_DIR/go"
     tl_wait_exit "s$c" 120 >/dev/null
     tl_wait_exit "c$c" 120 >/dev/null
