@@ -89,9 +89,10 @@ def steps(kind):
 
 
 def guest_stream(g, args, env):
-    """susp_stream in the background in guest g: /tmp/st.log, /tmp/st.rc."""
+    """susp_stream in the background in guest g: /tmp/st.log, /tmp/st.rc
+    (its exit status)."""
     g.check('(env %s susp_stream %s >/tmp/st.log 2>/tmp/st.err; '
-                   'echo $? >/tmp/st.rc) </dev/null >/dev/null 2>&1 &' % (env, args))
+            'echo $? >/tmp/st.rc) </dev/null >/dev/null 2>&1 &' % (env, args))
 
 
 def body_for(kind):
@@ -142,8 +143,8 @@ def run_cycle(tap, s, kind):
         a.detach_ivshmem()
         t1 = time.monotonic()
         info = a.migrate()
-        vmlib.log('migration: detach %.2f s, migrate %.2f s (downtime %s '
-                  'ms)' % (t1 - t0, time.monotonic() - t1,
+        vmlib.log('migration of A: detach %.2f s, migrate %.2f s '
+                  '(downtime %s ms)' % (t1 - t0, time.monotonic() - t1,
                            info.get('downtime')))
     with tap.step():
         if kind == 'ivshmem':
