@@ -67,6 +67,15 @@ static void worker_lock(void)
     __atomic_add_fetch(&pscom_susp_lock_wanted, 1, __ATOMIC_ACQ_REL);
     pscom_lock();
     __atomic_sub_fetch(&pscom_susp_lock_wanted, 1, __ATOMIC_ACQ_REL);
+    /* An application thread asleep in epoll holds events that may name
+     * transports the worker is about to close and free: wake it and let
+     * it handle them first (it takes the lock on its way out). */
+    while (pscom_g.sleepers) {
+        pscom_g.cond_waiters++;
+        pscom_wakeup();
+        pthread_cond_wait(&pscom_g.cond, &pscom_g.lock);
+        pscom_g.cond_waiters--;
+    }
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -270,14 +279,10 @@ static int drive(int mode)
         if (now_ms() > end) {
             return 0;
         }
-        /* Sleep in epoll (woken by the next event) only when no
-         * application thread does: one sleeper at a time, and we would
-         * wait for its wake-up. */
+        /* Never sleep in epoll here: while we slept, an application
+         * thread could close a transport our pending events name. */
         int busy = pscom_progress(0);
 
-        if (!busy && !pscom_g.sleepers) {
-            busy = pscom_progress(1);
-        }
         if (busy) {
             pscom_susp_bg_progress = 1;
         }
@@ -288,7 +293,7 @@ static int drive(int mode)
         if (busy) {
             sched_yield();
         } else {
-            usleep(100);
+            usleep(20);
         }
         worker_lock();
     }
@@ -393,7 +398,9 @@ static void *worker(void *arg)
         }
         /* Background progress, never waiting for the application. */
         if (pthread_mutex_trylock(&pscom_g.lock) == 0) {
-            if (pscom_progress(0)) {
+            /* Not while an application thread sleeps in epoll: it
+             * handles the events itself (see worker_lock()). */
+            if (!pscom_g.sleepers && pscom_progress(0)) {
                 pscom_susp_bg_progress = 1;
             }
             pthread_mutex_unlock(&pscom_g.lock);
