@@ -15,6 +15,8 @@ the segment -> device_del + object-del -> migrate A to a new QEMU ->
 device_add on the destination (case c) or nothing (case d) ->
 pscom-migrate resume A (COMPLETED once reconnected) -> A streams the
 second half -> both received everything over ivshmem (c) or tcp (d)."""
+import contextlib
+import json
 import os
 import re
 import subprocess
@@ -49,6 +51,19 @@ def start_broker(s):
         stderr=subprocess.DEVNULL))
     wait_log(logp, r'mosquitto version .* running')
     return port, logp
+
+
+def watch_status(s, broker, blog):
+    """mosquitto_sub on A's status topics (what a framework watches);
+    returns the file its messages go to."""
+    out = os.path.join(s.dir, 'status.log')
+    with open(out, 'w') as f:
+        s.procs.append(subprocess.Popen(
+            ['mosquitto_sub', '-h', '127.0.0.1', '-p', str(broker), '-v',
+             '-i', 'vmtest-watch', '-t', 'fast/pscom/A/+/status'],
+            stdout=f, stderr=subprocess.STDOUT))
+    wait_log(blog, 'Received SUBSCRIBE from vmtest-watch')
+    return out
 
 
 def wait_log(path, regex, timeout=60):
@@ -105,6 +120,7 @@ def run_cycle(tap, s, kind):
     with tap.step():
         vp.require(tap, STREAM, MIGRATE)
         broker, blog = start_broker(s)
+        status = watch_status(s, broker, blog)
         _, shm = s.start_server(layout='pscom')
         used = vp.segment(shm)['used_frames']
         a = s.guest('A', shm=shm, net=True)
@@ -161,6 +177,13 @@ def run_cycle(tap, s, kind):
                    'resume (%d): %s' % (rc, out))
         vmlib.log('resume -> COMPLETED %.0f ms' % ((time.monotonic() - t0)
                                                    * 1000))
+        states = []
+        with open(status, errors='replace') as f:
+            for line in f:
+                with contextlib.suppress(ValueError, IndexError):
+                    states.append(json.loads(line.split(' ', 1)[1])['state'])
+        vmlib.log('states of A\'s process on its status topic: %s'
+                  % ' '.join(states))
     with tap.step():
         a.check('touch /tmp/go')
         for g in (a, b):
