@@ -3,7 +3,7 @@
 # process starts (a warning, the process runs on, the agent connects once
 # the broker appears); topic templates with <hostname> and <pid> are
 # expanded; answers and the retained status use them; pscom_info lists
-# the variables.
+# the variables; SIGKILL makes the broker publish the last will.
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
 st=$top_builddir/test/suspend/susp_stream
@@ -12,7 +12,7 @@ info=$top_builddir/bin/pscom_info
 tl_init
 tl_need mosquitto mosquitto_sub mosquitto_pub
 H=$(hostname)
-tap_plan 6
+tap_plan 7
 
 MQTT_PORT=$(tl_free_port)
 export PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=tcp://127.0.0.1:$MQTT_PORT
@@ -52,6 +52,16 @@ tap_is "$(cat "$TL_DIR/sub.out")" "$pid : ALLOWED" "the answer comes on t/$pid/o
 s=$(mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t "t/$pid/state" -C 1 -W 5)
 case $s in *'"state":"suspended"'*) r=0 ;; *) r=1 ;; esac
 tap_result $r "the retained status on t/$pid/state says suspended"
+
+kill -KILL "$pid"
+tl_wait_exit p 30 >/dev/null
+r=1
+for _ in $(seq 100); do
+    s=$(mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t "t/$pid/state" -C 1 -W 2)
+    case $s in *'"state":"dead"'*) r=0; break ;; esac
+    tl_nap
+done
+tap_result $r "killed: the last will sets the status to dead"
 
 [ -x "$info" ] || tap_bail "$info is missing"
 n=$("$info" 2>&1 | grep -cE 'PSP_(MQTT_BROKER|MQTT_REQUEST_TOPIC|MQTT_RESPONSE_TOPIC|MQTT_STATUS_TOPIC|SUSPEND_TCP|SUSPEND_RESUME|SIGSUSPEND|POSTPONE_FEEDBACK)')
