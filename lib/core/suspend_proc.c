@@ -83,11 +83,12 @@ static void worker_lock(void)
 void pscom_susp_proc_post(enum pscom_susp_cmd cmd, int from_mqtt)
 {
     unsigned char b = (unsigned char)(cmd | (from_mqtt ? 0x80 : 0));
+    int fd = __atomic_load_n(&P.pipe[1], __ATOMIC_ACQUIRE);
 
     /* Async-signal-safe: a write on a non-blocking pipe. A full pipe
      * drops the command (thousands queued: nothing is lost that
      * matters). */
-    if (P.pipe[1] >= 0 && write(P.pipe[1], &b, 1) != 1) {
+    if (fd >= 0 && write(fd, &b, 1) != 1) {
         return;
     }
 }
@@ -486,8 +487,8 @@ void pscom_susp_proc_exit(void)
     }
     P.enabled = 0;
     /* EOF on the pipe stops the worker after its current command. */
-    close(P.pipe[1]);
-    P.pipe[1] = -1;
+    /* paho's threads may still post: let them see -1 first. */
+    close(__atomic_exchange_n(&P.pipe[1], -1, __ATOMIC_ACQ_REL));
     pthread_join(P.thread, NULL);
     close(P.pipe[0]);
     P.pipe[0] = -1;
