@@ -89,12 +89,15 @@ def migrate_cmd(verb, broker, timeout=10):
     return p.returncode, p.stdout
 
 
-def steps(kind):
+def steps(kind, start='ivshmem'):
+    """The TAP plan: the stream starts on `start` and ends on `kind`."""
     return ['broker, ivshmem-server; guests A and B boot',
             'B listens, A connects through the host: the stream runs over '
-            'ivshmem',
+            + start,
             'A streamed half; its agent is subscribed',
-            'suspend: ALLOWED from A\'s process; every frame back',
+            'suspend: ALLOWED from A\'s process; its connection closed' + (
+                ', every frame back' if start == 'ivshmem' else
+                ' (PSP_SUSPEND_TCP=1)'),
             'device_del + object-del, migrate A to a new QEMU',
             'destination: ' + ('device_add ivshmem-plain' if kind ==
                                'ivshmem' else 'no ivshmem device'),
@@ -110,13 +113,13 @@ def guest_stream(g, args, env):
             'echo $? >/tmp/st.rc) </dev/null >/dev/null 2>&1 &' % (env, args))
 
 
-def body_for(kind):
+def body_for(kind, start='ivshmem'):
     def body(tap, s):
-        run_cycle(tap, s, kind)
+        run_cycle(tap, s, kind, start)
     return body
 
 
-def run_cycle(tap, s, kind):
+def run_cycle(tap, s, kind, start):
     with tap.step():
         vp.require(tap, STREAM, MIGRATE)
         broker, blog = start_broker(s)
@@ -127,7 +130,11 @@ def run_cycle(tap, s, kind):
         b = s.guest('B', shm=shm, net=True)
         vmlib.log('boot A %.2f s, B %.2f s' % (a.wait_boot(), b.wait_boot()))
     with tap.step():
-        guest_stream(b, '-l -n %d -w /tmp/end' % COUNT, vp.GUEST_ENV)
+        # A tcp stream (ivshmem off) is suspended only when asked for:
+        # its slirp connection would not survive the move.
+        env = vp.GUEST_ENV + ('' if start == 'ivshmem' else
+                              ' PSP_IVSHMEM=0 PSP_SUSPEND_TCP=1')
+        guest_stream(b, '-l -n %d -w /tmp/end' % COUNT, env)
         b.poll('grep -c "^port " /tmp/st.log', '1')
         gport = int(b.run('sed -n "s/^port //p" /tmp/st.log')[1])
         hport = vmlib.free_port()
@@ -135,17 +142,18 @@ def run_cycle(tap, s, kind):
             'command-line': 'hostfwd_add n0 tcp:127.0.0.1:%d-:%d'
                             % (hport, gport)})
         env_a = ('%s PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=10.0.2.2:%d '
-                 'PSP_POSTPONE_FEEDBACK=1' % (vp.GUEST_ENV, broker))
+                 'PSP_POSTPONE_FEEDBACK=1' % (env, broker))
         guest_stream(a, '-c 10.0.2.2:%d -n %d -h %d -g /tmp/go '
                            '-w /tmp/end' % (hport, COUNT, COUNT // 2), env_a)
-        a.poll('grep -c "^connected type=ivshmem" /tmp/st.log', '1')
+        a.poll('grep -c "^connected type=%s" /tmp/st.log' % start, '1')
     with tap.step():
         a.poll('grep -c "^halfway" /tmp/st.log', '1', timeout=120)
         # Only A's process runs the agent; its client id names its pid.
         pid = int(wait_log(blog, r'Received SUBSCRIBE from pscom-(\d+)-')
                   .group(1))
-        tap.expect(vp.segment(shm)['used_frames'] > used,
-                   'the rings hold no frames of the segment')
+        tap.expect((vp.segment(shm)['used_frames'] > used) ==
+                   (start == 'ivshmem'), 'frames in use: %d'
+                   % vp.segment(shm)['used_frames'])
     with tap.step():
         t0 = time.monotonic()
         rc, out = migrate_cmd('suspend', broker)
@@ -154,6 +162,10 @@ def run_cycle(tap, s, kind):
         vmlib.log('suspend -> ALLOWED %.0f ms' % ((time.monotonic() - t0)
                                                   * 1000))
         vp.wait_frames(tap, shm, used)
+        # PSP_DEBUG=2: "<connection>: suspended" once its transport closed.
+        rc, out = a.run('grep -c ": suspended$" /tmp/st.err')
+        tap.expect(rc == 0, 'A: connection not suspended: %s'
+                   % a.run('tail -5 /tmp/st.err')[1])
     with tap.step():
         t0 = time.monotonic()
         a.detach_ivshmem()
