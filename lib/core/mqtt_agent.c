@@ -22,6 +22,11 @@
 #define TOPIC_MAX 512
 #define RETRY_FIRST_S 1
 #define RETRY_MAX_S 8
+/* Seconds between keep-alive pings: a broker link that died silently (a
+ * migrated guest's user-mode network connection dies with the source
+ * QEMU) is noticed within about two intervals, and the agent is back
+ * well inside the framework's 10 s wait for each answer. */
+#define KEEPALIVE_S 3
 
 static struct {
     MQTTAsync client;
@@ -35,6 +40,7 @@ static struct {
     int connected;  /* 1 while the broker session is up */
     int connecting; /* a connect() is outstanding */
     int warned;     /* "broker unreachable" said once per outage */
+    int sub_qos;    /* QoS of our request subscription (see set_qos) */
     unsigned int retry_s;
     time_t retry_at;
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -214,9 +220,7 @@ static void on_connected(void *ctx, char *cause)
     }
     A.warned = 0;
     ro.onFailure = on_subscribe_failure;
-    /* QoS 0: a PUBACK written just before our answer would hold the answer
-     * back by a delayed ACK (Nagle; paho does not set TCP_NODELAY). */
-    MQTTAsync_subscribe(A.client, A.req_topic, 0, &ro);
+    MQTTAsync_subscribe(A.client, A.req_topic, A.sub_qos, &ro);
     if (A.status) {
         publish(A.status_topic, A.status, 1);
     }
@@ -272,8 +276,11 @@ static void start_connect(void)
     will.message = A.will;
     will.retained = 1;
     will.qos = 1;
-    co.keepAliveInterval = 10;
-    co.cleansession = 1;
+    co.keepAliveInterval = KEEPALIVE_S;
+    /* A persistent session: while we are away the broker keeps our
+     * subscription and queues QoS 1 requests (the framework's "resume"
+     * during a migration) for us. */
+    co.cleansession = 0;
     co.connectTimeout = 5;
     co.automaticReconnect = 1;
     co.minRetryInterval = RETRY_FIRST_S;
@@ -375,12 +382,36 @@ void pscom_mqtt_stop(void)
     A.status = NULL;
 }
 
+/* Subscribe to requests with QoS 0 while running and QoS 1 while
+ * suspended. Suspended, the process is about to migrate: the broker must
+ * queue the "resume" it cannot deliver while our link is down (QoS 1
+ * requests are queued for a persistent session, QoS 0 ones dropped).
+ * Running, QoS 0: the PUBACK of a QoS 1 request, written just before our
+ * answer, would hold the answer back by the broker's delayed ACK (Nagle;
+ * paho does not set TCP_NODELAY) -- up to 40 ms on a 20 ms budget. */
+static void set_qos(int qos)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+
+    pthread_mutex_lock(&A.lock);
+    if (A.sub_qos != qos) {
+        A.sub_qos = qos;
+        if (A.connected) {
+            ro.onFailure = on_subscribe_failure;
+            MQTTAsync_subscribe(A.client, A.req_topic, qos, &ro);
+        }
+    }
+    pthread_mutex_unlock(&A.lock);
+}
+
 void pscom_mqtt_answer(const char *word)
 {
     char text[64];
 
     snprintf(text, sizeof(text), "%d : %s", (int)getpid(), word);
     publish(A.resp_topic, text, 0);
+    /* After the answer, so that it goes out first. */
+    set_qos(strcmp(word, "ALLOWED") == 0 ? 1 : 0);
 }
 
 void pscom_mqtt_status(const char *json)
