@@ -8,6 +8,7 @@
 # Then a connection set up while the process is suspended: it is
 # suspended as soon as it is up, and resumed with the process.
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/suspend/stream-pair.sh"
 st=$top_builddir/test/suspend/susp_stream
 mig=$top_builddir/bin/pscom-migrate
 [ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
@@ -21,15 +22,8 @@ export PSP_MQTT_BROKER=$B PSP_POSTPONE_FEEDBACK=1 PSP_DEBUG=2
 N=2000
 tap_plan 14
 
-PSP_SUSPEND_RESUME=1 tl_start srv "$st" -l -n $N -h $((N / 2)) \
-    -g "$TL_DIR/go" -w "$TL_DIR/end"
-tl_wait_line "$TL_DIR/srv.out" '^port ' 30 || tap_bail "server did not listen"
-port=$(awk '/^port/{print $2}' "$TL_DIR/srv.out")
-# The peer: no agent, it keeps calling pscom (blocked in its waits).
-tl_start cli "$st" -c "127.0.0.1:$port" -n $N
-tl_wait_line "$TL_DIR/srv.out" '^halfway' 60 || tap_bail "no halfway"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 30 ||
-    tap_bail "the agent did not subscribe"
+# The peer runs no agent: it keeps calling pscom (blocked in its waits).
+stream_pair $N
 grep -q "connected type=ivshmem" "$TL_DIR/cli.out"
 tap_result $? "the stream runs over ivshmem"
 [ "$(ivt_used "$seg")" -gt 0 ]

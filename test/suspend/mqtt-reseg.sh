@@ -8,6 +8,7 @@
 # old one: not co-located, so the connection comes back over tcp -- and
 # every message still arrives exactly once and in order.
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/suspend/stream-pair.sh"
 st=$top_builddir/test/suspend/susp_stream
 mig=$top_builddir/bin/pscom-migrate
 info=$(host_info)
@@ -25,14 +26,8 @@ tap_plan 7
 uuid_of() { "$info" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])'; }
 uuid1=$(uuid_of "$seg")
 
-PSP_SUSPEND_RESUME=1 tl_start srv "$st" -l -n $N -h $((N / 2)) \
-    -g "$TL_DIR/go" -w "$TL_DIR/end"
-tl_wait_line "$TL_DIR/srv.out" '^port ' 30 || tap_bail "server did not listen"
-port=$(awk '/^port/{print $2}' "$TL_DIR/srv.out")
-tl_start cli "$st" -c "127.0.0.1:$port" -n $N
-tl_wait_line "$TL_DIR/srv.out" '^halfway' 60 || tap_bail "no halfway"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 30 ||
-    tap_bail "the agent did not subscribe"
+# The peer runs no agent: it keeps calling pscom (blocked in its waits).
+stream_pair $N
 grep -q "connected type=ivshmem" "$TL_DIR/cli.out"
 tap_result $? "the stream runs over ivshmem (segment $uuid1)"
 
