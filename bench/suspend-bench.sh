@@ -40,8 +40,8 @@ tl_wait_line "$TL_DIR/mosquitto.log" "mosquitto version .* running" 30 ||
 H=$(hostname)
 export PSP_SUSPEND_RESUME=1 PSP_POSTPONE_FEEDBACK=1
 export PSP_MQTT_BROKER=127.0.0.1:$MQTT_PORT
-counts="1 16 64"
-reps=5
+counts="${SB_COUNTS:-1 16 64}"
+reps=${SB_REPS:-5}
 [ $quick = 1 ] && { counts="1 4"; reps=1; }
 
 printf '%6s %5s %14s %14s %14s %14s\n' conns reps "suspend ms" "(max)" \
@@ -66,6 +66,7 @@ for c in $counts; do
     for _ in $(seq $reps); do
         out=$("$mig" suspend "$H" -n 2 --broker "127.0.0.1:$MQTT_PORT")
         ms=$(echo "$out" | awk '/answered/{print $(NF-1)}')
+        [ -n "${SB_VERBOSE:-}" ] && echo "$out" >&2
         out2=$("$mig" resume "$H" -n 2 --broker "127.0.0.1:$MQTT_PORT")
         mr=$(echo "$out2" | awk '/answered/{print $(NF-1)}')
         ssum=$(echo "$ssum + $ms" | bc) rsum=$(echo "$rsum + $mr" | bc)

@@ -21,11 +21,31 @@
  * to POLL_EPOLL_MAX; any event resets it. Idle control sockets and a
  * listener then cost next to nothing (a syscall is ~1 us in a VM, a ring
  * poll ~30 ns), while a busy tcp connection next to the rings keeps being
- * served every POLL_EPOLL_MIN steps. */
+ * served every POLL_EPOLL_MIN steps.
+ * Steps are not time, though: a caller that sleeps between steps (the
+ * suspend worker, an application polling pscom_test_any() between
+ * computations) would see a socket event 1024 steps late, i.e. seconds.
+ * So epoll is also asked whenever the coarse clock (one tick is a few
+ * ms; reading it costs ~3 ns, no syscall) moved since the last time. */
 #define POLL_EPOLL_MIN 32u
 #define POLL_EPOLL_MAX 1024u
 static unsigned int epoll_every = POLL_EPOLL_MIN;
 static unsigned int epoll_countdown = POLL_EPOLL_MIN;
+static struct timespec epoll_tick; /* CLOCK_MONOTONIC_COARSE at the last */
+
+/* 1 when the coarse clock moved since the last epoll_wait. */
+static int epoll_tick_passed(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_nsec != epoll_tick.tv_nsec || ts.tv_sec != epoll_tick.tv_sec;
+}
+
+void pscom_progress_fds_next(void)
+{
+    epoll_countdown = 1;
+}
 
 /* Events fetched by the progress steps running now (nested steps happen
  * when a callback blocks): pscom_ufd_del() clears matching entries so a
@@ -244,7 +264,7 @@ int pscom_progress(int timeout_ms)
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
-        if (--epoll_countdown) {
+        if (--epoll_countdown && !epoll_tick_passed()) {
             goto out;
         }
     }
@@ -276,6 +296,7 @@ int pscom_progress(int timeout_ms)
         epoll_every *= 2;
     }
     epoll_countdown = epoll_every;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &epoll_tick);
     if (n > 0) {
         struct ev_frame frame = {ev, n, ev_frames};
 

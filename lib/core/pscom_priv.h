@@ -236,6 +236,9 @@ int pscom_find_nodeid(const char *network);
  * the lock dropped while sleeping), then completions. 1 if anything
  * happened. */
 int pscom_progress(int timeout_ms);
+/** Let the next pscom_progress() ask epoll even if the rings are busy
+ * (callers that sleep between steps and wait for a socket event). */
+void pscom_progress_fds_next(void);
 /** Progress until *cond becomes non-zero (spin, then sleep). */
 void pscom_progress_until(volatile unsigned int *flag, unsigned int mask);
 /** Queue a request for completion (io_done runs later in the step). */

@@ -281,7 +281,10 @@ static int drive(int mode)
             return 0;
         }
         /* Never sleep in epoll here: while we slept, an application
-         * thread could close a transport our pending events name. */
+         * thread could close a transport our pending events name. But
+         * look at the sockets every step: the peers' end-of-exchange
+         * (EOF on the control socket) arrives there. */
+        pscom_progress_fds_next();
         int busy = pscom_progress(0);
 
         if (busy) {
@@ -401,6 +404,9 @@ static void *worker(void *arg)
         if (pthread_mutex_trylock(&pscom_g.lock) == 0) {
             /* Not while an application thread sleeps in epoll: it
              * handles the events itself (see worker_lock()). */
+            if (!pscom_g.sleepers) {
+                pscom_progress_fds_next();
+            }
             if (!pscom_g.sleepers && pscom_progress(0)) {
                 pscom_susp_bg_progress = 1;
             }

@@ -1,7 +1,8 @@
 /*
  * test_internals.c -- unit tests of lib/core internals, linked statically
  * from the convenience library: the stream parser (every split point),
- * matching rules, the unexpected queue, socket strings, the env table.
+ * matching rules, the unexpected queue, socket strings, the env table,
+ * when the progress engine looks at sockets while rings are polled.
  * Connections here have no transport: the test feeds bytes as a
  * transport would (pscom_con_read_feed / read_get_buf+read_done).
  */
@@ -14,6 +15,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -526,6 +531,84 @@ static void test_request_sizes(void **state)
     assert_null(pscom_request_create(0, 0)->user);
 }
 
+/* ---- progress: sockets next to busy pollers ------------------------------ */
+
+static int idle_poll(pscom_poller_t *p)
+{
+    (void)p;
+    return 0;
+}
+
+static int fd_seen;
+
+static void fd_cb(pscom_ufd_t *ufd, uint32_t revents)
+{
+    uint64_t v;
+
+    (void)revents;
+    if (read(ufd->fd, &v, sizeof(v)) == sizeof(v)) {
+        fd_seen++;
+    }
+}
+
+/* Make the fd readable and return how many single progress steps it took
+ * to see it (at most limit). */
+static int steps_to_see(int fd, int sleep_ms, int force, int limit)
+{
+    uint64_t one = 1;
+    int steps = 0;
+
+    fd_seen = 0;
+    assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+    if (sleep_ms) {
+        struct timespec ts = {0, sleep_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    while (!fd_seen && steps < limit) {
+        if (force) {
+            pscom_progress_fds_next();
+        }
+        pscom_progress(0);
+        steps++;
+    }
+    return fd_seen ? steps : -1;
+}
+
+/* With a poller active epoll is asked only every 32..1024 steps (cheap
+ * spinning), but a caller that sleeps between steps (suspend worker,
+ * pscom_test_any() between computations) must still see socket events at
+ * once: after a coarse clock tick, or when it asks for it. */
+static void test_progress_sockets_with_pollers(void **state)
+{
+    pscom_poller_t poller = {.poll = idle_poll};
+    pscom_ufd_t ufd = {.events = EPOLLIN, .cb = fd_cb};
+
+    (void)state;
+    ufd.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(ufd.fd >= 0);
+    assert_int_equal(pscom_ufd_add(&ufd), 0);
+    pscom_poller_start(&poller);
+    /* Empty epolls stretch the interval to its maximum. */
+    for (int i = 0; i < 20000; i++) {
+        pscom_progress(0);
+    }
+    /* Spinning: seen within the interval, not necessarily at once. */
+    assert_in_range(steps_to_see(ufd.fd, 0, 0, 2048), 1, 2048);
+    for (int i = 0; i < 20000; i++) {
+        pscom_progress(0);
+    }
+    /* Asked for: the very next step. */
+    assert_int_equal(steps_to_see(ufd.fd, 0, 1, 2048), 1);
+    for (int i = 0; i < 20000; i++) {
+        pscom_progress(0);
+    }
+    /* A step after a pause longer than a clock tick (<= 10 ms): at once. */
+    assert_int_equal(steps_to_see(ufd.fd, 30, 0, 2048), 1);
+    pscom_poller_stop(&poller);
+    pscom_ufd_del(&ufd);
+    close(ufd.fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_nodeid),
         cmocka_unit_test(test_dumps),
         cmocka_unit_test(test_request_sizes),
+        cmocka_unit_test(test_progress_sockets_with_pollers),
     };
 
     if (pscom_init(PSCOM_VERSION) != PSCOM_SUCCESS) {
