@@ -82,6 +82,10 @@ struct ring_producer {
     uint64_t lap;         /* wraps done */
     uint64_t total;       /* ring bytes ever written (headers, padding) */
     uint64_t cons_cached; /* last consumer position read and validated */
+    uint64_t stale_lo;    /* offsets whose first word may hold payload of */
+    uint64_t stale_hi;    /*   the previous lap: [lo, hi), empty if lo>=hi */
+    uint64_t span_lo;     /* the same span being built in this lap */
+    uint64_t span_hi;
     int err;              /* 0, or the error that broke the ring */
     const char *reason;   /* what was wrong, for the log */
 };
@@ -100,6 +104,8 @@ struct ring_consumer {
     uint64_t cur_len;          /* payload of the current chunk, 0: none */
     uint64_t cur_done;         /* payload bytes of it already consumed */
     uint64_t cur_size;         /* ring bytes of the current chunk */
+    uint64_t zeroed;           /* lines before this position are zeroed */
+    uint64_t zoff;             /* offset of position `zeroed` */
     int err;                   /* 0, or the error that broke the ring */
     const char *reason;        /* what was wrong, for the log */
 };
@@ -177,6 +183,33 @@ const char *ring_producer_reason(const struct ring_producer *p);
  * Peeking again without consuming returns the same run.
  */
 int ring_peek(struct ring_consumer *c, const void **ptr, size_t *len);
+
+/** Housekeeping of consumed lines that ring_consume() defers (see
+ * ring_layout.h); ring_consumer_idle() calls it. */
+void ring_consumer_tidy(struct ring_consumer *c);
+
+/**
+ * Cheap test for a polling loop: 1 when ring_peek() would surely return 0
+ * now (no run pending, the next chunk header not written yet), 0 when
+ * ring_peek() has something to say (a run, an error, or a header to
+ * validate). Reads one word of shared memory and validates nothing, so a
+ * hostile value only sends the caller on to ring_peek(). When idle it
+ * also does the housekeeping ring_consume() deferred, so a polling
+ * consumer should use it.
+ */
+static inline int ring_consumer_idle(struct ring_consumer *c)
+{
+    if (c->err != 0 || c->cur_len != 0 ||
+        __atomic_load_n((const uint64_t *)(const void *)(c->data + c->off),
+                        __ATOMIC_RELAXED) != 0) {
+        return 0;
+    }
+    if (c->zeroed != c->total) {
+        /* Idle: the consumed lines' housekeeping, off the message path. */
+        ring_consumer_tidy(c);
+    }
+    return 1;
+}
 
 /**
  * Give back the first len bytes of the run ring_peek() returned (len may

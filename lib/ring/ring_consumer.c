@@ -50,23 +50,60 @@ static int broken(struct ring_consumer *c, const char *why)
     return c->err;
 }
 
+/* Write 0 into the first word of every line from position c->zeroed up
+ * to upto (ring_layout.h: what the producer relies on). Only lines we
+ * consumed and did not give back yet: the producer cannot be writing
+ * them. */
+static void zero_lines(struct ring_consumer *c, uint64_t upto)
+{
+    unsigned char *d = (unsigned char *)(uintptr_t)c->data;
+
+    while (c->zeroed < upto) {
+        atomic_store_explicit(ring_hdr_at(d, c->zoff), 0,
+                              memory_order_relaxed);
+        c->zeroed += RING_ALIGN;
+        c->zoff += RING_ALIGN;
+        if (c->zoff == c->cap) {
+            c->zoff = 0;
+        }
+    }
+}
+
+void ring_consumer_tidy(struct ring_consumer *c)
+{
+    if (c->err == 0) {
+        zero_lines(c, c->total);
+    }
+}
+
 static void publish_pos(struct ring_consumer *c)
 {
-    /* Release: our reads of the consumed chunks happen before the
-     * producer, which loads this with acquire, overwrites them. */
+    zero_lines(c, c->total);
+    /* Release: our reads of the consumed chunks (and the zeroing) happen
+     * before the producer, which loads this with acquire, overwrites
+     * them. */
     atomic_store_explicit(&shared_of(c)->cons.pos, c->total,
                           memory_order_release);
     c->published = c->total;
 }
 
-/* Step over a finished chunk of `size` ring bytes. */
+/* Step over a finished chunk of `size` ring bytes. The lines of a small
+ * chunk are zeroed later (when idle, or before publishing: a store now
+ * would delay the answer the application is about to send); of a large
+ * chunk only the header word, now. */
 static void advance(struct ring_consumer *c, uint64_t size)
 {
-    c->off += size;
-    if (c->off == c->cap) {
-        c->off = 0;
+    uint64_t next = c->off + size == c->cap ? 0 : c->off + size;
+
+    if (size > RING_ZERO_MAX) {
+        zero_lines(c, c->total + RING_ALIGN);
+        c->zeroed = c->total + size;
+        c->zoff = next;
+    }
+    if (next == 0) {
         c->lap++;
     }
+    c->off = next;
     c->total += size;
     if (c->total - c->published >= c->batch) {
         publish_pos(c);
@@ -174,6 +211,8 @@ int ring_consumer_flush(struct ring_consumer *c)
     }
     if (c->total != c->published) {
         publish_pos(c);
+    } else {
+        zero_lines(c, c->total);
     }
     return 0;
 }

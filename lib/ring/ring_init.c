@@ -48,7 +48,7 @@ int ring_init(void *base, size_t len)
         return -EINVAL;
     }
     struct ring_shared *sh = base;
-    /* The data area must read 0 at offset 0 (the first terminator);
+    /* The data area must read 0 at every line start (no stale headers);
      * clearing all of it also keeps stale segment contents out. */
     memset((unsigned char *)base + RING_HDR_SIZE, 0, cap);
     memset(sh, 0, sizeof(*sh));

@@ -18,11 +18,22 @@
  * 2^30). The lap plays the role of the owner bit that flips on each wrap:
  * the consumer accepts only its own lap.
  *
- * Before publishing a chunk the producer writes 0 into the header word
- * right after it (the terminator), so the consumer's next slot always
- * reads 0 until the next chunk is published: stale payload of an earlier
- * lap is never mistaken for a header. Hence the producer keeps one line
- * free: it writes only while total + size + 64 <= consumed + capacity.
+ * The consumer's next slot must read 0 until the next chunk is published,
+ * so that stale payload of an earlier lap is never mistaken for a header.
+ * Two rules keep it so (version 2):
+ *  - the consumer writes 0 into the first word of every line of each chunk
+ *    of at most RING_ZERO_MAX ring bytes it consumed (small messages,
+ *    padding), and into the header word of larger chunks, always before it
+ *    publishes a position past them;
+ *  - the producer writes 0 into the header word right after a chunk it
+ *    publishes (the terminator) when that line may still hold payload of
+ *    the previous lap, i.e. lies within the span of the previous lap's
+ *    larger chunks (it keeps that span privately).
+ * Streams of small messages so need no terminator (in version 1 every
+ * chunk had one: a second line written, and waited for, per message);
+ * large chunks keep their interiors out of the consumer's cache. The
+ * producer keeps one line free for the terminator: it writes only while
+ * total + size + 64 <= consumed + capacity.
  */
 #ifndef RING_LAYOUT_H_
 #define RING_LAYOUT_H_
@@ -36,7 +47,7 @@
 #include <stdint.h>
 
 #define RING_MAGIC 0x474e495249564950ULL /* "PIVIRING" little-endian */
-#define RING_VERSION 1u
+#define RING_VERSION 2u
 
 /* Chunk header word. */
 #define RING_HDR_BYTES 8u
@@ -49,6 +60,12 @@
 /* A small message is never split across the end of the data area if the
  * space left there is below this: a PAD chunk skips to the start. */
 #define RING_PAD_MAX 512u
+
+/* Chunks of at most this many ring bytes are zeroed line by line by the
+ * consumer; of larger ones only the header word (see above). Not below
+ * RING_PAD_MAX: padding chunks are zeroed whole. */
+#define RING_ZERO_MAX 512u
+static_assert(RING_ZERO_MAX >= RING_PAD_MAX, "padding is zeroed whole");
 
 /* A partial chunk written into a nearly full ring is at least this big
  * (unless the caller wants less), so a streaming producer does not chop

@@ -56,7 +56,7 @@ static ssize_t broken(struct ring_producer *p, int err, const char *why)
 }
 
 /* Ring bytes the producer may use now, by its cached view: one line stays
- * free for the terminator written after each chunk. */
+ * free for a terminator after a chunk (ring_layout.h). */
 static uint64_t space(const struct ring_producer *p)
 {
     return p->cap - (p->total - p->cons_cached) - RING_ALIGN;
@@ -99,17 +99,33 @@ static void gather_copy(struct gather *g, unsigned char *dst, size_t n)
 }
 
 /* Publish a chunk of `size` ring bytes at p->off whose header word is w:
- * terminator first, header word last with release so that the consumer's
- * acquire load of it sees the payload and the terminator. */
+ * the terminator first if the next line needs one (ring_layout.h), the
+ * header word last with release so that the consumer's acquire load of
+ * it sees the payload and the terminator. */
 static void publish(struct ring_producer *p, uint64_t w, uint64_t size)
 {
     uint64_t next = p->off + size;
     uint64_t next_lap = p->lap;
+
+    if (size > RING_ZERO_MAX) {
+        /* The consumer leaves this chunk's interior as it is. */
+        uint64_t lo = p->off + RING_ALIGN;
+        if (p->span_lo >= p->span_hi) {
+            p->span_lo = lo;
+        }
+        p->span_hi = next; /* chunks come in order: the span grows up */
+    }
     if (next == p->cap) {
         next = 0;
         next_lap++;
+        p->stale_lo = p->span_lo;
+        p->stale_hi = p->span_hi;
+        p->span_lo = p->span_hi = 0;
     }
-    atomic_store_explicit(ring_hdr_at(p->data, next), 0, memory_order_relaxed);
+    if (next >= p->stale_lo && next < p->stale_hi) {
+        atomic_store_explicit(ring_hdr_at(p->data, next), 0,
+                              memory_order_relaxed);
+    }
     atomic_store_explicit(ring_hdr_at(p->data, p->off), w,
                           memory_order_release);
     p->off = next;

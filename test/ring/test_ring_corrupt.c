@@ -58,7 +58,7 @@ static void test_header_fields(void **state)
     sh->meta.magic ^= 1;
     expect_attach(sh, len, -EPROTO, "bad magic");
     sh->meta = good;
-    sh->meta.version = 2;
+    sh->meta.version = RING_VERSION + 1;
     expect_attach(sh, len, -EPROTONOSUPPORT, "unsupported version");
     sh->meta = good;
     sh->meta.hdr_size = 128;
