@@ -26,7 +26,9 @@
  * suspend worker, an application polling pscom_test_any() between
  * computations) would see a socket event 1024 steps late, i.e. seconds.
  * So epoll is also asked whenever the coarse clock (one tick is a few
- * ms; reading it costs ~3 ns, no syscall) moved since the last time. */
+ * ms; reading it costs ~3 ns, no syscall) moved since the last time,
+ * except in pscom_progress_until()'s spin, whose steps follow each other
+ * without a pause (there the clock would be a tenth of an empty step). */
 #define POLL_EPOLL_MIN 32u
 #define POLL_EPOLL_MAX 1024u
 static unsigned int epoll_every = POLL_EPOLL_MIN;
@@ -246,7 +248,9 @@ void pscom_run_done(void)
 
 int pscom_precon_run_timers(void);
 
-int pscom_progress(int timeout_ms)
+/* One progress step; spinning: called again at once if nothing happened
+ * (see epoll_tick_passed()). */
+static int progress_step(int timeout_ms, int spinning)
 {
     struct epoll_event ev[EVENTS_MAX];
     int progressed = 0;
@@ -264,7 +268,7 @@ int pscom_progress(int timeout_ms)
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
-        if (--epoll_countdown && !epoll_tick_passed()) {
+        if (--epoll_countdown && (spinning || !epoll_tick_passed())) {
             goto out;
         }
     }
@@ -273,7 +277,7 @@ int pscom_progress(int timeout_ms)
     }
     {
         int t = pscom_precon_run_timers();
-        int ts = pscom_susp_run();
+        int ts = pscom_susp_due();
 
         if (ts >= 0 && (t < 0 || ts < t)) {
             t = ts;
@@ -316,7 +320,7 @@ int pscom_progress(int timeout_ms)
 out:
     /* Suspend steps found in transport callbacks run here, outside
      * them (cheap when there are none). */
-    pscom_susp_run();
+    pscom_susp_due();
     if (!list_empty(&pscom_g.doneq)) {
         pscom_run_done();
         progressed = 1;
@@ -326,6 +330,22 @@ out:
         pscom_con_reap();
     }
     return progressed;
+}
+
+int pscom_progress(int timeout_ms)
+{
+    return progress_step(timeout_ms, 0);
+}
+
+/* A pause between empty polls of shared memory: the peer's stores to the
+ * lines we poll go through sooner when we do not hammer them. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
 }
 
 static uint64_t now_us(void)
@@ -341,7 +361,13 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
     uint64_t spin_start = 0;
 
     while (!(*flag & mask)) {
-        if (pscom_progress(0)) {
+        if (!list_empty(&pscom_g.doneq) && !pscom_g.in_progress) {
+            /* Completed while posting (a send that went straight into a
+             * ring): finish it without polling every transport first. */
+            pscom_run_done();
+            continue;
+        }
+        if (progress_step(0, 1)) {
             spin_start = 0;
             continue;
         }
@@ -357,6 +383,8 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
                 pscom_lock();
             } else if (pscom_env.sched_yield) {
                 sched_yield();
+            } else {
+                cpu_relax();
             }
             continue;
         }

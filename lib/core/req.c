@@ -305,7 +305,10 @@ void pscom_post_recv_internal(struct pscom_req *req)
         return;
     }
     sock = pscom_sock_of(req->pub.socket);
-    if (pscom_unexp_take(sock, req) || pscom_rx_blocked_take(sock, req)) {
+    /* Connections hold messages back only with PSP_UNEXPECTED_RECEIVES=0:
+     * otherwise do not walk every connection of the socket per receive. */
+    if (pscom_unexp_take(sock, req) ||
+        (!pscom_env.unexpected_receives && pscom_rx_blocked_take(sock, req))) {
         return;
     }
     if (con && (con->pub.state & PSCOM_CON_STATE_CLOSED)) {

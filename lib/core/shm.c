@@ -28,7 +28,8 @@
 #include "shm.h"
 
 #define SHM_MAGIC 0x314d4853u /* "SHM1" */
-#define SHM_VERSION 1u
+/* 2: lib/ring version 2 rings. */
+#define SHM_VERSION 2u
 /* Both rings and the cookie line fit in 64 KiB per connection. */
 #define SHM_RING_LEN ((size_t)32768 - RING_ALIGN)
 #define SHM_SIZE (RING_ALIGN + 2 * SHM_RING_LEN)

@@ -39,7 +39,7 @@ static int link_read(struct pscom_shm_link *link)
     pscom_con_t *con = link->con;
     int progress = 0;
 
-    while (link->reading) {
+    while (link->reading && !ring_consumer_idle(&link->rx)) {
         const void *run;
         size_t len;
         int rc = ring_peek(&link->rx, &run, &len);

@@ -20,9 +20,10 @@
  * closed the connection: it fails then. */
 #define RETRY_LIMIT 130u
 
-/* Connections with work for pscom_susp_run(), and reconnect timers. */
-static unsigned int susp_pending;
-static unsigned int susp_timers;
+/* Connections with work for pscom_susp_run(), and reconnect timers
+ * (suspend.h: the progress engine reads both inline). */
+unsigned int pscom_susp_pending;
+unsigned int pscom_susp_timers;
 
 static uint64_t now_ms(void)
 {
@@ -42,7 +43,7 @@ static void mark_pending(struct pscom_con *con)
 {
     if (!con->susp.pending) {
         con->susp.pending = 1;
-        susp_pending++;
+        pscom_susp_pending++;
         /* A sleeping progress thread must run the step end. */
         pscom_wakeup();
     }
@@ -239,7 +240,7 @@ void pscom_susp_reset(struct pscom_con *con, int connector)
     s->active = s->tx_done = s->rx_done = 0;
     s->wr_shut = s->peer_eof = s->closed = s->resuming = 0;
     if (s->retry_at_ms) {
-        susp_timers--;
+        pscom_susp_timers--;
     }
     s->retry_at_ms = 0;
     s->retry_ms = 0;
@@ -279,7 +280,7 @@ static void schedule_retry(struct pscom_con *con)
         s->retry_ms = RETRY_MAX_MS;
     }
     if (!s->retry_at_ms) {
-        susp_timers++;
+        pscom_susp_timers++;
     }
     s->retry_at_ms = now_ms() + s->retry_ms;
     con->pub.state = PSCOM_CON_STATE_SUSPENDED;
@@ -329,7 +330,7 @@ static void run_one(struct pscom_con *con, uint64_t now)
 
     if (s->pending) {
         s->pending = 0;
-        susp_pending--;
+        pscom_susp_pending--;
         if (s->active && !s->tx_done && !s->req && !s->closed &&
             con->plugin) {
             if (queue_suspend(con)) {
@@ -343,7 +344,7 @@ static void run_one(struct pscom_con *con, uint64_t now)
     }
     if (s->retry_at_ms && s->retry_at_ms <= now) {
         s->retry_at_ms = 0;
-        susp_timers--;
+        pscom_susp_timers--;
         if (!s->local) {
             reconnect(con);
         }
@@ -356,7 +357,7 @@ int pscom_susp_run(void)
     uint64_t now;
     int next = -1;
 
-    if (!susp_pending && !susp_timers) {
+    if (!pscom_susp_pending && !pscom_susp_timers) {
         return -1;
     }
     now = now_ms();

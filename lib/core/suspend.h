@@ -102,8 +102,20 @@ struct pscom_con *pscom_susp_find(struct pscom_sock *sock, int32_t pid,
 
 /** End of a progress step and timers: close transports of connections
  * whose protocol finished, start due reconnects. Returns the ms until
- * the next reconnect, or -1. Cheap when nothing is pending. */
+ * the next reconnect, or -1. Call it through pscom_susp_due(). */
 int pscom_susp_run(void);
+
+/** Connections with a step for pscom_susp_run(), and armed reconnect
+ * timers (lock held). */
+extern unsigned int pscom_susp_pending;
+extern unsigned int pscom_susp_timers;
+
+/** pscom_susp_run() if there is anything for it, else -1: the progress
+ * engine's fast path costs two loads, not a call. */
+static inline int pscom_susp_due(void)
+{
+    return (pscom_susp_pending | pscom_susp_timers) ? pscom_susp_run() : -1;
+}
 
 /* ---- connection level ------------------------------------------------------ */
 

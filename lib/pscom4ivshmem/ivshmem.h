@@ -26,8 +26,9 @@
 #define IVSHMEM_MSG_MAGIC 0x4d485649u
 /** Version of the hand-shake message; also covers the area layout. */
 #define IVSHMEM_MSG_VERSION 1u
-/** The lib/ring layout version the rings use (attach checks it too). */
-#define IVSHMEM_RING_VERSION 1u
+/** The lib/ring layout version the rings use (attach checks it too;
+ * 2 since the terminator rules of ring_layout.h changed). */
+#define IVSHMEM_RING_VERSION 2u
 /** Smallest and largest receive area accepted from a peer. */
 #define IVSHMEM_AREA_MIN ((uint64_t)4096)
 #define IVSHMEM_AREA_MAX ((uint64_t)1 << 30)
