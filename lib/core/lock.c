@@ -1,5 +1,6 @@
 /*
- * lock.c -- the process-wide lock. Only taken under PSCOM_THREAD_MULTIPLE
+ * lock.c -- the process-wide lock (pscom_lock()/pscom_unlock() are inline
+ * in pscom_priv.h). Only taken under PSCOM_THREAD_MULTIPLE
  * (pscom_threads_enable()); recursive, because io_done and other callbacks
  * may call the API. A waiter drops it while asleep in epoll (progress.c),
  * so another thread (the application's or a later suspend/resume agent's)
@@ -8,20 +9,6 @@
 #include <config.h>
 
 #include "pscom_priv.h"
-
-void pscom_lock(void)
-{
-    if (pscom_g.threaded) {
-        pthread_mutex_lock(&pscom_g.lock);
-    }
-}
-
-void pscom_unlock(void)
-{
-    if (pscom_g.threaded) {
-        pthread_mutex_unlock(&pscom_g.lock);
-    }
-}
 
 void pscom_threads_enable(void)
 {

@@ -166,11 +166,8 @@ static int run_pollers(void)
     return progressed;
 }
 
-void pscom_wakeup(void)
+void pscom_wakeup_threads(void)
 {
-    if (!pscom_g.threaded) {
-        return;
-    }
     if (pscom_g.sleepers > 0 && pscom_g.wakefd >= 0) {
         uint64_t one = 1;
         ssize_t n = write(pscom_g.wakefd, &one, sizeof(one));

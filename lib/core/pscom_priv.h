@@ -217,9 +217,21 @@ extern struct pscom_global pscom_g;
 #define pscom_req_of(r) container_of((r), struct pscom_req, pub)
 
 /* ---- locking (lock.c) ---------------------------------------------------- */
-/** Take/release the process-wide lock (a no-op unless threaded). */
-void pscom_lock(void);
-void pscom_unlock(void);
+/** Take/release the process-wide lock (a no-op unless threaded; inline:
+ * every API call takes it). */
+static inline void pscom_lock(void)
+{
+    if (pscom_g.threaded) {
+        pthread_mutex_lock(&pscom_g.lock);
+    }
+}
+
+static inline void pscom_unlock(void)
+{
+    if (pscom_g.threaded) {
+        pthread_mutex_unlock(&pscom_g.lock);
+    }
+}
 /** Make the lock real (PSCOM_THREAD_MULTIPLE). Call before a second
  * thread uses the library (a background agent must call it too); not
  * while another thread is inside the library. */
@@ -245,8 +257,28 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask);
 void pscom_req_complete(struct pscom_req *req);
 /** Run queued completions now. */
 void pscom_run_done(void);
-/** Wake a waiter sleeping in epoll (threads). */
-void pscom_wakeup(void);
+/** Wake a waiter sleeping in epoll (threads only: inline test first). */
+void pscom_wakeup_threads(void);
+static inline void pscom_wakeup(void)
+{
+    if (pscom_g.threaded) {
+        pscom_wakeup_threads();
+    }
+}
+
+/* ---- suspend hooks on the message path (see suspend.h) ------------------- */
+static inline int pscom_susp_tx_blocked(const struct pscom_con *con)
+{
+    return con->susp.tx_done;
+}
+
+static inline void pscom_susp_tx_done(struct pscom_con *con,
+                                      struct pscom_req *req)
+{
+    if (req == con->susp.req) {
+        pscom_susp_tx_end(con);
+    }
+}
 
 /* ---- req.c --------------------------------------------------------------- */
 /** A request with xheader storage and user part (state DONE). */

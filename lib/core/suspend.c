@@ -176,16 +176,8 @@ static void check_exchange(struct pscom_con *con)
 
 /* ---- hooks ------------------------------------------------------------------ */
 
-int pscom_susp_tx_blocked(const struct pscom_con *con)
+void pscom_susp_tx_end(struct pscom_con *con)
 {
-    return con->susp.tx_done;
-}
-
-void pscom_susp_tx_done(struct pscom_con *con, struct pscom_req *req)
-{
-    if (req != con->susp.req) {
-        return;
-    }
     con->susp.req = NULL;
     con->susp.tx_done = 1;
     set_state(con);

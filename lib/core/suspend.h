@@ -68,12 +68,13 @@ struct pscom_con_susp {
 /** A new connection object (zeroed state). */
 void pscom_susp_con_init(struct pscom_con *con);
 
-/** pscom_con_write_get_iov(): 1 if the transport must not write (our
- * SUSPEND is out). */
-int pscom_susp_tx_blocked(const struct pscom_con *con);
-
-/** pscom_con_write_done(): req was written completely. */
-void pscom_susp_tx_done(struct pscom_con *con, struct pscom_req *req);
+/* pscom_susp_tx_blocked(con) and pscom_susp_tx_done(con, req) are inline
+ * in pscom_priv.h (they run for every message):
+ * tx_blocked: pscom_con_write_get_iov(): 1 if the transport must not
+ *     write (our SUSPEND is out);
+ * tx_done: pscom_con_write_done(): req was written completely; if it was
+ *     our SUSPEND, pscom_susp_tx_end() takes the protocol's next step. */
+void pscom_susp_tx_end(struct pscom_con *con);
 
 /** The parser found a SUSPEND message (the rx state is reset already). */
 void pscom_susp_rx(struct pscom_con *con);
