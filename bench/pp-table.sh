@@ -12,6 +12,9 @@
 # --repeat N alternates all runs N times and keeps the best time (and
 # bandwidth) per size and run: on a busy machine that filters the rounds
 # another process disturbed, for every column alike.
+# --loops (default 20000) is the round trips per small size, for every
+# column alike: 1000 round trips of 0.1 us are over in 0.2 ms, too short
+# to get past clock ramps and other processes' noise.
 # ivshmem runs on a segment of a real ivshmem-server started here (host
 # view: /dev/shm/<name>, PSP_SHM=0, as two VMs would). Numbers are only
 # meaningful on an otherwise quiet machine.
@@ -19,7 +22,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 builddir=${top_builddir:-}
 maxsize=4M
-loops=1000
+loops=20000
 conns=200
 repeat=1
 while [ $# -gt 0 ]; do
