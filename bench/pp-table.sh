@@ -39,14 +39,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ -z "$builddir" ]; then
-    if [ -x ./mpi_pp ] && [ -x ../bin/pscom_pp ]; then
-        builddir=..
-    else
-        builddir=$here/../build/demo
-    fi
-fi
-builddir=$(cd "$builddir" && pwd)
+. "$here/bench-lib.sh"
+builddir=$(bench_builddir "$builddir" "$here") || exit 1
 pscom_pp=$builddir/bin/pscom_pp
 mpi_pp=$builddir/bench/mpi_pp
 ctime=$builddir/bench/connect-time

@@ -134,7 +134,9 @@ static void recv_msg(struct side *s, uint32_t expect)
             if ((++idle & 0xfffff) == 0) {
                 check_peer();
             }
-            __builtin_ia32_pause();
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause(); /* as the core's polling loop */
+#endif
             continue;
         }
         size_t used = 0;

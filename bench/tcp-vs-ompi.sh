@@ -39,15 +39,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ -z "$builddir" ]; then
-    # Run from a build tree's bench directory, or from the source tree
-    # with the default build directory of scripts/demo.sh.
-    if [ -x ./mpi_pp ] && [ -x ../bin/pscom_pp ]; then
-        builddir=..
-    else
-        builddir=$here/../build/demo
-    fi
-fi
+. "$here/bench-lib.sh"
+builddir=$(bench_builddir "$builddir" "$here") || exit 1
 pscom_pp=$builddir/bin/pscom_pp
 mpi_pp=$builddir/bench/mpi_pp
 for p in "$pscom_pp" "$mpi_pp"; do

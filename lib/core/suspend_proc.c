@@ -406,9 +406,9 @@ static void *worker(void *arg)
              * handles the events itself (see worker_lock()). */
             if (!pscom_g.sleepers) {
                 pscom_progress_fds_next();
-            }
-            if (!pscom_g.sleepers && pscom_progress(0)) {
-                pscom_susp_bg_progress = 1;
+                if (pscom_progress(0)) {
+                    pscom_susp_bg_progress = 1;
+                }
             }
             pthread_mutex_unlock(&pscom_g.lock);
         }

@@ -209,10 +209,9 @@ int ring_consumer_flush(struct ring_consumer *c)
     if (c->err != 0) {
         return c->err;
     }
+    zero_lines(c, c->total);
     if (c->total != c->published) {
         publish_pos(c);
-    } else {
-        zero_lines(c, c->total);
     }
     return 0;
 }
