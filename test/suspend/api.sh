@@ -24,7 +24,7 @@ pair() {
     _rc=0
     tl_wait_exit "${1}_s" 120 || _rc=1
     tl_wait_exit "${1}_c" 120 || _rc=1
-    [ $_rc -eq 0 ] || tap_diag "$(tail -5 "$TL_DIR/${1}_s.out" "$TL_DIR/${1}_c.out")"
+    [ $_rc -eq 0 ] || tap_diag "$(tail -n 5 "$TL_DIR/${1}_s.out" "$TL_DIR/${1}_c.out")"
     return $_rc
 }
 
@@ -37,7 +37,7 @@ for t in tcp shm; do
     tap_result $? "$t: after pscom_shutdown_connection() state and type are 'suspended'"
     q=$(awk '/^api queued/{print $3}' "$TL_DIR/${t}_c.out")
     [ "${q:-0}" -gt 0 ]
-    tap_result $? "$t: $q sends posted while suspended waited (none completed)"
+    tap_result $? "$t: $q sends waited while suspended (none completed)"
     grep -q "^done ok type=$t" "$TL_DIR/${t}_c.out" &&
         grep -q "^done ok type=$t" "$TL_DIR/${t}_s.out"
     tap_result $? "$t: the connection is back on $t"
@@ -76,5 +76,5 @@ tl_wait_exit sig_s 120 || rc=1
 tl_wait_exit sig_c 120 || rc=1
 grep -q '^done ok type=shm' "$TL_DIR/sig_s.out" || rc=1
 tap_result $rc "SIGUSR1: both finish, back on shm"
-[ $TAP_FAILED -eq 0 ] || tap_diag "$(tail -5 "$TL_DIR/sig_s.out" "$TL_DIR/sig_c.out")"
+[ $TAP_FAILED -eq 0 ] || tap_diag "$(tail -n 5 "$TL_DIR/sig_s.out" "$TL_DIR/sig_c.out")"
 exit "$(tap_status)"
