@@ -3,7 +3,7 @@
 # exits 0 and prints a full table (its rows counted). Speed is not judged
 # here (no timing assertions in tests); the output is kept as comments.
 . "$top_srcdir/test/common/tap.sh"
-tap_plan 10
+tap_plan 12
 
 # smoke NAME ROWS ROW-REGEX LAST-LINE-REGEX -- SCRIPT-ARGS...
 smoke() {
@@ -31,4 +31,6 @@ smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +shm $num $num $num ${num}\$" '' \
     -- --quick "$top_builddir"
 smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +ivshmem $num $num $num ${num}\$" '' \
     -- --quick --ivshmem "$top_builddir"
+smoke copy-bench.sh 16 "^ +[0-9]+ +[0-9]+ \| $num $num\$" '' \
+    -- --builddir "$top_builddir"
 exit "$(tap_status)"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pscom_priv.h"
+#include "ring_copy.h"
 
 #define HBUF_INLINE (sizeof(pscom_header_net_t) + 64)
 
@@ -425,7 +426,8 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
         if (n > len) {
             n = len;
         }
-        memcpy(buf, p, n);
+        /* Out of a ring (memory transports only): ring_copy.h. */
+        ring_copy(buf, p, n);
         p += n;
         len -= n;
         pscom_con_read_done(con, n);

@@ -7,6 +7,7 @@
  * from its private state.
  */
 #include "ring_layout.h"
+#include "ring_copy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -87,7 +88,7 @@ static void gather_copy(struct gather *g, unsigned char *dst, size_t n)
         if (take > n) {
             take = n;
         }
-        memcpy(dst, (const unsigned char *)v->iov_base + g->off, take);
+        ring_copy(dst, (const unsigned char *)v->iov_base + g->off, take);
         dst += take;
         n -= take;
         g->off += take;
