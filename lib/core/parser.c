@@ -426,7 +426,7 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
         if (n > len) {
             n = len;
         }
-        /* Out of a ring (memory transports only): ring_copy.h. */
+        /* Out of a ring or the loop transport's iovecs: ring_copy.h. */
         ring_copy(buf, p, n);
         p += n;
         len -= n;

@@ -3,14 +3,15 @@
  * memcpy() except in the one case where memcpy() is a trap.
  *
  * glibc copies blocks from about 2 KiB on with "rep movsb". On AMD Zen
- * cores (the test machines' EPYC, measured with bench/copy-bench) that
+ * cores (the test machines' EPYC, measured with bench/copy-bench.sh) that
  * runs at 2-3 GB/s instead of 40-55 when the destination lies 1 to 15
  * bytes after the source modulo 4 KiB, and at about half speed up to 47
  * bytes: the core cannot tell the stores from the loads ahead of them
  * and falls back to a slow mode. A ring payload starts 8 bytes into a
  * line and a large malloc() buffer 16 bytes into a page, so a stream of
- * chunks lands in that window for whole chunks, one chunk in every few
- * dozen: a 1 MiB message then took a quarter longer. In that window a
+ * chunks can land in that window for whole chunks (by the arithmetic of
+ * 8 KiB chunks, about one in every few dozen; not isolated in pscom_pp
+ * runs, whose swings on the test VMs are larger). In that window a
  * plain loop of 16-byte moves (35-50 GB/s whatever the offsets) copies
  * instead; everywhere else memcpy() is faster and is used.
  */
