@@ -402,6 +402,43 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
     }
 }
 
+/* The memory transports hand over runs that mostly hold whole messages.
+ * Take one at the start of the run in one step instead of a dispatch and
+ * a copy call per part (header, xheader, data): on this path that was a
+ * third of a small message's receive cost. The 8-byte header is read
+ * from the run once, into a private copy, so a peer rewriting its ring
+ * meanwhile cannot change the lengths we decide on. Returns the bytes
+ * taken (0: take the general path); the caller's loop does the rest. */
+static size_t feed_whole(pscom_con_t *con, const char *p, size_t len)
+{
+    pscom_header_net_t h;
+    size_t hl;
+
+    memcpy(&h, p, sizeof(h));
+    hl = sizeof(h) + h.xheader_len;
+    if (hl > len || hl > con->rx_hbuf_size) {
+        return 0;
+    }
+    memcpy(con->rx_hbuf, &h, sizeof(h));
+    if (h.xheader_len) {
+        memcpy(con->rx_hbuf + sizeof(h), p + sizeof(h), h.xheader_len);
+    }
+    con->rx_have = hl;
+    if (header_done(con)) {
+        return hl; /* failed and closed: the caller stops */
+    }
+    msg_begin(con);
+    if (con->rx_state == PSCOM_RX_DATA && con->rx_left <= len - hl &&
+        !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
+        size_t n = con->rx_left;
+
+        ring_copy(con->rx_dst, p + hl, n);
+        pscom_con_read_done(con, n);
+        return hl + n;
+    }
+    return hl;
+}
+
 void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
 {
     const char *p = data;
@@ -409,6 +446,16 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
     while (len && !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
         void *buf;
         size_t n;
+
+        if (con->rx_state == PSCOM_RX_HEADER && con->rx_have == 0 &&
+            len >= sizeof(pscom_header_net_t)) {
+            n = feed_whole(con, p, len);
+            if (n) {
+                p += n;
+                len -= n;
+                continue;
+            }
+        }
 
         if (con->rx_state == PSCOM_RX_BLOCKED) {
             /* Memory transports cannot keep bytes back: this message

@@ -130,6 +130,49 @@ static void test_parser_every_split(void **state)
     }
 }
 
+/* Runs that hold whole messages (what the memory transports hand over)
+ * take the parser's one-step path; an xheader beyond the inline header
+ * buffer must still arrive whole, once through the general path (which
+ * grows the buffer) and once through the one-step path (which then fits). */
+static void test_parser_whole_runs(void **state)
+{
+    char stream[1024], xl[200], d[3] = "dd", x[200], out[3];
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(xl); i++) {
+        xl[i] = (char)(i + 1);
+    }
+    len = put_msg(stream, len, PSCOM_MSGTYPE_USER, xl, sizeof(xl), d, 3);
+    len = put_msg(stream, len, PSCOM_MSGTYPE_USER, xl, sizeof(xl), d, 3);
+    len = put_msg(stream, len, PSCOM_MSGTYPE_USER, "s", 1, d, 3);
+    for (int round = 0; round < 2; round++) {
+        struct pscom_req *r[3];
+
+        /* round 0: all unexpected; round 1: all posted before */
+        if (round) {
+            for (int i = 0; i < 3; i++) {
+                r[i] = post(con, out, sizeof(out), i < 2 ? sizeof(xl) : 1);
+            }
+        }
+        pscom_con_read_feed(con, stream, len);
+        if (!round) {
+            for (int i = 0; i < 3; i++) {
+                r[i] = post(con, out, sizeof(out), i < 2 ? sizeof(xl) : 1);
+            }
+        }
+        pscom_run_done();
+        for (int i = 0; i < 3; i++) {
+            assert_true(pscom_req_successful(&r[i]->pub));
+            assert_int_equal(r[i]->pub.header.data_len, 3);
+            memcpy(x, &r[i]->pub.xheader, i < 2 ? sizeof(xl) : 1);
+            assert_memory_equal(x, i < 2 ? xl : "s", i < 2 ? sizeof(xl) : 1);
+            pscom_req_release(r[i]);
+        }
+        assert_memory_equal(out, d, 3);
+        assert_true(list_empty(&sock->unexpq));
+    }
+}
+
 static void test_parser_get_buf(void **state)
 {
     char stream[64], out[20];
@@ -360,12 +403,19 @@ static void test_bad_header(void **state)
     r->pub.data_len = 4;
     pscom_post_recv_internal(r);
     errors = 0;
-    pscom_con_read_feed(c, &bad, sizeof(bad));
+    /* a valid message right behind the bad header, in the same run, is
+     * not delivered: the connection is closed at the bad header */
+    char run[64];
+    size_t rl = put_msg(run, 0, PSCOM_MSGTYPE_USER, NULL, 0, "abcd", 4);
+    memmove(run + sizeof(bad), run, rl);
+    memcpy(run, &bad, sizeof(bad));
+    pscom_con_read_feed(c, run, sizeof(bad) + rl);
     pscom_run_done();
     assert_int_equal(errors, 1);
     assert_int_equal(last_err, PSCOM_ERR_IOERROR);
     assert_true(c->pub.state & PSCOM_CON_STATE_CLOSED);
     assert_true(r->pub.state & PSCOM_REQ_STATE_ERROR);
+    assert_int_equal(r->pub.header.data_len, 0);
     pscom_req_release(r);
     /* an EOF message with a payload is a protocol error too */
     pscom_header_net_t eof_bad = {PSCOM_MSGTYPE_EOF, 0, 5};
@@ -613,6 +663,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parser_every_split),
+        cmocka_unit_test(test_parser_whole_runs),
         cmocka_unit_test(test_parser_get_buf),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_matching_rules),
