@@ -9,9 +9,11 @@
 #   bench/pp-table.sh [--quick] [--maxsize N] [--loops N] [--repeat N]
 #                     [--builddir DIR]
 #
-# --repeat N alternates all runs N times and keeps the best time (and
-# bandwidth) per size and run: on a busy machine that filters the rounds
-# another process disturbed, for every column alike.
+# --repeat N alternates all runs N times; the table shows each size's
+# median over the rounds, for every column alike. Not the best round: on
+# a shared host a column sometimes gets a lucky stretch (seen: vader at
+# 18 GB/s for a few seconds, 2.5x its usual), and the best of N then
+# measures luck. The goal lines give the worst ratio by both statistics.
 # --loops (default 20000) is the round trips per small size, for every
 # column alike: 1000 round trips of 0.1 us are over in 0.2 ms, too short
 # to get past clock ramps and other processes' noise.
@@ -137,44 +139,71 @@ for t in ivshmem shm tcp; do
           cat "$tmp/ct_$t.err" >&2; exit 1; }
 done
 
-python3 - "$tmp" <<'PY'
-import json, sys
+# The receive area each ivshmem side allocates, as the library reads its
+# environment (pscom_info); shm's size is fixed at build time and checked
+# there (static_assert in lib/core/shm.c).
+ring_size=$(env $env_ivshmem "$builddir/bin/pscom_info" |
+    sed -n 's/^ *PSP_IVSHMEM_RING_SIZE *= *\([0-9]*\) .*/\1/p')
+[ -n "$ring_size" ] ||
+    { echo "pp-table: pscom_info did not show PSP_IVSHMEM_RING_SIZE" >&2; exit 1; }
+python3 - "$tmp" "$ring_size" <<'PY'
+import json, statistics, sys
 tmp = sys.argv[1]
+ring_kib = int(sys.argv[2]) / 1024
 runs = ["ivshmem", "shm", "tcp", "ompi"]
-data = {}
+rounds = {}
 for r in runs:
-    data[r] = {}
+    rounds[r] = {}
     for line in open(f"{tmp}/pp_{r}.json"):
         if line.startswith("{"):
             j = json.loads(line)
-            old = data[r].get(j["size"])
-            if old:  # --repeat: the best of the rounds
-                j["half_rtt_us"] = min(j["half_rtt_us"], old["half_rtt_us"])
-                j["mb_s"] = max(j["mb_s"], old["mb_s"])
-            data[r][j["size"]] = j
+            rounds[r].setdefault(j["size"], []).append(j)
 for r in runs[:3]:
-    got = {j["type"] for j in data[r].values()}
+    got = {j["type"] for js in rounds[r].values() for j in js}
     if got != {r}:
         sys.exit(f"pp-table: the {r} run used {sorted(got)}")
+def pick(stat):
+    out = {}
+    for r in runs:
+        out[r] = {}
+        for s, js in rounds[r].items():
+            t = [j["half_rtt_us"] for j in js]
+            b = [j["mb_s"] for j in js]
+            if stat == "best":
+                out[r][s] = {"half_rtt_us": min(t), "mb_s": max(b)}
+            else:
+                out[r][s] = {"half_rtt_us": statistics.median(t),
+                             "mb_s": statistics.median(b)}
+    return out
+data = pick("median")
+best = pick("best")
+nrounds = min(len(js) for r in runs for js in rounds[r].values())
 sizes = sorted(set(data["ompi"]) & set(data["ivshmem"]))
-print("half round-trip in us, bandwidth in MB/s; ratios to Open MPI vader "
-      "(same run)")
+print("half round-trip in us, bandwidth in MB/s, median of "
+      f"{nrounds} round(s); ratios to Open MPI vader (same run)")
 head = (f"{'size':>8} | {'ivshmem':>8} {'shm':>8} {'tcp':>8} {'ompi':>8}"
         f" {'ivs/om':>6} {'shm/om':>6} | {'ivshmem':>8} {'shm':>8}"
         f" {'tcp':>8} {'ompi':>8} {'ivs/om':>6} {'shm/om':>6}")
 print(head)
 print("-" * len(head))
-lat_worst = {"ivshmem": 0.0, "shm": 0.0}
-bw_worst = {"ivshmem": 9e9, "shm": 9e9}
+def ratios(d):
+    lo, bo = d["ompi"]["half_rtt_us"], d["ompi"]["mb_s"]
+    lr = {r: d[r]["half_rtt_us"] / lo if lo else 0 for r in ("ivshmem", "shm")}
+    br = {r: d[r]["mb_s"] / bo if bo else 0 for r in ("ivshmem", "shm")}
+    return lr, br
+def worst(src):
+    lat = {"ivshmem": (0.0, 0), "shm": (0.0, 0)}
+    bw = {"ivshmem": (9e9, 0), "shm": (9e9, 0)}
+    for s in sizes:
+        lr, br = ratios({r: src[r][s] for r in runs})
+        for r in lat:
+            lat[r] = max(lat[r], (lr[r], s))
+            if s >= 65536:
+                bw[r] = min(bw[r], (br[r], s))
+    return lat, bw
 for s in sizes:
     d = {r: data[r][s] for r in runs}
-    lo, bo = d["ompi"]["half_rtt_us"], d["ompi"]["mb_s"]
-    lr = {r: d[r]["half_rtt_us"] / lo if lo else 0 for r in lat_worst}
-    br = {r: d[r]["mb_s"] / bo if bo else 0 for r in bw_worst}
-    for r in lat_worst:
-        lat_worst[r] = max(lat_worst[r], lr[r])
-        if s >= 65536:
-            bw_worst[r] = min(bw_worst[r], br[r])
+    lr, br = ratios(d)
     print(f"{s:>8} | " + " ".join(f"{d[r]['half_rtt_us']:8.2f}" for r in runs)
           + f" {lr['ivshmem']:6.2f} {lr['shm']:6.2f} | "
           + " ".join(f"{d[r]['mb_s']:8.1f}" for r in runs)
@@ -188,15 +217,22 @@ for r in ("ivshmem", "shm", "tcp"):
 print()
 def verdict(ok):
     return "met" if ok else "MISSED"
+lat_worst, bw_worst = worst(data)
+lat_best, bw_best = worst(best)
 for r in ("ivshmem", "shm"):
+    (lw, ls), (bl, bs) = lat_worst[r], lat_best[r]
     print(f"goal {r}: half-RTT <= 1.0x Open MPI at every size: worst "
-          f"{lat_worst[r]:.2f}x {verdict(lat_worst[r] <= 1.0)}")
-    if bw_worst[r] < 9e9:
+          f"{lw:.2f}x at {ls} B {verdict(lw <= 1.0)} (best rounds: "
+          f"{bl:.2f}x at {bs} B)")
+    if bw_worst[r][0] < 9e9:
+        (w, ws), (b, bs) = bw_worst[r], bw_best[r]
         print(f"goal {r}: bandwidth >= 0.9x from 64 KiB: worst "
-              f"{bw_worst[r]:.2f}x {verdict(bw_worst[r] >= 0.9)}")
+              f"{w:.2f}x at {ws} B {verdict(w >= 0.9)} (best rounds: "
+              f"{b:.2f}x at {bs} B)")
 c = json.loads(open(f"{tmp}/ct_ivshmem.json").read())
 print(f"goal ivshmem: connect to first message <= 1 ms: median "
       f"{c['median_us'] / 1000:.3f} ms {verdict(c['median_us'] <= 1000)}")
-print("goal shared memory per connection <= 64 KiB: ivshmem 2 x 32 KiB "
-      "receive areas (PSP_IVSHMEM_RING_SIZE), shm 64 KiB - 64 B: met")
+print(f"goal shared memory per connection <= 64 KiB: ivshmem 2 x "
+      f"{ring_kib:g} KiB receive areas (PSP_IVSHMEM_RING_SIZE) "
+      f"{verdict(2 * ring_kib <= 64)}; shm: checked at build time")
 PY
