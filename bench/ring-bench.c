@@ -11,7 +11,7 @@
  * payload bytes only. bench/ring-bench.sh prints it as a table.
  *
  *   ring-bench [-r region_bytes] [-m max_size] [-q]
- *     -r  bytes of shared memory per ring (default 32768)
+ *     -r  bytes of shared memory per ring (default 8192, the library's)
  *     -m  largest message (default 4 MiB)
  *     -q  quick: few iterations (smoke test)
  *     -c  cores for the two processes, e.g. 0,1 (default 0,1)

@@ -34,7 +34,7 @@ mig=$b/bin/pscom-migrate
 host_init
 tl_need mosquitto
 if [ $ivshmem = 1 ]; then
-    # 64 connections x 2 directions x 32 KiB rings, twice over.
+    # 64 connections x 2 directions x 8 KiB rings, with room to spare.
     host_server_start seg -m 16 -c pscom ||
         { echo "ivshmem-server: $(cat "$HOST_LOG")" >&2; exit 1; }
     export PSP_IVSHMEM_DEVICE=/dev/shm/$HOST_SHM PSP_SHM=0 PSP_IVSHMEM=1

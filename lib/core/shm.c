@@ -13,6 +13,7 @@
  */
 #include <config.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -28,11 +29,13 @@
 #include "shm.h"
 
 #define SHM_MAGIC 0x314d4853u /* "SHM1" */
-/* 2: lib/ring version 2 rings. */
-#define SHM_VERSION 2u
-/* Both rings and the cookie line fit in 64 KiB per connection. */
-#define SHM_RING_LEN ((size_t)32768 - RING_ALIGN)
+/* 3: lib/ring version 3 rings (2: version 2, 32 KiB). */
+#define SHM_VERSION 3u
+/* Both rings and the cookie line in 16 KiB per connection: the ring's
+ * default region (lib/ring/ring.h says why it is small). */
+#define SHM_RING_LEN (RING_DEFAULT_REGION - RING_ALIGN)
 #define SHM_SIZE (RING_ALIGN + 2 * SHM_RING_LEN)
+static_assert(SHM_SIZE <= 64 * 1024, "at most 64 KiB per connection");
 #define SHM_NAME_PREFIX "/pscom-shm-"
 #define SHM_COOKIE 16
 #define SHM_BOOT_ID 40

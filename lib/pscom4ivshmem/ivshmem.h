@@ -27,13 +27,17 @@
 /** Version of the hand-shake message; also covers the area layout. */
 #define IVSHMEM_MSG_VERSION 1u
 /** The lib/ring layout version the rings use (attach checks it too;
- * 2 since the terminator rules of ring_layout.h changed). */
-#define IVSHMEM_RING_VERSION 2u
+ * 2 since the terminator rules of ring_layout.h changed, 3 since chunks
+ * go up to half the ring). */
+#define IVSHMEM_RING_VERSION 3u
 /** Smallest and largest receive area accepted from a peer. */
 #define IVSHMEM_AREA_MIN ((uint64_t)4096)
 #define IVSHMEM_AREA_MAX ((uint64_t)1 << 30)
-/** Default receive area per connection and side (both: 64 KiB). */
-#define IVSHMEM_AREA_DEFAULT 32768u
+/** Default receive area per connection and side: the ring's default
+ * region (lib/ring/ring.h says why 8 KiB; both sides: 16 KiB). */
+#define IVSHMEM_AREA_DEFAULT 8192u
+_Static_assert(2 * IVSHMEM_AREA_DEFAULT <= 64 * 1024,
+               "at most 64 KiB per connection by default");
 
 /** OFFER and ACCEPT blob (wire format, little-endian, 48 bytes). */
 struct ivshmem_msg {

@@ -147,8 +147,9 @@ static uint64_t check_word(struct ring_consumer *c, uint64_t w)
         }
     }
     /* No check against the space given back is needed: a chunk is at
-     * most a quarter of the ring and we hold back less than an eighth,
-     * so every chunk that fits before the end fits what we gave back. */
+     * most half the ring and we hold back less than an eighth, so every
+     * chunk that fits before the end fits what we gave back
+     * (RING_HALF_MIN in ring_layout.h). */
     return size;
 }
 

@@ -23,11 +23,14 @@ size_t ring_data_size(size_t region_len)
     return data > RING_MAX_DATA ? RING_MAX_DATA : data;
 }
 
-/* Chunks of at most a quarter of the ring keep several in flight, so the
- * producer fills one while the consumer copies out another. */
+/* Chunks of at most half the ring (RING_HALF_MIN and more; a quarter
+ * below): the producer fills one while the consumer copies out another,
+ * and in the default 8 KiB ring a 2 KiB message with its headers is still
+ * one chunk (a quarter split it in two, one more line to publish and wait
+ * for; version 3). */
 static uint64_t chunk_max_for(uint64_t cap)
 {
-    return cap / 4 - RING_HDR_BYTES;
+    return (cap >= RING_HALF_MIN ? cap / 2 : cap / 4) - RING_HDR_BYTES;
 }
 
 /* The consumer gives space back every eighth of the ring: rarely enough

@@ -47,7 +47,8 @@
 #include <stdint.h>
 
 #define RING_MAGIC 0x474e495249564950ULL /* "PIVIRING" little-endian */
-#define RING_VERSION 2u
+/* 3: chunks of up to half the ring (2: a quarter). */
+#define RING_VERSION 3u
 
 /* Chunk header word. */
 #define RING_HDR_BYTES 8u
@@ -66,6 +67,17 @@
  * RING_PAD_MAX: padding chunks are zeroed whole. */
 #define RING_ZERO_MAX 512u
 static_assert(RING_ZERO_MAX >= RING_PAD_MAX, "padding is zeroed whole");
+/* Rings of at least this many data bytes take chunks of up to half the
+ * ring, smaller ones a quarter (ring_init.c). What relies on it: padding
+ * at the end, then a whole chunk, behind less than an eighth the consumer
+ * holds back, plus the terminator line, still fit the ring, so a drained
+ * consumer never stalls a producer (and check_word() needs no check
+ * against the space given back). */
+#define RING_HALF_MIN 2048u
+static_assert(RING_PAD_MAX + RING_HALF_MIN / 2 + RING_HALF_MIN / 8 +
+                      RING_ALIGN <=
+                  RING_HALF_MIN,
+              "padding and a half-ring chunk fit what the consumer gave back");
 
 /* A partial chunk written into a nearly full ring is at least this big
  * (unless the caller wants less), so a streaming producer does not chop

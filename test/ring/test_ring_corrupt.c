@@ -74,7 +74,7 @@ static void test_header_fields(void **state)
     /* A smaller data area than the region is fine, if consistent. */
     sh->meta = good;
     sh->meta.data_size = DATA / 2;
-    sh->meta.chunk_max = DATA / 8 - RING_HDR_BYTES;
+    sh->meta.chunk_max = DATA / 4 - RING_HDR_BYTES; /* half of DATA / 2 */
     sh->meta.batch = DATA / 16;
     struct ring_consumer c;
     assert_int_equal(ring_attach_consumer(&c, sh, len), 0);
@@ -192,7 +192,7 @@ static void test_chunk_headers(void **state)
     /* Lengths: zero, beyond the chunk limit, beyond the capacity, beyond
      * the end of the data area. */
     expect_chunk(0, ring_word(0, 0, lap0), "bad chunk length");
-    expect_chunk(0, ring_word(DATA / 4, 0, lap0), "bad chunk length");
+    expect_chunk(0, ring_word(DATA / 2, 0, lap0), "bad chunk length");
     expect_chunk(0, ring_word(DATA, 0, lap0), "bad chunk length");
     expect_chunk(0, ring_word(0xffffffffu, 0, lap0), "bad chunk length");
     expect_chunk(DATA - 128, ring_word(121, 0, lap0),
