@@ -33,9 +33,11 @@
 /** Smallest and largest receive area accepted from a peer. */
 #define IVSHMEM_AREA_MIN ((uint64_t)4096)
 #define IVSHMEM_AREA_MAX ((uint64_t)1 << 30)
-/** Default receive area per connection and side: the ring's default
- * region (lib/ring/ring.h says why 8 KiB; both sides: 16 KiB). */
-#define IVSHMEM_AREA_DEFAULT 8192u
+/** Default receive area per connection and side (a control line, then
+ * the ring): as big as the ring's default region, so it follows that
+ * (lib/ring/ring.h says why 8 KiB; both sides: 16 KiB). The default
+ * string of PSP_IVSHMEM_RING_SIZE in seg.c must say the same. */
+#define IVSHMEM_AREA_DEFAULT ((unsigned int)RING_DEFAULT_REGION)
 _Static_assert(2 * IVSHMEM_AREA_DEFAULT <= 64 * 1024,
                "at most 64 KiB per connection by default");
 
