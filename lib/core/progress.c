@@ -342,9 +342,15 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Polls between two clock reads while a poller spins without progress:
+ * reading the clock on every poll would delay seeing the peer's line. */
+#define IDLE_POLLS_PER_CLOCK 256u
+
 void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
 {
     uint64_t spin_start = 0;
+    unsigned idle_polls = 0;
+    int yielding = 0;
 
     while (!(*flag & mask)) {
         if (!list_empty(&pscom_g.doneq) && !pscom_g.in_progress) {
@@ -355,9 +361,26 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
         }
         if (progress_step(0, 1)) {
             spin_start = 0;
+            idle_polls = 0;
+            yielding = 0;
             continue;
         }
         if (pscom_g.pollers_active) {
+            /* A memory transport has no file descriptor to sleep on, so
+             * we keep polling, but after PSP_SPIN_US without progress
+             * also yield the CPU on every poll: when ranks share a core
+             * (mpirun --oversubscribe) the peer we wait for may be the
+             * one waiting for our CPU, and without a yield every ring
+             * handoff would cost a whole scheduler time slice. */
+            if (!yielding && ++idle_polls % IDLE_POLLS_PER_CLOCK == 0) {
+                uint64_t t = now_us();
+
+                if (!spin_start) {
+                    spin_start = t;
+                } else if (t - spin_start >= pscom_env.spin_us) {
+                    yielding = 1;
+                }
+            }
             if (__atomic_load_n(&pscom_susp_lock_wanted, __ATOMIC_ACQUIRE)) {
                 /* The suspend worker needs the lock (a mutex is not
                  * fair: unlocking for a moment would not do). */
@@ -367,7 +390,7 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
                     sched_yield();
                 }
                 pscom_lock();
-            } else if (pscom_env.sched_yield) {
+            } else if (pscom_env.sched_yield || yielding) {
                 sched_yield();
             }
             /* No pause instruction between polls: on the machines we
