@@ -28,7 +28,8 @@ step_fail() { echo "check: FAILED: $*" >&2; failed=$((failed + 1)); }
 b="$top/build/check"
 rm -rf "$b"; mkdir -p "$b"
 if (cd "$b" && "$top/configure" -q --enable-werror && make -s -j"$JOBS"); then
-    (cd "$b" && make -s check -j"$JOBS" >"$b/check.log" 2>&1)
+    # -k: a failing directory must not hide the results of the others.
+    (cd "$b" && make -s -k check -j"$JOBS" >"$b/check.log" 2>&1)
     rc=$?
     # Real QEMU guests (test/vm): about a minute on 2 cores.
     if [ "${CHECK_SKIP_VM:-0}" != 1 ]; then
