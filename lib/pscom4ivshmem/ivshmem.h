@@ -35,9 +35,13 @@
 #define IVSHMEM_AREA_MAX ((uint64_t)1 << 30)
 /** Default receive area per connection and side (a control line, then
  * the ring): as big as the ring's default region, so it follows that
- * (lib/ring/ring.h says why 8 KiB; both sides: 16 KiB). The default
- * string of PSP_IVSHMEM_RING_SIZE in seg.c must say the same. */
+ * (lib/ring/ring.h says why 8 KiB; both sides: 16 KiB). The string is
+ * the default of PSP_IVSHMEM_RING_SIZE (seg.c), made from the same
+ * number so the two cannot drift apart. */
 #define IVSHMEM_AREA_DEFAULT ((unsigned int)RING_DEFAULT_REGION)
+#define IVSHMEM_STR_(x) #x
+#define IVSHMEM_STR(x) IVSHMEM_STR_(x)
+#define IVSHMEM_AREA_DEFAULT_STR IVSHMEM_STR(RING_DEFAULT_REGION_BYTES)
 _Static_assert(2 * IVSHMEM_AREA_DEFAULT <= 64 * 1024,
                "at most 64 KiB per connection by default");
 

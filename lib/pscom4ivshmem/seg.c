@@ -45,7 +45,7 @@ const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
     {"PSP_IVSHMEM_SEGMENT", PSCOM_ENV_STR, "",
      "wanted segment name (the server's -s/-f name); empty: any",
      &env_segment},
-    {"PSP_IVSHMEM_RING_SIZE", PSCOM_ENV_UINT, "8k",
+    {"PSP_IVSHMEM_RING_SIZE", PSCOM_ENV_UINT, IVSHMEM_AREA_DEFAULT_STR,
      "bytes of shared memory each side of a connection receives into "
      "(rounded up to frames)", &ivshmem_env_area_size},
     {"PSP_IVSHMEM_SYSFS_ROOT", PSCOM_ENV_STR, "/sys",

@@ -70,7 +70,8 @@
  * 32 and 64 KiB from 256 B up, most at 64 KiB and more (median half-RTT
  * 0.7-0.8x of 32 KiB's), likely because both directions' rings then stay
  * in each core's L1 beside the application's buffers. */
-#define RING_DEFAULT_REGION ((size_t)8 * 1024)
+#define RING_DEFAULT_REGION_BYTES 8192
+#define RING_DEFAULT_REGION ((size_t)RING_DEFAULT_REGION_BYTES)
 
 /** Data bytes of a default region. */
 #define RING_DEFAULT_DATA (RING_DEFAULT_REGION - RING_HDR_SIZE)
