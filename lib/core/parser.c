@@ -79,7 +79,7 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
         xl = req->pub.xheader_len;
         req->pub.state |= PSCOM_REQ_STATE_TRUNCATED;
     }
-    memcpy(&req->pub.xheader, h->xheader, xl);
+    ring_copy(&req->pub.xheader, h->xheader, xl);
     req->pub.xheader_len = xl;
     if (dl > req->pub.data_len) {
         req->skip = dl - req->pub.data_len;
@@ -421,7 +421,7 @@ static size_t feed_whole(pscom_con_t *con, const char *p, size_t len)
     }
     memcpy(con->rx_hbuf, &h, sizeof(h));
     if (h.xheader_len) {
-        memcpy(con->rx_hbuf + sizeof(h), p + sizeof(h), h.xheader_len);
+        ring_copy(con->rx_hbuf + sizeof(h), p + sizeof(h), h.xheader_len);
     }
     con->rx_have = hl;
     if (header_done(con)) {

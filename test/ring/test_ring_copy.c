@@ -1,7 +1,7 @@
 /*
  * test_ring_copy.c -- ring_copy() (ring_copy.h) copies exactly what
  * memcpy() would, at every relative offset, whichever path it takes, and
- * takes the loop exactly in the slow window.
+ * takes the loop exactly in the slow window; small copies are inline.
  */
 #include "ring_copy.h"
 
@@ -114,12 +114,34 @@ static void test_loop(void **state)
     }
 }
 
+/* The inline small copy: every length up to RING_COPY_SMALL_MAX, every
+ * misalignment of both sides, nothing written outside [dst, dst + n). */
+static void test_small(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= RING_COPY_SMALL_MAX; n++) {
+        for (size_t so = GUARD; so < GUARD + 64; so++) {
+            for (size_t doff = GUARD; doff < GUARD + 16; doff++) {
+                memset(dst_buf, 0xee, 2 * GUARD + 128);
+                ring_copy_small(dst_buf + doff, src_buf + so, n);
+                assert_memory_equal(dst_buf + doff, src_buf + so, n);
+                for (size_t i = 0; i < 2 * GUARD + 128; i++) {
+                    if (i < doff || i >= doff + n) {
+                        assert_int_equal(dst_buf[i], 0xee);
+                    }
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_every_offset),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_loop),
+        cmocka_unit_test(test_small),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
