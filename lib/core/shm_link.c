@@ -56,7 +56,10 @@ static int link_read(struct pscom_shm_link *link)
     pscom_con_t *con = link->con;
     int progress = 0;
 
-    while (link->reading && !ring_consumer_idle(&link->rx)) {
+    /* After a message, only look whether another one is there: the
+     * ring's housekeeping waits for the next poll (ring_consumer_empty()). */
+    while (link->reading && !(progress ? ring_consumer_empty(&link->rx)
+                                       : ring_consumer_idle(&link->rx))) {
         const void *run;
         size_t len;
         int rc = ring_peek(&link->rx, &run, &len);

@@ -110,6 +110,8 @@ struct ring_consumer {
     uint64_t cur_size;         /* ring bytes of the current chunk */
     uint64_t zeroed;           /* lines before this position are zeroed */
     uint64_t zoff;             /* offset of position `zeroed` */
+    uint64_t skip_lo;          /* interior of a large chunk that is not */
+    uint64_t skip_hi;          /*   zeroed: [lo, hi), none if lo >= hi */
     int err;                   /* 0, or the error that broke the ring */
     const char *reason;        /* what was wrong, for the log */
 };
@@ -189,9 +191,24 @@ const char *ring_producer_reason(const struct ring_producer *p);
  */
 int ring_peek(struct ring_consumer *c, const void **ptr, size_t *len);
 
-/** Housekeeping of consumed lines that ring_consume() defers (see
- * ring_layout.h); ring_consumer_idle() calls it. */
+/** Housekeeping that ring_consume() defers: zeroing consumed lines (see
+ * ring_layout.h) and giving the space back; ring_consumer_idle() calls
+ * it. */
 void ring_consumer_tidy(struct ring_consumer *c);
+
+/**
+ * ring_consumer_idle() without the housekeeping: for the check right
+ * after a message was consumed, when the caller is about to answer it.
+ * The housekeeping writes lines the producer will write again, and on
+ * x86 our answer's stores would become visible only after those (stores
+ * commit in order): it waits for the next idle poll instead.
+ */
+static inline int ring_consumer_empty(const struct ring_consumer *c)
+{
+    return c->err == 0 && c->cur_len == 0 &&
+           __atomic_load_n((const uint64_t *)(const void *)(c->data + c->off),
+                           __ATOMIC_RELAXED) == 0;
+}
 
 /**
  * Cheap test for a polling loop: 1 when ring_peek() would surely return 0
@@ -204,9 +221,7 @@ void ring_consumer_tidy(struct ring_consumer *c);
  */
 static inline int ring_consumer_idle(struct ring_consumer *c)
 {
-    if (c->err != 0 || c->cur_len != 0 ||
-        __atomic_load_n((const uint64_t *)(const void *)(c->data + c->off),
-                        __ATOMIC_RELAXED) != 0) {
+    if (!ring_consumer_empty(c)) {
         return 0;
     }
     if (c->zeroed != c->total) {
@@ -218,7 +233,9 @@ static inline int ring_consumer_idle(struct ring_consumer *c)
 
 /**
  * Give back the first len bytes of the run ring_peek() returned (len may
- * be less than the run). Space goes back to the producer in batches.
+ * be less than the run). Space goes back to the producer in batches, at
+ * the next ring_consumer_idle() that finds the ring empty, or at once
+ * while more chunks are waiting (a stream) or half the ring is held.
  * Returns 0, -EINVAL if len exceeds the run, or the ring's error.
  */
 int ring_consume(struct ring_consumer *c, size_t len);

@@ -59,6 +59,17 @@ static void zero_lines(struct ring_consumer *c, uint64_t upto)
     unsigned char *d = (unsigned char *)(uintptr_t)c->data;
 
     while (c->zeroed < upto) {
+        if (c->zeroed == c->skip_lo && c->skip_lo < c->skip_hi) {
+            /* A large chunk's interior: only its header word is zeroed.
+             * Chunks never wrap, so neither does the skip. */
+            c->zoff += c->skip_hi - c->skip_lo;
+            if (c->zoff == c->cap) {
+                c->zoff = 0;
+            }
+            c->zeroed = c->skip_hi;
+            c->skip_lo = c->skip_hi = 0;
+            continue;
+        }
         atomic_store_explicit(ring_hdr_at(d, c->zoff), 0,
                               memory_order_relaxed);
         c->zeroed += RING_ALIGN;
@@ -66,13 +77,6 @@ static void zero_lines(struct ring_consumer *c, uint64_t upto)
         if (c->zoff == c->cap) {
             c->zoff = 0;
         }
-    }
-}
-
-void ring_consumer_tidy(struct ring_consumer *c)
-{
-    if (c->err == 0) {
-        zero_lines(c, c->total);
     }
 }
 
@@ -87,25 +91,48 @@ static void publish_pos(struct ring_consumer *c)
     c->published = c->total;
 }
 
-/* Step over a finished chunk of `size` ring bytes. The lines of a small
- * chunk are zeroed later (when idle, or before publishing: a store now
- * would delay the answer the application is about to send); of a large
- * chunk only the header word, now. */
+void ring_consumer_tidy(struct ring_consumer *c)
+{
+    if (c->err != 0) {
+        return;
+    }
+    if (c->total - c->published >= c->batch) {
+        publish_pos(c); /* zeroes first */
+    } else {
+        zero_lines(c, c->total);
+    }
+}
+
+/* Step over a finished chunk of `size` ring bytes. Its housekeeping
+ * waits for the next idle poll (ring_consumer_tidy()): zeroing its lines
+ * (of a large chunk only the header word) and giving the space back.
+ * Stores now would delay the answer the application is about to send:
+ * on x86 stores become visible in order, and each of these needs a line
+ * the producer shares. While a stream keeps us busy it is done at once,
+ * so the producer does not wait for our idle poll to go on writing: a
+ * second large chunk zeroes the first one's header, and a batch is
+ * given back when the next chunk is already there. Never is half the
+ * ring held back (check_word() relies on it). */
 static void advance(struct ring_consumer *c, uint64_t size)
 {
     uint64_t next = c->off + size == c->cap ? 0 : c->off + size;
 
     if (size > RING_ZERO_MAX) {
-        zero_lines(c, c->total + RING_ALIGN);
-        c->zeroed = c->total + size;
-        c->zoff = next;
+        if (c->skip_lo < c->skip_hi) {
+            zero_lines(c, c->total); /* one skip is kept at a time */
+        }
+        c->skip_lo = c->total + RING_ALIGN;
+        c->skip_hi = c->total + size;
     }
     if (next == 0) {
         c->lap++;
     }
     c->off = next;
     c->total += size;
-    if (c->total - c->published >= c->batch) {
+    if (c->total - c->published >= c->cap / 2 ||
+        (c->total - c->published >= c->batch &&
+         atomic_load_explicit(ring_hdr_at(c->data, next),
+                              memory_order_relaxed) != 0)) {
         publish_pos(c);
     }
 }
@@ -147,9 +174,10 @@ static uint64_t check_word(struct ring_consumer *c, uint64_t w)
         }
     }
     /* No check against the space given back is needed: a chunk is at
-     * most half the ring and we hold back less than an eighth, so every
-     * chunk that fits before the end fits what we gave back
-     * (RING_HALF_MIN in ring_layout.h). */
+     * most half the ring rounded up to a line and we hold back less than
+     * half (advance()), so a chunk never reaches the lines we hold back
+     * and still zero; a producer that wrote past what we gave back can
+     * only garble its own stream. */
     return size;
 }
 

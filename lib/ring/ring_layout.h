@@ -24,7 +24,8 @@
  *  - the consumer writes 0 into the first word of every line of each chunk
  *    of at most RING_ZERO_MAX ring bytes it consumed (small messages,
  *    padding), and into the header word of larger chunks, always before it
- *    publishes a position past them;
+ *    publishes a position past them (it may put both off until its next
+ *    idle poll: the producer sees only the published position);
  *  - the producer writes 0 into the header word right after a chunk it
  *    publishes (the terminator) when that line may still hold payload of
  *    the previous lap, i.e. lies within the span of the previous lap's
@@ -69,10 +70,9 @@
 static_assert(RING_ZERO_MAX >= RING_PAD_MAX, "padding is zeroed whole");
 /* Rings of at least this many data bytes take chunks of up to half the
  * ring, smaller ones a quarter (ring_init.c). What relies on it: padding
- * at the end, then a whole chunk, behind less than an eighth the consumer
- * holds back, plus the terminator line, still fit the ring, so a drained
- * consumer never stalls a producer (and check_word() needs no check
- * against the space given back). */
+ * at the end, then a whole chunk, behind less than an eighth a drained
+ * consumer holds back (after its idle poll), plus the terminator line,
+ * still fit the ring, so a drained consumer never stalls a producer. */
 #define RING_HALF_MIN 2048u
 static_assert(RING_PAD_MAX + RING_HALF_MIN / 2 + RING_HALF_MIN / 8 +
                       RING_ALIGN <=

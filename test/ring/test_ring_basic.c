@@ -238,7 +238,8 @@ static void test_full(void **state)
     const void *ptr;
     size_t len;
     assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
-    /* Without an explicit flush: batching alone gives the space back. */
+    /* Without an explicit flush: the idle poll gives the space back. */
+    assert_int_equal(ring_consumer_idle(&f.c), 1);
     size_t again = 0;
     for (int i = 0; i < 1000; i++) {
         size_t w = put(&f, 777, 3);
@@ -391,12 +392,41 @@ static void test_batching(void **state)
     struct ring_shared *sh = f.base;
     assert_int_equal(put(&f, 56, 1), 56);
     assert_int_equal(get(&f, 56, 0), 56);
-    assert_int_equal(atomic_load(&sh->cons.pos), 0);
+    assert_int_equal(ring_consumer_idle(&f.c), 1);
+    assert_int_equal(atomic_load(&sh->cons.pos), 0); /* under a batch */
+    /* Answered messages: a batch waits for the idle poll, so no store of
+     * ours delays the answer. */
     while (f.c.total < f.c.batch) {
         assert_int_equal(put(&f, 56, 1), 56);
         assert_int_equal(get(&f, 56, 0), 56);
     }
-    assert_int_equal(atomic_load(&sh->cons.pos), f.c.total);
+    assert_int_equal(atomic_load(&sh->cons.pos), 0);
+    assert_int_equal(ring_consumer_idle(&f.c), 1);
+    uint64_t pos = atomic_load(&sh->cons.pos);
+    assert_int_equal(pos, f.c.total);
+    /* A stream: the batch goes back as soon as it is full, while the
+     * next chunk is already waiting. */
+    size_t k = f.c.batch / RING_ALIGN + 2;
+    for (size_t i = 0; i < k; i++) {
+        assert_int_equal(put(&f, 56, 1), 56);
+    }
+    assert_int_equal(get(&f, 56 * (k - 1), 0), 56 * (k - 1));
+    assert_int_equal(atomic_load(&sh->cons.pos), pos + f.c.batch);
+    assert_int_equal(atomic_load(&sh->cons.pos), f.c.total - RING_ALIGN);
+    assert_int_equal(get(&f, 56, 0), 56);
+    assert_int_equal(ring_consumer_idle(&f.c), 1); /* two lines: kept */
+    assert_int_equal(atomic_load(&sh->cons.pos), f.c.total - 2 * RING_ALIGN);
+    /* Never half the ring held back, idle poll or not. */
+    pos = atomic_load(&sh->cons.pos);
+    int moved = 0;
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(put(&f, 56, 1), 56);
+        assert_int_equal(get(&f, 56, 0), 56);
+        uint64_t now = atomic_load(&sh->cons.pos);
+        assert_true(f.c.total - now < f.c.cap / 2);
+        moved |= now != pos;
+    }
+    assert_true(moved);
     assert_int_equal(put(&f, 56, 1), 56);
     assert_int_equal(get(&f, 56, 0), 56);
     assert_true(atomic_load(&sh->cons.pos) < f.c.total);
@@ -405,9 +435,9 @@ static void test_batching(void **state)
     fix_close(&f);
 }
 
-/* Whatever happened before, once the consumer has drained the ring a
- * whole chunk fits without an explicit flush: batching never stalls a
- * producer whose consumer is waiting for data. */
+/* Whatever happened before, once the consumer has drained the ring and
+ * polled it empty a whole chunk fits without an explicit flush: batching
+ * never stalls a producer whose consumer is waiting for data. */
 static void test_drained_never_stalls(void **state)
 {
     (void)state;
@@ -422,6 +452,7 @@ static void test_drained_never_stalls(void **state)
             if (rt_rand(&f.rng) % 3 == 0) {
                 get(&f, SIZE_MAX, 0);
                 assert_int_equal(f.rpos, f.wpos);
+                assert_int_equal(ring_consumer_idle(&f.c), 1);
                 assert_int_equal(put(&f, f.p.chunk_max, 3), f.p.chunk_max);
             }
         }
