@@ -485,16 +485,20 @@ static int pp_round(struct pp_client *c, size_t size, unsigned long round)
     if (c->o->verify) {
         pp_fill(c->sbuf, size, round);
     }
-    c->rreq->connection = c->con;
-    c->rreq->xheader_len = c->o->xheader;
-    c->rreq->data = c->rbuf;
-    c->rreq->data_len = size;
-    pscom_post_recv(c->rreq);
+    /* Send, then receive: the order of bench/mpi_pp's MPI_Send() and
+     * MPI_Recv(), so both benchmarks do the same work between a message
+     * arriving and the next one leaving. An answer that arrives before
+     * the receive is posted is kept as an unexpected message. */
     c->sreq->connection = c->con;
     c->sreq->xheader_len = c->o->xheader;
     c->sreq->data = c->sbuf;
     c->sreq->data_len = size;
     pscom_post_send(c->sreq);
+    c->rreq->connection = c->con;
+    c->rreq->xheader_len = c->o->xheader;
+    c->rreq->data = c->rbuf;
+    c->rreq->data_len = size;
+    pscom_post_recv(c->rreq);
     pscom_wait(c->sreq);
     pscom_wait(c->rreq);
     if (!pscom_req_successful(c->sreq) || !pscom_req_successful(c->rreq)) {
