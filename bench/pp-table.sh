@@ -101,9 +101,21 @@ pinned_pair() { # ENV PROGRAM SERVER-ARG... -- CLIENT-ARG...
         sleep 0.01
     done
     addr=$(sed -n 's/^Waiting for client: //p' "$tmp/pair.out")
-    [ -n "$addr" ] || { cat "$tmp/pair.out" >&2; return 1; }
+    if [ -z "$addr" ]; then
+        echo "pp-table: $(basename "$prog") server printed no address" \
+            "within 10 s" >&2
+        cat "$tmp/pair.out" >&2
+        kill "$spid" 2>/dev/null
+        wait "$spid" 2>/dev/null
+        return 1
+    fi
     env $envs taskset -c $cpu_b "$prog" "$@" "$addr"
     local rc=$?
+    if [ $rc -ne 0 ]; then
+        # Its server would wait for the missing clients for ever.
+        echo "pp-table: $(basename "$prog") client exited with $rc" >&2
+        kill "$spid" 2>/dev/null
+    fi
     wait "$spid" || rc=1
     return $rc
 }
