@@ -346,11 +346,44 @@ static uint64_t now_us(void)
  * reading the clock on every poll would delay seeing the peer's line. */
 #define IDLE_POLLS_PER_CLOCK 256u
 
+/* A wait that polls memory transports without progress. A memory
+ * transport has no file descriptor to sleep on, so the wait keeps
+ * polling, but after PSP_SPIN_US without progress it also yields the CPU
+ * on every poll: when ranks share a core (mpirun --oversubscribe) the
+ * peer we wait for may be the one waiting for our CPU, and without a
+ * yield every ring handoff would cost a whole scheduler time slice. */
+struct idle_spin {
+    uint64_t start; /* first clock read of this idle stretch, 0: none */
+    unsigned polls; /* idle polls so far */
+    int yielding;   /* PSP_SPIN_US passed: yield on every poll */
+};
+
+static void idle_spin_reset(struct idle_spin *s)
+{
+    s->start = 0;
+    s->polls = 0;
+    s->yielding = 0;
+}
+
+/* One more poll found nothing: 1 when the caller should yield now. */
+static int idle_spin_poll(struct idle_spin *s)
+{
+    if (!s->yielding && ++s->polls % IDLE_POLLS_PER_CLOCK == 0) {
+        uint64_t t = now_us();
+
+        if (!s->start) {
+            s->start = t;
+        } else if (t - s->start >= pscom_env.spin_us) {
+            s->yielding = 1;
+        }
+    }
+    return s->yielding || pscom_env.sched_yield;
+}
+
 void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
 {
     uint64_t spin_start = 0;
-    unsigned idle_polls = 0;
-    int yielding = 0;
+    struct idle_spin idle = {0};
 
     while (!(*flag & mask)) {
         if (!list_empty(&pscom_g.doneq) && !pscom_g.in_progress) {
@@ -361,26 +394,12 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
         }
         if (progress_step(0, 1)) {
             spin_start = 0;
-            idle_polls = 0;
-            yielding = 0;
+            idle_spin_reset(&idle);
             continue;
         }
         if (pscom_g.pollers_active) {
-            /* A memory transport has no file descriptor to sleep on, so
-             * we keep polling, but after PSP_SPIN_US without progress
-             * also yield the CPU on every poll: when ranks share a core
-             * (mpirun --oversubscribe) the peer we wait for may be the
-             * one waiting for our CPU, and without a yield every ring
-             * handoff would cost a whole scheduler time slice. */
-            if (!yielding && ++idle_polls % IDLE_POLLS_PER_CLOCK == 0) {
-                uint64_t t = now_us();
+            int yield = idle_spin_poll(&idle);
 
-                if (!spin_start) {
-                    spin_start = t;
-                } else if (t - spin_start >= pscom_env.spin_us) {
-                    yielding = 1;
-                }
-            }
             if (__atomic_load_n(&pscom_susp_lock_wanted, __ATOMIC_ACQUIRE)) {
                 /* The suspend worker needs the lock (a mutex is not
                  * fair: unlocking for a moment would not do). */
@@ -390,7 +409,7 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
                     sched_yield();
                 }
                 pscom_lock();
-            } else if (pscom_env.sched_yield || yielding) {
+            } else if (yield) {
                 sched_yield();
             }
             /* No pause instruction between polls: on the machines we
@@ -443,13 +462,29 @@ void pscom_wait_all(pscom_request_t **requests)
     }
 }
 
+/* pscom_wait_any() returns after one round of polls when memory
+ * transports are active, so its callers loop on it: the idle stretch
+ * spans calls. */
+static struct idle_spin wait_any_idle;
+
 void pscom_wait_any(void)
 {
+    int yield = 0;
+
     pscom_lock();
-    if (!pscom_progress(0)) {
-        pscom_progress(pscom_g.pollers_active ? 0 : -1);
+    if (pscom_progress(0)) {
+        idle_spin_reset(&wait_any_idle);
+    } else if (!pscom_g.pollers_active) {
+        pscom_progress(-1);
+    } else if (pscom_progress(0)) {
+        idle_spin_reset(&wait_any_idle);
+    } else {
+        yield = idle_spin_poll(&wait_any_idle);
     }
     pscom_unlock();
+    if (yield) {
+        sched_yield(); /* without the lock: other threads may go on */
+    }
 }
 
 int pscom_test_any(void)

@@ -64,6 +64,9 @@ struct bt_forked_case {
 extern const struct bt_forked_case bt_forked_cases[];
 extern const int bt_nforked_cases;
 
+/** The forked case "wait-any" (battery_spin.c). */
+void bt_case_wait_any(const char *expect);
+
 /** The connection type the forked cases expect (NULL: any). */
 void bt_forked_set_expect(const char *expect);
 

@@ -817,6 +817,7 @@ const struct bt_forked_case bt_forked_cases[] = {
     {"close-pending", 2, case_close_pending},
     {"cancel-send", 2, case_cancel_send},
     {"threads", 2, case_threads},
+    {"wait-any", 2, bt_case_wait_any},
 };
 const int bt_nforked_cases =
     sizeof(bt_forked_cases) / sizeof(bt_forked_cases[0]);

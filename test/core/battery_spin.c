@@ -1,0 +1,154 @@
+/*
+ * battery_spin.c -- the forked case "wait-any": a ping-pong whose both
+ * ends wait only by looping on pscom_wait_any(), as event loops do.
+ *
+ * Over a memory transport pscom_wait_any() polls and returns, so the
+ * loop spins. With both ends on one CPU (BT_ONE_CPU=1, ranks sharing a
+ * core) the end we wait for can only run when we give the CPU up: a
+ * loop that never yields pays a scheduler time slice per message and
+ * this case's WAIT_ANY_ROUNDS round trips run into BT_TIMEOUT.
+ */
+#include "battery.h"
+#include "tap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TAG_SPIN 0x5350494eu
+/* 2 handoffs per round: at a few ms of time slice each, far beyond the
+ * 30 s BT_TIMEOUT of the one-CPU batteries; about 2 s when waits yield. */
+#define WAIT_ANY_ROUNDS 20000u
+#define ADDR_MAX 256
+
+struct spin_arg {
+    struct bt_line_pipe addr;
+    const char *expect;
+};
+
+static int spin_fail(const char *what, uint32_t round, pscom_request_t *r)
+{
+    fprintf(stderr, "wait-any: %s failed in round %" PRIu32 ": %s\n", what,
+            round, r ? pscom_req_state_str(r->state) : "no request");
+    return 1;
+}
+
+/* Loop on pscom_wait_any() until req is done; 0 if it succeeded. */
+static int spin_wait(pscom_request_t *req)
+{
+    while (!(req->state & PSCOM_REQ_STATE_DONE)) {
+        pscom_wait_any();
+    }
+    return pscom_req_successful(req) ? 0 : -1;
+}
+
+static int spin_send(struct bt_ctx *c, uint32_t round)
+{
+    pscom_request_t *r = bt_post_send(c, TAG_SPIN, round, &round,
+                                      sizeof(round));
+    int rc = spin_wait(r) < 0 ? spin_fail("send", round, r) : 0;
+
+    pscom_request_free(r);
+    return rc;
+}
+
+/* Receive round's message and check that it carries round. */
+static int spin_recv(struct bt_ctx *c, uint32_t round)
+{
+    uint32_t got = UINT32_MAX;
+    pscom_request_t *r = bt_post_recv(c, TAG_SPIN, round, 0, &got,
+                                      sizeof(got));
+    int rc = 0;
+
+    if (spin_wait(r) < 0) {
+        rc = spin_fail("receive", round, r);
+    } else if (got != round) {
+        fprintf(stderr, "wait-any: round %" PRIu32 " got %" PRIu32 "\n",
+                round, got);
+        rc = 1;
+    }
+    pscom_request_free(r);
+    return rc;
+}
+
+static int spin_type_ok(const struct spin_arg *a, pscom_connection_t *con)
+{
+    const char *type = pscom_con_type_str(con->type);
+
+    if (a->expect && strcmp(type, a->expect) != 0) {
+        fprintf(stderr, "wait-any: connection type %s, want %s\n", type,
+                a->expect);
+        return 0;
+    }
+    return 1;
+}
+
+/* Answers every message. */
+static int spin_server(void *arg)
+{
+    struct spin_arg *a = arg;
+    pscom_socket_t *sock = bt_open_socket(1, NULL);
+    struct bt_ctx c = {.role = BT_SERVER, .sock = sock};
+    int rc = 0;
+
+    if (!sock) {
+        return 1;
+    }
+    bt_line_send(&a->addr, pscom_listen_socket_str(sock));
+    bt_wait_accept();
+    c.con = bt_accepted;
+    if (!spin_type_ok(a, c.con)) {
+        rc = 1;
+    }
+    for (uint32_t i = 0; rc == 0 && i < WAIT_ANY_ROUNDS; i++) {
+        rc = spin_recv(&c, i) || spin_send(&c, i);
+    }
+    pscom_close_socket(sock);
+    return rc;
+}
+
+/* Sends, then waits for the answer. */
+static int spin_client(void *arg)
+{
+    struct spin_arg *a = arg;
+    pscom_socket_t *sock = bt_open_socket(0, NULL);
+    struct bt_ctx c = {.role = BT_CLIENT, .sock = sock};
+    char peer[ADDR_MAX];
+    int rc = 0;
+
+    if (!sock || bt_line_recv(&a->addr, peer, sizeof(peer)) < 0) {
+        fprintf(stderr, "wait-any: setup failed\n");
+        return 1;
+    }
+    c.con = pscom_open_connection(sock);
+    if (pscom_connect_socket_str(c.con, peer) != PSCOM_SUCCESS) {
+        fprintf(stderr, "wait-any: connect %s failed\n", peer);
+        return 1;
+    }
+    if (!spin_type_ok(a, c.con)) {
+        rc = 1;
+    }
+    for (uint32_t i = 0; rc == 0 && i < WAIT_ANY_ROUNDS; i++) {
+        rc = spin_send(&c, i) || spin_recv(&c, i);
+    }
+    pscom_close_socket(sock);
+    return rc;
+}
+
+void bt_case_wait_any(const char *expect)
+{
+    struct spin_arg a = {.expect = expect};
+    struct bt_child cs, cc;
+    int rs, rc;
+
+    bt_line_pipe_open(&a.addr);
+    bt_spawn(&cs, spin_server, &a);
+    bt_spawn(&cc, spin_client, &a);
+    bt_line_pipe_close(&a.addr);
+    rc = bt_reap(&cc, 0);
+    rs = bt_reap(&cs, 0);
+    tap_ok(rc == 0, "wait-any loop: %u round trips, client side",
+           WAIT_ANY_ROUNDS);
+    tap_ok(rs == 0, "wait-any loop: %u round trips, server side",
+           WAIT_ANY_ROUNDS);
+}
