@@ -130,9 +130,7 @@ static void advance(struct ring_consumer *c, uint64_t size)
     c->off = next;
     c->total += size;
     if (c->total - c->published >= c->cap / 2 ||
-        (c->total - c->published >= c->batch &&
-         atomic_load_explicit(ring_hdr_at(c->data, next),
-                              memory_order_relaxed) != 0)) {
+        (c->total - c->published >= c->batch && !ring_consumer_empty(c))) {
         publish_pos(c);
     }
 }

@@ -83,13 +83,24 @@ static int spin_type_ok(const struct spin_arg *a, pscom_connection_t *con)
     return 1;
 }
 
-/* Answers every message. */
+/* The rounds of one end: the client sends first, the server answers. */
+static int spin_rounds(const struct spin_arg *a, struct bt_ctx *c)
+{
+    int rc = spin_type_ok(a, c->con) ? 0 : 1;
+
+    for (uint32_t i = 0; rc == 0 && i < WAIT_ANY_ROUNDS; i++) {
+        rc = c->role == BT_CLIENT ? spin_send(c, i) || spin_recv(c, i)
+                                  : spin_recv(c, i) || spin_send(c, i);
+    }
+    return rc;
+}
+
 static int spin_server(void *arg)
 {
     struct spin_arg *a = arg;
     pscom_socket_t *sock = bt_open_socket(1, NULL);
     struct bt_ctx c = {.role = BT_SERVER, .sock = sock};
-    int rc = 0;
+    int rc;
 
     if (!sock) {
         return 1;
@@ -97,24 +108,18 @@ static int spin_server(void *arg)
     bt_line_send(&a->addr, pscom_listen_socket_str(sock));
     bt_wait_accept();
     c.con = bt_accepted;
-    if (!spin_type_ok(a, c.con)) {
-        rc = 1;
-    }
-    for (uint32_t i = 0; rc == 0 && i < WAIT_ANY_ROUNDS; i++) {
-        rc = spin_recv(&c, i) || spin_send(&c, i);
-    }
+    rc = spin_rounds(a, &c);
     pscom_close_socket(sock);
     return rc;
 }
 
-/* Sends, then waits for the answer. */
 static int spin_client(void *arg)
 {
     struct spin_arg *a = arg;
     pscom_socket_t *sock = bt_open_socket(0, NULL);
     struct bt_ctx c = {.role = BT_CLIENT, .sock = sock};
     char peer[ADDR_MAX];
-    int rc = 0;
+    int rc;
 
     if (!sock || bt_line_recv(&a->addr, peer, sizeof(peer)) < 0) {
         fprintf(stderr, "wait-any: setup failed\n");
@@ -125,12 +130,7 @@ static int spin_client(void *arg)
         fprintf(stderr, "wait-any: connect %s failed\n", peer);
         return 1;
     }
-    if (!spin_type_ok(a, c.con)) {
-        rc = 1;
-    }
-    for (uint32_t i = 0; rc == 0 && i < WAIT_ANY_ROUNDS; i++) {
-        rc = spin_send(&c, i) || spin_recv(&c, i);
-    }
+    rc = spin_rounds(a, &c);
     pscom_close_socket(sock);
     return rc;
 }
