@@ -93,6 +93,9 @@ pinned_pair() { # ENV PROGRAM SERVER-ARG... -- CLIENT-ARG...
     shift 2
     while [ "$1" != -- ]; do sargs+=("$1"); shift; done
     shift
+    # Emptied here, not by the redirection below: that runs in the
+    # background child, and the loop could read the last server's address.
+    : >"$tmp/pair.out"
     env $envs taskset -c $cpu_a "$prog" "${sargs[@]}" >"$tmp/pair.out" 2>&1 &
     local spid=$!
     for _ in $(seq 1 1000); do

@@ -72,6 +72,9 @@ mpirun_opts() {
 # pscom_pp server pinned to one core, client to the other; extra
 # environment (the transport) comes from the caller.
 pscom_pair() {
+    # Emptied here, not by the background child's redirection: the loop
+    # could otherwise read the last server's address.
+    : >"$tmp/server.out"
     taskset -c $cpu_a "$pscom_pp" -l 0 >"$tmp/server.out" 2>&1 &
     server=$!
     for _ in $(seq 1 500); do
