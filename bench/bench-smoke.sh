@@ -31,6 +31,6 @@ smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +shm $num $num $num ${num}\$" '' \
     -- --quick "$top_builddir"
 smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +ivshmem $num $num $num ${num}\$" '' \
     -- --quick --ivshmem "$top_builddir"
-smoke copy-bench.sh 16 "^ +[0-9]+ +[0-9]+ \| $num $num\$" '' \
+smoke copy-bench.sh 32 "^ +[0-9]+ +[0-9]+ \| $num $num\$" '' \
     -- --builddir "$top_builddir"
 exit "$(tap_status)"

@@ -59,7 +59,7 @@ static double rate(copy_fn f, unsigned char *src, unsigned char *dst,
 int main(void)
 {
     static const size_t deltas[] = {0, 8, 16, 32, 48, 64, 1024, 2048};
-    static const size_t blocks[] = {4096, 65536};
+    static const size_t blocks[] = {1024, 2048, 4096, 65536};
     /* Both 8 bytes into a page: like a ring payload after its header. */
     unsigned char *sbase = aligned_alloc(4096, AREA + 8192);
     unsigned char *dbase = aligned_alloc(4096, AREA + 8192);

@@ -1,19 +1,31 @@
 /*
- * ring_copy.h -- the copy of the message path (into and out of rings),
- * memcpy() except in the one case where memcpy() is a trap.
+ * ring_copy.h -- the copy of the message path (into and out of rings):
+ * "rep movsb" from 1 KiB on where the CPU has fast short "rep movsb"
+ * (FSRM), memcpy() elsewhere, and a plain loop in the one case where
+ * "rep movsb" is a trap.
  *
- * glibc copies blocks from about 2 KiB on with "rep movsb". On AMD Zen
- * cores (the test machines' EPYC, measured with bench/copy-bench.sh) that
- * runs at 2-3 GB/s instead of 40-55 when the destination lies 1 to 15
- * bytes after the source modulo 4 KiB, and at about half speed up to 47
- * bytes: the core cannot tell the stores from the loads ahead of them
- * and falls back to a slow mode. A ring payload starts 8 bytes into a
- * line and a large malloc() buffer 16 bytes into a page, so a stream of
- * chunks can land in that window for whole chunks (by the arithmetic of
- * 8 KiB chunks, about one in every few dozen; not isolated in pscom_pp
- * runs, whose swings on the test VMs are larger). In that window a
- * plain loop of 16-byte moves (35-50 GB/s whatever the offsets) copies
- * instead; everywhere else memcpy() is faster and is used.
+ * Why "rep movsb" from 1 KiB: a ring copy reads lines the other core
+ * just wrote, or writes lines the other core holds. On the test
+ * machines' EPYC (Zen 4, FSRM) "rep movsb" does that faster than glibc's
+ * vector loop, which glibc uses below 2112 bytes. Paired A/B of pscom_pp
+ * over ivshmem (blocks of each variant alternating, the two cores in the
+ * usual placements): half round-trip -5..-12% at 2 KiB, -4..-7% at
+ * 1.5 KiB, -1..-4% at 1 KiB, about half of it in the send copy and half
+ * in the receive copy. Below 1 KiB it lost (+2..6% at 256 and 512 B);
+ * in one core, in cache, both copy at the same speed (bench/copy-bench.sh).
+ * Above RING_COPY_REP_MAX memcpy() again: glibc switches to stores that
+ * bypass the cache for copies far larger than a default ring's chunks.
+ *
+ * The trap: on AMD Zen cores "rep movsb" runs at 2-3 GB/s instead of
+ * 40-55 when the destination lies 1 to 15 bytes after the source modulo
+ * 4 KiB, and at about half speed up to 47 bytes (measured from 1 KiB
+ * blocks up with bench/copy-bench.sh): the core cannot tell the stores
+ * from the loads ahead of them and falls back to a slow mode. A ring
+ * payload starts 8 bytes into a line and a large malloc() buffer 16
+ * bytes into a page, so a stream of chunks can land in that window for
+ * whole chunks. In that window a plain loop of 16-byte moves (35-50 GB/s
+ * whatever the offsets) copies instead, for memcpy()'s own "rep movsb"
+ * (from about 2 KiB) as well.
  */
 #ifndef RING_RING_COPY_H_
 #define RING_RING_COPY_H_
@@ -21,14 +33,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
-/** Below this memcpy() does not use "rep movsb" (glibc 2.36 on x86-64):
- * no trap to avoid. */
-#define RING_COPY_LOOP_MIN 2048u
+/** From here on "rep movsb" may be used: ours (with FSRM) or memcpy()'s
+ * (glibc 2.36 on x86-64, from 2112 bytes). Below, no trap to avoid. */
+#define RING_COPY_LOOP_MIN 1024u
+#define RING_COPY_REP_MIN RING_COPY_LOOP_MIN
+/** Up to here our "rep movsb"; beyond it memcpy() (see above). */
+#define RING_COPY_REP_MAX (256u * 1024u)
 
 /** Destinations 1 to RING_COPY_WINDOW - 1 bytes after the source, modulo
  * RING_COPY_PAGE, take the loop (the slow window; at 0, equal offsets,
- * memcpy() is at its fastest). */
+ * "rep movsb" is at its fastest). */
 #define RING_COPY_WINDOW 48u
 #define RING_COPY_PAGE 4096u
 
@@ -119,6 +137,37 @@ static inline void ring_copy_small(void *restrict dst, const void *restrict src,
     }
 }
 
+/** 1 if this CPU has fast short "rep movsb" (CPUID leaf 7, EDX bit 4).
+ * Asked once per translation unit. */
+static inline int ring_copy_fsrm(void)
+{
+#if defined(__x86_64__)
+    static int fsrm = -1;
+
+    if (fsrm < 0) {
+        unsigned int a, b, c, d;
+
+        fsrm = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 4));
+    }
+    return fsrm;
+#else
+    return 0;
+#endif
+}
+
+/** "rep movsb": n bytes from src to dst (x86-64 only). */
+static inline void ring_copy_rep(void *dst, const void *src, size_t n)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("rep movsb"
+                         : "+D"(dst), "+S"(src), "+c"(n)
+                         :
+                         : "memory");
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
 /** memcpy() for the message path: same contract (no overlap). */
 static inline void ring_copy(void *restrict dst, const void *restrict src,
                              size_t n)
@@ -129,6 +178,10 @@ static inline void ring_copy(void *restrict dst, const void *restrict src,
     }
     if (ring_copy_in_window(dst, src, n)) {
         ring_copy_loop(dst, src, n);
+        return;
+    }
+    if (n >= RING_COPY_REP_MIN && n <= RING_COPY_REP_MAX && ring_copy_fsrm()) {
+        ring_copy_rep(dst, src, n);
         return;
     }
     memcpy(dst, src, n);

@@ -1,7 +1,8 @@
 /*
  * test_ring_copy.c -- ring_copy() (ring_copy.h) copies exactly what
- * memcpy() would, at every relative offset, whichever path it takes, and
- * takes the loop exactly in the slow window; small copies are inline.
+ * memcpy() would, at every relative offset, whichever path it takes
+ * (inline, loop, "rep movsb", memcpy()), and takes the loop exactly in
+ * the slow window; small copies are inline.
  */
 #include "ring_copy.h"
 
@@ -62,12 +63,14 @@ static void check_copy(size_t so, size_t doff, size_t n)
 }
 
 /* Every destination offset in and around the window, from every source
- * offset in a line, for sizes on both sides of RING_COPY_LOOP_MIN and
- * with tails of every length mod 64. */
+ * offset in a line, for sizes on both sides of RING_COPY_LOOP_MIN (and
+ * of memcpy()'s own "rep movsb" from 2112) and with tails of every
+ * length mod 64. */
 static void test_copy_every_offset(void **state)
 {
-    static const size_t sizes[] = {0, 1, 63, 64, 65, 2047, 2048, 2049,
-                                   3000, 4096 + 17, 3 * 4096 - 1};
+    static const size_t sizes[] = {0,    1,    63,   64,   65,   1023,
+                                   1024, 1025, 1536, 2047, 2048, 2049,
+                                   2111, 2112, 3000, 4096 + 17, 3 * 4096 - 1};
     (void)state;
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
         for (size_t so = GUARD; so < GUARD + 64; so += 8) {
@@ -99,19 +102,65 @@ static void test_window(void **state)
     assert_int_equal(ring_copy_in_window(s, s + 8, 4096), 0);
 }
 
-/* The loop alone, every length up to a few lines, every misalignment. */
-static void test_loop(void **state)
+/* One copy function alone, every length up to a few lines, every
+ * misalignment of the source, nothing written outside the copy. */
+static void check_lengths(void (*copy)(void *, const void *, size_t))
 {
-    (void)state;
     for (size_t n = 0; n < 300; n++) {
         for (size_t so = GUARD; so < GUARD + 16; so++) {
             memset(dst_buf, 0xee, 2 * SPAN);
-            ring_copy_loop(dst_buf + GUARD + 3, src_buf + so, n);
+            copy(dst_buf + GUARD + 3, src_buf + so, n);
             assert_memory_equal(dst_buf + GUARD + 3, src_buf + so, n);
             assert_int_equal(dst_buf[GUARD + 2], 0xee);
             assert_int_equal(dst_buf[GUARD + 3 + n], 0xee);
         }
     }
+}
+
+/* The loop alone. */
+static void test_loop(void **state)
+{
+    (void)state;
+    check_lengths(ring_copy_loop);
+}
+
+/* "rep movsb" alone (memcpy() where there is none). */
+static void test_rep(void **state)
+{
+    (void)state;
+    check_lengths(ring_copy_rep);
+}
+
+/* Both sides of RING_COPY_REP_MAX ("rep movsb", then memcpy()), in and
+ * out of the window. */
+static void test_rep_max(void **state)
+{
+    static const size_t sizes[] = {RING_COPY_REP_MAX - 1, RING_COPY_REP_MAX,
+                                   RING_COPY_REP_MAX + 1};
+    static const size_t deltas[] = {0, 8, 100};
+    size_t len = 2 * RING_COPY_REP_MAX + 2 * RING_COPY_PAGE;
+    unsigned char *s = aligned_alloc(RING_COPY_PAGE, len);
+    unsigned char *d = aligned_alloc(RING_COPY_PAGE, len);
+
+    (void)state;
+    assert_non_null(s);
+    assert_non_null(d);
+    for (size_t i = 0; i < len; i++) {
+        s[i] = (unsigned char)(i * 17u + 3u);
+    }
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        for (size_t di = 0; di < sizeof(deltas) / sizeof(deltas[0]); di++) {
+            unsigned char *to = d + GUARD + deltas[di];
+
+            memset(d, 0xee, len);
+            ring_copy(to, s + GUARD, sizes[si]);
+            assert_memory_equal(to, s + GUARD, sizes[si]);
+            assert_int_equal(to[-1], 0xee);
+            assert_int_equal(to[sizes[si]], 0xee);
+        }
+    }
+    free(s);
+    free(d);
 }
 
 /* The inline small copy: every length up to RING_COPY_SMALL_MAX, every
@@ -141,6 +190,8 @@ int main(void)
         cmocka_unit_test(test_copy_every_offset),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_loop),
+        cmocka_unit_test(test_rep),
+        cmocka_unit_test(test_rep_max),
         cmocka_unit_test(test_small),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
