@@ -137,6 +137,13 @@ static int link_poll(pscom_poller_t *poller)
     if (rc < 0) {
         return 1;
     }
+    if (rc == 0 && ring_producer_idle(&link->tx) < 0) {
+        /* Idle: learn the space given back now, not when the next
+         * message finds the ring short (ring_producer_idle()). */
+        link_fail(link, PSCOM_OP_WRITE, "send ring",
+                  ring_producer_reason(&link->tx));
+        return 1;
+    }
     progress |= rc;
     if (link->writing) {
         rc = link_write(link);

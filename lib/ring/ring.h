@@ -179,6 +179,17 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
  */
 int ring_producer_doorbell_needed(const struct ring_producer *p);
 
+/**
+ * For the producer's idle polls: when a quarter of the ring or more is
+ * written and not yet known to be given back, re-read the consumer's
+ * position now. Otherwise the next ring_write() that finds the ring
+ * short reads it: a load of a line the consumer just wrote, a transfer
+ * between cores on the path of the message (in a ping-pong of 2 KiB
+ * messages in the default ring, every second message). Returns 0, or
+ * the ring's error (-EPROTO: an impossible position, as ring_write()).
+ */
+int ring_producer_idle(struct ring_producer *p);
+
 /** Why the producer broke (static string), or NULL while it is fine. */
 const char *ring_producer_reason(const struct ring_producer *p);
 

@@ -206,6 +206,20 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov, int iovcnt)
     return (ssize_t)written;
 }
 
+int ring_producer_idle(struct ring_producer *p)
+{
+    if (p->err != 0) {
+        return p->err;
+    }
+    /* A quarter: below it ring_write() seldom refreshes at all, and an
+     * idle poll that found the consumer behind loads the line again
+     * (a hit until the consumer publishes). */
+    if (p->total - p->cons_cached >= p->cap / 4) {
+        return refresh(p);
+    }
+    return 0;
+}
+
 int ring_producer_doorbell_needed(const struct ring_producer *p)
 {
     if (p->err != 0) {

@@ -314,6 +314,48 @@ static void test_consumer_position(void **state)
     expect_position(0, 0, 1); /* not on a line */
 }
 
+/* ring_producer_idle(): below a quarter of the ring outstanding it does
+ * not look at the consumer line at all; from a quarter on it takes a
+ * legal position and breaks the ring on an impossible one, as
+ * ring_write() does. */
+static void test_idle_refresh(void **state)
+{
+    size_t len;
+    struct ring_shared *sh = fresh(&len);
+    struct ring_producer p;
+    unsigned char buf[DATA / 8];
+
+    (void)state;
+    assert_int_equal(ring_attach_producer(&p, sh, len), 0);
+    memset(buf, 1, sizeof(buf));
+    struct iovec v = {buf, sizeof(buf)};
+    assert_true(ring_write(&p, &v, 1) > 0);
+    assert_true(p.total < p.cap / 4);
+    atomic_store(&sh->cons.pos, 8); /* impossible, but not read */
+    assert_int_equal(ring_producer_idle(&p), 0);
+    assert_int_equal(p.cons_cached, 0);
+    atomic_store(&sh->cons.pos, 0);
+    while (p.total < p.cap / 4) {
+        assert_true(ring_write(&p, &v, 1) > 0);
+    }
+    assert_int_equal(ring_producer_idle(&p), 0); /* nothing given back */
+    assert_int_equal(p.cons_cached, 0);
+    atomic_store(&sh->cons.pos, p.total - RING_ALIGN);
+    assert_int_equal(ring_producer_idle(&p), 0);
+    assert_int_equal(p.cons_cached, p.total - RING_ALIGN);
+    assert_int_equal(ring_producer_idle(&p), 0); /* below a quarter now */
+    while (p.total - p.cons_cached < p.cap / 4) {
+        assert_true(ring_write(&p, &v, 1) > 0);
+    }
+    atomic_store(&sh->cons.pos, p.total + RING_ALIGN); /* ahead of us */
+    assert_int_equal(ring_producer_idle(&p), -EPROTO);
+    assert_string_equal(ring_producer_reason(&p),
+                        "consumer position out of range");
+    assert_int_equal(ring_write(&p, &v, 1), -EPROTO);
+    assert_int_equal(ring_producer_idle(&p), -EPROTO);
+    free(sh);
+}
+
 /* Random garbage in the whole data area (and the consumer line): every
  * call returns a run inside the region, "empty" or an error; a bounded
  * number of calls ends the loop. */
@@ -369,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_padding_at_start_small_ring),
         cmocka_unit_test(test_chunk_limits_accepted),
         cmocka_unit_test(test_consumer_position),
+        cmocka_unit_test(test_idle_refresh),
         cmocka_unit_test(test_announced_position),
         cmocka_unit_test(test_random_garbage),
     };
