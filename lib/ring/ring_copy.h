@@ -33,8 +33,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdatomic.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
+#endif
+
+/* Under AddressSanitizer the copies stay calls into memcpy(), which it
+ * checks: it does not see inside an asm statement. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RING_COPY_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RING_COPY_ASAN 1
+#endif
 #endif
 
 /** From here on "rep movsb" may be used: ours (with FSRM) or memcpy()'s
@@ -138,18 +149,21 @@ static inline void ring_copy_small(void *restrict dst, const void *restrict src,
 }
 
 /** 1 if this CPU has fast short "rep movsb" (CPUID leaf 7, EDX bit 4).
- * Asked once per translation unit. */
+ * Asked once per translation unit (threads that race ask twice and get
+ * the same answer; relaxed atomics keep that defined). */
 static inline int ring_copy_fsrm(void)
 {
-#if defined(__x86_64__)
-    static int fsrm = -1;
+#if defined(__x86_64__) && !defined(RING_COPY_ASAN)
+    static atomic_int fsrm = -1;
+    int v = atomic_load_explicit(&fsrm, memory_order_relaxed);
 
-    if (fsrm < 0) {
+    if (v < 0) {
         unsigned int a, b, c, d;
 
-        fsrm = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 4));
+        v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 4));
+        atomic_store_explicit(&fsrm, v, memory_order_relaxed);
     }
-    return fsrm;
+    return v;
 #else
     return 0;
 #endif
