@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pscom_priv.h"
@@ -47,6 +48,55 @@ void pscom_debug(int level, const char *fmt, ...)
     /* One fprintf per line keeps lines of several processes apart. */
     fprintf(out, "<%d> %s\n", (int)getpid(), buf);
     fflush(out);
+}
+
+/* 1 if rl allows one more line now. */
+static int ratelimit_take(struct pscom_ratelimit *rl)
+{
+    struct timespec ts;
+    uint64_t now, refill;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (!rl->started) {
+        rl->started = 1;
+        rl->tokens = PSCOM_RATELIMIT_BURST;
+        rl->last_ms = now;
+    }
+    refill = (now - rl->last_ms) / 1000u;
+    if (refill) {
+        rl->tokens = refill >= PSCOM_RATELIMIT_BURST - rl->tokens
+                         ? PSCOM_RATELIMIT_BURST
+                         : rl->tokens + (unsigned int)refill;
+        rl->last_ms += refill * 1000u;
+    }
+    if (!rl->tokens) {
+        rl->suppressed++;
+        return 0;
+    }
+    rl->tokens--;
+    return 1;
+}
+
+void pscom_debug_rl(struct pscom_ratelimit *rl, int level, const char *fmt,
+                    ...)
+{
+    char buf[400];
+    va_list ap;
+
+    if (level > pscom_env.debug || !ratelimit_take(rl)) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (rl->suppressed) {
+        pscom_debug(level, "%s (%u similar messages suppressed)", buf,
+                    rl->suppressed);
+        rl->suppressed = 0;
+    } else {
+        pscom_debug(level, "%s", buf);
+    }
 }
 
 void pscom_set_debug(unsigned int level)

@@ -31,6 +31,14 @@ static const pscom_env_row_t core_rows[] = {
     ROW("PSP_RETRY", PSCOM_ENV_INT, "5",
         "connect retries after ECONNREFUSED (delays 10 ms doubling up to "
         "200 ms)", retry),
+    ROW("PSP_HANDSHAKE_TIMEOUT", PSCOM_ENV_UINT, "10000",
+        "milliseconds an accepted connection may take for its hand-shake "
+        "(not counting the time it waits parked for the application or a "
+        "resume); then it is closed (0: no limit)", handshake_timeout),
+    ROW("PSP_HANDSHAKE_MAX", PSCOM_ENV_UINT, "256",
+        "accepted connections in hand-shake at once per listening socket; "
+        "further ones wait in the kernel's backlog (0: no limit)",
+        handshake_max),
     ROW("PSP_GUARD", PSCOM_ENV_INT, "1",
         "watch the TCP control socket of non-tcp connections so that a "
         "dead peer is noticed (0: do not)", guard),

@@ -38,6 +38,8 @@ struct pscom_env {
     unsigned int prio_tcp;
     unsigned int prio_shm;
     unsigned int spin_us;
+    unsigned int handshake_timeout;
+    unsigned int handshake_max;
 };
 
 extern struct pscom_env pscom_env;

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -68,6 +69,9 @@ enum precon_state {
 
 struct pscom_precon {
     struct list_head next; /* sock->precons or retry list */
+    struct list_head timed; /* timed_list while its deadline runs */
+    uint64_t deadline_ms;
+    int counted; /* in sock->handshakes */
     struct pscom_sock *sock;
     struct pscom_con *con;
     int fd;
@@ -101,6 +105,24 @@ struct pscom_precon {
 };
 
 static struct list_head retry_list = LIST_HEAD_INIT(retry_list);
+
+/* Accepted hand-shakes with a deadline, oldest first: every deadline is
+ * its start plus the same PSP_HANDSHAKE_TIMEOUT, so the list is sorted
+ * and the timer looks at its head only. */
+static struct list_head timed_list = LIST_HEAD_INIT(timed_list);
+
+/* Anyone who can reach the port can make the acceptor talk: its messages
+ * (and accept errors) are rate limited. */
+static struct pscom_ratelimit acceptor_rl, accept_rl;
+
+#define PRE_DPRINT(pre, level, ...)                                         \
+    do {                                                                    \
+        if ((pre)->connector) {                                             \
+            DPRINT((level), __VA_ARGS__);                                   \
+        } else {                                                            \
+            pscom_debug_rl(&acceptor_rl, (level), __VA_ARGS__);             \
+        }                                                                   \
+    } while (0)
 
 static void precon_cb(pscom_ufd_t *ufd, uint32_t revents);
 static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
@@ -212,9 +234,10 @@ static void update_events(struct pscom_precon *pre)
 {
     uint32_t ev = 0;
 
-    if (pre->state != PRE_PARKED) {
-        ev |= EPOLLIN;
-    }
+    /* A parked hand-shake reads nothing more (what follows the HELLO is
+     * for the connection that adopts it), but must see the peer's close:
+     * EPOLLHUP comes only when both directions are shut. */
+    ev |= pre->state == PRE_PARKED ? EPOLLRDHUP : EPOLLIN;
     if (pre->tx_len || pre->state == PRE_CONNECTING) {
         ev |= EPOLLOUT;
     }
@@ -240,8 +263,34 @@ static struct pscom_precon *precon_new(struct pscom_sock *sock, int fd,
     pre->ufd.fd = fd;
     pre->ufd.cb = precon_cb;
     pre->ufd.priv = pre;
+    list_init(&pre->timed);
     list_add_tail(&pre->next, &sock->precons);
     return pre;
+}
+
+/* An accepted pre starts (or, unparked, resumes) its hand-shake: it
+ * counts against PSP_HANDSHAKE_MAX and has PSP_HANDSHAKE_TIMEOUT. */
+static void handshake_begin(struct pscom_precon *pre)
+{
+    if (!pre->counted) {
+        pre->counted = 1;
+        pre->sock->handshakes++;
+    }
+    if (pscom_env.handshake_timeout && list_empty(&pre->timed)) {
+        pre->deadline_ms = now_ms() + pscom_env.handshake_timeout;
+        list_add_tail(&pre->timed, &timed_list);
+    }
+}
+
+/* pre leaves the hand-shake: parked, finished or destroyed. */
+static void handshake_end(struct pscom_precon *pre)
+{
+    list_del(&pre->timed);
+    if (pre->counted) {
+        pre->counted = 0;
+        pre->sock->handshakes--;
+        pscom_precon_listen_update(pre->sock);
+    }
 }
 
 void pscom_precon_destroy(struct pscom_precon *pre)
@@ -250,9 +299,16 @@ void pscom_precon_destroy(struct pscom_precon *pre)
         pre->trying->abort(pre->con);
     }
     pre->trying = NULL;
+    handshake_end(pre);
     pscom_ufd_del(&pre->ufd);
     if (pre->fd >= 0) {
         close(pre->fd);
+        if (!pre->connector && pre->sock->accept_retry_ms) {
+            /* A descriptor is free again: accept now rather than at the
+             * end of the back-off. */
+            pre->sock->accept_retry_ms = 0;
+            pscom_precon_listen_update(pre->sock);
+        }
     }
     if (pre->con) {
         pre->con->precon = NULL;
@@ -271,6 +327,7 @@ static void precon_finish(struct pscom_precon *pre,
     int accepted = !pre->connector && !con->ondemand && !con->susp.active;
     int rc;
 
+    handshake_end(pre);
     pscom_ufd_del(&pre->ufd);
     con->fd = pre->fd;
     pre->fd = -1;
@@ -315,8 +372,9 @@ static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
     int connector = pre->connector;
 
     /* A blocking pscom_connect() reports through its return value. */
-    DPRINT(con && con->blocking_connect ? 2 : 1,
-           "pscom: connection set-up with %s failed: %s", peer_str(pre), why);
+    PRE_DPRINT(pre, con && con->blocking_connect ? 2 : 1,
+               "pscom: connection set-up with %s failed: %s", peer_str(pre),
+               why);
     pscom_precon_destroy(pre);
     if (!con) {
         return;
@@ -484,16 +542,12 @@ static int connect_result(struct pscom_precon *pre)
     return 1;
 }
 
-int pscom_precon_run_timers(void)
+/* Start the due connect retries; ms until the next one, or -1. */
+static int run_retries(uint64_t now)
 {
     struct list_head *pos, *n;
-    uint64_t now;
     int next = -1;
 
-    if (list_empty(&retry_list)) {
-        return -1;
-    }
-    now = now_ms();
     list_for_each_safe(pos, n, &retry_list)
     {
         struct pscom_precon *pre =
@@ -516,9 +570,95 @@ int pscom_precon_run_timers(void)
     return next;
 }
 
+/* Close accepted hand-shakes past their deadline; ms until the next
+ * deadline, or -1. */
+static int run_handshake_deadlines(uint64_t now)
+{
+    while (!list_empty(&timed_list)) {
+        struct pscom_precon *pre =
+            list_entry(timed_list.next, struct pscom_precon, timed);
+        char why[80];
+
+        if (pre->deadline_ms > now) {
+            uint64_t t = pre->deadline_ms - now;
+            return t > INT_MAX ? INT_MAX : (int)t;
+        }
+        snprintf(why, sizeof(why),
+                 "no hand-shake within %u ms (PSP_HANDSHAKE_TIMEOUT)",
+                 pscom_env.handshake_timeout);
+        precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR, why);
+    }
+    return -1;
+}
+
+/* Watch listeners again whose accept back-off ended; ms until the next
+ * end, or -1. There are few sockets: walking them is cheap. */
+static int run_accept_backoffs(uint64_t now)
+{
+    struct list_head *pos;
+    int next = -1;
+
+    list_for_each(pos, &pscom_g.sockets)
+    {
+        struct pscom_sock *sock = list_entry(pos, struct pscom_sock, next);
+
+        if (!sock->accept_retry_ms) {
+            continue;
+        }
+        if (sock->accept_retry_ms <= now) {
+            sock->accept_retry_ms = 0;
+            pscom_precon_listen_update(sock);
+        } else {
+            int t = (int)(sock->accept_retry_ms - now);
+            if (next < 0 || t < next) {
+                next = t;
+            }
+        }
+    }
+    return next;
+}
+
+static int min_timeout(int a, int b)
+{
+    return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
+int pscom_precon_run_timers(void)
+{
+    uint64_t now;
+    int next;
+
+    if (list_empty(&retry_list) && list_empty(&timed_list) &&
+        list_empty(&pscom_g.sockets)) {
+        return -1;
+    }
+    now = now_ms();
+    next = run_retries(now);
+    next = min_timeout(next, run_handshake_deadlines(now));
+    return min_timeout(next, run_accept_backoffs(now));
+}
+
 /* ---- acceptor ------------------------------------------------------------ */
 
-void pscom_precon_accepted(struct pscom_sock *sock, int fd)
+/* Back-off of a listener after accept() failed for lack of resources:
+ * its connects wait in the backlog meanwhile. */
+#define ACCEPT_BACKOFF_MIN_MS 10u
+#define ACCEPT_BACKOFF_MAX_MS 1000u
+
+void pscom_precon_listen_update(struct pscom_sock *sock)
+{
+    unsigned int max = pscom_env.handshake_max;
+    int want = sock->listen_fd >= 0 && !sock->listen_suspended &&
+               !sock->accept_retry_ms && (!max || sock->handshakes < max);
+
+    if (want && !sock->listen_ufd.registered) {
+        pscom_ufd_add(&sock->listen_ufd);
+    } else if (!want && sock->listen_ufd.registered) {
+        pscom_ufd_del(&sock->listen_ufd);
+    }
+}
+
+static void precon_accepted(struct pscom_sock *sock, int fd)
 {
     struct pscom_precon *pre;
 
@@ -529,10 +669,169 @@ void pscom_precon_accepted(struct pscom_sock *sock, int fd)
         return;
     }
     pre->state = PRE_HANDSHAKE;
+    handshake_begin(pre);
     pre->ufd.events = EPOLLIN;
     if (pscom_ufd_add(&pre->ufd)) {
         pscom_precon_destroy(pre);
     }
+}
+
+/* 1 for errors of the one pending connection, not of the listener: the
+ * next accept() may succeed (see accept(2) on Linux). */
+static int accept_error_transient(int err)
+{
+    switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* accept() failed with err (EMFILE, ENFILE, ENOBUFS, ...): the listener
+ * stays readable, so watching it would spin. Stop watching it for a
+ * while, longer each time in a row; an accepted connection that closes
+ * ends the back-off early. */
+static void accept_back_off(struct pscom_sock *sock, int err)
+{
+    unsigned int ms = sock->accept_backoff_ms;
+
+    ms = !ms ? ACCEPT_BACKOFF_MIN_MS
+             : ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
+                                               : 2 * ms;
+    sock->accept_backoff_ms = ms;
+    sock->accept_retry_ms = now_ms() + ms;
+    pscom_debug_rl(&accept_rl, 1,
+                   "pscom: accept on port %d: %s (not accepting for %u ms)",
+                   sock->pub.listen_portno, strerror(err), ms);
+}
+
+void pscom_precon_accept(struct pscom_sock *sock)
+{
+    unsigned int max = pscom_env.handshake_max;
+
+    while (sock->listen_fd >= 0 && (!max || sock->handshakes < max)) {
+        int fd = accept4(sock->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int err = errno;
+
+        if (fd >= 0) {
+            sock->accept_backoff_ms = 0;
+            precon_accepted(sock, fd);
+            continue;
+        }
+        if (err == EINTR || accept_error_transient(err)) {
+            continue;
+        }
+        if (err != EAGAIN && err != EWOULDBLOCK) {
+            accept_back_off(sock, err);
+        }
+        break;
+    }
+    /* At PSP_HANDSHAKE_MAX or in back-off: stop watching the listener. */
+    pscom_precon_listen_update(sock);
+}
+
+/* ---- remembered back-connect requests ------------------------------------
+ * A peer with the larger socket name asks us to connect to it (on
+ * demand) before our application created its connection to that name:
+ * the request is remembered until pscom_connect_ondemand() names it. The
+ * name is all that is needed, so that is all that is kept; one request
+ * per socket and name, at most OD_REQUESTS_MAX in all (the oldest is
+ * dropped first), so that a flood of requests cannot grow the process.
+ */
+#define OD_REQUESTS_MAX 65536u
+
+struct od_request {
+    struct list_head next; /* od_requests, oldest first */
+    struct pscom_sock *sock;
+    char name[8];
+};
+
+static struct list_head od_requests = LIST_HEAD_INIT(od_requests);
+static unsigned int od_requests_n;
+
+static struct od_request *od_request_find(struct pscom_sock *sock,
+                                          const char name[8])
+{
+    struct list_head *pos;
+
+    list_for_each(pos, &od_requests)
+    {
+        struct od_request *r = list_entry(pos, struct od_request, next);
+
+        if (r->sock == sock && memcmp(r->name, name, 8) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void od_request_free(struct od_request *r)
+{
+    list_del(&r->next);
+    od_requests_n--;
+    free(r);
+}
+
+static void od_request_add(struct pscom_sock *sock, const char name[8])
+{
+    struct od_request *r = od_request_find(sock, name);
+
+    if (r) {
+        /* Asked again: the newest request of the list. */
+        list_del(&r->next);
+        list_add_tail(&r->next, &od_requests);
+        return;
+    }
+    if (od_requests_n >= OD_REQUESTS_MAX) {
+        r = list_entry(od_requests.next, struct od_request, next);
+        pscom_debug_rl(&acceptor_rl, 1,
+                       "pscom: %u back-connect requests wait for their "
+                       "on-demand connections: dropping the oldest (%.8s)",
+                       od_requests_n, r->name);
+        od_request_free(r);
+    }
+    r = malloc(sizeof(*r));
+    if (!r) {
+        DPRINT(0, "pscom: out of memory (back-connect request)");
+        return;
+    }
+    r->sock = sock;
+    memcpy(r->name, name, 8);
+    list_add_tail(&r->next, &od_requests);
+    od_requests_n++;
+}
+
+/* 1 if a request for sock and name was remembered (it is dropped). */
+static int od_request_take(struct pscom_sock *sock, const char name[8])
+{
+    struct od_request *r = od_request_find(sock, name);
+
+    if (!r) {
+        return 0;
+    }
+    od_request_free(r);
+    return 1;
+}
+
+/* ---- hand-shakes waiting for the application ----------------------------- */
+
+/* The hand-shake waits (parked) for the application: it no longer counts
+ * as one in progress and has no deadline, but its peer's close ends it. */
+static void park(struct pscom_precon *pre)
+{
+    pre->state = PRE_PARKED;
+    handshake_end(pre);
+    update_events(pre);
 }
 
 static struct pscom_precon *find_parked(struct pscom_sock *sock,
@@ -590,19 +889,19 @@ static void bind_con(struct pscom_precon *pre, struct pscom_con *con)
     con->pub.remote_con_info.id = (void *)(uintptr_t)pre->remote.id;
     memcpy(con->pub.remote_con_info.name, pre->remote.name, 8);
     pre->state = PRE_HANDSHAKE;
+    handshake_begin(pre);
     queue_hello(pre);
 }
 
 void pscom_precon_ondemand_check(struct pscom_con *con)
 {
     struct pscom_precon *pre = find_parked(con->sock, con->od_name);
+    int asked = od_request_take(con->sock, con->od_name);
 
     if (!pre) {
-        return;
-    }
-    if (pre->remote.flags & PRECON_F_BACKCONNECT) {
-        pscom_precon_destroy(pre);
-        pscom_con_ondemand_start(con);
+        if (asked) {
+            pscom_con_ondemand_start(con);
+        }
         return;
     }
     con->od_started = 1;
@@ -629,8 +928,7 @@ static int acceptor_resume(struct pscom_precon *pre)
     }
     if (!ready) {
         /* Still suspended here: keep the peer waiting. */
-        pre->state = PRE_PARKED;
-        update_events(pre);
+        park(pre);
         DPRINT(3, "pscom: parked the resume of %s", peer_str(pre));
         return 0;
     }
@@ -684,22 +982,19 @@ static int acceptor_hello(struct pscom_precon *pre)
             /* Already connecting to it: nothing to do. */
             pscom_precon_destroy(pre);
             return 1;
-        } else {
-            /* Remember the request until connect_ondemand() names it. */
-            pscom_ufd_del(&pre->ufd);
-            close(pre->fd);
-            pre->fd = -1;
-            pre->state = PRE_PARKED;
         }
-        return 0;
+        /* Remember the request until connect_ondemand() names it; the
+         * peer sees our close as "request taken". */
+        od_request_add(pre->sock, pre->remote.name);
+        pscom_precon_destroy(pre);
+        return 1;
     }
     if (pre->remote.flags & PRECON_F_ONDEMAND) {
         con = find_ondemand(pre->sock, pre->remote.name, 0);
         if (!con) {
             /* The application has not created its on-demand connection
              * yet: keep the peer waiting (nothing more is read). */
-            pre->state = PRE_PARKED;
-            update_events(pre);
+            park(pre);
             DPRINT(3, "pscom: parked on-demand connection from %s",
                    peer_str(pre));
             return 0;
@@ -741,8 +1036,8 @@ static void acceptor_offer(struct pscom_precon *pre, size_t len)
         snprintf(reason, sizeof(reason), "%.15s refused", offer->name);
     }
     reason[sizeof(reason) - 1] = '\0';
-    DPRINT(2, "pscom: %s: refusing %s: %s", peer_str(pre), offer->name,
-           reason);
+    PRE_DPRINT(pre, 2, "pscom: %s: refusing %s: %s", peer_str(pre),
+               offer->name, reason);
     queue_frame(pre, PF_REFUSE, reason, strlen(reason) + 1);
 }
 
@@ -760,8 +1055,9 @@ static int handle_frame(struct pscom_precon *pre)
         }
         memcpy(&pre->remote, pre->rx_payload, sizeof(pre->remote));
         if (pre->remote.version != PRECON_VERSION) {
-            DPRINT(1, "pscom: peer speaks hand-shake version %u, we %u",
-                   pre->remote.version, PRECON_VERSION);
+            PRE_DPRINT(pre, 1,
+                       "pscom: peer speaks hand-shake version %u, we %u",
+                       pre->remote.version, PRECON_VERSION);
             return -1;
         }
         pre->got_hello = 1;
@@ -848,8 +1144,8 @@ static int handle_frame(struct pscom_precon *pre)
             return -1;
         }
         if (pscom_plugins_tcp_priority() == 0) {
-            DPRINT(1, "pscom: %s: peer wants tcp but PSP_TCP=0",
-                   peer_str(pre));
+            PRE_DPRINT(pre, 1, "pscom: %s: peer wants tcp but PSP_TCP=0",
+                       peer_str(pre));
             return -1;
         }
         pre->chosen = &pscom_plugin_tcp_builtin;
@@ -876,10 +1172,11 @@ static int read_frame(struct pscom_precon *pre)
         } else {
             if (pre->rxh.magic != PRECON_MAGIC ||
                 pre->rxh.len > PAYLOAD_MAX) {
-                DPRINT(1, "pscom: connection from %s: bad hand-shake frame "
-                          "(magic 0x%04x, length %u): not a pscom peer?",
-                       peer_str(pre), pre->rxh.magic,
-                       (unsigned)pre->rxh.len);
+                PRE_DPRINT(pre, 1,
+                           "pscom: connection from %s: bad hand-shake frame "
+                           "(magic 0x%04x, length %u): not a pscom peer?",
+                           peer_str(pre), pre->rxh.magic,
+                           (unsigned)pre->rxh.len);
                 return -EPROTO;
             }
             if (pre->rx_have == hs + pre->rxh.len) {
@@ -908,7 +1205,7 @@ static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
     int rc;
 
     if (pre->state == PRE_PARKED) {
-        if (revents & (EPOLLHUP | EPOLLERR)) {
+        if (revents & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
             DPRINT(3, "pscom: parked connection from %s went away",
                    peer_str(pre));
             pscom_precon_destroy(pre);
@@ -971,9 +1268,19 @@ static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
 
 void pscom_precon_close_sock(struct pscom_sock *sock)
 {
+    struct list_head *pos, *n;
+
     while (!list_empty(&sock->precons)) {
         pscom_precon_destroy(
             list_entry(sock->precons.next, struct pscom_precon, next));
+    }
+    list_for_each_safe(pos, n, &od_requests)
+    {
+        struct od_request *r = list_entry(pos, struct od_request, next);
+
+        if (r->sock == sock) {
+            od_request_free(r);
+        }
     }
     /* Retrying connects belong to connections, closed before this. */
 }

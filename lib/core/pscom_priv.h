@@ -183,6 +183,12 @@ struct pscom_sock {
     int listen_fd;
     int listen_suspended;
     pscom_ufd_t listen_ufd;
+    /* accept control (precon.c): the listener is watched only while
+     * fewer than PSP_HANDSHAKE_MAX accepted connections are in hand-shake
+     * and no back-off after EMFILE & co. runs */
+    unsigned int handshakes;      /* accepted, in hand-shake, not parked */
+    uint64_t accept_retry_ms;     /* back-off ends (CLOCK_MONOTONIC), 0 */
+    unsigned int accept_backoff_ms;
     uint64_t con_type_mask;
     unsigned int con_userdata_size;
     /* Public part last: userdata follows it. */
@@ -351,8 +357,12 @@ int pscom_precon_run_timers(void);
 /** Start an outgoing connection (async); flags PRECON_F_*. */
 int pscom_precon_connect(struct pscom_con *con, int nodeid, int portno,
                          unsigned int flags);
-/** A listening socket accepted fd. */
-void pscom_precon_accepted(struct pscom_sock *sock, int fd);
+/** The listening socket of sock is readable: accept what the hand-shake
+ * limit allows; back off on EMFILE/ENFILE and other errors. */
+void pscom_precon_accept(struct pscom_sock *sock);
+/** Watch the listening socket of sock, or not, as its state wants
+ * (listening, not suspended, no back-off, below PSP_HANDSHAKE_MAX). */
+void pscom_precon_listen_update(struct pscom_sock *sock);
 /** connect_ondemand created con: adopt parked hand-shakes for it. */
 void pscom_precon_ondemand_check(struct pscom_con *con);
 /** Drop a hand-shake: close its socket, abort a plugin it tried. */
@@ -396,6 +406,23 @@ void pscom_groups_close_sock(struct pscom_sock *sock);
 #define DPRINT(level, ...) pscom_debug((level), __VA_ARGS__)
 /** Open PSP_DEBUG_OUT (after the env table is loaded). */
 void pscom_debug_init(void);
+
+/** State of one rate-limited message source (zero-initialised): a token
+ * bucket of PSCOM_RATELIMIT_BURST lines refilled by one per second.
+ * Messages a remote peer can trigger at will (a hostile client at the
+ * listening socket) go through one, so that they cannot flood the log. */
+struct pscom_ratelimit {
+    uint64_t last_ms;        /* last refill, CLOCK_MONOTONIC */
+    unsigned int tokens;
+    unsigned int suppressed; /* dropped since the last printed line */
+    int started;
+};
+#define PSCOM_RATELIMIT_BURST 20u
+
+/** DPRINT through rl: printed while rl has tokens; the first line after
+ * dropped ones says how many were dropped. */
+void pscom_debug_rl(struct pscom_ratelimit *rl, int level, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- str.c --------------------------------------------------------------- */
 /** "a.b.c.d" of a node id into buf[16]. */

@@ -70,21 +70,7 @@ void pscom_socket_set_name(pscom_socket_t *socket, const char *name)
 
 static void listen_cb(pscom_ufd_t *ufd, uint32_t revents)
 {
-    struct pscom_sock *sock = ufd->priv;
-
-    for (;;) {
-        int fd = accept4(sock->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != ECONNABORTED) {
-                DPRINT(1, "pscom: accept: %s", strerror(errno));
-            }
-            return;
-        }
-        pscom_precon_accepted(sock, fd);
-    }
+    pscom_precon_accept(ufd->priv);
 }
 
 pscom_err_t pscom_listen(pscom_socket_t *sk, int portno)
@@ -117,7 +103,8 @@ pscom_err_t pscom_listen(pscom_socket_t *sk, int portno)
     sock->listen_ufd.events = EPOLLIN;
     sock->listen_ufd.cb = listen_cb;
     sock->listen_ufd.priv = sock;
-    if (pscom_ufd_add(&sock->listen_ufd)) {
+    pscom_precon_listen_update(sock);
+    if (!sock->listen_ufd.registered) {
         sock->listen_fd = -1;
         goto err_bind;
     }
@@ -143,6 +130,8 @@ static void stop_listen(struct pscom_sock *sock)
     close(sock->listen_fd);
     sock->listen_fd = -1;
     sock->listen_suspended = 0;
+    sock->accept_retry_ms = 0;
+    sock->accept_backoff_ms = 0;
     sock->pub.listen_portno = -1;
 }
 
@@ -160,8 +149,8 @@ void pscom_suspend_listen(pscom_socket_t *socket)
     pscom_lock();
     if (sock->listen_fd >= 0 && !sock->listen_suspended) {
         /* Keep the port; connects wait in the backlog. */
-        pscom_ufd_del(&sock->listen_ufd);
         sock->listen_suspended = 1;
+        pscom_precon_listen_update(sock);
     }
     pscom_unlock();
 }
@@ -173,8 +162,8 @@ void pscom_resume_listen(pscom_socket_t *socket)
     pscom_lock();
     if (sock->listen_fd >= 0 && sock->listen_suspended) {
         sock->listen_ufd.cb = listen_cb;
-        pscom_ufd_add(&sock->listen_ufd);
         sock->listen_suspended = 0;
+        pscom_precon_listen_update(sock);
     }
     pscom_unlock();
 }
