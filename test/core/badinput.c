@@ -11,8 +11,11 @@
  * and mutated copies of it, absurd length fields, and an idle connection.
  * After each attack: S closed the bad connection, S said why on stderr,
  * G's traffic still verifies. Output is TAP.
+ *
+ * "badinput leak" and "badinput fdlimit" run the hostile hand-shakes of
+ * badinput_handshake.c instead.
  */
-#include "battery.h"
+#include "badinput.h"
 
 #include "pattern.h"
 #include "tap.h"
@@ -28,7 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ADDR_MAX 128
 #define CAPTURE_MAX 4096
 #define ECHO_MAX (1024 * 1024)
 #define TAG_ECHO 0x45434830u
@@ -37,7 +39,7 @@
 
 /* ---- server: echo everything, on every connection --------------------- */
 
-static int server_main(void *arg)
+int bi_server_main(void *arg)
 {
     struct bt_line_pipe *addr = arg;
     pscom_socket_t *sock = bt_open_socket(1, NULL);
@@ -78,10 +80,6 @@ static int server_main(void *arg)
 
 /* ---- good client: verified round trips on command ---------------------- */
 
-struct good_arg {
-    struct bt_line_pipe *addr, *cmd, *res;
-};
-
 static int good_rounds(struct bt_ctx *c, uint32_t round)
 {
     unsigned char *sbuf = malloc(ECHO_MAX), *rbuf = malloc(ECHO_MAX);
@@ -110,7 +108,7 @@ static int good_rounds(struct bt_ctx *c, uint32_t round)
     return rc;
 }
 
-static int good_main(void *arg)
+int bi_good_main(void *arg)
 {
     struct good_arg *a = arg;
     pscom_socket_t *sock = bt_open_socket(0, NULL);
@@ -214,7 +212,7 @@ static size_t capture(unsigned char *buf, size_t max)
 
 /* ---- attacks ------------------------------------------------------------ */
 
-static int raw_connect(int port)
+int bi_raw_connect(int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -227,8 +225,7 @@ static int raw_connect(int port)
     return fd;
 }
 
-/* 1 when the server closed the connection (EOF or reset) in time. */
-static int closed_by_server(int fd)
+int bi_closed_by_server(int fd, int ms)
 {
     unsigned char sink[4096];
 
@@ -236,7 +233,7 @@ static int closed_by_server(int fd)
         struct pollfd p = {fd, POLLIN, 0};
         ssize_t r;
 
-        if (poll(&p, 1, CLOSE_WAIT_MS) <= 0) {
+        if (poll(&p, 1, ms) <= 0) {
             return 0;
         }
         r = read(fd, sink, sizeof(sink));
@@ -312,7 +309,7 @@ static off_t file_size(FILE *f)
     return fstat(fileno(f), &st) == 0 ? st.st_size : -1;
 }
 
-static int good_round(struct good_arg *g, char *res, size_t len)
+int bi_good_round(struct good_arg *g, char *res, size_t len)
 {
     bt_line_send(g->cmd, "go");
     if (bt_line_recv(g->res, res, len) < 0) {
@@ -322,7 +319,7 @@ static int good_round(struct good_arg *g, char *res, size_t len)
     return strcmp(res, "ok") == 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static struct attack attacks[8];
     unsigned char cap[CAPTURE_MAX];
@@ -335,6 +332,9 @@ int main(void)
     const char *colon;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1) {
+        return bi_handshake_main(argv[1]);
+    }
     clen = capture(cap, sizeof(cap));
     make_attacks(attacks, &n, cap, clen);
     tap_plan(2 + 3 * n + 2);
@@ -344,20 +344,20 @@ int main(void)
     bt_line_pipe_open(&gaddr);
     bt_line_pipe_open(&cmd);
     bt_line_pipe_open(&res);
-    bt_spawn(&cs, server_main, &saddr);
+    bt_spawn(&cs, bi_server_main, &saddr);
     if (bt_line_recv(&saddr, addr, sizeof(addr)) < 0 ||
         !(colon = strrchr(addr, ':'))) {
         tap_bail("the server did not start");
     }
     port = atoi(colon + 1);
-    bt_spawn(&cg, good_main, &g);
+    bt_spawn(&cg, bi_good_main, &g);
     bt_line_send(&gaddr, addr);
-    tap_ok(good_round(&g, result, sizeof(result)),
+    tap_ok(bi_good_round(&g, result, sizeof(result)),
            "good connection works before any attack");
 
     for (int i = 0; i < n; i++) {
         off_t before = file_size(cs.out);
-        int fd = raw_connect(port);
+        int fd = bi_raw_connect(port);
 
         if (pscom_writeall(fd, attacks[i].buf, attacks[i].len) < 0) {
             /* The server may close before reading everything. */
@@ -366,12 +366,13 @@ int main(void)
         if (attacks[i].shut_wr) {
             shutdown(fd, SHUT_WR);
         }
-        tap_ok(closed_by_server(fd), "%s: server closes the connection",
+        tap_ok(bi_closed_by_server(fd, CLOSE_WAIT_MS),
+               "%s: server closes the connection",
                attacks[i].name);
         close(fd);
         tap_ok(file_size(cs.out) > before, "%s: error message on stderr",
                attacks[i].name);
-        if (!tap_ok(good_round(&g, result, sizeof(result)),
+        if (!tap_ok(bi_good_round(&g, result, sizeof(result)),
                     "%s: good connection still works", attacks[i].name)) {
             tap_diag("%s", result);
         }
@@ -379,9 +380,9 @@ int main(void)
 
     /* An idle raw connection must not block anyone. */
     {
-        int fd = raw_connect(port);
+        int fd = bi_raw_connect(port);
 
-        tap_ok(good_round(&g, result, sizeof(result)),
+        tap_ok(bi_good_round(&g, result, sizeof(result)),
                "idle raw connection open: good connection still works");
         close(fd);
     }
