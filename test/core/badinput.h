@@ -35,8 +35,8 @@ int bi_raw_connect(int port);
  * before (its own hand-shake) is read over. */
 int bi_closed_by_server(int fd, int ms);
 
-/** The hand-shake attacks of badinput_handshake.c: mode "leak" or
- * "fdlimit". Returns the exit status. */
+/** The hand-shake attacks of badinput_handshake.c: mode "leak",
+ * "fdlimit" or "hsmax". Returns the exit status. */
 int bi_handshake_main(const char *mode);
 
 #endif /* TEST_BADINPUT_H_ */

@@ -14,6 +14,10 @@
  * must stay short (no accept() busy loop), and a good client must then
  * connect and exchange data.
  *
+ * "hsmax": with PSP_HANDSHAKE_MAX 4, idle raw connections: the server
+ * never holds more than 4 of them at once, closes all of them in the
+ * end, and a good client then exchanges data.
+ *
  * The HELLO frame is written here from the facts of lib/core/precon.c
  * (frame header: magic 0x5043, type, length; HELLO version 1).
  */
@@ -346,14 +350,20 @@ static int limited_server(void *arg)
 }
 
 /* Wait until the server closed every fd of idle[]; how many it did.
- * Gives up early when the log grows like a busy loop's. */
-static int wait_all_closed(struct rig *r, struct pollfd *idle, int n)
+ * Gives up early when the log grows like a busy loop's. The most
+ * descriptors the server held meanwhile go to *max_fds. */
+static int wait_all_closed(struct rig *r, struct pollfd *idle, int n,
+                           int *max_fds)
 {
     uint64_t end = mono_ms() + WAIT_MS;
     int closed = 0;
 
+    *max_fds = 0;
     while (closed < n && mono_ms() < end &&
            log_size(&r->server) < LOG_GIVE_UP_BYTES) {
+        int fds = fd_count(r->server.pid);
+
+        *max_fds = fds > *max_fds ? fds : *max_fds;
         if (poll(idle, (nfds_t)n, 100) < 0) {
             tap_bail("poll: %s", strerror(errno));
         }
@@ -374,7 +384,7 @@ static int fdlimit_main(void)
 {
     static struct rig r;
     static struct pollfd idle[IDLE_CONNECTIONS];
-    int closed, lines;
+    int closed, lines, max_fds;
 
     tap_plan(6);
     rig_start_server(&r, limited_server);
@@ -382,7 +392,8 @@ static int fdlimit_main(void)
         idle[i].fd = bi_raw_connect(r.port);
         idle[i].events = POLLIN;
     }
-    closed = wait_all_closed(&r, idle, IDLE_CONNECTIONS);
+    closed = wait_all_closed(&r, idle, IDLE_CONNECTIONS, &max_fds);
+    tap_diag("the server held at most %d descriptors", max_fds);
     tap_ok(closed == IDLE_CONNECTIONS,
            "%d idle connections under RLIMIT_NOFILE %d: the server closed "
            "%d (PSP_HANDSHAKE_TIMEOUT=%s)",
@@ -408,6 +419,54 @@ static int fdlimit_main(void)
     return tap_exit_status();
 }
 
+/* ---- hsmax -------------------------------------------------------------- */
+
+#define HS_MAX 4
+#define HS_IDLE 20
+
+static int hsmax_server(void *arg)
+{
+    char max[16];
+
+    snprintf(max, sizeof(max), "%d", HS_MAX);
+    setenv("PSP_HANDSHAKE_MAX", max, 1);
+    setenv("PSP_HANDSHAKE_TIMEOUT", TEST_HANDSHAKE_TIMEOUT, 1);
+    return bi_server_main(arg);
+}
+
+static int hsmax_main(void)
+{
+    static struct rig r;
+    static struct pollfd idle[HS_IDLE];
+    int base, closed, max_fds;
+
+    tap_plan(4);
+    rig_start_server(&r, hsmax_server);
+    base = fd_count(r.server.pid);
+    for (int i = 0; i < HS_IDLE; i++) {
+        idle[i].fd = bi_raw_connect(r.port);
+        idle[i].events = POLLIN;
+    }
+    closed = wait_all_closed(&r, idle, HS_IDLE, &max_fds);
+    tap_ok(closed == HS_IDLE,
+           "%d idle connections: the server closed %d "
+           "(PSP_HANDSHAKE_TIMEOUT=%s)",
+           HS_IDLE, closed, TEST_HANDSHAKE_TIMEOUT);
+    for (int i = 0; i < HS_IDLE; i++) {
+        if (idle[i].fd >= 0) {
+            close(idle[i].fd);
+        }
+    }
+    tap_ok(max_fds <= base + HS_MAX,
+           "PSP_HANDSHAKE_MAX=%d: the server held at most %d descriptors "
+           "(%d before the attack)",
+           HS_MAX, max_fds, base);
+    rig_start_good(&r);
+    rig_good_round(&r, "after the idle connections");
+    rig_stop(&r);
+    return tap_exit_status();
+}
+
 int bi_handshake_main(const char *mode)
 {
     if (strcmp(mode, "leak") == 0) {
@@ -416,6 +475,9 @@ int bi_handshake_main(const char *mode)
     if (strcmp(mode, "fdlimit") == 0) {
         return fdlimit_main();
     }
-    tap_bail("unknown mode '%s' (leak, fdlimit)", mode);
+    if (strcmp(mode, "hsmax") == 0) {
+        return hsmax_main();
+    }
+    tap_bail("unknown mode '%s' (leak, fdlimit, hsmax)", mode);
     return 1;
 }
