@@ -380,6 +380,26 @@ static int wait_all_closed(struct rig *r, struct pollfd *idle, int n,
     return closed;
 }
 
+/* Open n idle raw connections to the server and wait until it closed
+ * them (see wait_all_closed()); how many it closed. */
+static int idle_attack(struct rig *r, struct pollfd *idle, int n,
+                       int *max_fds)
+{
+    int closed;
+
+    for (int i = 0; i < n; i++) {
+        idle[i].fd = bi_raw_connect(r->port);
+        idle[i].events = POLLIN;
+    }
+    closed = wait_all_closed(r, idle, n, max_fds);
+    for (int i = 0; i < n; i++) {
+        if (idle[i].fd >= 0) {
+            close(idle[i].fd);
+        }
+    }
+    return closed;
+}
+
 static int fdlimit_main(void)
 {
     static struct rig r;
@@ -388,21 +408,12 @@ static int fdlimit_main(void)
 
     tap_plan(6);
     rig_start_server(&r, limited_server);
-    for (int i = 0; i < IDLE_CONNECTIONS; i++) {
-        idle[i].fd = bi_raw_connect(r.port);
-        idle[i].events = POLLIN;
-    }
-    closed = wait_all_closed(&r, idle, IDLE_CONNECTIONS, &max_fds);
+    closed = idle_attack(&r, idle, IDLE_CONNECTIONS, &max_fds);
     tap_diag("the server held at most %d descriptors", max_fds);
     tap_ok(closed == IDLE_CONNECTIONS,
            "%d idle connections under RLIMIT_NOFILE %d: the server closed "
            "%d (PSP_HANDSHAKE_TIMEOUT=%s)",
            IDLE_CONNECTIONS, FD_LIMIT, closed, TEST_HANDSHAKE_TIMEOUT);
-    for (int i = 0; i < IDLE_CONNECTIONS; i++) {
-        if (idle[i].fd >= 0) {
-            close(idle[i].fd);
-        }
-    }
     tap_ok(log_lines(&r.server, "Too many open files") > 0,
            "the listener ran into the descriptor limit (and said so)");
     tap_ok(log_lines(&r.server, "PSP_HANDSHAKE_TIMEOUT") > 0,
@@ -443,20 +454,11 @@ static int hsmax_main(void)
     tap_plan(4);
     rig_start_server(&r, hsmax_server);
     base = fd_count(r.server.pid);
-    for (int i = 0; i < HS_IDLE; i++) {
-        idle[i].fd = bi_raw_connect(r.port);
-        idle[i].events = POLLIN;
-    }
-    closed = wait_all_closed(&r, idle, HS_IDLE, &max_fds);
+    closed = idle_attack(&r, idle, HS_IDLE, &max_fds);
     tap_ok(closed == HS_IDLE,
            "%d idle connections: the server closed %d "
            "(PSP_HANDSHAKE_TIMEOUT=%s)",
            HS_IDLE, closed, TEST_HANDSHAKE_TIMEOUT);
-    for (int i = 0; i < HS_IDLE; i++) {
-        if (idle[i].fd >= 0) {
-            close(idle[i].fd);
-        }
-    }
     tap_ok(max_fds <= base + HS_MAX,
            "PSP_HANDSHAKE_MAX=%d: the server held at most %d descriptors "
            "(%d before the attack)",
