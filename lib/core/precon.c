@@ -645,17 +645,19 @@ int pscom_precon_run_timers(void)
 #define ACCEPT_BACKOFF_MIN_MS 10u
 #define ACCEPT_BACKOFF_MAX_MS 1000u
 
-void pscom_precon_listen_update(struct pscom_sock *sock)
+int pscom_precon_listen_update(struct pscom_sock *sock)
 {
     unsigned int max = pscom_env.handshake_max;
     int want = sock->listen_fd >= 0 && !sock->listen_suspended &&
                !sock->accept_retry_ms && (!max || sock->handshakes < max);
 
     if (want && !sock->listen_ufd.registered) {
-        pscom_ufd_add(&sock->listen_ufd);
-    } else if (!want && sock->listen_ufd.registered) {
+        return pscom_ufd_add(&sock->listen_ufd);
+    }
+    if (!want && sock->listen_ufd.registered) {
         pscom_ufd_del(&sock->listen_ufd);
     }
+    return 0;
 }
 
 static void precon_accepted(struct pscom_sock *sock, int fd)

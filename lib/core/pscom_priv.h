@@ -361,8 +361,9 @@ int pscom_precon_connect(struct pscom_con *con, int nodeid, int portno,
  * limit allows; back off on EMFILE/ENFILE and other errors. */
 void pscom_precon_accept(struct pscom_sock *sock);
 /** Watch the listening socket of sock, or not, as its state wants
- * (listening, not suspended, no back-off, below PSP_HANDSHAKE_MAX). */
-void pscom_precon_listen_update(struct pscom_sock *sock);
+ * (listening, not suspended, no back-off, below PSP_HANDSHAKE_MAX).
+ * 0, or the negative errno of a failed epoll_ctl(). */
+int pscom_precon_listen_update(struct pscom_sock *sock);
 /** connect_ondemand created con: adopt parked hand-shakes for it. */
 void pscom_precon_ondemand_check(struct pscom_con *con);
 /** Drop a hand-shake: close its socket, abort a plugin it tried. */

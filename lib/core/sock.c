@@ -103,8 +103,7 @@ pscom_err_t pscom_listen(pscom_socket_t *sk, int portno)
     sock->listen_ufd.events = EPOLLIN;
     sock->listen_ufd.cb = listen_cb;
     sock->listen_ufd.priv = sock;
-    pscom_precon_listen_update(sock);
-    if (!sock->listen_ufd.registered) {
+    if (pscom_precon_listen_update(sock)) {
         sock->listen_fd = -1;
         goto err_bind;
     }
