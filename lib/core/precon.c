@@ -72,6 +72,7 @@ struct pscom_precon {
     struct list_head timed; /* timed_list while its deadline runs */
     uint64_t deadline_ms;
     int counted; /* in sock->handshakes */
+    unsigned int frames; /* frames received and handled */
     struct pscom_sock *sock;
     struct pscom_con *con;
     int fd;
@@ -125,6 +126,7 @@ static struct pscom_ratelimit acceptor_rl, accept_rl;
     } while (0)
 
 static void precon_cb(pscom_ufd_t *ufd, uint32_t revents);
+static int precon_step(struct pscom_precon *pre, uint32_t revents);
 static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
                         pscom_err_t err, const char *why);
 
@@ -571,17 +573,31 @@ static int run_retries(uint64_t now)
 }
 
 /* Close accepted hand-shakes past their deadline; ms until the next
- * deadline, or -1. */
+ * deadline, or -1. Timers run before the events of a progress step, so
+ * a deadline may pass while a frame waits unread (the application did
+ * not call pscom for a while): what arrived is read first, and a
+ * hand-shake that got a frame further gets a new deadline. The frames of
+ * a hand-shake are few, so a peer cannot stretch it for long. */
 static int run_handshake_deadlines(uint64_t now)
 {
     while (!list_empty(&timed_list)) {
         struct pscom_precon *pre =
             list_entry(timed_list.next, struct pscom_precon, timed);
+        unsigned int frames = pre->frames;
         char why[80];
 
         if (pre->deadline_ms > now) {
             uint64_t t = pre->deadline_ms - now;
             return t > INT_MAX ? INT_MAX : (int)t;
+        }
+        if (precon_step(pre, EPOLLIN) || list_empty(&pre->timed)) {
+            continue; /* finished, failed or parked */
+        }
+        if (pre->frames != frames) {
+            list_del(&pre->timed);
+            pre->deadline_ms = now + pscom_env.handshake_timeout;
+            list_add_tail(&pre->timed, &timed_list);
+            continue;
         }
         snprintf(why, sizeof(why),
                  "no hand-shake within %u ms (PSP_HANDSHAKE_TIMEOUT)",
@@ -1201,9 +1217,10 @@ static int read_frame(struct pscom_precon *pre)
     }
 }
 
-static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
+/* Handle revents of pre. 1 if pre may be gone (freed, or moved to the
+ * retry list): the caller must not touch it. */
+static int precon_step(struct pscom_precon *pre, uint32_t revents)
 {
-    struct pscom_precon *pre = ufd->priv;
     int rc;
 
     if (pre->state == PRE_PARKED) {
@@ -1211,12 +1228,12 @@ static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
             DPRINT(3, "pscom: parked connection from %s went away",
                    peer_str(pre));
             pscom_precon_destroy(pre);
-            return;
+            return 1;
         }
     }
     if (pre->state == PRE_CONNECTING) {
         if (connect_result(pre)) {
-            return;
+            return 1;
         }
     }
     while (pre->state == PRE_HANDSHAKE && !(pre->chosen && pre->got_hello)) {
@@ -1229,33 +1246,34 @@ static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
                 rc == -EPIPE) {
                 /* The peer read our request and hung up: done. */
                 pscom_precon_destroy(pre);
-                return;
+                return 1;
             }
             precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR,
                         rc == -EPIPE ? "peer closed" : "bad frame or error");
-            return;
+            return 1;
         }
         pre->rx_have = 0;
         rc = handle_frame(pre);
         if (rc < 0) {
             precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR,
                         "protocol error in hand-shake");
-            return;
+            return 1;
         }
         if (rc > 0) {
-            return; /* pre is gone */
+            return 1; /* pre is gone */
         }
+        pre->frames++;
         if (pre->state == PRE_PARKED) {
             break;
         }
     }
     if (pre->fd < 0) {
-        return;
+        return 0;
     }
     rc = flush_tx(pre);
     if (rc < 0) {
         precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR, "send failed");
-        return;
+        return 1;
     }
     if (pre->connector && (pre->flags & PRECON_F_BACKCONNECT) &&
         pre->tx_len == 0 && !pre->backconnect_done) {
@@ -1263,9 +1281,15 @@ static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
         pre->backconnect_done = 1;
     }
     if (maybe_finish(pre)) {
-        return;
+        return 1;
     }
     update_events(pre);
+    return 0;
+}
+
+static void precon_cb(pscom_ufd_t *ufd, uint32_t revents)
+{
+    precon_step(ufd->priv, revents);
 }
 
 void pscom_precon_close_sock(struct pscom_sock *sock)
