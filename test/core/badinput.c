@@ -39,6 +39,8 @@
 
 /* ---- server: echo everything, on every connection --------------------- */
 
+void (*bi_server_hook)(pscom_socket_t *sock);
+
 int bi_server_main(void *arg)
 {
     struct bt_line_pipe *addr = arg;
@@ -50,6 +52,9 @@ int bi_server_main(void *arg)
         return 1;
     }
     bt_line_send(addr, pscom_listen_socket_str(sock));
+    if (bi_server_hook) {
+        bi_server_hook(sock);
+    }
     for (;;) {
         struct bt_xh xh;
 

@@ -14,6 +14,10 @@
  * any connection until a quit message. */
 int bi_server_main(void *arg);
 
+/** When set (in the server's process), bi_server_main() calls it after
+ * it sent its address, before it echoes. */
+extern void (*bi_server_hook)(pscom_socket_t *sock);
+
 /** Pipes of the good client: the server address in, commands in
  * ("go": one batch of verified round trips; "quit"), results out. */
 struct good_arg {
@@ -36,7 +40,7 @@ int bi_raw_connect(int port);
 int bi_closed_by_server(int fd, int ms);
 
 /** The hand-shake attacks of badinput_handshake.c: mode "leak",
- * "fdlimit" or "hsmax". Returns the exit status. */
+ * "fdlimit", "hsmax" or "late". Returns the exit status. */
 int bi_handshake_main(const char *mode);
 
 #endif /* TEST_BADINPUT_H_ */

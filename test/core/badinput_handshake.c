@@ -18,6 +18,11 @@
  * never holds more than 4 of them at once, closes all of them in the
  * end, and a good client then exchanges data.
  *
+ * "late": the server accepts a raw connection, then stops calling pscom
+ * (an application computing) while the HELLO arrives and three hand-shake
+ * timeouts pass. When it calls pscom again, it must answer the HELLO
+ * that waited, not close the connection for its own lateness.
+ *
  * The HELLO frame is written here from the facts of lib/core/precon.c
  * (frame header: magic 0x5043, type, length; HELLO version 1).
  */
@@ -184,6 +189,18 @@ static int wait_log(const struct bt_child *ch, const char *needle, int want)
     int n;
 
     while ((n = log_lines(ch, needle)) < want && mono_ms() < end) {
+        pause_ms(20);
+    }
+    return n;
+}
+
+/* Poll until the server holds more than base descriptors; the count. */
+static int wait_fds_above(pid_t pid, int base)
+{
+    uint64_t end = mono_ms() + WAIT_MS;
+    int n;
+
+    while ((n = fd_count(pid)) <= base && mono_ms() < end) {
         pause_ms(20);
     }
     return n;
@@ -469,6 +486,99 @@ static int hsmax_main(void)
     return tap_exit_status();
 }
 
+/* ---- late --------------------------------------------------------------- */
+
+#define LATE_TIMEOUT_MS 200
+
+/* The server's control pipes in "late" mode: orchestrator -> server and
+ * back. Created before the fork. */
+static struct bt_line_pipe late_cmd, late_ack;
+
+/* bi_server_hook of "late": progress until told to pause, then compute
+ * (block on the pipe, no pscom call) until told to go on. */
+static void late_hook(pscom_socket_t *sock)
+{
+    char line[32];
+
+    (void)sock;
+    for (;;) {
+        struct pollfd p = {late_cmd.fd[0], POLLIN, 0};
+
+        pscom_test_any();
+        if (poll(&p, 1, 10) > 0) {
+            break;
+        }
+    }
+    bt_line_recv(&late_cmd, line, sizeof(line)); /* "pause" */
+    bt_line_send(&late_ack, "paused");
+    bt_line_recv(&late_cmd, line, sizeof(line)); /* "go" */
+}
+
+static int late_server(void *arg)
+{
+    char ms[16];
+
+    snprintf(ms, sizeof(ms), "%d", LATE_TIMEOUT_MS);
+    setenv("PSP_HANDSHAKE_TIMEOUT", ms, 1);
+    bi_server_hook = late_hook;
+    return bi_server_main(arg);
+}
+
+/* 1 when fd receives a hand-shake frame header within WAIT_MS. */
+static int gets_frame(int fd)
+{
+    struct hello_msg h;
+    size_t have = 0;
+
+    while (have < 8) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+
+        if (poll(&p, 1, WAIT_MS) <= 0) {
+            return 0;
+        }
+        n = read(fd, (char *)&h + have, 8 - have);
+        if (n <= 0) {
+            return 0;
+        }
+        have += (size_t)n;
+    }
+    return h.magic == 0x5043 && h.type == 1;
+}
+
+static int late_main(void)
+{
+    static struct rig r;
+    char line[32];
+    int base, fd;
+
+    tap_plan(4);
+    bt_line_pipe_open(&late_cmd);
+    bt_line_pipe_open(&late_ack);
+    rig_start_server(&r, late_server);
+    base = fd_count(r.server.pid);
+    fd = bi_raw_connect(r.port);
+    if (wait_fds_above(r.server.pid, base) <= base) {
+        tap_bail("the server did not accept the raw connection");
+    }
+    bt_line_send(&late_cmd, "pause");
+    bt_line_recv(&late_ack, line, sizeof(line));
+    send_hello(fd, 0, 1);
+    pause_ms(3 * LATE_TIMEOUT_MS);
+    bt_line_send(&late_cmd, "go");
+    tap_ok(gets_frame(fd),
+           "a HELLO that waited while the server computed past "
+           "PSP_HANDSHAKE_TIMEOUT=%d is answered",
+           LATE_TIMEOUT_MS);
+    close(fd);
+    rig_start_good(&r);
+    rig_good_round(&r, "after the late hand-shake");
+    tap_ok(log_lines(&r.server, "PSP_HANDSHAKE_TIMEOUT") == 0,
+           "no hand-shake timed out");
+    rig_stop(&r);
+    return tap_exit_status();
+}
+
 int bi_handshake_main(const char *mode)
 {
     if (strcmp(mode, "leak") == 0) {
@@ -480,6 +590,9 @@ int bi_handshake_main(const char *mode)
     if (strcmp(mode, "hsmax") == 0) {
         return hsmax_main();
     }
-    tap_bail("unknown mode '%s' (leak, fdlimit, hsmax)", mode);
+    if (strcmp(mode, "late") == 0) {
+        return late_main();
+    }
+    tap_bail("unknown mode '%s' (leak, fdlimit, hsmax, late)", mode);
     return 1;
 }
