@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pscom_priv.h"
@@ -53,11 +52,8 @@ void pscom_debug(int level, const char *fmt, ...)
 /* 1 if rl allows one more line now. */
 static int ratelimit_take(struct pscom_ratelimit *rl)
 {
-    struct timespec ts;
-    uint64_t now, refill;
+    uint64_t now = pscom_now_ms(), refill;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     if (!rl->started) {
         rl->started = 1;
         rl->tokens = PSCOM_RATELIMIT_BURST;

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pscom_priv.h"
@@ -113,8 +112,8 @@ static struct list_head retry_list = LIST_HEAD_INIT(retry_list);
 static struct list_head timed_list = LIST_HEAD_INIT(timed_list);
 
 /* Anyone who can reach the port can make the acceptor talk: its messages
- * (and accept errors) are rate limited. */
-static struct pscom_ratelimit acceptor_rl, accept_rl;
+ * are rate limited. */
+static struct pscom_ratelimit acceptor_rl;
 
 #define PRE_DPRINT(pre, level, ...)                                         \
     do {                                                                    \
@@ -129,14 +128,6 @@ static void precon_cb(pscom_ufd_t *ufd, uint32_t revents);
 static int precon_step(struct pscom_precon *pre, uint32_t revents);
 static void precon_fail(struct pscom_precon *pre, pscom_op_t op,
                         pscom_err_t err, const char *why);
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void pscom_tcp_configure(int fd)
 {
@@ -279,7 +270,7 @@ static void handshake_begin(struct pscom_precon *pre)
         pre->sock->handshakes++;
     }
     if (pscom_env.handshake_timeout && list_empty(&pre->timed)) {
-        pre->deadline_ms = now_ms() + pscom_env.handshake_timeout;
+        pre->deadline_ms = pscom_now_ms() + pscom_env.handshake_timeout;
         list_add_tail(&pre->timed, &timed_list);
     }
 }
@@ -291,7 +282,7 @@ static void handshake_end(struct pscom_precon *pre)
     if (pre->counted) {
         pre->counted = 0;
         pre->sock->handshakes--;
-        pscom_precon_listen_update(pre->sock);
+        pscom_listen_update(pre->sock);
     }
 }
 
@@ -305,11 +296,8 @@ void pscom_precon_destroy(struct pscom_precon *pre)
     pscom_ufd_del(&pre->ufd);
     if (pre->fd >= 0) {
         close(pre->fd);
-        if (!pre->connector && pre->sock->accept_retry_ms) {
-            /* A descriptor is free again: accept now rather than at the
-             * end of the back-off. */
-            pre->sock->accept_retry_ms = 0;
-            pscom_precon_listen_update(pre->sock);
+        if (!pre->connector) {
+            pscom_listen_fd_released(pre->sock);
         }
     }
     if (pre->con) {
@@ -531,7 +519,7 @@ static int connect_result(struct pscom_precon *pre)
         close(pre->fd);
         pre->fd = -1;
         pre->state = PRE_RETRY;
-        pre->retry_at_ms = now_ms() + (delay > 200 ? 200 : delay);
+        pre->retry_at_ms = pscom_now_ms() + (delay > 200 ? 200 : delay);
         list_del(&pre->next);
         list_add_tail(&pre->next, &retry_list);
         DPRINT(3, "pscom: connect to %s refused, retrying", peer_str(pre));
@@ -607,33 +595,6 @@ static int run_handshake_deadlines(uint64_t now)
     return -1;
 }
 
-/* Watch listeners again whose accept back-off ended; ms until the next
- * end, or -1. There are few sockets: walking them is cheap. */
-static int run_accept_backoffs(uint64_t now)
-{
-    struct list_head *pos;
-    int next = -1;
-
-    list_for_each(pos, &pscom_g.sockets)
-    {
-        struct pscom_sock *sock = list_entry(pos, struct pscom_sock, next);
-
-        if (!sock->accept_retry_ms) {
-            continue;
-        }
-        if (sock->accept_retry_ms <= now) {
-            sock->accept_retry_ms = 0;
-            pscom_precon_listen_update(sock);
-        } else {
-            int t = (int)(sock->accept_retry_ms - now);
-            if (next < 0 || t < next) {
-                next = t;
-            }
-        }
-    }
-    return next;
-}
-
 static int min_timeout(int a, int b)
 {
     return a < 0 || (b >= 0 && b < a) ? b : a;
@@ -648,35 +609,15 @@ int pscom_precon_run_timers(void)
         list_empty(&pscom_g.sockets)) {
         return -1;
     }
-    now = now_ms();
+    now = pscom_now_ms();
     next = run_retries(now);
     next = min_timeout(next, run_handshake_deadlines(now));
-    return min_timeout(next, run_accept_backoffs(now));
+    return min_timeout(next, pscom_listen_run_backoffs(now));
 }
 
 /* ---- acceptor ------------------------------------------------------------ */
 
-/* Back-off of a listener after accept() failed for lack of resources:
- * its connects wait in the backlog meanwhile. */
-#define ACCEPT_BACKOFF_MIN_MS 10u
-#define ACCEPT_BACKOFF_MAX_MS 1000u
-
-int pscom_precon_listen_update(struct pscom_sock *sock)
-{
-    unsigned int max = pscom_env.handshake_max;
-    int want = sock->listen_fd >= 0 && !sock->listen_suspended &&
-               !sock->accept_retry_ms && (!max || sock->handshakes < max);
-
-    if (want && !sock->listen_ufd.registered) {
-        return pscom_ufd_add(&sock->listen_ufd);
-    }
-    if (!want && sock->listen_ufd.registered) {
-        pscom_ufd_del(&sock->listen_ufd);
-    }
-    return 0;
-}
-
-static void precon_accepted(struct pscom_sock *sock, int fd)
+void pscom_precon_accepted(struct pscom_sock *sock, int fd)
 {
     struct pscom_precon *pre;
 
@@ -692,70 +633,6 @@ static void precon_accepted(struct pscom_sock *sock, int fd)
     if (pscom_ufd_add(&pre->ufd)) {
         pscom_precon_destroy(pre);
     }
-}
-
-/* 1 for errors of the one pending connection, not of the listener: the
- * next accept() may succeed (see accept(2) on Linux). */
-static int accept_error_transient(int err)
-{
-    switch (err) {
-    case ECONNABORTED:
-    case EPROTO:
-    case EPERM:
-    case ENETDOWN:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case EOPNOTSUPP:
-    case ENETUNREACH:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* accept() failed with err (EMFILE, ENFILE, ENOBUFS, ...): the listener
- * stays readable, so watching it would spin. Stop watching it for a
- * while, longer each time in a row; an accepted connection that closes
- * ends the back-off early. */
-static void accept_back_off(struct pscom_sock *sock, int err)
-{
-    unsigned int ms = sock->accept_backoff_ms;
-
-    ms = !ms ? ACCEPT_BACKOFF_MIN_MS
-             : ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
-                                               : 2 * ms;
-    sock->accept_backoff_ms = ms;
-    sock->accept_retry_ms = now_ms() + ms;
-    pscom_debug_rl(&accept_rl, 1,
-                   "pscom: accept on port %d: %s (not accepting for %u ms)",
-                   sock->pub.listen_portno, strerror(err), ms);
-}
-
-void pscom_precon_accept(struct pscom_sock *sock)
-{
-    unsigned int max = pscom_env.handshake_max;
-
-    while (sock->listen_fd >= 0 && (!max || sock->handshakes < max)) {
-        int fd = accept4(sock->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        int err = errno;
-
-        if (fd >= 0) {
-            sock->accept_backoff_ms = 0;
-            precon_accepted(sock, fd);
-            continue;
-        }
-        if (err == EINTR || accept_error_transient(err)) {
-            continue;
-        }
-        if (err != EAGAIN && err != EWOULDBLOCK) {
-            accept_back_off(sock, err);
-        }
-        break;
-    }
-    /* At PSP_HANDSHAKE_MAX or in back-off: stop watching the listener. */
-    pscom_precon_listen_update(sock);
 }
 
 /* ---- remembered back-connect requests ------------------------------------

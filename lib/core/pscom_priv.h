@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #pragma GCC visibility push(default)
 #include "pscom.h"
@@ -351,19 +352,28 @@ int pscom_sock_type_allowed(struct pscom_sock *sock, pscom_con_type_t ct);
 /** Free zombie connections (end of a progress step). */
 void pscom_con_reap(void);
 
+/* ---- sock.c: accepting --------------------------------------------------- */
+/** Watch the listening socket of sock, or not, as its state wants
+ * (listening, not suspended, no back-off, below PSP_HANDSHAKE_MAX).
+ * 0, or the negative errno of a failed epoll_ctl(). */
+int pscom_listen_update(struct pscom_sock *sock);
+/** An accepted connection of sock closed its descriptor: end an accept
+ * back-off (EMFILE) early. */
+void pscom_listen_fd_released(struct pscom_sock *sock);
+/** Watch listeners again whose accept back-off ended (now: CLOCK_MONOTONIC
+ * ms); ms until the next end, or -1. */
+int pscom_listen_run_backoffs(uint64_t now);
+
 /* ---- precon.c ------------------------------------------------------------ */
-/** Run due connect retries; ms until the next one, or -1. */
+/** Run due connect retries, hand-shake deadlines and accept back-offs;
+ * ms until the next one, or -1. */
 int pscom_precon_run_timers(void);
 /** Start an outgoing connection (async); flags PRECON_F_*. */
 int pscom_precon_connect(struct pscom_con *con, int nodeid, int portno,
                          unsigned int flags);
-/** The listening socket of sock is readable: accept what the hand-shake
- * limit allows; back off on EMFILE/ENFILE and other errors. */
-void pscom_precon_accept(struct pscom_sock *sock);
-/** Watch the listening socket of sock, or not, as its state wants
- * (listening, not suspended, no back-off, below PSP_HANDSHAKE_MAX).
- * 0, or the negative errno of a failed epoll_ctl(). */
-int pscom_precon_listen_update(struct pscom_sock *sock);
+/** A listening socket accepted fd: start its hand-shake (it counts in
+ * sock->handshakes until it ends or is parked). */
+void pscom_precon_accepted(struct pscom_sock *sock, int fd);
 /** connect_ondemand created con: adopt parked hand-shakes for it. */
 void pscom_precon_ondemand_check(struct pscom_con *con);
 /** Drop a hand-shake: close its socket, abort a plugin it tried. */
@@ -402,6 +412,15 @@ void pscom_plugins_destroy(void);
 
 /* ---- group.c ------------------------------------------------------------- */
 void pscom_groups_close_sock(struct pscom_sock *sock);
+
+/** CLOCK_MONOTONIC in milliseconds. */
+static inline uint64_t pscom_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* ---- debug.c ------------------------------------------------------------- */
 #define DPRINT(level, ...) pscom_debug((level), __VA_ARGS__)

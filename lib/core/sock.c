@@ -68,9 +68,134 @@ void pscom_socket_set_name(pscom_socket_t *socket, const char *name)
     pscom_unlock();
 }
 
+/* ---- accepting ----------------------------------------------------------- */
+
+/* Back-off of a listener after accept() failed for lack of resources:
+ * its connects wait in the backlog meanwhile. */
+#define ACCEPT_BACKOFF_MIN_MS 10u
+#define ACCEPT_BACKOFF_MAX_MS 1000u
+
+/* Anyone who can reach the port can make accept() fail often. */
+static struct pscom_ratelimit accept_rl;
+
+int pscom_listen_update(struct pscom_sock *sock)
+{
+    unsigned int max = pscom_env.handshake_max;
+    int want = sock->listen_fd >= 0 && !sock->listen_suspended &&
+               !sock->accept_retry_ms && (!max || sock->handshakes < max);
+
+    if (want && !sock->listen_ufd.registered) {
+        return pscom_ufd_add(&sock->listen_ufd);
+    }
+    if (!want && sock->listen_ufd.registered) {
+        pscom_ufd_del(&sock->listen_ufd);
+    }
+    return 0;
+}
+
+/* 1 for errors of the one pending connection, not of the listener: the
+ * next accept() may succeed (see accept(2) on Linux). */
+static int accept_error_transient(int err)
+{
+    switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* accept() failed with err (EMFILE, ENFILE, ENOBUFS, ...): the listener
+ * stays readable, so watching it would spin. Stop watching it for a
+ * while, longer each time in a row; an accepted connection that closes
+ * ends the back-off early. */
+static void accept_back_off(struct pscom_sock *sock, int err)
+{
+    unsigned int ms = sock->accept_backoff_ms;
+
+    ms = !ms ? ACCEPT_BACKOFF_MIN_MS
+             : ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
+                                               : 2 * ms;
+    sock->accept_backoff_ms = ms;
+    sock->accept_retry_ms = pscom_now_ms() + ms;
+    pscom_debug_rl(&accept_rl, 1,
+                   "pscom: accept on port %d: %s (not accepting for %u ms)",
+                   sock->pub.listen_portno, strerror(err), ms);
+}
+
+static void listen_accept(struct pscom_sock *sock)
+{
+    unsigned int max = pscom_env.handshake_max;
+
+    while (sock->listen_fd >= 0 && (!max || sock->handshakes < max)) {
+        int fd = accept4(sock->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int err = errno;
+
+        if (fd >= 0) {
+            sock->accept_backoff_ms = 0;
+            pscom_precon_accepted(sock, fd);
+            continue;
+        }
+        if (err == EINTR || accept_error_transient(err)) {
+            continue;
+        }
+        if (err != EAGAIN && err != EWOULDBLOCK) {
+            accept_back_off(sock, err);
+        }
+        break;
+    }
+    /* At PSP_HANDSHAKE_MAX or in back-off: stop watching the listener. */
+    pscom_listen_update(sock);
+}
+
+void pscom_listen_fd_released(struct pscom_sock *sock)
+{
+    if (sock->accept_retry_ms) {
+        /* A descriptor is free again: accept now rather than at the end
+         * of the back-off. */
+        sock->accept_retry_ms = 0;
+        pscom_listen_update(sock);
+    }
+}
+
+/* There are few sockets: walking them is cheap. */
+int pscom_listen_run_backoffs(uint64_t now)
+{
+    struct list_head *pos;
+    int next = -1;
+
+    list_for_each(pos, &pscom_g.sockets)
+    {
+        struct pscom_sock *sock = list_entry(pos, struct pscom_sock, next);
+
+        if (!sock->accept_retry_ms) {
+            continue;
+        }
+        if (sock->accept_retry_ms <= now) {
+            sock->accept_retry_ms = 0;
+            pscom_listen_update(sock);
+        } else {
+            int t = (int)(sock->accept_retry_ms - now);
+            if (next < 0 || t < next) {
+                next = t;
+            }
+        }
+    }
+    return next;
+}
+
 static void listen_cb(pscom_ufd_t *ufd, uint32_t revents)
 {
-    pscom_precon_accept(ufd->priv);
+    listen_accept(ufd->priv);
 }
 
 pscom_err_t pscom_listen(pscom_socket_t *sk, int portno)
@@ -103,7 +228,7 @@ pscom_err_t pscom_listen(pscom_socket_t *sk, int portno)
     sock->listen_ufd.events = EPOLLIN;
     sock->listen_ufd.cb = listen_cb;
     sock->listen_ufd.priv = sock;
-    if (pscom_precon_listen_update(sock)) {
+    if (pscom_listen_update(sock)) {
         sock->listen_fd = -1;
         goto err_bind;
     }
@@ -149,7 +274,7 @@ void pscom_suspend_listen(pscom_socket_t *socket)
     if (sock->listen_fd >= 0 && !sock->listen_suspended) {
         /* Keep the port; connects wait in the backlog. */
         sock->listen_suspended = 1;
-        pscom_precon_listen_update(sock);
+        pscom_listen_update(sock);
     }
     pscom_unlock();
 }
@@ -162,7 +287,7 @@ void pscom_resume_listen(pscom_socket_t *socket)
     if (sock->listen_fd >= 0 && sock->listen_suspended) {
         sock->listen_ufd.cb = listen_cb;
         sock->listen_suspended = 0;
-        pscom_precon_listen_update(sock);
+        pscom_listen_update(sock);
     }
     pscom_unlock();
 }
