@@ -564,8 +564,9 @@ static int run_retries(uint64_t now)
  * deadline, or -1. Timers run before the events of a progress step, so
  * a deadline may pass while a frame waits unread (the application did
  * not call pscom for a while): what arrived is read first, and a
- * hand-shake that got a frame further gets a new deadline. The frames of
- * a hand-shake are few, so a peer cannot stretch it for long. */
+ * hand-shake that got a frame further gets a new deadline. (A peer that
+ * times its frames to such pauses can stretch its hand-shake; it still
+ * counts against PSP_HANDSHAKE_MAX.) */
 static int run_handshake_deadlines(uint64_t now)
 {
     while (!list_empty(&timed_list)) {
