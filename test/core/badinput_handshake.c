@@ -172,7 +172,8 @@ static long cpu_ms(pid_t pid)
                      &utime, &stime) != 2) {
         tap_bail("cannot parse %s", path);
     }
-    return (long)((utime + stime) * 1000u / (unsigned long)sysconf(_SC_CLK_TCK));
+    return (long)((utime + stime) * 1000u /
+                  (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
 /* Lines of the child's output containing needle (every line if NULL).
