@@ -89,6 +89,13 @@ int ivsrv_parse_size(const char *s, uint64_t *bytes)
 static void on_reclaim(void *arg, const struct shmseg_part_info *who,
                        enum shmseg_death why, long frames)
 {
+    if (why == SHMSEG_DEATH_CORRUPT) {
+        ivsrv_log("repaired participant slot %u: its state (status %u, gen "
+                  "%u) is no valid state; slot freed, %ld frame%s "
+                  "reclaimed", who->slot, who->status, who->gen, frames,
+                  frames == 1 ? "" : "s");
+        return;
+    }
     ivsrv_log("reclaimed %ld frame%s of owner slot %u gen %u '%s' pid %d: %s",
               frames, frames == 1 ? "" : "s", who->slot, who->gen,
               who->label, (int)who->host_pid,
