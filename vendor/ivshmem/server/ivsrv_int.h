@@ -31,6 +31,7 @@ struct ivsrv_peer {
     int64_t id;
     int efd[IVSRV_MAX_VECTORS];
     bool broken; /* a send failed or the queue overflowed: drop it */
+    const char *broken_why;
     struct ivsrv_msg *q; /* ring of q_cap messages, q_len from q_head */
     unsigned q_head, q_len, q_cap;
 };
@@ -64,6 +65,7 @@ struct ivsrv {
      * does not spin the loop. 0 = polled. */
     uint64_t accept_paused_until;
     struct ivsrv_ratelog fd_log;
+    struct ivsrv_ratelog full_log; /* "refusing a peer" at the limit */
 };
 
 /* ---- backing.c -------------------------------------------------------- */

@@ -98,6 +98,7 @@ static void enqueue(struct ivsrv_peer *p, int64_t value, int32_t fd_kind)
         if (p->q_cap >= IVSRV_QUEUE_MAX ||
             !(q = malloc(cap * sizeof(*q)))) {
             p->broken = true;
+            p->broken_why = "not reading, its queue is full";
             return;
         }
         /* Unwrap the ring into the new array. */
@@ -126,6 +127,7 @@ void ivsrv_peer_flush(struct ivsrv *srv, struct ivsrv_peer *p)
         }
         if (rc < 0) {
             p->broken = true;
+            p->broken_why = "send failed";
             return;
         }
         p->q_head = (p->q_head + 1) % p->q_cap;
@@ -256,24 +258,35 @@ static int introduce(struct ivsrv *srv, struct ivsrv_peer *np)
     return np->broken ? -1 : 0;
 }
 
-/* Out of descriptors: stop polling the listening socket for a while
- * (its backlog would wake every poll at once, for nothing) and log it
- * at most once per IVSRV_RATELOG_MS with the count of repeats. */
-static void fds_exhausted(struct ivsrv *srv, const char *what, int err)
+/* True if a line of this kind may be logged now (at most one per
+ * IVSRV_RATELOG_MS); *repeats is how many were held back before it. */
+static bool ratelog_ok(struct ivsrv_ratelog *rl, unsigned *repeats)
 {
     uint64_t now = shmseg_now_ms();
-    struct ivsrv_ratelog *rl = &srv->fd_log;
 
-    srv->accept_paused_until = now + IVSRV_ACCEPT_PAUSE_MS;
     if (rl->last_ms && now - rl->last_ms < IVSRV_RATELOG_MS) {
         rl->suppressed++;
-        return;
+        return false;
     }
-    ivsrv_log("%s: %s; accepting again once a peer leaves or in %u ms "
-              "(%u more since the last such message)", what, strerror(err),
-              IVSRV_ACCEPT_PAUSE_MS, rl->suppressed);
+    *repeats = rl->suppressed;
     rl->last_ms = now;
     rl->suppressed = 0;
+    return true;
+}
+
+/* Out of descriptors: stop polling the listening socket for a while
+ * (its backlog would wake every poll at once, for nothing) and log it,
+ * rate-limited. */
+static void fds_exhausted(struct ivsrv *srv, const char *what, int err)
+{
+    unsigned repeats;
+
+    srv->accept_paused_until = shmseg_now_ms() + IVSRV_ACCEPT_PAUSE_MS;
+    if (ratelog_ok(&srv->fd_log, &repeats)) {
+        ivsrv_log("%s: %s; accepting again once a peer leaves or in %u ms "
+                  "(%u more since the last such message)", what,
+                  strerror(err), IVSRV_ACCEPT_PAUSE_MS, repeats);
+    }
 }
 
 static bool out_of_fds(int err)
@@ -285,8 +298,9 @@ static bool out_of_fds(int err)
 void ivsrv_accept(struct ivsrv *srv)
 {
     struct ivsrv_peer np;
+    unsigned repeats;
     /* Non-blocking: a peer that stops reading must not stall the server
-     * (a full socket buffer makes its sends fail and it is dropped). */
+     * (what its socket buffer cannot take waits in its queue). */
     int fd = accept4(srv->listen_fd, NULL, NULL,
                      SOCK_CLOEXEC | SOCK_NONBLOCK);
 
@@ -300,8 +314,11 @@ void ivsrv_accept(struct ivsrv *srv)
         return;
     }
     if (srv->npeers == IVSRV_MAX_PEERS) {
-        ivsrv_log("refusing a peer: %d peers connected already",
-                  IVSRV_MAX_PEERS);
+        if (ratelog_ok(&srv->full_log, &repeats)) {
+            ivsrv_log("refusing a peer: %d peers connected already (%u "
+                      "more since the last such message)", IVSRV_MAX_PEERS,
+                      repeats);
+        }
         close(fd);
         return;
     }

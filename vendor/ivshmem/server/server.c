@@ -172,8 +172,9 @@ static void drop_broken(struct ivsrv *srv)
         again = false;
         for (unsigned i = srv->npeers; i-- > 0;) {
             if (srv->peers[i].broken) {
-                ivsrv_log("peer %lld: not reading, dropped",
-                          (long long)srv->peers[i].id);
+                ivsrv_log("peer %lld: %s, dropped",
+                          (long long)srv->peers[i].id,
+                          srv->peers[i].broken_why);
                 ivsrv_peer_gone(srv, i);
                 again = true;
                 break;
