@@ -143,7 +143,7 @@ static int check_space(struct ivsrv *srv, const struct stat *sb)
     uint64_t avail;
 
     if (!need || fstatvfs(srv->shm_fd, &vfs) < 0) {
-        return 0; /* posix_fallocate below still has the last word */
+        return 0; /* fallocate below still has the last word */
     }
     avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     if (need > avail) {
@@ -170,10 +170,19 @@ static int reserve(struct ivsrv *srv, bool fresh)
     if (fstat(srv->shm_fd, &sb) == 0 && !unreserved(&sb, srv->size)) {
         return 0; /* already backed (a restart) */
     }
-    rc = posix_fallocate(srv->shm_fd, 0, (off_t)srv->size);
-    if (rc) {
+    /* fallocate(2), not posix_fallocate(3): glibc's emulation where the
+     * filesystem has none writes a byte into every block, which would
+     * race with guests still mapping a reused object. */
+    rc = fallocate(srv->shm_fd, 0, 0, (off_t)srv->size);
+    if (rc < 0 && errno == EOPNOTSUPP) {
+        ivsrv_log("warning: %s: the filesystem cannot reserve space "
+                  "(no fallocate); a full filesystem would fault its users",
+                  srv->obj_path);
+        return 0;
+    }
+    if (rc < 0) {
         ivsrv_log("%s: cannot reserve %" PRIu64 " bytes: %s", srv->obj_path,
-                  srv->size, strerror(rc));
+                  srv->size, strerror(errno));
         return -1;
     }
     return 0;
