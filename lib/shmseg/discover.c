@@ -128,9 +128,10 @@ static bool is_uio_path(const char *path, const char **uio)
  * reserves it; a foreign or older object is reserved here. fallocate(2)
  * (mode 0, inside the size) allocates every block or fails with ENOSPC,
  * which can be reported; it never changes contents or size. Rejected
- * alternatives: MAP_POPULATE ignores failures; MADV_POPULATE_WRITE maps every page (page tables for
- * the whole segment in every process); a SIGBUS handler is process-wide
- * and would have to cover the application's accesses too. What stays
+ * alternatives: MAP_POPULATE ignores failures; MADV_POPULATE_WRITE maps
+ * every page (page tables for the whole segment in every process); a
+ * SIGBUS handler is process-wide and would have to cover the
+ * application's accesses too. What stays
  * possible is someone truncating the object later: only its owner can.
  * Device BARs (uio, PCI) are memory of the VM and never sparse here.
  */
