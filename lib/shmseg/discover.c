@@ -118,6 +118,48 @@ static bool is_uio_path(const char *path, const char **uio)
     return true;
 }
 
+/*
+ * A host object whose blocks are not all allocated (a sparse file, or a
+ * shm object that was sized but never reserved) kills its user with
+ * SIGBUS at the first write to a hole once the filesystem is full: inside
+ * a memset of the library, with no way to report it. So before mapping,
+ * every byte of the object (and thus of the segment: shmseg_attach
+ * requires the header's size <= the object's) must be backed. The server
+ * reserves it; a foreign or older object is reserved here. fallocate(2)
+ * (mode 0, inside the size) allocates every block or fails with ENOSPC,
+ * which can be reported; it never changes contents or size. Rejected
+ * alternatives: MAP_POPULATE ignores failures; MADV_POPULATE_WRITE maps
+ * every page (page tables for the whole segment in every process); a
+ * SIGBUS handler is process-wide and would have to cover the
+ * application's accesses too. What stays
+ * possible is someone truncating the object later: only its owner can.
+ * Device BARs (uio, PCI) are memory of the VM and never sparse here.
+ */
+static int reserve_backing(int fd, const struct stat *sb, const char *path)
+{
+    int rc;
+
+    if ((uint64_t)sb->st_blocks * 512u >= (uint64_t)sb->st_size) {
+        return 0; /* fully allocated: the usual case, no system call */
+    }
+    /* fallocate(2): glibc's posix_fallocate emulation would write into
+     * blocks that peers may be writing. Without support there is nothing
+     * to reserve with; go on as before. */
+    rc = fallocate(fd, 0, 0, sb->st_size);
+    if (rc < 0 && errno == EOPNOTSUPP) {
+        shmseg_log(2, "%s: sparse backing and no fallocate: not reserved",
+                   path);
+        return 0;
+    }
+    if (rc < 0) {
+        shmseg_log(1, "%s: rejected: cannot reserve the %lld bytes of its "
+                   "backing (%s); mapping it would fault with SIGBUS",
+                   path, (long long)sb->st_size, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int shmseg_device_open(struct shmseg_device *dev, const char *path,
                        enum shmseg_dev_kind kind)
 {
@@ -158,6 +200,10 @@ int shmseg_device_open(struct shmseg_device *dev, const char *path,
     if (size < SHMSEG_HEADER_SIZE || size > SIZE_MAX) {
         shmseg_log(2, "%s: rejected: size %" PRIu64 " too small", path, size);
         rc = -SHMSEG_ETOOSMALL;
+        goto err_close;
+    }
+    if (kind == SHMSEG_DEV_HOST && reserve_backing(fd, &sb, path) < 0) {
+        rc = -SHMSEG_ESYS;
         goto err_close;
     }
     map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,

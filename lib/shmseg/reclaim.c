@@ -80,6 +80,38 @@ long shmseg_reclaim_owner(struct shmseg *seg, uint32_t slot, uint32_t gen)
     return finish_reclaim(seg, slot, gen);
 }
 
+/* A state word a slot can really hold: a known status, a generation
+ * that fits the owner id, and never LIVE with generation 0 (which frame
+ * words cannot name). Anything else was written by no participant. */
+static bool part_state_valid(uint64_t st)
+{
+    uint64_t status = st >> SHMSEG_PART_STATUS_SHIFT;
+    uint32_t gen = (uint32_t)st;
+
+    return status <= SHMSEG_PART_RECLAIMING && gen <= SHMSEG_GEN_MASK &&
+           !(status == SHMSEG_PART_LIVE && gen == 0);
+}
+
+/* Free a slot whose state word is garbage. Nobody owns it: joins take
+ * only FREE slots and an owner stays valid only while it sees its exact
+ * LIVE(gen), so such a slot would stay unusable forever. The CAS from
+ * the value seen elects one repairer (a racing write wins); then the
+ * normal reclaim path clears the slot and any words naming it. */
+static long repair_slot(struct shmseg *seg, uint32_t slot, uint64_t st)
+{
+    struct shmseg_participant *p = part_at(seg, slot);
+    uint32_t gen = (uint32_t)st & SHMSEG_GEN_MASK;
+
+    if (!atomic_compare_exchange_strong_explicit(
+            &p->state, &st, part_state(gen, SHMSEG_PART_RECLAIMING),
+            memory_order_acq_rel, memory_order_relaxed)) {
+        return -SHMSEG_EINVAL;
+    }
+    atomic_store_explicit(&p->flags, 0, memory_order_relaxed);
+    memset(p->label, 0, sizeof(p->label));
+    return finish_reclaim(seg, slot, gen);
+}
+
 long shmseg_reclaim_orphans(struct shmseg *seg)
 {
     _Atomic uint64_t *w = st_words(seg);
@@ -89,8 +121,10 @@ long shmseg_reclaim_orphans(struct shmseg *seg)
         uint64_t st = atomic_load_explicit(&part_at(seg, s)->state,
                                            memory_order_acquire);
 
-        /* A reclaimer that died between its two CASes left RECLAIMING. */
-        if ((st >> SHMSEG_PART_STATUS_SHIFT) == SHMSEG_PART_RECLAIMING) {
+        /* A reclaimer that died between its two CASes left RECLAIMING
+         * (an invalid generation is the monitor's to repair). */
+        if ((st >> SHMSEG_PART_STATUS_SHIFT) == SHMSEG_PART_RECLAIMING &&
+            part_state_valid(st)) {
             n += finish_reclaim(seg, s, (uint32_t)st);
         }
     }
@@ -246,6 +280,17 @@ long shmseg_monitor_poll(struct shmseg_monitor *mon, uint64_t now_ms)
         int why;
         long n;
 
+        if (!part_state_valid(st)) {
+            shmseg_part_get(seg, s, &pi); /* what it held, for the log */
+            n = repair_slot(seg, s, st);
+            if (n >= 0) {
+                total += n;
+                if (mon->on_reclaim) {
+                    mon->on_reclaim(mon->arg, &pi, SHMSEG_DEATH_CORRUPT, n);
+                }
+            }
+            continue;
+        }
         if ((st >> SHMSEG_PART_STATUS_SHIFT) != SHMSEG_PART_LIVE) {
             mon->watch[s].state = st;
             continue;

@@ -302,6 +302,8 @@ long shmseg_reclaim_orphans(struct shmseg *seg);
 enum shmseg_death {
     SHMSEG_DEATH_TIMEOUT = 1, /**< heartbeat unchanged for timeout_ms */
     SHMSEG_DEATH_PID = 2,     /**< host-local pid no longer exists */
+    SHMSEG_DEATH_CORRUPT = 3, /**< slot state is no valid state (a stray
+                                   or hostile write): the slot is freed */
 };
 
 /** Per-slot observation memory of a monitor (process-local). */

@@ -84,7 +84,8 @@ tap_is "$(uuid "/dev/shm/$HOST_SHM")" "$u3" "shm segment reused after restart"
 tap_ok "shm restart says reusing" grep -q "reusing segment" "$HOST_LOG"
 host_server_stop s1
 
-# Size suffixes on a sparse file; -F frame size shows in the header.
+# Size suffixes (the file is reserved in full: 1 GiB for a moment); -F
+# frame size shows in the header.
 host_server_start big -f "$TL_DIR/big.img" -m 1G ||
     tap_bail "$(cat "$HOST_LOG")"
 tap_is "$(stat -c %s "$TL_DIR/big.img")" 1073741824 "-m 1G"

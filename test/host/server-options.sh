@@ -7,7 +7,7 @@
 . "$top_srcdir/test/common/host.sh"
 host_init
 SRV=$(host_server)
-tap_plan 40
+tap_plan 42
 
 # run_bad "what" WANT_RC WANT_MESSAGE args...: must exit WANT_RC, say why
 run_bad() {
@@ -53,6 +53,11 @@ long=$TL_DIR/$(printf '%0120d' 0)
 run_bad "socket path too long" 1 "too long" -s "$HOST_PREFIX-b3" -p "$long"
 tap_is "$(ls /dev/shm | grep -c "$HOST_PREFIX-b")" 0 \
     "failures leave no object behind"
+
+# -l creates the log 0640 whatever the umask (issue 21, item 16).
+(umask 000 && "$SRV" -l "$TL_DIR/u.log" -s a/b $S >/dev/null 2>&1)
+tap_is "$(mode_of "$TL_DIR/u.log")" 640 "-l under umask 000: log is 0640"
+tap_ok "...and holds the message" grep -q "invalid" "$TL_DIR/u.log"
 
 # A symlink planted where the backing file goes is never followed.
 echo keep >"$TL_DIR/victim"

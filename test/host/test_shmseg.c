@@ -275,6 +275,61 @@ static void test_monitor(void **state)
     shmseg_leave(&b);
 }
 
+/* Garbage over the participant table (issue 21, item 11): a monitor
+ * pass frees every slot whose state is no valid state, keeps a valid
+ * live member, and joins work again. */
+static void cb_count(void *arg, const struct shmseg_part_info *who,
+                     enum shmseg_death why, long frames)
+{
+    if (why == SHMSEG_DEATH_CORRUPT) {
+        (*(unsigned *)arg)++;
+    }
+}
+
+static void test_repair_slots(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_participant *parts =
+        (struct shmseg_participant *)((char *)f->mem + f->seg.part_off);
+    struct shmseg_monitor mon;
+    struct shmseg_member keep, m;
+    struct shmseg_part_info pi;
+    unsigned repaired = 0;
+    uint64_t o;
+
+    assert_int_equal(shmseg_join(&f->seg, &keep, "keep", 0), 0);
+    assert_int_equal(shmseg_alloc(&keep, 2, 0, &o), 0);
+    /* Every other slot: bytes no participant writes (0xa5 makes status
+     * 0xa5a5a5a5), plus the edge cases LIVE(gen 0) and a generation
+     * beyond the mask. */
+    for (uint32_t s = 0; s < f->seg.part_count; s++) {
+        if (s != keep.slot) {
+            memset(&parts[s], 0xa5, sizeof(parts[s]));
+        }
+    }
+    assert_int_equal(shmseg_join(&f->seg, &m, "x", 0), -SHMSEG_EFULL);
+    atomic_store(&parts[(keep.slot + 1) % f->seg.part_count].state,
+                 (uint64_t)SHMSEG_PART_LIVE << SHMSEG_PART_STATUS_SHIFT);
+    atomic_store(&parts[(keep.slot + 2) % f->seg.part_count].state,
+                 (uint64_t)SHMSEG_PART_FREE << SHMSEG_PART_STATUS_SHIFT |
+                     (SHMSEG_GEN_MASK + 1u));
+    shmseg_monitor_init(&mon, &f->seg, 1000, false);
+    mon.on_reclaim = cb_count;
+    mon.arg = &repaired;
+    shmseg_monitor_poll(&mon, shmseg_now_ms());
+    assert_int_equal(repaired, f->seg.part_count - 1);
+    for (uint32_t s = 0; s < f->seg.part_count; s++) {
+        assert_int_equal(shmseg_part_get(&f->seg, s, &pi), 0);
+        assert_int_equal(pi.status, s == keep.slot ? SHMSEG_PART_LIVE
+                                                   : SHMSEG_PART_FREE);
+    }
+    assert_int_equal(shmseg_member_valid(&keep), 0);
+    assert_int_equal(shmseg_join(&f->seg, &m, "new", 0), 0);
+    assert_int_equal(shmseg_alloc(&m, 1, 0, &o), 0);
+    assert_int_equal(shmseg_leave(&m), 1);
+    assert_int_equal(shmseg_leave(&keep), 2);
+}
+
 static void test_full(void **state)
 {
     struct fx *f = *state;
@@ -383,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_evict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_metadata, setup,

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ivsrv_int.h"
@@ -67,7 +68,8 @@ static void remove_object(struct ivsrv *srv)
     }
 }
 
-/* Decide the size: create, resize with -t, or keep what exists. */
+/* Decide the size: create, resize with -t, or keep what exists. Only
+ * checks: nothing is changed before every check passed. */
 static int settle_size(struct ivsrv *srv, uint64_t cur, bool *fresh)
 {
     const struct ivsrv_config *c = &srv->cfg;
@@ -82,22 +84,127 @@ static int settle_size(struct ivsrv *srv, uint64_t cur, bool *fresh)
                   *fresh ? want : cur);
         return -1;
     }
-    if (!*fresh) {
-        if (c->size && c->size != cur) {
-            ivsrv_log("%s: exists with %" PRIu64 " bytes, -m asks for %"
-                      PRIu64 "; refusing to resize without -t",
-                      srv->obj_path, cur, c->size);
-            return -1;
-        }
-        srv->size = cur;
-        return 0;
-    }
-    if (ftruncate(srv->shm_fd, (off_t)want) < 0) {
-        ivsrv_log("%s: cannot size to %" PRIu64 " bytes: %s", srv->obj_path,
-                  want, strerror(errno));
+    if (!*fresh && c->size && c->size != cur) {
+        ivsrv_log("%s: exists with %" PRIu64 " bytes, -m asks for %" PRIu64
+                  "; refusing to resize without -t", srv->obj_path, cur,
+                  c->size);
         return -1;
     }
-    srv->size = want;
+    srv->size = *fresh ? want : cur;
+    return 0;
+}
+
+/* An existing object without -t must hold a valid segment. Read the
+ * header with pread, not through a mapping: a hole in a full tmpfs would
+ * fault (SIGBUS), and nothing may change before the check passed. */
+static int check_existing(struct ivsrv *srv)
+{
+    union {
+        struct shmseg_header h;
+        char bytes[SHMSEG_HEADER_SIZE];
+    } hdr;
+    struct shmseg probe;
+    ssize_t n = pread(srv->shm_fd, &hdr, sizeof(hdr), 0);
+
+    if (n != (ssize_t)sizeof(hdr)) {
+        ivsrv_log("%s: existing object holds no usable pscom segment "
+                  "(header unreadable: %s); refusing to overwrite it "
+                  "without -t", srv->obj_path,
+                  n < 0 ? strerror(errno) : "short");
+        return -1;
+    }
+    /* shmseg_attach reads only the header at base; it bounds the rest
+     * by the object's size, which is what it would map. */
+    if (shmseg_attach(&probe, &hdr, srv->size) < 0) {
+        ivsrv_log("%s: existing object holds no usable pscom segment (%s); "
+                  "refusing to overwrite it without -t", srv->obj_path,
+                  probe.why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bytes of [0, size) not yet backed by storage (a sparse file or a
+ * freshly sized shm object). */
+static uint64_t unreserved(const struct stat *sb, uint64_t size)
+{
+    uint64_t have = (uint64_t)sb->st_blocks * 512u;
+
+    return have >= size ? 0 : size - have;
+}
+
+/* Refuse what the filesystem cannot hold before changing anything: a
+ * full tmpfs would otherwise let the object exist and every later
+ * write to a hole kill the writer (client or QEMU) with SIGBUS. */
+static int check_space(struct ivsrv *srv, const struct stat *sb)
+{
+    uint64_t need = unreserved(sb, srv->size);
+    struct statvfs vfs;
+    uint64_t avail;
+
+    if (!need || fstatvfs(srv->shm_fd, &vfs) < 0) {
+        return 0; /* fallocate below still has the last word */
+    }
+    avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (need > avail) {
+        ivsrv_log("%s: the filesystem cannot hold %" PRIu64 " bytes: %" PRIu64
+                  " more needed, %" PRIu64 " free", srv->obj_path, srv->size,
+                  need, avail);
+        return -1;
+    }
+    return 0;
+}
+
+/* Size the object (fresh) and reserve its storage, so that no page of
+ * the segment can fail to exist when a peer first touches it. */
+static int reserve(struct ivsrv *srv, bool fresh)
+{
+    struct stat sb;
+    int rc;
+
+    if (fresh && ftruncate(srv->shm_fd, (off_t)srv->size) < 0) {
+        ivsrv_log("%s: cannot size to %" PRIu64 " bytes: %s", srv->obj_path,
+                  srv->size, strerror(errno));
+        return -1;
+    }
+    if (fstat(srv->shm_fd, &sb) == 0 && !unreserved(&sb, srv->size)) {
+        return 0; /* already backed (a restart) */
+    }
+    /* fallocate(2), not posix_fallocate(3): glibc's emulation where the
+     * filesystem has none writes a byte into every block, which would
+     * race with guests still mapping a reused object. */
+    rc = fallocate(srv->shm_fd, 0, 0, (off_t)srv->size);
+    if (rc < 0 && errno == EOPNOTSUPP) {
+        ivsrv_log("warning: %s: the filesystem cannot reserve space "
+                  "(no fallocate); a full filesystem would fault its users",
+                  srv->obj_path);
+        return 0;
+    }
+    if (rc < 0) {
+        ivsrv_log("%s: cannot reserve %" PRIu64 " bytes: %s", srv->obj_path,
+                  srv->size, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Group and mode, only once the object was accepted. Existing objects
+ * get our mode too: never world-accessible. */
+static int set_access(struct ivsrv *srv, const struct stat *sb, mode_t mode)
+{
+    const struct ivsrv_config *c = &srv->cfg;
+
+    if (c->group_access && sb->st_gid != c->gid &&
+        fchown(srv->shm_fd, (uid_t)-1, c->gid) < 0) {
+        ivsrv_log("%s: cannot set group %u: %s", srv->obj_path,
+                  (unsigned)c->gid, strerror(errno));
+        return -1;
+    }
+    if ((sb->st_mode & 07777) != mode && fchmod(srv->shm_fd, mode) < 0) {
+        ivsrv_log("%s: cannot set mode %o: %s", srv->obj_path, mode,
+                  strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -165,18 +272,15 @@ int ivsrv_backing_open(struct ivsrv *srv)
         ivsrv_log("%s: not a regular file or shm object", srv->obj_path);
         goto err_close;
     }
-    if (c->group_access && fchown(srv->shm_fd, (uid_t)-1, c->gid) < 0) {
-        ivsrv_log("%s: cannot set group %u: %s", srv->obj_path,
-                  (unsigned)c->gid, strerror(errno));
+    /* Every refusal comes before the first change: a refused object is
+     * left exactly as it was (mode, owner, size, contents, times). */
+    if (settle_size(srv, (uint64_t)sb.st_size, &fresh) < 0 ||
+        (!fresh && c->layout == IVSRV_LAYOUT_PSCOM &&
+         check_existing(srv) < 0) ||
+        check_space(srv, &sb) < 0) {
         goto err_close;
     }
-    /* Existing objects get our mode too: never world-accessible. */
-    if ((sb.st_mode & 07777) != mode && fchmod(srv->shm_fd, mode) < 0) {
-        ivsrv_log("%s: cannot set mode %o: %s", srv->obj_path, mode,
-                  strerror(errno));
-        goto err_close;
-    }
-    if (settle_size(srv, (uint64_t)sb.st_size, &fresh) < 0) {
+    if (set_access(srv, &sb, mode) < 0 || reserve(srv, fresh) < 0) {
         goto err_close;
     }
     srv->map = mmap(NULL, srv->size, PROT_READ | PROT_WRITE, MAP_SHARED,

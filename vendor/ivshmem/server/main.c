@@ -180,7 +180,30 @@ static int write_pidfile(const char *path)
         }
         return -1;
     }
-    close(fd);
+    if (fd != STDERR_FILENO) {
+        close(fd);
+    }
+    return 0;
+}
+
+/* Append stderr to the log. Created 0640 & ~umask, never more: fopen's
+ * 0666 made it world-writable under umask 000. An existing log keeps the
+ * mode its owner gave it. */
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+        fprintf(stdout, "ivshmem-server: log %s: %s\n", path,
+                strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    if (fd != STDERR_FILENO) {
+        close(fd);
+    }
     return 0;
 }
 
@@ -218,9 +241,7 @@ int main(int argc, char **argv)
     if (parse(argc, argv, &o) < 0) {
         return 2;
     }
-    if (o.logfile && !freopen(o.logfile, "a", stderr)) {
-        fprintf(stdout, "ivshmem-server: log %s: %s\n", o.logfile,
-                strerror(errno));
+    if (o.logfile && open_log(o.logfile) < 0) {
         return 1;
     }
     sigemptyset(&mask);

@@ -89,6 +89,13 @@ int ivsrv_parse_size(const char *s, uint64_t *bytes)
 static void on_reclaim(void *arg, const struct shmseg_part_info *who,
                        enum shmseg_death why, long frames)
 {
+    if (why == SHMSEG_DEATH_CORRUPT) {
+        ivsrv_log("repaired participant slot %u: its state (status %u, gen "
+                  "%u) is no valid state; slot freed, %ld frame%s "
+                  "reclaimed", who->slot, who->status, who->gen, frames,
+                  frames == 1 ? "" : "s");
+        return;
+    }
     ivsrv_log("reclaimed %ld frame%s of owner slot %u gen %u '%s' pid %d: %s",
               frames, frames == 1 ? "" : "s", who->slot, who->gen,
               who->label, (int)who->host_pid,
@@ -165,13 +172,51 @@ static void drop_broken(struct ivsrv *srv)
         again = false;
         for (unsigned i = srv->npeers; i-- > 0;) {
             if (srv->peers[i].broken) {
-                ivsrv_log("peer %lld: not reading, dropped",
-                          (long long)srv->peers[i].id);
+                ivsrv_log("peer %lld: %s, dropped",
+                          (long long)srv->peers[i].id,
+                          srv->peers[i].broken_why);
                 ivsrv_peer_gone(srv, i);
                 again = true;
                 break;
             }
         }
+    }
+}
+
+/* Poll timeout: until the next reclaim pass or the end of an accept
+ * pause, whichever comes first; -1 = none. */
+static int poll_timeout(const struct ivsrv *srv, uint64_t now, uint64_t next)
+{
+    uint64_t until = srv->have_seg ? next : UINT64_MAX;
+
+    if (srv->accept_paused_until && srv->accept_paused_until < until) {
+        until = srv->accept_paused_until;
+    }
+    if (until == UINT64_MAX) {
+        return -1;
+    }
+    return until > now ? (int)(until - now) : 0;
+}
+
+/* Serve peer i's events: send what its queue holds once it has room,
+ * and notice when it is gone. */
+static void serve_peer(struct ivsrv *srv, unsigned i, short revents)
+{
+    struct ivsrv_peer *p = &srv->peers[i];
+    char buf[64];
+    ssize_t r;
+
+    if (revents & POLLOUT) {
+        ivsrv_peer_flush(srv, p);
+    }
+    if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
+        return;
+    }
+    /* QEMU never sends anything: data is ignored, EOF or an error means
+     * the peer is gone. */
+    r = read(p->fd, buf, sizeof(buf));
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        ivsrv_peer_gone(srv, i);
     }
 }
 
@@ -189,13 +234,22 @@ int ivsrv_run(struct ivsrv *srv, int stop_fd)
             shmseg_monitor_poll(&srv->mon, now);
             next = now + srv->cfg.period_ms;
         }
-        pfd[0] = (struct pollfd){.fd = stop_fd, .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = srv->listen_fd, .events = POLLIN};
-        for (unsigned i = 0; i < n; i++) {
-            pfd[2 + i] = (struct pollfd){.fd = srv->peers[i].fd,
-                                         .events = POLLIN};
+        if (srv->accept_paused_until && now >= srv->accept_paused_until) {
+            srv->accept_paused_until = 0;
         }
-        rc = poll(pfd, 2 + n, srv->have_seg ? (int)(next - now) : -1);
+        pfd[0] = (struct pollfd){.fd = stop_fd, .events = POLLIN};
+        /* A negative fd is skipped by poll: the paused listener. */
+        pfd[1] = (struct pollfd){.fd = srv->accept_paused_until
+                                           ? -1 : srv->listen_fd,
+                                 .events = POLLIN};
+        for (unsigned i = 0; i < n; i++) {
+            const struct ivsrv_peer *p = &srv->peers[i];
+
+            pfd[2 + i] = (struct pollfd){
+                .fd = p->fd,
+                .events = (short)(POLLIN | (p->q_len ? POLLOUT : 0))};
+        }
+        rc = poll(pfd, 2 + n, poll_timeout(srv, now, next));
         if (rc < 0 && errno != EINTR) {
             ivsrv_log("poll: %s", strerror(errno));
             return -1;
@@ -209,17 +263,8 @@ int ivsrv_run(struct ivsrv *srv, int stop_fd)
         /* Peers first, from the end: removal moves the last peer into
          * the hole, which was already handled. */
         for (unsigned i = n; i-- > 0;) {
-            char buf[64];
-            ssize_t r;
-
-            if (!pfd[2 + i].revents) {
-                continue;
-            }
-            /* QEMU never sends anything: data is ignored, EOF or an
-             * error means the peer is gone. */
-            r = read(srv->peers[i].fd, buf, sizeof(buf));
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                ivsrv_peer_gone(srv, i);
+            if (pfd[2 + i].revents) {
+                serve_peer(srv, i, pfd[2 + i].revents);
             }
         }
         drop_broken(srv);
