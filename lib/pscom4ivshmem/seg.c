@@ -217,9 +217,8 @@ static int seg_rejoin(char *reason)
 
         if (rc < 0) {
             snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
-                     "segment %s was re-initialised and is not usable "
-                     "now: %s: %.100s", dev.seg.name, shmseg_strerror(rc),
-                     fresh.why);
+                     "re-initialised segment not usable: %s: %.100s",
+                     shmseg_strerror(rc), fresh.why);
             return -1;
         }
         /* Same mapping, same base: rings of old connections stay mapped
