@@ -22,6 +22,7 @@ enum {
     EX_STALE = 4,
     EX_BUSY = 5,
     EX_TAKEN = 6,
+    EX_STUCK = 7,
 };
 
 struct opts {
@@ -57,7 +58,8 @@ static void usage(FILE *f)
 "  -t, --interval MS    watch: poll period (default 20)\n"
 "  -h, --help           this help\n"
 "Exit: 0 ok, 1 error, 2 usage or bad name/size/id, 3 no such partition,\n"
-"4 stale (writer gone), 5 busy, 6 name taken or not ours.\n");
+"4 stale (writer gone), 5 busy, 6 name taken or not ours, 7 stuck\n"
+"(the writer never completes a write).\n");
 }
 
 static int exit_code(int err)
@@ -73,6 +75,8 @@ static int exit_code(int err)
         return EX_STALE;
     case PSCOM_REGION_EBUSY:
         return EX_BUSY;
+    case PSCOM_REGION_ESTUCK:
+        return EX_STUCK;
     case PSCOM_REGION_EEXIST:
     case PSCOM_REGION_ENOTOWNER:
         return EX_TAKEN;
@@ -97,13 +101,14 @@ static void print_json(const struct pscom_region_info *p, long n)
         printf("%s\n  {\"id\": %llu, \"name\": \"%s\", \"owner\": %u, "
                "\"owner_slot\": %u, \"owner_label\": \"%s\", "
                "\"generation\": %u, \"size\": %llu, \"length\": %llu, "
-               "\"version\": %llu, \"stale\": %s}",
+               "\"version\": %llu, \"stale\": %s, \"stuck\": %s}",
                i ? "," : "", (unsigned long long)p[i].id, p[i].name,
                p[i].owner, p[i].owner_slot, p[i].owner_label,
                p[i].generation, (unsigned long long)p[i].size,
                (unsigned long long)p[i].length,
                (unsigned long long)p[i].version,
-               p[i].stale ? "true" : "false");
+               p[i].stale ? "true" : "false",
+               p[i].stuck ? "true" : "false");
     }
     printf("%s]\n", n ? "\n" : "");
 }
@@ -136,7 +141,9 @@ static int cmd_list(pscom_region_t *r, const struct opts *o)
                    (unsigned long long)p[i].size,
                    (unsigned long long)p[i].length,
                    (unsigned long long)p[i].version,
-                   p[i].stale ? "stale" : "live");
+                   p[i].stale   ? "stale"
+                   : p[i].stuck ? "stuck"
+                                : "live");
         }
     }
     free(p);
@@ -224,6 +231,8 @@ static int cmd_watch(pscom_region_t *r, const struct opts *o,
     while (o->count == 0 || shown < o->count) {
         long n = read_all(r, id, &buf, &cap, &info);
 
+        /* Busy: the writer is making progress, try again. A writer that
+         * never completes (ESTUCK) is reported below, not waited for. */
         if (n == -PSCOM_REGION_EBUSY) {
             continue;
         }

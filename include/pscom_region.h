@@ -86,6 +86,10 @@ enum pscom_region_err {
     PSCOM_REGION_EEVICTED = 15, /**< we were declared dead; reopen */
     PSCOM_REGION_ENODEV = 16,   /**< no usable segment found */
     PSCOM_REGION_ESYS = 17,     /**< a system call failed (errno kept) */
+    PSCOM_REGION_ESTUCK = 18,   /**< the writer never completes a write:
+                                     the current buffer's sequence word
+                                     stays odd (a write that stopped half
+                                     way, or a hostile guest's) */
 };
 
 /** Partition id: generation << 32 | directory slot index. Never 0. */
@@ -118,6 +122,8 @@ struct pscom_region_info {
     uint64_t version;         /**< writes completed so far (0: none) */
     bool stale;               /**< writer gone; data no longer served */
     bool mine;                /**< created through this handle */
+    bool stuck;               /**< writer alive, but its current buffer
+                                   is never complete (ESTUCK on read) */
 };
 
 /**
@@ -218,8 +224,11 @@ int pscom_region_append(pscom_region_t *r, pscom_region_id_t id,
  * @return the number of bytes copied (>= 0) and, if info is not NULL,
  * *info filled; -PSCOM_REGION_ENOBUFS (cap too small: info->length
  * says how much is needed, when info is not NULL), -PSCOM_REGION_ESTALE,
- * -PSCOM_REGION_ENOENT, -PSCOM_REGION_EBADID, -PSCOM_REGION_EBUSY,
- * -PSCOM_REGION_ECORRUPT.
+ * -PSCOM_REGION_ENOENT, -PSCOM_REGION_EBADID, -PSCOM_REGION_EBUSY (the
+ * writer completed writes during every attempt: retry),
+ * -PSCOM_REGION_ESTUCK (no write completed during the bounded attempts
+ * and the current buffer stays half written: retrying does not help
+ * until its writer writes again), -PSCOM_REGION_ECORRUPT.
  */
 long pscom_region_read(pscom_region_t *r, pscom_region_id_t id, void *buf,
                        size_t cap, struct pscom_region_info *info);
@@ -231,7 +240,8 @@ long pscom_region_read_name(pscom_region_t *r, const char *name, void *buf,
 /**
  * Describe partition `id` (no data copy): owner, size, length and
  * version of the last complete write (0 if the writer was too busy to
- * catch a stable pair), staleness.
+ * catch a stable pair), staleness, and `stuck` (see
+ * -PSCOM_REGION_ESTUCK at pscom_region_read()).
  * @return 0; -PSCOM_REGION_EBADID, -PSCOM_REGION_ENOENT,
  * -PSCOM_REGION_ECORRUPT.
  */
@@ -241,7 +251,9 @@ int pscom_region_stat(pscom_region_t *r, pscom_region_id_t id,
 /**
  * List the partitions in the directory (live and stale), at most `max`
  * into out[] (out may be NULL when max is 0). Entries that fail
- * validation (written by a broken or hostile guest) are left out.
+ * validation (written by a broken or hostile guest) are left out; a
+ * partition whose current buffer stays half written is listed with
+ * `stuck` set.
  * @return the number of partitions found, which may exceed max.
  */
 long pscom_region_list(pscom_region_t *r, struct pscom_region_info *out,

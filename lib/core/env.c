@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pscom_priv.h"
+#include "ring.h"
 
 struct pscom_env pscom_env;
 
@@ -101,7 +102,12 @@ static const pscom_env_row_t core_rows[] = {
         prio_tcp),
     ROW("PSP_SHM", PSCOM_ENV_UINT, "90",
         "priority of the shm transport (same OS); 0 disables it", prio_shm),
+    ROW("PSP_SHM_STALL_MS", PSCOM_ENV_UINT, "1000",
+        "milliseconds a receive ring (shm, ivshmem) may find no chunk "
+        "header where its producer announced data before the connection "
+        "fails as overwritten; 0: never", shm_stall_ms),
 };
+_Static_assert(RING_STALL_DEFAULT_MS == 1000, "PSP_SHM_STALL_MS default");
 
 #define ROWS_MAX 64
 

@@ -37,6 +37,7 @@ struct pscom_env {
     char *plugins;
     unsigned int prio_tcp;
     unsigned int prio_shm;
+    unsigned int shm_stall_ms;
     unsigned int spin_us;
     unsigned int handshake_timeout;
     unsigned int handshake_max;

@@ -208,6 +208,7 @@ int pscom_shm_link_init(struct pscom_shm_link *link, pscom_con_t *con,
         *why = ring_consumer_reason(&link->rx);
         return rc;
     }
+    ring_consumer_set_stall_ms(&link->rx, pscom_env.shm_stall_ms);
     return 0;
 }
 

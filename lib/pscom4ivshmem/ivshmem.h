@@ -88,13 +88,37 @@ int ivshmem_msg_check(const struct shmseg *seg, const struct ivshmem_msg *m,
 
 /**
  * The attached segment and our membership, discovering and joining on
- * the first call; a failure is cached (later calls fail the same way).
+ * the first call; a failure to discover is cached (later calls fail the
+ * same way). A membership that was lost (evicted after a stall past the
+ * server's owner timeout, or the segment re-initialised) is replaced by
+ * a new one, a new epoch: call this before allocating for a connection.
  * @return the segment, or NULL with reason[PSCOM_PLUGIN_REASON_MAX] set.
  */
 struct shmseg *ivshmem_seg_get(char *reason);
 
 /** Our membership (valid after ivshmem_seg_get() succeeded). */
 struct shmseg_member *ivshmem_seg_member(void);
+
+/** The current membership's number; a connection records it when it
+ * allocates its receive area. */
+unsigned ivshmem_seg_epoch(void);
+
+/** Why a connection's membership ended (texts for its error). */
+#define IVSHMEM_WHY_EVICTED                                                  \
+    "evicted from the segment (stalled past the owner timeout)"
+#define IVSHMEM_WHY_REINIT                                                   \
+    "the segment was re-initialised (ivshmem-server -t)"
+
+/**
+ * 1 while the membership of epoch con_epoch holds, else 0 with
+ * *lost_why saying why it ended (IVSHMEM_WHY_*). One load and a compare:
+ * the connections' periodic check.
+ */
+int ivshmem_seg_member_ok(unsigned con_epoch, const char **lost_why);
+
+/** Free our area at off right away (the peer never wrote into it);
+ * nothing if epoch con_epoch is over (the server reclaims it). */
+void ivshmem_seg_free(unsigned con_epoch, uint64_t off);
 
 /** 1 while owner id `owner` is the LIVE generation of its slot, else 0
  * (left, evicted, or reclaimed after its death). */
@@ -106,9 +130,11 @@ uint64_t ivshmem_area_len(const struct shmseg *seg);
 /**
  * Free our area at off once the peer (owner id peer_owner) stopped using
  * it: now if its ctl line says detached or the peer is gone, else later
- * from the heartbeat thread.
+ * from the heartbeat thread. Nothing if the membership of epoch
+ * con_epoch is over: the server reclaims its frames.
  */
-void ivshmem_seg_release(uint64_t off, uint32_t peer_owner);
+void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
+                         uint32_t peer_owner);
 
 /** Stop the heartbeat thread and leave the segment (process exit, or a
  * reprobe: the next ivshmem_seg_get() discovers again). */

@@ -17,6 +17,7 @@ struct ivshmem_con {
     uint64_t rx_off;        /* our area (allocated by us) */
     uint64_t rx_len;
     uint32_t peer_owner;
+    unsigned epoch;         /* our membership that owns rx_off */
     struct ivshmem_ctl *peer_ctl; /* the peer's area, validated */
     int linked;             /* link_init done: the peer may write */
     unsigned polls;         /* paces the peer liveness check */
@@ -75,6 +76,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
               len - sizeof(struct ivshmem_ctl));
     ic->rx_off = off;
     ic->rx_len = len;
+    ic->epoch = ivshmem_seg_epoch();
     *m = (struct ivshmem_msg){
         .magic = IVSHMEM_MSG_MAGIC,
         .version = IVSHMEM_MSG_VERSION,
@@ -96,7 +98,7 @@ static void ivshmem_abort(pscom_con_t *con)
     if (!ic) {
         return;
     }
-    shmseg_free(ivshmem_seg_member(), ic->rx_off);
+    ivshmem_seg_free(ic->epoch, ic->rx_off);
     free(ic);
     pscom_con_set_priv(con, NULL);
 }
@@ -116,8 +118,10 @@ static int check_member(struct pscom_shm_link *link, const char **why)
     if (++ic->polls % PEER_CHECK_EVERY) {
         return 0;
     }
-    if (shmseg_member_valid(ivshmem_seg_member()) < 0) {
-        *why = "evicted from the segment (stalled past the owner timeout)";
+    /* A later membership of ours does not bring this one's frames back:
+     * the server reclaimed them, and with a re-initialised segment our
+     * ring offsets mean nothing any more. */
+    if (!ivshmem_seg_member_ok(ic->epoch, why)) {
         return -1;
     }
     if (!ivshmem_seg_peer_live(ic->peer_owner)) {
@@ -206,12 +210,13 @@ static int ivshmem_finish(pscom_con_t *con, const void *reply,
 static void ivshmem_close(pscom_con_t *con)
 {
     struct ivshmem_con *ic = pscom_con_get_priv(con);
+    const char *why;
 
     if (!ic) {
         return;
     }
     pscom_shm_link_stop(&ic->link);
-    if (shmseg_member_valid(ivshmem_seg_member()) == 0) {
+    if (ivshmem_seg_member_ok(ic->epoch, &why)) {
         /* Release: our last write into the peer's ring happens before
          * the peer sees the flag and frees its area. A peer that lost
          * its membership lost its area too: do not write there. */
@@ -219,7 +224,7 @@ static void ivshmem_close(pscom_con_t *con)
             atomic_store_explicit(&ic->peer_ctl->detached, 1,
                                   memory_order_release);
         }
-        ivshmem_seg_release(ic->rx_off, ic->peer_owner);
+        ivshmem_seg_release(ic->epoch, ic->rx_off, ic->peer_owner);
     }
     free(ic);
     pscom_con_set_priv(con, NULL);

@@ -1,8 +1,11 @@
 /*
  * seg.c -- the ivshmem plugin's view of the segment: discovery and join
  * on first use, a heartbeat thread (the application may compute for
- * longer than the server's owner timeout without calling pscom), and the
- * receive areas waiting for their peer to let go before they are freed.
+ * longer than the server's owner timeout without calling pscom), the
+ * receive areas waiting for their peer to let go before they are freed,
+ * and a new membership after the old one was lost (evicted after a
+ * stall, or the segment re-initialised): each membership is one epoch,
+ * and connections of an old epoch fail while new ones use the new one.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,7 +21,7 @@
 /* Heartbeats well inside the server's default 10 s owner timeout. */
 #define HEARTBEAT_MS 500
 
-/* An area whose peer may still write into it. */
+/* An area whose peer may still write into it (ours, this epoch). */
 struct zombie {
     uint64_t off;
     uint32_t peer_owner;
@@ -28,6 +31,11 @@ struct zombie {
 static struct shmseg_device dev;
 static struct shmseg_member me;
 static int state; /* 0: not tried, 1: joined, -1: failed (why) */
+/* Number of the current membership; every join starts a new one. A
+ * connection records it: another number means its frames are gone. */
+static unsigned epoch;
+/* Why the previous membership ended, for its connections' errors. */
+static const char *epoch_lost_why = "";
 static char why[PSCOM_PLUGIN_REASON_MAX];
 static pthread_t hb_thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,6 +91,18 @@ static int area_released(uint64_t off, uint32_t peer_owner)
            !ivshmem_seg_peer_live(peer_owner);
 }
 
+/* Forget every zombie: their frames belonged to a membership that is
+ * gone, the server reclaims them (freeing them now would free another
+ * owner's frames). Caller holds lock. */
+static void zombies_drop(void)
+{
+    while (zombies) {
+        struct zombie *z = zombies;
+        zombies = z->next;
+        free(z);
+    }
+}
+
 static void area_free(uint64_t off)
 {
     int rc = shmseg_free(&me, off);
@@ -129,10 +149,28 @@ static void *hb_main(void *arg)
     return NULL;
 }
 
-static int seg_open(void)
+/* Take a participant slot: a new membership, a new epoch. */
+static int seg_join(char *reason, size_t reason_len)
 {
     char label[SHMSEG_LABEL_SIZE + 1];
     char host[64] = "?";
+    int rc;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(label, sizeof(label), "pscom:%.20s:%d", host, (int)getpid());
+    rc = shmseg_join(&dev.seg, &me, label,
+                     dev.host_local ? SHMSEG_JOIN_HOST_LOCAL : 0);
+    if (rc < 0) {
+        snprintf(reason, reason_len, "joining segment %s: %s", dev.seg.name,
+                 shmseg_strerror(rc));
+        return -1;
+    }
+    epoch++;
+    return 0;
+}
+
+static int seg_open(void)
+{
     int rc;
 
     stopping = 0; /* after a reprobe() the thread starts again */
@@ -145,13 +183,7 @@ static int seg_open(void)
                  dev.seg.why);
         return -1;
     }
-    gethostname(host, sizeof(host) - 1);
-    snprintf(label, sizeof(label), "pscom:%.20s:%d", host, (int)getpid());
-    rc = shmseg_join(&dev.seg, &me, label,
-                     dev.host_local ? SHMSEG_JOIN_HOST_LOCAL : 0);
-    if (rc < 0) {
-        snprintf(why, sizeof(why), "joining segment %s: %s", dev.seg.name,
-                 shmseg_strerror(rc));
+    if (seg_join(why, sizeof(why)) < 0) {
         goto err_close;
     }
     rc = pthread_create(&hb_thread, NULL, hb_main, NULL);
@@ -159,8 +191,8 @@ static int seg_open(void)
         snprintf(why, sizeof(why), "heartbeat thread: %s", strerror(rc));
         goto err_leave;
     }
-    pscom_debug(2, "ivshmem: joined segment %s (%s) as %s", dev.seg.name,
-                dev.path, label);
+    pscom_debug(2, "ivshmem: joined segment %s (%s) as slot %u",
+                dev.seg.name, dev.path, me.slot);
     return 0;
 
 err_leave:
@@ -170,8 +202,43 @@ err_close:
     return -1;
 }
 
+/* Our membership is gone: the server evicted us after a stall (the
+ * frames are its to reclaim), or re-initialised the segment in place
+ * (attach again: the old geometry and offsets are void). Join again so
+ * that new connections use the segment; the old epoch's connections
+ * fail on their next membership check. Caller holds lock. */
+static int seg_rejoin(char *reason)
+{
+    bool reinit = shmseg_reinitialised(&dev.seg);
+
+    if (reinit) {
+        struct shmseg fresh;
+        int rc = shmseg_attach(&fresh, dev.seg.base, dev.seg.map_size);
+
+        if (rc < 0) {
+            snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                     "re-initialised segment not usable: %s: %.100s",
+                     shmseg_strerror(rc), fresh.why);
+            return -1;
+        }
+        /* Same mapping, same base: rings of old connections stay mapped
+         * until they close; only the validated view changes. */
+        dev.seg = fresh;
+    }
+    zombies_drop();
+    epoch_lost_why = reinit ? IVSHMEM_WHY_REINIT : IVSHMEM_WHY_EVICTED;
+    if (seg_join(reason, PSCOM_PLUGIN_REASON_MAX) < 0) {
+        return -1;
+    }
+    pscom_debug(1, "ivshmem: %s; joined segment %s again as slot %u",
+                epoch_lost_why, dev.seg.name, me.slot);
+    return 0;
+}
+
 struct shmseg *ivshmem_seg_get(char *reason)
 {
+    int rc = 0;
+
     if (state == 0) {
         state = seg_open() == 0 ? 1 : -1;
     }
@@ -179,7 +246,35 @@ struct shmseg *ivshmem_seg_get(char *reason)
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "%s", why);
         return NULL;
     }
-    return &dev.seg;
+    /* One load while the membership holds: the price of a connection
+     * set-up, not of the data path. */
+    if (shmseg_member_valid(&me) < 0) {
+        pthread_mutex_lock(&lock); /* the heartbeat thread uses me */
+        if (shmseg_member_valid(&me) < 0) {
+            rc = seg_rejoin(reason);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    return rc < 0 ? NULL : &dev.seg;
+}
+
+unsigned ivshmem_seg_epoch(void)
+{
+    return epoch;
+}
+
+int ivshmem_seg_member_ok(unsigned con_epoch, const char **lost_why)
+{
+    if (con_epoch != epoch) {
+        *lost_why = epoch_lost_why;
+        return 0;
+    }
+    if (shmseg_member_valid(&me) < 0) {
+        *lost_why = shmseg_reinitialised(&dev.seg) ? IVSHMEM_WHY_REINIT
+                                                   : IVSHMEM_WHY_EVICTED;
+        return 0;
+    }
+    return 1;
 }
 
 struct shmseg_member *ivshmem_seg_member(void)
@@ -200,12 +295,25 @@ uint64_t ivshmem_area_len(const struct shmseg *seg)
     return (uint64_t)shmseg_frames_for(seg, len) * seg->frame_size;
 }
 
-void ivshmem_seg_release(uint64_t off, uint32_t peer_owner)
+void ivshmem_seg_free(unsigned con_epoch, uint64_t off)
+{
+    pthread_mutex_lock(&lock);
+    /* An old epoch's frames are the server's to reclaim. */
+    if (con_epoch == epoch) {
+        area_free(off);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
+                         uint32_t peer_owner)
 {
     struct zombie *z;
 
     pthread_mutex_lock(&lock);
-    if (area_released(off, peer_owner)) {
+    if (con_epoch != epoch || shmseg_member_valid(&me) < 0) {
+        /* Lost with the membership: the server reclaims the area. */
+    } else if (area_released(off, peer_owner)) {
         area_free(off);
     } else if ((z = malloc(sizeof(*z)))) {
         z->off = off;
@@ -240,11 +348,7 @@ void ivshmem_seg_shutdown(void)
          * stops, and the peer's liveness check ends its connection. */
         pscom_debug(2, "ivshmem: leaving receive areas to the server's "
                        "reclaim: a peer has not let go yet");
-        while (zombies) {
-            struct zombie *z = zombies;
-            zombies = z->next;
-            free(z);
-        }
+        zombies_drop();
     } else {
         /* Frees every frame still ours. */
         shmseg_leave(&me);

@@ -26,6 +26,8 @@ static const char *const errnames[] = {
     [PSCOM_REGION_EEVICTED] = "evicted from the segment (declared dead)",
     [PSCOM_REGION_ENODEV] = "no usable shared segment",
     [PSCOM_REGION_ESYS] = "system call failed",
+    [PSCOM_REGION_ESTUCK] = "the partition's writer never completes a "
+                            "write (its sequence word stays odd)",
 };
 
 const char *pscom_region_strerror(int err)

@@ -89,12 +89,16 @@ void region_part_write(struct pscom_region *r, struct region_own *o,
     o->cur = b;
 }
 
-/* One consistent (len, version) pair of buffer `cur`, or -EBUSY. With
+/* One consistent (len, version) pair of buffer `cur`, or -EBUSY (the
+ * writer moved during every attempt) or -ESTUCK (it never moved). With
  * buf != NULL also copy the data (cap bytes at most). */
 static long snapshot(struct pscom_region *r, const struct region_view *v,
                      void *buf, size_t cap, uint64_t *len, uint64_t *ver)
 {
     const struct region_phdr *h = phdr_at(r, v->off);
+    unsigned c0 = 0;
+    uint64_t s0 = 0;
+    bool moved = false;
 
     for (unsigned t = 0; t < REGION_READ_TRIES; t++) {
         unsigned c;
@@ -108,6 +112,18 @@ static long snapshot(struct pscom_region *r, const struct region_view *v,
             1u;
         bh = bufhdr_at(r, v->off, c);
         s1 = atomic_load_explicit(&bh->seq, memory_order_acquire);
+        /* The writer fills the buffer `cur` does NOT point at and flips
+         * `cur` only once it is complete, so `cur` names a half-written
+         * buffer only while the writer laps us (two writes during one
+         * attempt: the pair moves). An odd word at `cur` that never
+         * moves in all our attempts is a write that never completes (or
+         * a guest's scribble), not a busy writer. */
+        if (t == 0) {
+            c0 = c;
+            s0 = s1;
+        } else if (c != c0 || s1 != s0) {
+            moved = true;
+        }
         if (s1 & 1) {
             continue;
         }
@@ -123,6 +139,7 @@ static long snapshot(struct pscom_region *r, const struct region_view *v,
         atomic_thread_fence(memory_order_acquire);
         s2 = atomic_load_explicit(&bh->seq, memory_order_relaxed);
         if (s1 != s2) {
+            moved = true;
             continue;
         }
         if (n > v->cap) {
@@ -131,7 +148,7 @@ static long snapshot(struct pscom_region *r, const struct region_view *v,
         *len = n;
         return 0;
     }
-    return -PSCOM_REGION_EBUSY;
+    return moved ? -PSCOM_REGION_EBUSY : -PSCOM_REGION_ESTUCK;
 }
 
 static int check_header(struct pscom_region *r, const struct region_view *v)

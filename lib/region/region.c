@@ -396,8 +396,13 @@ int pscom_region_stat(pscom_region_t *r, pscom_region_id_t id,
     if (rc == 0) {
         rc = region_part_peek(r, &v, info);
     }
-    /* Busy only means length and version are unknown (left 0). */
-    return rc == -PSCOM_REGION_EBUSY || rc == -PSCOM_REGION_ESTALE ? 0 : rc;
+    /* Busy or stuck only means length and version are unknown (left 0);
+     * `stuck` says which. */
+    info->stuck = rc == -PSCOM_REGION_ESTUCK;
+    return rc == -PSCOM_REGION_EBUSY || rc == -PSCOM_REGION_ESTALE ||
+                   rc == -PSCOM_REGION_ESTUCK
+               ? 0
+               : rc;
 }
 
 long pscom_region_list(pscom_region_t *r, struct pscom_region_info *out,
@@ -417,9 +422,12 @@ long pscom_region_list(pscom_region_t *r, struct pscom_region_info *out,
             continue; /* free, being created, or corrupt */
         }
         region_dir_describe(r, &v, rc < 0, &one);
-        if (rc == 0 &&
-            region_part_peek(r, &v, &one) == -PSCOM_REGION_ECORRUPT) {
-            continue;
+        if (rc == 0) {
+            rc = region_part_peek(r, &v, &one);
+            if (rc == -PSCOM_REGION_ECORRUPT) {
+                continue;
+            }
+            one.stuck = rc == -PSCOM_REGION_ESTUCK;
         }
         if ((size_t)n < max) {
             out[n] = one;

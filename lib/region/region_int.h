@@ -120,7 +120,8 @@ _Static_assert(sizeof(struct region_bufhdr) == 64, "bufhdr size");
 #define REGION_DATA_OFF (sizeof(struct region_phdr) + \
                          2 * sizeof(struct region_bufhdr))
 
-/** Reader attempts before -PSCOM_REGION_EBUSY. */
+/** Reader attempts before -PSCOM_REGION_EBUSY (the writer moved on
+ * during them) or -PSCOM_REGION_ESTUCK (it did not). */
 #define REGION_READ_TRIES 1000
 
 /* ---- process-local state ---------------------------------------------- */

@@ -76,6 +76,15 @@
 /** Data bytes of a default region. */
 #define RING_DEFAULT_DATA (RING_DEFAULT_REGION - RING_HDR_SIZE)
 
+/** Default of ring_consumer_set_stall_ms(): how long the producer's
+ * announced position may stay ahead of a consumer that finds no chunk
+ * header at its position before the ring counts as overwritten. */
+#define RING_STALL_DEFAULT_MS 1000u
+
+/** Idle polls (ring_consumer_idle()) between two stall checks: the
+ * check loads the producer's line, kept off the polls in between. */
+#define RING_STALL_EVERY 1024u
+
 /** Producer side, private to the sending process. Fields are private. */
 struct ring_producer {
     unsigned char *data;  /* data area in shared memory */
@@ -112,6 +121,10 @@ struct ring_consumer {
     uint64_t zoff;             /* offset of position `zeroed` */
     uint64_t skip_lo;          /* interior of a large chunk that is not */
     uint64_t skip_hi;          /*   zeroed: [lo, hi), none if lo >= hi */
+    uint64_t stall_ns;         /* stall budget, 0: never check */
+    uint64_t stall_since;      /* when a stall at stall_total was seen */
+    uint64_t stall_total;      /*   (CLOCK_MONOTONIC ns; 0: none) */
+    unsigned idle_polls;       /* since the last stall check */
     int err;                   /* 0, or the error that broke the ring */
     const char *reason;        /* what was wrong, for the log */
 };
@@ -180,9 +193,13 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
 int ring_producer_doorbell_needed(const struct ring_producer *p);
 
 /**
- * For the producer's idle polls: when a quarter of the ring or more is
- * written and not yet known to be given back, re-read the consumer's
- * position now. Otherwise the next ring_write() that finds the ring
+ * For the producer's idle polls: announce the position written (a store
+ * on the producer's own line, only when it changed, and never on the
+ * message path), so that a consumer finding no chunk header where the
+ * producer says data is can tell an overwritten ring from an empty one
+ * (ring_consumer_stall_check()). Then, when a quarter of the ring or
+ * more is written and not yet known to be given back, re-read the
+ * consumer's position now. Otherwise the next ring_write() that finds the ring
  * short reads it: a load of a line the consumer just wrote, a transfer
  * between cores on the path of the message (in a ping-pong of 2 KiB
  * messages in the default ring, every second message). Returns 0, or
@@ -222,13 +239,25 @@ static inline int ring_consumer_empty(const struct ring_consumer *c)
 }
 
 /**
+ * The stall check ring_consumer_idle() runs every RING_STALL_EVERY idle
+ * polls (call it directly if you poll otherwise). The producer announced
+ * a position (ring_producer_idle(), ring_producer_doorbell_needed()) past
+ * ours, so the chunk header at our position was published before it;
+ * if that word still reads 0 for the stall budget, the ring was
+ * overwritten (a hostile or buggy writer zeroed it): break it with
+ * -EPROTO. Returns 0 or the ring's error.
+ */
+int ring_consumer_stall_check(struct ring_consumer *c);
+
+/**
  * Cheap test for a polling loop: 1 when ring_peek() would surely return 0
  * now (no run pending, the next chunk header not written yet), 0 when
  * ring_peek() has something to say (a run, an error, or a header to
  * validate). Reads one word of shared memory and validates nothing, so a
  * hostile value only sends the caller on to ring_peek(). When idle it
- * also does the housekeeping ring_consume() deferred, so a polling
- * consumer should use it.
+ * also does the housekeeping ring_consume() deferred, and every
+ * RING_STALL_EVERY calls the stall check, so a polling consumer should
+ * use it.
  */
 static inline int ring_consumer_idle(struct ring_consumer *c)
 {
@@ -239,8 +268,22 @@ static inline int ring_consumer_idle(struct ring_consumer *c)
         /* Idle: the consumed lines' housekeeping, off the message path. */
         ring_consumer_tidy(c);
     }
+    /* Only every RING_STALL_EVERY idle polls: a hostile or buggy peer
+     * that zeroed our next chunk header would otherwise leave both sides
+     * waiting for each other for ever. A broken ring is not idle:
+     * ring_peek() reports it. */
+    if (++c->idle_polls >= RING_STALL_EVERY &&
+        ring_consumer_stall_check(c) < 0) {
+        return 0;
+    }
     return 1;
 }
+
+/**
+ * Set the stall budget of ring_consumer_stall_check() in milliseconds
+ * (attach sets RING_STALL_DEFAULT_MS); 0 turns the check off.
+ */
+void ring_consumer_set_stall_ms(struct ring_consumer *c, unsigned ms);
 
 /**
  * Give back the first len bytes of the run ring_peek() returned (len may

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 static struct ring_shared *shared_of(const struct ring_consumer *c)
 {
@@ -39,8 +40,14 @@ int ring_attach_consumer(struct ring_consumer *c, void *base, size_t len)
         .cap = sz.cap,
         .chunk_max = sz.chunk_max,
         .batch = sz.batch,
+        .stall_ns = (uint64_t)RING_STALL_DEFAULT_MS * 1000000u,
     };
     return 0;
+}
+
+void ring_consumer_set_stall_ms(struct ring_consumer *c, unsigned ms)
+{
+    c->stall_ns = (uint64_t)ms * 1000000u;
 }
 
 static int broken(struct ring_consumer *c, const char *why)
@@ -276,6 +283,47 @@ void ring_consumer_disarm(struct ring_consumer *c)
         return; /* never attached */
     }
     atomic_store_explicit(&shared_of(c)->cons.armed, 0, memory_order_relaxed);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ring_consumer_stall_check(struct ring_consumer *c)
+{
+    c->idle_polls = 0;
+    if (c->err != 0 || c->stall_ns == 0) {
+        return c->err;
+    }
+    /* Acquire, paired with the producer's release store of the position
+     * it announces: every chunk header before that position, ours
+     * included, is visible to the loads below. */
+    uint64_t ann = atomic_load_explicit(&shared_of(c)->prod.announced,
+                                        memory_order_acquire);
+    if (ann <= c->total || c->cur_len != 0 ||
+        atomic_load_explicit(ring_hdr_at(c->data, c->off),
+                             memory_order_relaxed) != 0) {
+        c->stall_since = 0; /* not stalled, or ring_peek() has its say */
+        return 0;
+    }
+    /* Budget in time, not polls: only a stall that lasts counts (and a
+     * hostile announced position alone, with our header intact, never
+     * breaks the ring). */
+    uint64_t now = mono_ns();
+    if (c->stall_since == 0 || c->stall_total != c->total) {
+        c->stall_since = now ? now : 1;
+        c->stall_total = c->total;
+        return 0;
+    }
+    if (now - c->stall_since < c->stall_ns) {
+        return 0;
+    }
+    return broken(c, "stalled: the producer announced data but the chunk "
+                     "header at our position stays zero (ring overwritten)");
 }
 
 const char *ring_consumer_reason(const struct ring_consumer *c)

@@ -3,7 +3,7 @@
  * and its tests; other rooms use ring.h only).
  *
  *   offset   0  metadata line: magic, version, sizes (creator writes once)
- *   offset  64  producer line: position announced for the doorbell
+ *   offset  64  producer line: position announced (doorbell, stall check)
  *   offset 128  consumer line: consumed position, armed flag
  *   offset 192  data area: chunks, each starting on a 64-byte boundary
  *
@@ -101,9 +101,12 @@ struct ring_meta {
 struct ring_shared {
     alignas(RING_ALIGN) struct ring_meta meta;
     alignas(RING_ALIGN) struct {
-        /* Ring bytes written, stored (seq_cst) only when the producer
-         * asks whether to ring the doorbell; the consumer reads it when it
-         * arms. A hint: a wrong value only keeps the consumer awake. */
+        /* Ring bytes written, stored when the producer asks whether to
+         * ring the doorbell (seq_cst) and on its idle polls (release);
+         * the consumer reads it when it arms and, now and then while
+         * idle, to find a zeroed chunk header (ring_consumer_stall_check).
+         * A wrong value keeps the consumer awake; with our chunk header
+         * zeroed as well it breaks the ring after the stall budget. */
         _Atomic uint64_t announced;
     } prod;
     alignas(RING_ALIGN) struct {

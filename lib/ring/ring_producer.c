@@ -208,8 +208,17 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov, int iovcnt)
 
 int ring_producer_idle(struct ring_producer *p)
 {
+    _Atomic uint64_t *ann = &shared_of(p)->prod.announced;
+
     if (p->err != 0) {
         return p->err;
+    }
+    /* Our own line: a load that hits, and a store only after we wrote
+     * (or someone overwrote it). Release: the chunk headers before this
+     * position are visible to a consumer that loads it with acquire
+     * (ring_consumer_stall_check()). Idle only: no cost per message. */
+    if (atomic_load_explicit(ann, memory_order_relaxed) != p->total) {
+        atomic_store_explicit(ann, p->total, memory_order_release);
     }
     /* A quarter: below it ring_write() seldom refreshes at all, and an
      * idle poll that found the consumer behind loads the line again

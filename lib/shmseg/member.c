@@ -72,6 +72,22 @@ int shmseg_member_valid(const struct shmseg_member *m)
     return st == part_state(m->gen, SHMSEG_PART_LIVE) ? 0 : -SHMSEG_EEVICTED;
 }
 
+bool shmseg_reinitialised(const struct shmseg *seg)
+{
+    const struct shmseg_header *h = shmseg_header(seg);
+    uint8_t uuid[SHMSEG_UUID_SIZE];
+
+    /* Acquire: a re-formatting server writes `ready` last; the UUID read
+     * after it is the new one. Only called once a membership looks lost,
+     * never on a fast path. */
+    if (atomic_load_explicit(&h->ready, memory_order_acquire) !=
+        SHMSEG_READY_VALUE) {
+        return true;
+    }
+    memcpy(uuid, h->uuid, sizeof(uuid));
+    return !shmseg_uuid_equal(uuid, seg->uuid);
+}
+
 int shmseg_heartbeat(struct shmseg_member *m)
 {
     struct shmseg_participant *p = part_at(m->seg, m->slot);

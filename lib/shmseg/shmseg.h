@@ -194,6 +194,15 @@ int shmseg_heartbeat(struct shmseg_member *m);
  */
 int shmseg_member_valid(const struct shmseg_member *m);
 
+/**
+ * Why a membership ended, for messages: true when the header in the
+ * mapping is no longer the one attached (not ready, or another UUID: the
+ * server re-initialised the segment, `ivshmem-server -t`), false when the
+ * segment is the same (the member was evicted). A re-initialised
+ * segment's old geometry and offsets are void: attach again before use.
+ */
+bool shmseg_reinitialised(const struct shmseg *seg);
+
 /** Owner id (slot | generation << SHMSEG_SLOT_BITS) of a member. */
 static inline uint32_t shmseg_member_owner(const struct shmseg_member *m)
 {

@@ -3,11 +3,18 @@
  * directly) must make reads fail with a clear error, never make a reader
  * touch memory outside the segment, and never corrupt what an honest
  * writer publishes next. Run under --enable-sanitizers this also proves
- * the bounds checks with ASan. */
+ * the bounds checks with ASan.
+ *
+ * `region_hostile stuck NAME`: no tests; create partition NAME (a live
+ * writer with its heartbeat), write it once, then turn both sequence
+ * words odd as a write that never completes would leave them, print
+ * "ready" and wait for a signal (region-stuck.sh runs the tool on it). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "region/region_int.h"
 #include "tap.h"
@@ -107,7 +114,9 @@ static void forged_entries(uint64_t honest_off)
     id = region_make_id(next_index, 1);
     off = evil_run(id, 10, 1);
     id = forge("oddseq", off, 64);
-    tap_ok(rd(id) == E(EBUSY), "a sequence stuck odd: EBUSY, not a hang");
+    tap_ok(rd(id) == E(ESTUCK),
+           "a sequence stuck odd: ESTUCK (%s), not a hang or EBUSY",
+           pscom_region_strerror((int)rd(id)));
 
     id = region_make_id(next_index, 1);
     off = evil_run(id, 10, 2);
@@ -134,13 +143,16 @@ static void forged_entries(uint64_t honest_off)
                  region_estate(shmseg_member_owner(&evil), 1, 9));
     tap_ok(rd(id) == E(ENOENT), "unknown status: no such partition");
 
-    /* Listed: the honest one, the well-formed forgery, and the busy one
+    /* Listed: the honest one, the well-formed forgery, and the stuck one
      * (its entry is sound; only its length is unknown). */
     n = pscom_region_list(honest, list, 64);
     tap_ok(n == 3 && strcmp(list[0].name, "honest") == 0 &&
                strcmp(list[1].name, "oddseq") == 0 &&
                strcmp(list[2].name, "fine") == 0,
            "list leaves out every corrupt entry (%ld listed)", n);
+    tap_ok(n == 3 && list[1].stuck && !list[1].stale && !list[0].stuck &&
+               !list[2].stuck,
+           "list marks the stuck one stuck, and only that one");
 }
 
 static void scribbled_writer(pscom_region_id_t id, uint64_t off)
@@ -155,7 +167,7 @@ static void scribbled_writer(pscom_region_id_t id, uint64_t off)
     atomic_store(&bh[1].seq, 999);
     atomic_store(&bh[0].len, (uint64_t)1 << 50);
     atomic_store(&bh[1].len, (uint64_t)1 << 50);
-    tap_ok(rd(id) == E(EBUSY) || rd(id) == E(ECORRUPT),
+    tap_ok(rd(id) == E(ESTUCK) || rd(id) == E(ECORRUPT),
            "a scribbled partition fails to read (%s)",
            pscom_region_strerror((int)rd(id)));
     tap_ok(pscom_region_write(honest, id, "fresh", 5) == 0,
@@ -165,7 +177,31 @@ static void scribbled_writer(pscom_region_id_t id, uint64_t off)
            "and readers see the new version intact");
 }
 
-int main(void)
+/* A live writer whose partition is left half written for good. */
+static int stuck_writer(const char *name)
+{
+    struct region_view v;
+    pscom_region_id_t id;
+    struct region_bufhdr *bh;
+
+    if (pscom_region_create(honest, name, 64, &id) < 0 ||
+        pscom_region_write(honest, id, "hello", 5) < 0 ||
+        region_dir_get(honest, id, &v) < 0) {
+        fprintf(stderr, "region_hostile: cannot create %s\n", name);
+        return 1;
+    }
+    bh = (struct region_bufhdr *)(dev.seg.base + v.off +
+                                  sizeof(struct region_phdr));
+    atomic_fetch_or(&bh[0].seq, 1);
+    atomic_fetch_or(&bh[1].seq, 1);
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) {
+        pause(); /* the heartbeat thread keeps us alive; a signal ends us */
+    }
+}
+
+int main(int argc, char **argv)
 {
     const char *path = getenv("PSP_IVSHMEM_DEVICE");
     struct pscom_region_opts o = {.label = "honest"};
@@ -177,6 +213,9 @@ int main(void)
         pscom_region_open_opts(&honest, &o) < 0) {
         tap_bail("cannot open the segment (PSP_IVSHMEM_DEVICE=%s)",
                  path ? path : "unset");
+    }
+    if (argc == 3 && strcmp(argv[1], "stuck") == 0) {
+        return stuck_writer(argv[2]);
     }
     if (pscom_region_create(honest, "honest", 64, &id) < 0 ||
         pscom_region_write(honest, id, "hello", 5) < 0 ||

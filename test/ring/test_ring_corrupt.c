@@ -270,6 +270,46 @@ static void test_announced_position(void **state)
     free(b.sh);
 }
 
+/* A chunk header zeroed behind the producer's back (issue 21 item 10):
+ * the producer announces its position on its idle poll, the consumer's
+ * idle polls find our position still zero and, after the stall budget,
+ * break the ring instead of waiting for ever. Without an announcement,
+ * or with the header intact, nothing breaks. */
+static void test_zeroed_header_stall(void **state)
+{
+    (void)state;
+    struct bad b;
+    _Atomic uint64_t *hdr = setup_at(&b, 2 * RING_ALIGN, 16);
+    const void *ptr;
+    size_t run;
+
+    ring_consumer_set_stall_ms(&b.c, 1);
+    atomic_store(hdr, 0); /* the hostile write, before the announcement */
+    for (int i = 0; i < 4 * (int)RING_STALL_EVERY; i++) {
+        assert_int_equal(ring_consumer_idle(&b.c), 1); /* not announced */
+    }
+    assert_int_equal(ring_producer_idle(&b.p), 0);
+    assert_int_equal(atomic_load(&b.sh->prod.announced), b.p.total);
+    /* Bounded: the budget is 1 ms, the loop ends long after it. */
+    int idle = 1;
+    for (long i = 0; i < 100000000L && idle; i++) {
+        idle = ring_consumer_idle(&b.c);
+    }
+    assert_int_equal(idle, 0);
+    assert_int_equal(ring_peek(&b.c, &ptr, &run), -EPROTO);
+    assert_non_null(strstr(ring_consumer_reason(&b.c), "stalled"));
+    free(b.sh);
+
+    /* Intact header, the same announcement: the data is read. */
+    setup_at(&b, 2 * RING_ALIGN, 16);
+    ring_consumer_set_stall_ms(&b.c, 1);
+    assert_int_equal(ring_producer_idle(&b.p), 0);
+    assert_int_equal(ring_consumer_stall_check(&b.c), 0);
+    assert_int_equal(ring_peek(&b.c, &ptr, &run), 1);
+    assert_int_equal(run, 16);
+    free(b.sh);
+}
+
 /* The consumer's published position, as the producer sees it when the
  * ring looks full: backwards, ahead of what was written, misaligned. */
 static void expect_position(uint64_t pos_after_fill_delta, int backwards,
@@ -413,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_consumer_position),
         cmocka_unit_test(test_idle_refresh),
         cmocka_unit_test(test_announced_position),
+        cmocka_unit_test(test_zeroed_header_stall),
         cmocka_unit_test(test_random_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
