@@ -50,6 +50,23 @@ int pscom_header_check(const pscom_header_net_t *h)
             return -EPROTO;
         }
         return 0;
+    case PSCOM_MSGTYPE_RMA_WRITE:
+    case PSCOM_MSGTYPE_RMA_READ_ANSWER:
+        /* Both carry a pointer-sized member first (dest, id). */
+        if (h->xheader_len < sizeof(void *)) {
+            DPRINT(1, "pscom: protocol error: RMA message with a %u byte "
+                      "xheader",
+                   (unsigned)h->xheader_len);
+            return -EPROTO;
+        }
+        return 0;
+    case PSCOM_MSGTYPE_RMA_READ:
+        if (h->xheader_len < sizeof(pscom_xheader_rma_read_t) ||
+            h->data_len) {
+            DPRINT(1, "pscom: protocol error: bad RMA read request");
+            return -EPROTO;
+        }
+        return 0;
     case PSCOM_MSGTYPE_EOF:
     case PSCOM_MSGTYPE_SUSPEND:
         if (h->xheader_len || h->data_len) {
@@ -120,6 +137,10 @@ static struct pscom_req *find_receiver(struct pscom_con *con,
     struct pscom_sock *sock = con->sock;
     struct list_head *pos;
 
+    if (h->msg_type == PSCOM_MSGTYPE_RMA_WRITE ||
+        h->msg_type == PSCOM_MSGTYPE_RMA_READ) {
+        return pscom_rma_passive_req(con, h);
+    }
     if (h->msg_type == PSCOM_MSGTYPE_USER && sock->pub.ops.default_recv) {
         pscom_request_t *r = sock->pub.ops.default_recv(&con->pub, h);
         if (r) {

@@ -55,6 +55,9 @@ enum pscom_msgtype {
     PSCOM_MSGTYPE_EOF = 3,         /**< graceful close, nothing follows */
     PSCOM_MSGTYPE_SUSPEND = 4,     /**< reserved: suspend protocol */
     PSCOM_MSGTYPE_SUSPEND_ACK = 5, /**< reserved: suspend protocol */
+    PSCOM_MSGTYPE_RMA_WRITE = 6,   /**< rma.c: data for xheader dest */
+    PSCOM_MSGTYPE_RMA_READ = 7,    /**< rma.c: please send src_len at src */
+    PSCOM_MSGTYPE_RMA_READ_ANSWER = 8, /**< rma.c: the data read */
     PSCOM_MSGTYPE_MAX
 };
 
@@ -388,6 +391,12 @@ unsigned int pscom_plugins_tcp_priority(void);
 void pscom_plugins_dump(FILE *out);
 /** Call destroy() of the initialised plugins (at exit). */
 void pscom_plugins_destroy(void);
+
+/* ---- rma.c --------------------------------------------------------------- */
+/** The internal request that takes an RMA_WRITE or RMA_READ message on
+ * the passive side (freed when done), or NULL (out of memory). */
+struct pscom_req *pscom_rma_passive_req(struct pscom_con *con,
+                                        const pscom_header_net_t *h);
 
 /* ---- group.c ------------------------------------------------------------- */
 void pscom_groups_close_sock(struct pscom_sock *sock);
