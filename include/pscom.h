@@ -107,8 +107,8 @@ typedef enum PSCOM_con_type {
     PSCOM_CON_TYPE_CBC = 0x0f,
     PSCOM_CON_TYPE_MXM = 0x10,
     PSCOM_CON_TYPE_SUSPENDED = 0x11,
-    PSCOM_CON_TYPE_IVSHMEM = 0x12, /**< 0x0200 header of the ivshmem fork */
-    PSCOM_CON_TYPE_UCP = 0x13,     /**< Extension (no transport behind it) */
+    PSCOM_CON_TYPE_UCP = 0x12, /**< no transport behind it here */
+    PSCOM_CON_TYPE_IVSHMEM = 0x13,
 } pscom_con_type_t;
 
 /** Operation reported to con_error(); values are ABI. */

@@ -185,7 +185,7 @@ const char *pscom_con_type_str(pscom_con_type_t type)
     static const char *const names[] = {
         "none",   "loop", "tcp",    "shm",  "p4s",    "gm",   "mvapi",
         "openib", "elan", "dapl",   "demand", "ofed", "extoll", "psm",
-        "velo",   "cbc",  "mxm",    "susp", "ivshmem", "ucp",
+        "velo",   "cbc",  "mxm",    "susp", "ucp",    "ivshmem",
     };
 
     if ((unsigned)type < sizeof(names) / sizeof(names[0])) {
