@@ -448,9 +448,10 @@ void pscom_post_rma_read(pscom_request_t *request);
 void pscom_wait(pscom_request_t *request);
 /** Wait for a NULL-terminated array of requests. */
 void pscom_wait_all(pscom_request_t **requests);
-/** One blocking progress step. With a memory transport (shm, ivshmem)
- * open there is nothing to block on: it polls and returns, and after
- * PSP_SPIN_US without progress across calls it also yields the CPU. */
+/** One blocking progress step: returns after an event, or after at most
+ * 100 ms without one. With a memory transport (shm, ivshmem) open there
+ * is nothing to block on: it polls and returns, and after PSP_SPIN_US
+ * without progress across calls it also yields the CPU. */
 void pscom_wait_any(void);
 /** One non-blocking progress step; 1 if anything progressed. */
 int pscom_test_any(void);

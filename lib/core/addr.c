@@ -11,7 +11,8 @@
 
 #include "pscom_priv.h"
 
-int pscom_atoport(const char *service, const char *proto) {
+int pscom_atoport(const char *service, const char *proto)
+{
     struct servent *se;
     char *end;
     long port;
@@ -32,7 +33,8 @@ int pscom_atoport(const char *service, const char *proto) {
     return (int)htons((uint16_t)port);
 }
 
-int pscom_atoaddr(const char *address, struct in_addr *addr) {
+int pscom_atoaddr(const char *address, struct in_addr *addr)
+{
     struct addrinfo hints, *res;
     int rc;
 
@@ -61,7 +63,8 @@ int pscom_atoaddr(const char *address, struct in_addr *addr) {
 }
 
 int pscom_ascii_to_sockaddr_in(const char *host, const char *port,
-                               const char *protocol, struct sockaddr_in *addr) {
+                               const char *protocol, struct sockaddr_in *addr)
+{
     struct in_addr in;
     int p;
 

@@ -170,7 +170,7 @@ static void bcast_recv_done(struct pscom_req *req)
         return;
     }
     bcast_forward(g, req->pub.xheader.bcast.bcast_root, &req->pub.xheader,
-                  req->pub.xheader_len, req->pub.data, req->pub.data_len);
+                  pscom_req_rx_xlen(req), req->pub.data, req->rx_data);
 }
 
 void pscom_post_bcast(pscom_request_t *request)

@@ -97,7 +97,8 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
         req->pub.state |= PSCOM_REQ_STATE_TRUNCATED;
     }
     ring_copy(&req->pub.xheader, h->xheader, xl);
-    req->pub.xheader_len = xl;
+    /* 0x0200: xheader_len and data_len stay as posted (programs check a
+     * guard at data[data_len]); the sent lengths are in pub.header. */
     if (dl > req->pub.data_len) {
         req->skip = dl - req->pub.data_len;
         dl = req->pub.data_len;
@@ -105,7 +106,7 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
     } else {
         req->skip = 0;
     }
-    req->pub.data_len = dl;
+    req->rx_data = (unsigned int)dl;
     req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;
 }
 
@@ -169,10 +170,10 @@ static void msg_to_req(struct pscom_con *con, struct pscom_req *req)
     req->flags |= PSCOM_REQ_F_QUEUED;
     pscom_req_prepare_recv(req, con, h);
     con->rx_req = req;
-    if (req->pub.data_len) {
+    if (req->rx_data) {
         con->rx_state = PSCOM_RX_DATA;
         con->rx_dst = req->pub.data;
-        con->rx_left = req->pub.data_len;
+        con->rx_left = req->rx_data;
     } else if (req->skip) {
         con->rx_state = PSCOM_RX_SKIP;
         con->rx_left = req->skip;

@@ -95,6 +95,7 @@ struct pscom_req {
     struct pscom_con *con;   /* send: target */
     struct iovec iov[2];     /* send: what is left to write */
     size_t skip;             /* recv: bytes to discard (truncation) */
+    unsigned int rx_data;    /* recv: data bytes taken, min(posted, sent) */
     pscom_match_fn match;    /* recv: NULL = user message rules */
     void (*done_hook)(struct pscom_req *req); /* before io_done */
     void *hook_priv;
@@ -307,6 +308,16 @@ int pscom_unexp_take(struct pscom_sock *sock, struct pscom_req *req);
 void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req);
 /** Unlink and free an unexpected message. */
 void pscom_unexp_free(struct pscom_unexp *ux);
+
+/** xheader bytes a receive took: min(posted, sent). As in 0x0200, a
+ * receive leaves xheader_len and data_len as posted; the message's own
+ * lengths are in req->pub.header. */
+static inline unsigned int pscom_req_rx_xlen(const struct pscom_req *req)
+{
+    unsigned int sent = req->pub.header.xheader_len;
+
+    return sent < req->pub.xheader_len ? sent : req->pub.xheader_len;
+}
 
 /* ---- parser.c ------------------------------------------------------------ */
 /** Set up / free the receive parser of a connection. */

@@ -61,6 +61,9 @@ struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
     list_init(&req->next);
     req->pub.state = PSCOM_REQ_STATE_DONE;
     req->pub.max_xheader_len = max_xheader_len;
+    /* 0x0200: a new request takes a full xheader (pscom_dispatch posts
+     * receives without setting xheader_len). */
+    req->pub.xheader_len = max_xheader_len;
     req->pub.user_size = user_size;
     req->pub.user =
         user_size ? (struct PSCOM_req_user *)(void *)((char *)&req->pub
@@ -264,7 +267,7 @@ void pscom_unexp_free(struct pscom_unexp *ux)
 
 void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req)
 {
-    size_t n = req->pub.data_len; /* already min(posted, message) */
+    size_t n = req->rx_data; /* min(posted, message) */
 
     if (n) {
         memcpy(req->pub.data, ux->data, n);
@@ -361,7 +364,7 @@ static pscom_err_t recv_common(pscom_connection_t *connection,
     pscom_post_recv_internal(req);
     pscom_progress_until(&req->pub.state, PSCOM_REQ_STATE_DONE);
     if (xheader_len) {
-        memcpy(xheader, &req->pub.xheader, req->pub.xheader_len);
+        memcpy(xheader, &req->pub.xheader, pscom_req_rx_xlen(req));
     }
     if (from) {
         *from = req->pub.connection;

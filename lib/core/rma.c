@@ -19,7 +19,8 @@
 
 /* Passive read: send the answer once the request is in (a done hook, so
  * never from inside the transport callback that parsed it). */
-static void rma_read_answer(struct pscom_req *req) {
+static void rma_read_answer(struct pscom_req *req)
+{
     struct pscom_con *con = req->con;
     pscom_xheader_rma_read_t rd = req->pub.xheader.rma_read;
     pscom_xheader_rma_read_answer_t an = {.id = rd.id};
@@ -33,7 +34,8 @@ static void rma_read_answer(struct pscom_req *req) {
 }
 
 struct pscom_req *pscom_rma_passive_req(struct pscom_con *con,
-                                        const pscom_header_net_t *h) {
+                                        const pscom_header_net_t *h)
+{
     struct pscom_req *req = pscom_req_alloc(sizeof(pscom_xheader_t), 0);
     pscom_xheader_t xh;
 
@@ -63,7 +65,8 @@ struct pscom_req *pscom_rma_passive_req(struct pscom_con *con,
     return req;
 }
 
-void pscom_post_rma_write(pscom_request_t *request) {
+void pscom_post_rma_write(pscom_request_t *request)
+{
     struct pscom_req *req = pscom_req_of(request);
     struct pscom_con *con =
         request->connection ? pscom_con_of(request->connection) : NULL;
@@ -78,7 +81,8 @@ void pscom_post_rma_write(pscom_request_t *request) {
 
 /* The answer to this request: same connection, our id. */
 static int rma_answer_match(struct pscom_req *req, struct pscom_con *con,
-                            pscom_header_net_t *h) {
+                            pscom_header_net_t *h)
+{
     pscom_xheader_rma_read_answer_t an;
 
     if (h->msg_type != PSCOM_MSGTYPE_RMA_READ_ANSWER ||
@@ -89,7 +93,8 @@ static int rma_answer_match(struct pscom_req *req, struct pscom_con *con,
     return an.id == (void *)req;
 }
 
-void pscom_post_rma_read(pscom_request_t *request) {
+void pscom_post_rma_read(pscom_request_t *request)
+{
     struct pscom_req *req = pscom_req_of(request);
     struct pscom_con *con =
         request->connection ? pscom_con_of(request->connection) : NULL;

@@ -40,7 +40,8 @@ _Static_assert(PSCOM_REQ_STATE_GRECV_MERGED == 0x4000, "state bits");
 #define LAYOUT_CHECKED 0
 #endif
 
-int main(void) {
+int main(void)
+{
     tap_plan(1);
     tap_ok(LAYOUT_CHECKED, "pscom.h has the 0x0200 x86-64 layout "
                            "(static assertions compiled)");

@@ -39,7 +39,8 @@ struct con_ud {
 static unsigned char sbuf[LEN], rbuf[LEN], window[LEN], readback[LEN];
 
 static int accept_tag(pscom_request_t *req, pscom_connection_t *con,
-                      pscom_header_net_t *h) {
+                      pscom_header_net_t *h)
+{
     (void)con;
     /* header->xheader->user: the 0x0200 way to look at a message. */
     if (h->xheader_len != sizeof(struct xh_user) ||
@@ -51,7 +52,8 @@ static int accept_tag(pscom_request_t *req, pscom_connection_t *con,
     return 1;
 }
 
-static pscom_connection_t *first_con(pscom_socket_t *s) {
+static pscom_connection_t *first_con(pscom_socket_t *s)
+{
     pscom_connection_t *c;
 
     while (!(c = pscom_get_next_connection(s, NULL))) {
@@ -60,7 +62,8 @@ static pscom_connection_t *first_con(pscom_socket_t *s) {
     return c;
 }
 
-static int ok_state(pscom_request_t *r) {
+static int ok_state(pscom_request_t *r)
+{
     return (r->state & (PSCOM_REQ_STATE_DONE | PSCOM_REQ_STATE_ERROR |
                         PSCOM_REQ_STATE_TRUNCATED |
                         PSCOM_REQ_STATE_CANCELED)) == PSCOM_REQ_STATE_DONE;
@@ -68,7 +71,8 @@ static int ok_state(pscom_request_t *r) {
 
 /* A message from cb to ca: its arrival also fences earlier RMA writes. */
 static int exchange(pscom_connection_t *cb, pscom_socket_t *sa,
-                    pscom_connection_t **from, uint32_t seq) {
+                    pscom_connection_t **from, uint32_t seq)
+{
     pscom_request_t *s = pscom_request_create(sizeof(struct xh_user),
                                               sizeof(struct PSCOM_req_user));
     pscom_request_t *r = pscom_request_create(sizeof(struct xh_user),
@@ -117,7 +121,8 @@ static int exchange(pscom_connection_t *cb, pscom_socket_t *sa,
     return good;
 }
 
-int main(void) {
+int main(void)
+{
     pscom_socket_t *sa, *sb;
     pscom_connection_t *ca, *cb, *from = NULL;
     pscom_request_t *w, *rd;

@@ -31,7 +31,8 @@ struct compat_con {
 /* Only pscom.h before the checks that 0x0200 programs rely on it for. */
 #include "pscom.h"
 
-static int includes_provided(void) {
+static int includes_provided(void)
+{
     struct in_addr ia = {.s_addr = htonl(INADDR_LOOPBACK)};
     struct sockaddr_in sin;
     struct iovec iov = {.iov_base = &sin, .iov_len = sizeof(sin)};
@@ -54,7 +55,8 @@ static pscom_socket_t *sock;
 static pscom_connection_t *loop;
 
 static int accept_user(pscom_request_t *req, pscom_connection_t *con,
-                       pscom_header_net_t *h) {
+                       pscom_header_net_t *h)
+{
     (void)con;
     if (h->xheader_len < sizeof(struct compat_xh) ||
         h->xheader->user.tag != 0x0200) {
@@ -64,7 +66,8 @@ static int accept_user(pscom_request_t *req, pscom_connection_t *con,
     return 1;
 }
 
-static void check_init_and_macros(void) {
+static void check_init_and_macros(void)
+{
     pscom_socket_t *s;
 
     tap_ok(pscom_init_thread(PSCOM_VERSION) == PSCOM_SUCCESS &&
@@ -90,7 +93,8 @@ static void check_init_and_macros(void) {
     pscom_close_socket(s);
 }
 
-static void check_req_prepare(void) {
+static void check_req_prepare(void)
+{
     char data[100], in[100];
     struct compat_xh xh = {0x0200, 100, "prepared"};
     pscom_request_t *s = PSCOM_REQUEST_CREATE();
@@ -123,7 +127,39 @@ static void check_req_prepare(void) {
            "header->xheader->user[i] (char user[0])");
 }
 
-static void check_strings(void) {
+/* pscom_test's receive: a guard after the posted data_len must stay where
+ * it is, so a receive leaves xheader_len and data_len as posted and puts
+ * the message's own lengths into req->header; a new request takes a full
+ * xheader (pscom_dispatch posts without setting xheader_len). */
+static void check_posted_lengths(void)
+{
+    pscom_request_t *r = PSCOM_REQUEST_CREATE();
+    char buf[100 + sizeof(int)];
+    int guard = 0x4434312, fresh;
+
+    fresh = r->xheader_len == sizeof(struct compat_xh) &&
+            r->max_xheader_len == sizeof(struct compat_xh);
+    memcpy(buf + 100, &guard, sizeof(guard));
+    pscom_req_prepare(r, loop, buf, 100, NULL, sizeof(struct compat_xh));
+    r->ops.recv_accept = accept_user;
+    pscom_post_recv(r);
+    pscom_send(loop, &(struct compat_xh){0x0200, 10, "short"},
+               sizeof(struct compat_xh), "0123456789", 10);
+    pscom_wait(r);
+    tap_ok(fresh && pscom_req_successful(r) && r->data_len == 100 &&
+               r->xheader_len == sizeof(struct compat_xh) &&
+               r->header.data_len == 10 &&
+               r->header.xheader_len == sizeof(struct compat_xh) &&
+               memcmp(buf + r->data_len, &guard, sizeof(guard)) == 0 &&
+               memcmp(buf, "0123456789", 10) == 0,
+           "a receive keeps data_len/xheader_len as posted, the sent "
+           "lengths are in header (data_len %u, header.data_len %u)",
+           r->data_len, r->header.data_len);
+    pscom_request_free(r);
+}
+
+static void check_strings(void)
+{
     pscom_con_info_t a = {0x7f000001, 11, NULL, "alpha"};
     pscom_con_info_t b = {0x0a000002, 22, NULL, "beta"};
     char big[100], line[512];
@@ -156,7 +192,8 @@ static void check_strings(void) {
            line);
 }
 
-static void check_groups_and_rma(void) {
+static void check_groups_and_rma(void)
+{
     pscom_connection_t *cons[1] = {NULL};
     pscom_group_t *g = pscom_group_open(sock, 77, 0, 1, cons);
     char window[5000], src[5000], back[5000];
@@ -198,7 +235,8 @@ static void check_groups_and_rma(void) {
     pscom_request_free(r);
 }
 
-static void check_addresses(void) {
+static void check_addresses(void)
+{
     struct in_addr ia;
     struct sockaddr_in sin;
     int good;
@@ -226,7 +264,8 @@ static void check_addresses(void) {
 }
 
 /* "localhost:PORT", as pscom_test's default "localhost:5006". */
-static void check_localhost_str(void) {
+static void check_localhost_str(void)
+{
     pscom_socket_t *srv = pscom_open_socket(0, 0);
     pscom_socket_t *cli = pscom_open_socket(0, 0);
     pscom_connection_t *c = pscom_open_connection(cli), *from = NULL;
@@ -248,13 +287,15 @@ static void check_localhost_str(void) {
     pscom_close_socket(srv);
 }
 
-static char *fake_env(const char *name) {
+static char *fake_env(const char *name)
+{
     static char seven[] = "7";
 
     return strcmp(name, "PSP_COMPAT_HOOK") == 0 ? seven : getenv(name);
 }
 
-static void check_env_io_recv(void) {
+static void check_env_io_recv(void)
+{
     char *(*saved)(const char *) = pscom_env_get;
     int v = 0, fd[2];
     char buf[5] = "", xh[4] = "", data[8] = "";
@@ -283,8 +324,9 @@ static void check_env_io_recv(void) {
            "pscom_recv_from / pscom_recv_any (0x0200 inlines)");
 }
 
-int main(void) {
-    tap_plan(19);
+int main(void)
+{
+    tap_plan(20);
     check_init_and_macros();
     sock = PSCOM_OPEN_SOCKET();
     loop = sock ? pscom_open_connection(sock) : NULL;
@@ -292,6 +334,7 @@ int main(void) {
         tap_bail("a loop connection");
     }
     check_req_prepare();
+    check_posted_lengths();
     check_strings();
     check_groups_and_rma();
     check_addresses();

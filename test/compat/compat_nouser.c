@@ -16,7 +16,8 @@
 #define NX 16
 
 static int nouser_accept(pscom_request_t *req, pscom_connection_t *con,
-                         pscom_header_net_t *h) {
+                         pscom_header_net_t *h)
+{
     (void)req;
     (void)con;
     for (int i = 0; i < NX; i++) {
@@ -27,7 +28,8 @@ static int nouser_accept(pscom_request_t *req, pscom_connection_t *con,
     return h->xheader_len == NX;
 }
 
-int compat_nouser_roundtrip(pscom_connection_t *loop) {
+int compat_nouser_roundtrip(pscom_connection_t *loop)
+{
     pscom_request_t *s = pscom_request_create(NX, 0);
     pscom_request_t *r = pscom_request_create(NX, 0);
     int good = 1;

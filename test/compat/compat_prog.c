@@ -4,6 +4,7 @@
  * processes; compat-progs.sh runs them and reads their TAP lines.
  *
  *   compat_prog server             listen (any port), print "port N",
+ *                                  find the client as pscom_bcast_pp does,
  *                                  answer the client, passive RMA side
  *   compat_prog client HOST:PORT   "localhost:PORT": messages with a
  *                                  user-type xheader (pscom_req_prepare,
@@ -35,20 +36,24 @@ struct PSCOM_req_user {
 #define SIZES 6
 static const unsigned int sizes[SIZES] = {0, 1, 100, 4096, 65537, 1 << 20};
 #define RMA_LEN 300000
+#define HELLO 1000 /* the server's first message */
 
-static unsigned char fill(unsigned int seq, unsigned int i) {
+static unsigned char fill(unsigned int seq, unsigned int i)
+{
     return (unsigned char)(seq * 31 + i * 7 + (i >> 8));
 }
 
 static int accept_seq(pscom_request_t *req, pscom_connection_t *con,
-                      pscom_header_net_t *h) {
+                      pscom_header_net_t *h)
+{
     (void)con;
     return h->xheader_len == sizeof(struct pp_xh) &&
            h->xheader->user.seq == req->user->want_seq;
 }
 
 static pscom_request_t *recv_req(pscom_connection_t *con, uint32_t seq,
-                                 void *buf, unsigned int len) {
+                                 void *buf, unsigned int len)
+{
     pscom_request_t *r = PSCOM_REQUEST_CREATE();
 
     pscom_req_prepare(r, con, buf, len, NULL, sizeof(struct pp_xh));
@@ -59,7 +64,8 @@ static pscom_request_t *recv_req(pscom_connection_t *con, uint32_t seq,
 }
 
 static void send_msg(pscom_connection_t *con, uint32_t seq, void *buf,
-                     unsigned int len, uint64_t addr) {
+                     unsigned int len, uint64_t addr)
+{
     struct pp_xh xh = {seq, len, addr};
     pscom_request_t *s = PSCOM_REQUEST_CREATE();
 
@@ -72,24 +78,54 @@ static void send_msg(pscom_connection_t *con, uint32_t seq, void *buf,
     pscom_request_free(s);
 }
 
-static void con_accept(pscom_connection_t *con) {
+static void con_accept(pscom_connection_t *con)
+{
     fprintf(stderr, "New connection from %s via %s\n",
             pscom_con_info_str(&con->remote_con_info),
             pscom_con_type_str(con->type));
 }
 
+/* Find the client as pscom_bcast_pp does: one connection further per
+ * pscom_wait_any(), past a loop connection of the same socket. The
+ * connection may appear in a step that left the walk elsewhere: the next
+ * calls must still return (they did not: the walk slept for ever). */
+static pscom_connection_t *find_client(pscom_socket_t *sock,
+                                       pscom_connection_t *loop)
+{
+    pscom_connection_t *con = NULL;
+
+    for (;;) {
+        con = pscom_get_next_connection(sock, con);
+        if (con && con != loop) {
+            return con;
+        }
+        pscom_wait_any();
+    }
+}
+
 /* Echo every message back; the window is the passive RMA side. */
-static int run_server(void) {
+static int run_server(void)
+{
     pscom_socket_t *sock = pscom_open_socket(0, 0);
     unsigned char *buf = malloc(1 << 20), *window = calloc(1, RMA_LEN);
-    pscom_connection_t *con;
+    pscom_connection_t *con, *loop;
 
     sock->ops.con_accept = con_accept;
-    if (!buf || !window || pscom_listen(sock, PSCOM_ANYPORT)) {
+    loop = pscom_open_connection(sock);
+    if (!buf || !window || !loop || pscom_connect(loop, -1, -1) ||
+        pscom_listen(sock, PSCOM_ANYPORT)) {
         tap_bail("server set-up");
     }
     printf("port %d\n", sock->listen_portno);
     fflush(stdout);
+    con = find_client(sock, loop);
+    pscom_stop_listen(sock);
+    printf("server: found the client connection (via %s)\n",
+           pscom_con_type_str(con->type));
+    fflush(stdout);
+    /* The client waits for this: until then nothing happens on the
+     * connection, so only a wait_any() that returns finds it. */
+    send_msg(con, HELLO, buf, 0, 0);
     for (uint32_t seq = 0; seq < SIZES + 2; seq++) {
         pscom_request_t *r = PSCOM_REQUEST_CREATE();
 
@@ -103,8 +139,10 @@ static int run_server(void) {
         if (!pscom_req_successful(r)) {
             tap_bail("server receive %u", seq);
         }
-        con = r->connection;
-        send_msg(con, seq, buf, r->data_len, (uint64_t)(uintptr_t)window);
+        if (r->connection != con) {
+            tap_bail("a message from another connection");
+        }
+        send_msg(con, seq, buf, r->header.data_len, (uint64_t)(uintptr_t)window);
         pscom_request_free(r);
     }
     /* The client's last message came after its RMA write: check it. */
@@ -119,7 +157,8 @@ static int run_server(void) {
     return 0;
 }
 
-static int run_client(const char *addr) {
+static int run_client(const char *addr)
+{
     pscom_socket_t *sock = pscom_open_socket(0, 0);
     pscom_connection_t *con = pscom_open_connection(sock);
     unsigned char *out = malloc(1 << 20), *in = malloc(1 << 20);
@@ -134,6 +173,9 @@ static int run_client(const char *addr) {
     if (err != PSCOM_SUCCESS || !out || !in) {
         return 1;
     }
+    rq = recv_req(con, HELLO, in, 1 << 20);
+    pscom_wait(rq);
+    pscom_request_free(rq);
     for (uint32_t seq = 0; seq < SIZES; seq++) {
         unsigned int len = sizes[seq], bad = 0;
         pscom_request_t *r;
@@ -148,7 +190,7 @@ static int run_client(const char *addr) {
             bad += in[i] != out[i];
         }
         window = r->xheader.user.addr;
-        tap_ok(pscom_req_successful(r) && r->data_len == len && !bad &&
+        tap_ok(pscom_req_successful(r) && r->header.data_len == len && !bad &&
                    r->xheader.user.len == len,
                "%u bytes there and back, xheader and data verified", len);
         pscom_request_free(r);
@@ -190,7 +232,8 @@ static int run_client(const char *addr) {
 
 /* Publish my on-demand address, read everybody's. */
 static void exchange_addrs(pscom_socket_t *sock, int rank, int n,
-                           const char *dir, char (*addrs)[64]) {
+                           const char *dir, char (*addrs)[64])
+{
     char path[512], tmp[520];
     FILE *f;
 
@@ -216,7 +259,8 @@ static void exchange_addrs(pscom_socket_t *sock, int rank, int n,
     }
 }
 
-static int run_bcast(int rank, int n, const char *dir) {
+static int run_bcast(int rank, int n, const char *dir)
+{
     pscom_socket_t *sock = pscom_open_socket(0, 0);
     pscom_connection_t *cons[16] = {NULL};
     char addrs[16][64], name[8];
@@ -274,7 +318,8 @@ static int run_bcast(int rank, int n, const char *dir) {
     return tap_exit_status();
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (pscom_init(PSCOM_VERSION) != PSCOM_SUCCESS) {
         return 1;
     }

@@ -28,7 +28,8 @@ struct rma_addr {
 
 /* Swap the window addresses with the peer (itself on a loop). */
 static int rma_swap(struct bt_ctx *c, uint32_t tag, const void *mine,
-                    void *theirs, size_t len) {
+                    void *theirs, size_t len)
+{
     pscom_request_t *r = bt_post_recv(c, tag, 0, 0, theirs, len);
     pscom_request_t *s = bt_post_send(c, tag, 0, mine, len);
     int rc = bt_wait_ok(c, s, "send of the window");
@@ -41,7 +42,8 @@ static int rma_swap(struct bt_ctx *c, uint32_t tag, const void *mine,
     return rc;
 }
 
-static int rma_writes(struct bt_ctx *c, char *src, uint64_t peer_put) {
+static int rma_writes(struct bt_ctx *c, char *src, uint64_t peer_put)
+{
     pscom_request_t *w[RMA_N];
     int rc = 0;
 
@@ -69,7 +71,8 @@ static int rma_writes(struct bt_ctx *c, char *src, uint64_t peer_put) {
     return rc;
 }
 
-static int rma_reads(struct bt_ctx *c, uint64_t peer_get) {
+static int rma_reads(struct bt_ctx *c, uint64_t peer_get)
+{
     char *dst = malloc(RMA_N * RMA_SPAN);
     pscom_request_t *r[RMA_N];
     int rc = 0;
@@ -101,7 +104,8 @@ static int rma_reads(struct bt_ctx *c, uint64_t peer_get) {
     return rc;
 }
 
-int bt_case_rma(struct bt_ctx *c) {
+int bt_case_rma(struct bt_ctx *c)
+{
     char *put = calloc(RMA_N, RMA_SPAN), *get = malloc(RMA_N * RMA_SPAN);
     char *src = malloc(RMA_N * RMA_SPAN);
     struct rma_addr mine, theirs;
