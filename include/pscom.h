@@ -322,9 +322,10 @@ pscom_socket_t *pscom_open_socket(unsigned int socket_userdata_size,
 void pscom_socket_set_name(pscom_socket_t *socket, const char *name);
 pscom_err_t pscom_listen(pscom_socket_t *socket, int portno);
 void pscom_stop_listen(pscom_socket_t *socket);
-/** Extension: stop accepting for a while (suspend/resume). */
+/** Stop accepting for a while (suspend/resume; in the newest 0x0200
+ * snapshot only). */
 void pscom_suspend_listen(pscom_socket_t *socket);
-/** Extension: accept again after pscom_suspend_listen(). */
+/** Accept again after pscom_suspend_listen(). */
 void pscom_resume_listen(pscom_socket_t *socket);
 /** Close every connection of the socket, then the socket itself. */
 void pscom_close_socket(pscom_socket_t *socket);
@@ -351,10 +352,11 @@ void pscom_flush(pscom_connection_t *connection);
 /** Iterate the connections of a socket: pass NULL to start. */
 pscom_connection_t *pscom_get_next_connection(pscom_socket_t *socket,
                                               pscom_connection_t *prev);
-/** Extension: suspend a connection (drained, transport closed, sends
- * queued). */
+/** Suspend a connection (drained, transport closed, sends queued). In
+ * the newest 0x0200 snapshot only, where it returns void; the result is
+ * an extension (callers that ignore it build and run unchanged). */
 pscom_err_t pscom_shutdown_connection(pscom_connection_t *connection);
-/** Extension: resume a suspended connection (reconnects on demand). */
+/** Resume a suspended connection (reconnects on demand); as above. */
 pscom_err_t pscom_resume_connection(pscom_connection_t *connection);
 
 /* ---- requests ---------------------------------------------------------- */
