@@ -9,6 +9,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -585,6 +586,21 @@ static void test_request_sizes(void **state)
     assert_null(pscom_request_create(0, 0)->user);
 }
 
+/* Requests and the wire carry unsigned int lengths: an internal send of
+ * more is refused (logged), never cut to its low 32 bits. */
+static void test_send_length_overflow(void **state)
+{
+    static char byte;
+
+    assert_true(list_empty(&con->sendq));
+    pscom_send_internal(con, PSCOM_MSGTYPE_USER, NULL, 0, &byte,
+                        (size_t)UINT_MAX + 1);
+    assert_true(list_empty(&con->sendq));
+    pscom_send_internal(con, PSCOM_MSGTYPE_USER, &byte,
+                        (size_t)PSCOM_XHEADER_MAX + 1, NULL, 0);
+    assert_true(list_empty(&con->sendq));
+}
+
 /* ---- progress: sockets next to busy pollers ------------------------------ */
 
 static int idle_poll(pscom_poller_t *p)
@@ -680,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_nodeid),
         cmocka_unit_test(test_dumps),
         cmocka_unit_test(test_request_sizes),
+        cmocka_unit_test(test_send_length_overflow),
         cmocka_unit_test(test_progress_sockets_with_pollers),
     };
 
