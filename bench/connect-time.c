@@ -46,7 +46,7 @@ static int server(int n)
         pscom_connection_t *from = NULL;
         char c;
 
-        if (pscom_recv_any(sock, &from, NULL, 0, &c, 0) != PSCOM_SUCCESS) {
+        if (pscom_recv_any_con(sock, &from, NULL, 0, &c, 0) != PSCOM_SUCCESS) {
             fprintf(stderr, "connect-time: receive %d failed\n", i);
             return 1;
         }
@@ -80,7 +80,7 @@ static int client(int n, const char *addr)
             return 1;
         }
         pscom_send(con, NULL, 0, &c, 0);
-        if (pscom_recv_any(sock, &from, NULL, 0, &c, 0) != PSCOM_SUCCESS) {
+        if (pscom_recv_any_con(sock, &from, NULL, 0, &c, 0) != PSCOM_SUCCESS) {
             fprintf(stderr, "connect-time: no answer\n");
             return 1;
         }

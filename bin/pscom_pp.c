@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PP_EXIT_USAGE 2
 #define PP_MAX_SIZE (1024UL * 1024 * 1024)
@@ -45,7 +46,16 @@ struct pp_opts {
     int verify;
     int json;
     int forever;
+    int client;  /* -c: client, HOST:PORT optional (0x0200) */
+    int once;    /* -1: serve one client (0x0200; the default) */
+    int histo;   /* -i: histogram of round-trip times per size */
+    int valloc;  /* --valloc: page-aligned buffers */
 };
+
+/* The 0x0200 program's client connects here without an address. */
+#define PP_DEFAULT_PEER "localhost:7100"
+/* Buckets of the --histo histogram: round trips below 2^k us. */
+#define PP_HISTO_BUCKETS 32
 
 static const char *pp_prog = "pscom_pp";
 
@@ -55,16 +65,23 @@ static void pp_usage(FILE *out)
             "Usage: %s [options] -l PORT      run the server (PORT 0 or ANY:"
             " any port)\n"
             "       %s [options] HOST:PORT    run the client\n"
+            "       %s [options] -c [HOST:PORT] run the client (default "
+            PP_DEFAULT_PEER ")\n"
             "Options (sizes take K, M, G suffixes, powers of 1024):\n"
             "  -l, --listen PORT   listen and echo (server)\n"
+            "  -c, --client        run the client\n"
             "      --minsize N     smallest message size (default 0)\n"
             "      --maxsize N     largest message size (default 4M)\n"
-            "      --loops N       round trips for small sizes (default "
+            "  -n, --loops N       round trips for small sizes (default "
             "1000);\n"
             "                      fewer for large sizes, at least %lu\n"
             "      --xheader N     bytes of user header per message "
             "(default 0)\n"
-            "      --verify        check the echoed content every round\n"
+            "  -V, --verify        check the echoed content every round\n"
+            "  -i, --histo         print a histogram of round-trip times "
+            "per size\n"
+            "      --valloc        page-aligned buffers\n"
+            "  -1, --once          server: serve one client (the default)\n"
             "      --maxtime S     stop a size after S seconds (default: "
             "no limit)\n"
             "      --json          one JSON object per size instead of the "
@@ -72,7 +89,7 @@ static void pp_usage(FILE *out)
             "      --forever       server: serve clients until killed\n"
             "  -h, --help          this text\n"
             "Exit status: 0 ok, 1 run-time error, 2 bad command line.\n",
-            pp_prog, pp_prog, PP_MIN_LOOPS);
+            pp_prog, pp_prog, pp_prog, PP_MIN_LOOPS);
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -165,10 +182,9 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
     enum {
         OPT_MINSIZE = 256,
         OPT_MAXSIZE,
-        OPT_LOOPS,
         OPT_XHEADER,
-        OPT_VERIFY,
         OPT_MAXTIME,
+        OPT_VALLOC,
         OPT_JSON,
         OPT_FOREVER,
     };
@@ -176,9 +192,13 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         {"listen", required_argument, NULL, 'l'},
         {"minsize", required_argument, NULL, OPT_MINSIZE},
         {"maxsize", required_argument, NULL, OPT_MAXSIZE},
-        {"loops", required_argument, NULL, OPT_LOOPS},
+        {"loops", required_argument, NULL, 'n'},
         {"xheader", required_argument, NULL, OPT_XHEADER},
-        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"verify", no_argument, NULL, 'V'},
+        {"client", no_argument, NULL, 'c'},
+        {"once", no_argument, NULL, '1'},
+        {"histo", no_argument, NULL, 'i'},
+        {"valloc", no_argument, NULL, OPT_VALLOC},
         {"maxtime", required_argument, NULL, OPT_MAXTIME},
         {"json", no_argument, NULL, OPT_JSON},
         {"forever", no_argument, NULL, OPT_FOREVER},
@@ -190,7 +210,8 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
     memset(o, 0, sizeof(*o));
     o->maxsize = 4UL * 1024 * 1024;
     o->loops = 1000;
-    while ((c = getopt_long(argc, argv, "l:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:hcn:Vi1", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'l':
             o->listen = optarg;
@@ -201,7 +222,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         case OPT_MAXSIZE:
             o->maxsize = pp_parse_size("--maxsize", optarg, PP_MAX_SIZE);
             break;
-        case OPT_LOOPS:
+        case 'n':
             o->loops = pp_parse_size("--loops", optarg, INT_MAX);
             if (o->loops == 0) {
                 pp_bad_usage("--loops: must be at least 1");
@@ -210,8 +231,20 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         case OPT_XHEADER:
             o->xheader = pp_parse_size("--xheader", optarg, PP_MAX_XHEADER);
             break;
-        case OPT_VERIFY:
+        case 'V':
             o->verify = 1;
+            break;
+        case 'c':
+            o->client = 1;
+            break;
+        case '1':
+            o->once = 1;
+            break;
+        case 'i':
+            o->histo = 1;
+            break;
+        case OPT_VALLOC:
+            o->valloc = 1;
             break;
         case OPT_MAXTIME:
             o->maxtime = pp_parse_seconds("--maxtime", optarg);
@@ -235,6 +268,15 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
     }
     if (optind < argc) {
         pp_bad_usage("unexpected argument '%s'", argv[optind]);
+    }
+    if (o->client && o->listen) {
+        pp_bad_usage("-c (client) and -l (server) exclude each other");
+    }
+    if (o->client && !o->peer) {
+        o->peer = PP_DEFAULT_PEER;
+    }
+    if (o->once && o->forever) {
+        pp_bad_usage("--once and --forever exclude each other");
     }
     if (!o->listen == !o->peer) {
         pp_bad_usage("give either -l PORT (server) or HOST:PORT (client)");
@@ -546,6 +588,31 @@ static void pp_print_row(const struct pp_opts *o, pscom_connection_t *con,
     fflush(stdout);
 }
 
+/* --histo: count a round trip of dt seconds into its power-of-two
+ * microsecond bucket. */
+static void pp_histo_add(unsigned long *histo, double dt)
+{
+    double us = dt * 1e6;
+    unsigned int k = 0;
+
+    while (k + 1 < PP_HISTO_BUCKETS && us >= (double)(1UL << k)) {
+        k++;
+    }
+    histo[k]++;
+}
+
+/* One comment line per size: "# histo SIZE: <2us:N <4us:M ...". */
+static void pp_histo_print(unsigned long size, const unsigned long *histo)
+{
+    printf("# histo %lu:", size);
+    for (unsigned int k = 0; k < PP_HISTO_BUCKETS; k++) {
+        if (histo[k]) {
+            printf(" <%luus:%lu", 1UL << k, histo[k]);
+        }
+    }
+    printf("\n");
+}
+
 static int pp_run_sizes(struct pp_client *c)
 {
     const struct pp_opts *o = c->o;
@@ -554,7 +621,8 @@ static int pp_run_sizes(struct pp_client *c)
     pp_print_header(o, c->con);
     for (;;) {
         unsigned long n = pp_loops(size, o->loops), i;
-        double t0, t;
+        unsigned long histo[PP_HISTO_BUCKETS] = {0};
+        double t0, t, tr = 0;
 
         /* One untimed round: the first touch of buffers and any lazy
          * connection setup are not what we measure. */
@@ -563,8 +631,14 @@ static int pp_run_sizes(struct pp_client *c)
         }
         t0 = pp_now();
         for (i = 0; i < n; i++) {
+            if (o->histo) {
+                tr = pp_now();
+            }
             if (pp_round(c, size, i + 1) < 0) {
                 return -1;
+            }
+            if (o->histo) {
+                pp_histo_add(histo, pp_now() - tr);
             }
             if (o->maxtime > 0 && pp_now() - t0 > o->maxtime) {
                 i++;
@@ -573,6 +647,9 @@ static int pp_run_sizes(struct pp_client *c)
         }
         t = pp_now() - t0;
         pp_print_row(o, c->con, size, i, t / (double)i / 2.0 * 1e6);
+        if (o->histo) {
+            pp_histo_print(size, histo);
+        }
         if (size >= o->maxsize) {
             break;
         }
@@ -592,6 +669,21 @@ static int pp_run_sizes(struct pp_client *c)
     return 0;
 }
 
+/* A zeroed buffer; page-aligned with --valloc (0x0200's option). */
+static unsigned char *pp_alloc(const struct pp_opts *o, size_t len)
+{
+    void *p = NULL;
+
+    if (!o->valloc) {
+        return calloc(1, len);
+    }
+    if (posix_memalign(&p, (size_t)sysconf(_SC_PAGESIZE), len)) {
+        return NULL;
+    }
+    memset(p, 0, len);
+    return p;
+}
+
 static int pp_client(const struct pp_opts *o)
 {
     struct pp_client c = {.o = o};
@@ -608,7 +700,7 @@ static int pp_client(const struct pp_opts *o)
     c.con = pscom_open_connection(sock);
     c.sreq = pscom_request_create(o->xheader, 0);
     c.rreq = pscom_request_create(o->xheader, 0);
-    c.sbuf = calloc(1, o->maxsize ? o->maxsize : 1);
+    c.sbuf = pp_alloc(o, o->maxsize ? o->maxsize : 1);
     /* One buffer for both directions, as bench/mpi_pp uses (its
      * MPI_Send() and MPI_Recv() share one): in interleaved A/B runs a
      * second buffer cost 10-17% of the median half round trip at 1-2 KiB,
@@ -617,7 +709,7 @@ static int pp_client(const struct pp_opts *o)
      * buffer before the answer lands in it. --verify keeps a second
      * buffer, so that an answer that never arrived cannot pass as the
      * data we sent. */
-    c.rbuf = o->verify ? calloc(1, o->maxsize ? o->maxsize : 1) : c.sbuf;
+    c.rbuf = o->verify ? pp_alloc(o, o->maxsize ? o->maxsize : 1) : c.sbuf;
     if (!c.con || !c.sreq || !c.rreq || !c.sbuf || !c.rbuf) {
         fprintf(stderr, "%s: out of memory\n", pp_prog);
         goto out;

@@ -12,14 +12,33 @@
  *   PSCOM_SOCKET_USERDATA_TYPE     type of socket->userdata
  *   PSCOM_CONNECTION_USERDATA_TYPE type of connection->userdata
  * Without them the user parts are zero-length.
+ *
+ * Binary compatible too: the structs and enums below have the x86-64
+ * layout of the 0x0200 header (unsigned int lengths, member order), so a
+ * program built against the 0x0200 header runs on this libpscom.so.2
+ * (test/compat/abi_layout.c asserts the offsets).
+ *
+ * Everything not in the 0x0200 header is marked "Extension" below.
  */
 #ifndef PSCOM_H_
 #define PSCOM_H_
+/* The 0x0200 header's include guard: programs test it. */
+#ifndef _PSCOM_H_
+#define _PSCOM_H_
+#endif
 
+/* 0x0200 programs rely on pscom.h for these (assert, memcpy, struct
+ * in_addr, struct sockaddr_in, struct iovec). */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,7 +50,7 @@ extern "C" {
 /** Pass to pscom_listen() to let the system choose a port. */
 #define PSCOM_ANYPORT -1
 
-/** Thread levels for pscom_init_thread(). */
+/** Extension: thread levels for pscom_init_thread_level(). */
 #define PSCOM_THREAD_SINGLE 0
 #define PSCOM_THREAD_FUNNELED 1
 #define PSCOM_THREAD_SERIALIZED 2
@@ -47,7 +66,7 @@ typedef enum PSCOM_err {
     PSCOM_ERR_EOF = -5,        /**< end of file */
     PSCOM_ERR_IOERROR = -6,    /**< IO error */
     PSCOM_ERR_UNSUPPORTED_VERSION = -7,
-    PSCOM_ERR_CONNECTION_REFUSED = -8,
+    PSCOM_ERR_CONNECTION_REFUSED = -8, /**< connection refused */
 } pscom_err_t;
 
 /** Connection states; values are ABI. */
@@ -88,7 +107,7 @@ typedef enum PSCOM_con_type {
     PSCOM_CON_TYPE_CBC = 0x0f,
     PSCOM_CON_TYPE_MXM = 0x10,
     PSCOM_CON_TYPE_SUSPENDED = 0x11,
-    PSCOM_CON_TYPE_UCP = 0x12,
+    PSCOM_CON_TYPE_UCP = 0x12, /**< no transport behind it here */
     PSCOM_CON_TYPE_IVSHMEM = 0x13,
 } pscom_con_type_t;
 
@@ -134,13 +153,31 @@ struct PSCOM_con_info {
     char name[8];
 };
 
-/** Message header as seen by recv_accept() and default_recv(). */
-struct PSCOM_header_net {
-    uint16_t msg_type;
-    uint16_t xheader_len;
-    uint32_t data_len;
-    char xheader[0]; /**< xheader_len bytes of user header follow */
-};
+/* ---- xheader ----------------------------------------------------------- */
+
+/** xheader of an RMA write: where the passive side puts the data. */
+typedef struct PSCOM_xheader_rma_write {
+    void *dest;
+} pscom_xheader_rma_write_t;
+
+/** xheader of an RMA read request: id names the reading request, src and
+ * src_len the memory of the passive side to read. */
+typedef struct PSCOM_xheader_rma_read {
+    void *id;
+    void *src;
+    uint32_t src_len;
+} pscom_xheader_rma_read_t;
+
+/** xheader of the answer to an RMA read: the id of the request. */
+typedef struct PSCOM_xheader_rma_read_answer {
+    void *id;
+} pscom_xheader_rma_read_answer_t;
+
+/** xheader of a rendezvous FIN (in the union for layout; this library
+ * sends no rendezvous messages). */
+typedef struct PSCOM_xheader_rendezvous_fin {
+    void *id;
+} pscom_xheader_rendezvous_fin_t;
 
 /** Header used by pscom_post_bcast() and groups. */
 typedef struct PSCOM_xheader_bcast {
@@ -151,18 +188,29 @@ typedef struct PSCOM_xheader_bcast {
     char user[0];
 } pscom_xheader_bcast_t;
 
-#ifndef PSCOM_XHEADER_USER_TYPE
-struct PSCOM_xheader_user_empty {
-    char user[0];
-};
-#define PSCOM_XHEADER_USER_TYPE struct PSCOM_xheader_user_empty
-#endif
-
-/** The user header ("xheader") of a request. */
+/** The user header ("xheader") of a request or message. 24 bytes (the
+ * rma_read member) unless PSCOM_XHEADER_USER_TYPE is larger. */
 typedef union PSCOM_xheader {
+    pscom_xheader_rma_read_t rma_read;
+    pscom_xheader_rma_read_answer_t rma_read_answer;
+    pscom_xheader_rma_write_t rma_write;
+    pscom_xheader_rendezvous_fin_t ren_fin;
     pscom_xheader_bcast_t bcast;
+#ifdef PSCOM_XHEADER_USER_TYPE
     PSCOM_XHEADER_USER_TYPE user;
+#else
+    char user[0];
+#endif
 } pscom_xheader_t;
+
+/** Message header as seen by recv_accept() and default_recv(); the
+ * message's xheader (xheader_len bytes) follows it directly. */
+struct PSCOM_header_net {
+    uint16_t msg_type;
+    uint16_t xheader_len;
+    uint32_t data_len;
+    pscom_xheader_t xheader[0];
+};
 
 struct PSCOM_req_user;
 
@@ -170,8 +218,8 @@ struct PSCOM_req_user;
 struct PSCOM_request {
     pscom_req_state_t state;
 
-    size_t xheader_len;
-    size_t data_len;
+    unsigned int xheader_len;
+    unsigned int data_len;
     void *data;
 
     pscom_connection_t *connection;
@@ -187,13 +235,15 @@ struct PSCOM_request {
         void (*io_done)(pscom_request_t *request);
     } ops;
 
-    size_t user_size;
-    struct PSCOM_req_user *user;
+    unsigned int user_size;
+    struct PSCOM_req_user *user; /**< define your own struct PSCOM_req_user */
 
-    size_t max_xheader_len;
+    unsigned int max_xheader_len;
     pscom_header_net_t header;
-    pscom_xheader_t xheader; /**< max_xheader_len bytes (rounded up to 8) */
-    /* the user part (user_size bytes) follows the xheader storage */
+    /** Storage: max_xheader_len bytes rounded up to 8, at least
+     * sizeof(pscom_xheader_t) (warning: sizeof(pscom_request_t) depends
+     * on PSCOM_XHEADER_USER_TYPE). The user part follows the storage. */
+    pscom_xheader_t xheader;
 };
 
 /** A communication endpoint that owns connections. */
@@ -212,7 +262,8 @@ struct PSCOM_socket {
     int listen_portno; /**< -1 when not listening */
     pscom_con_info_t local_con_info;
 
-    size_t userdata_size;
+    unsigned int connection_userdata_size;
+    unsigned int userdata_size;
 #ifdef PSCOM_SOCKET_USERDATA_TYPE
     PSCOM_SOCKET_USERDATA_TYPE userdata;
 #else
@@ -227,7 +278,7 @@ struct PSCOM_connection {
     pscom_con_type_t type;
     pscom_con_info_t remote_con_info;
 
-    size_t userdata_size;
+    unsigned int userdata_size;
 #ifdef PSCOM_CONNECTION_USERDATA_TYPE
     PSCOM_CONNECTION_USERDATA_TYPE userdata;
 #else
@@ -241,9 +292,13 @@ struct PSCOM_connection {
  * PSCOM_ERR_UNSUPPORTED_VERSION. Safe to call more than once. */
 pscom_err_t pscom_init(int pscom_version);
 
-/** As pscom_init(); with PSCOM_THREAD_MULTIPLE every call is serialised
+/** As pscom_init(), for multithreaded use: every call is serialised
  * internally so that several threads may call into the library. */
-pscom_err_t pscom_init_thread(int pscom_version, int threadlevel);
+pscom_err_t pscom_init_thread(int pscom_version);
+
+/** Extension: as pscom_init() with a thread level (PSCOM_THREAD_*);
+ * PSCOM_THREAD_MULTIPLE is pscom_init_thread(). */
+pscom_err_t pscom_init_thread_level(int pscom_version, int threadlevel);
 
 /** IPv4 address of this node (host byte order). */
 int pscom_get_nodeid(void);
@@ -256,13 +311,21 @@ void pscom_set_debug(unsigned int level);
 
 /* ---- sockets ----------------------------------------------------------- */
 
-pscom_socket_t *pscom_open_socket(unsigned int userdata_size,
+pscom_socket_t *pscom_open_socket(unsigned int socket_userdata_size,
                                   unsigned int connection_userdata_size);
+
+#define PSCOM_OPEN_SOCKET()                                                 \
+    pscom_open_socket(sizeof(PSCOM_SOCKET_USERDATA_TYPE),                   \
+                      sizeof(PSCOM_CONNECTION_USERDATA_TYPE))
+
 /** Name used by on-demand connections (at most 8 characters). */
 void pscom_socket_set_name(pscom_socket_t *socket, const char *name);
 pscom_err_t pscom_listen(pscom_socket_t *socket, int portno);
 void pscom_stop_listen(pscom_socket_t *socket);
+/** Stop accepting for a while (suspend/resume; in the newest 0x0200
+ * snapshot only). */
 void pscom_suspend_listen(pscom_socket_t *socket);
+/** Accept again after pscom_suspend_listen(). */
 void pscom_resume_listen(pscom_socket_t *socket);
 /** Close every connection of the socket, then the socket itself. */
 void pscom_close_socket(pscom_socket_t *socket);
@@ -275,10 +338,12 @@ pscom_connection_t *pscom_open_connection(pscom_socket_t *socket);
 pscom_err_t pscom_connect(pscom_connection_t *connection, int nodeid,
                           int portno);
 /** Connect on first write; the socket names decide who connects. */
+#define PSCOM_HAS_ON_DEMAND_CONNECTIONS 1
 pscom_err_t pscom_connect_ondemand(pscom_connection_t *connection,
                                    int nodeid, int portno,
                                    const char name[8]);
-/** Connect to "a.b.c.d:port" or "a.b.c.d:port@name" (on demand). */
+/** Connect to "host:port" or "host:port@name" (on demand); host is a
+ * dotted address or a name (resolved with getaddrinfo, IPv4). */
 pscom_err_t pscom_connect_socket_str(pscom_connection_t *connection,
                                      const char *socket_str);
 void pscom_close_connection(pscom_connection_t *connection);
@@ -287,9 +352,11 @@ void pscom_flush(pscom_connection_t *connection);
 /** Iterate the connections of a socket: pass NULL to start. */
 pscom_connection_t *pscom_get_next_connection(pscom_socket_t *socket,
                                               pscom_connection_t *prev);
-/** Suspend a connection (drained, transport closed, sends queued). */
+/** Suspend a connection (drained, transport closed, sends queued). In
+ * the newest 0x0200 snapshot only, where it returns void; the result is
+ * an extension (callers that ignore it build and run unchanged). */
 pscom_err_t pscom_shutdown_connection(pscom_connection_t *connection);
-/** Resume a suspended connection (reconnects on demand). */
+/** Resume a suspended connection (reconnects on demand); as above. */
 pscom_err_t pscom_resume_connection(pscom_connection_t *connection);
 
 /* ---- requests ---------------------------------------------------------- */
@@ -304,6 +371,24 @@ void pscom_request_free(pscom_request_t *request);
 
 void pscom_post_recv(pscom_request_t *request);
 void pscom_post_send(pscom_request_t *request);
+
+/** Fill the connection, data and xheader of a request; the xheader (if
+ * not NULL) is copied into req->xheader. Returns req. */
+static inline pscom_request_t *
+pscom_req_prepare(pscom_request_t *req, pscom_connection_t *connection,
+                  void *data, unsigned int data_len, void *xheader,
+                  unsigned int xheader_len)
+{
+    req->connection = connection;
+    req->data = data;
+    req->data_len = data_len;
+    req->xheader_len = xheader_len;
+    if (xheader) {
+        assert(xheader_len <= req->max_xheader_len);
+        memcpy(&req->xheader.user, xheader, xheader_len);
+    }
+    return req;
+}
 
 /** Send a copy of xheader and data; returns at once. */
 void pscom_send(pscom_connection_t *connection, void *xheader,
@@ -321,21 +406,54 @@ pscom_err_t pscom_recv(pscom_connection_t *connection,
                        pscom_socket_t *socket, void *xheader,
                        unsigned int xheader_len, void *data,
                        unsigned int data_len);
-pscom_err_t pscom_recv_from(pscom_connection_t *connection, void *xheader,
-                            size_t xheader_len, void *data,
-                            size_t data_len);
-pscom_err_t pscom_recv_any(pscom_socket_t *socket,
-                           pscom_connection_t **connection, void *xheader,
-                           size_t xheader_len, void *data, size_t data_len);
+
+/** Blocking receive from one connection. */
+static inline pscom_err_t pscom_recv_from(pscom_connection_t *connection,
+                                          void *xheader,
+                                          unsigned int xheader_len,
+                                          void *data, unsigned int data_len)
+{
+    return pscom_recv(connection, connection->socket, xheader, xheader_len,
+                      data, data_len);
+}
+
+/** Blocking receive from any connection of a socket. */
+static inline pscom_err_t pscom_recv_any(pscom_socket_t *socket,
+                                         void *xheader,
+                                         unsigned int xheader_len,
+                                         void *data, unsigned int data_len)
+{
+    return pscom_recv(NULL, socket, xheader, xheader_len, data, data_len);
+}
+
+/** Extension: pscom_recv_any() that also tells the connection the
+ * message came from (*connection; may be NULL). */
+pscom_err_t pscom_recv_any_con(pscom_socket_t *socket,
+                               pscom_connection_t **connection,
+                               void *xheader, unsigned int xheader_len,
+                               void *data, unsigned int data_len);
+
+/** RMA write: put request->data_len bytes from request->data into the
+ * peer's memory at request->xheader.rma_write.dest over
+ * request->connection (any transport). io_done runs once the data is
+ * sent. The peer copies the data while it makes progress; it must own
+ * the memory (no check beyond that is possible). */
+void pscom_post_rma_write(pscom_request_t *request);
+
+/** RMA read: get request->data_len bytes of the peer's memory at
+ * request->xheader.rma_read.src over request->connection into
+ * request->data. io_done runs once the answer is in. */
+void pscom_post_rma_read(pscom_request_t *request);
 
 /* ---- completion -------------------------------------------------------- */
 
 void pscom_wait(pscom_request_t *request);
 /** Wait for a NULL-terminated array of requests. */
 void pscom_wait_all(pscom_request_t **requests);
-/** One blocking progress step. With a memory transport (shm, ivshmem)
- * open there is nothing to block on: it polls and returns, and after
- * PSP_SPIN_US without progress across calls it also yields the CPU. */
+/** One blocking progress step: returns after an event, or after at most
+ * 100 ms without one. With a memory transport (shm, ivshmem) open there
+ * is nothing to block on: it polls and returns, and after PSP_SPIN_US
+ * without progress across calls it also yields the CPU. */
 void pscom_wait_any(void);
 /** One non-blocking progress step; 1 if anything progressed. */
 int pscom_test_any(void);
@@ -385,6 +503,10 @@ void pscom_bcast(pscom_group_t *group, unsigned int bcast_root,
                  void *xheader, unsigned int xheader_len, void *data,
                  unsigned int data_len);
 void pscom_barrier(pscom_group_t *group);
+/** The open group of socket with group_id, or NULL. */
+pscom_group_t *pscom_group_find(pscom_socket_t *socket, uint32_t group_id);
+/** The id a group was opened with. */
+uint32_t pscom_group_get_id(pscom_group_t *group);
 
 /* ---- connection-type masks -------------------------------------------- */
 
@@ -399,7 +521,9 @@ int pscom_con_type_mask_is_set(pscom_socket_t *socket,
                                pscom_con_type_t con_type);
 
 /* ---- socket strings ---------------------------------------------------- */
-/* The returned strings live in a static buffer per function and thread. */
+/* The returned strings live in thread-local buffers of the function; each
+ * function rotates over a few, so that the results of a few calls (e.g.
+ * two arguments of one printf) stay valid together. */
 
 const char *pscom_socket_str(int nodeid, int portno);
 const char *pscom_socket_ondemand_str(int nodeid, int portno,
@@ -420,7 +544,18 @@ const char *pscom_con_type_str(pscom_con_type_t type);
 const char *pscom_req_state_str(pscom_req_state_t state);
 const char *pscom_err_str(pscom_err_t error);
 const char *pscom_con_info_str(pscom_con_info_t *con_info);
+/** "info1 to info2". */
+const char *pscom_con_info_str2(pscom_con_info_t *con_info1,
+                                pscom_con_info_t *con_info2);
 const char *pscom_con_str(pscom_connection_t *connection);
+/** "read", "write", "connect", "rw". */
+const char *pscom_op_str(pscom_op_t operation);
+/** Printable dump of size bytes of buf: hex, and the printable
+ * characters, shortened with "..." when long. */
+const char *pscom_dumpstr(const void *buf, int size);
+
+#define pscom_min(a, b) (((a) < (b)) ? (a) : (b))
+#define pscom_max(a, b) (((a) > (b)) ? (a) : (b))
 
 /* ---- debugging and environment ---------------------------------------- */
 
@@ -437,10 +572,28 @@ void pscom_env_get_str(char **val, const char *name);
 /** As pscom_env_get_str(), ensuring a trailing '/'. */
 void pscom_env_get_dir(char **val, const char *name);
 
+/** The getenv()/setenv() the library uses; a program may replace them
+ * (e.g. to read a launcher's key-value store). */
+extern char *(*pscom_env_get)(const char *name);
+extern int (*pscom_env_set)(const char *name, const char *value,
+                            int overwrite);
+
 /** Read/write exactly count bytes (retrying on EINTR and short counts);
  * returns count, or -1 with errno set. */
-ssize_t pscom_readall(int fd, void *buf, size_t count);
-ssize_t pscom_writeall(int fd, const void *buf, size_t count);
+int pscom_readall(int fd, void *buf, int count);
+int pscom_writeall(int fd, const void *buf, int count);
+
+/** Port number of a service name or a decimal string ("5006", "ssh"), in
+ * network byte order as getservbyname(), or -1. */
+int pscom_atoport(const char *service, const char *proto);
+/** IPv4 address of a dotted address or a host name into *addr; 0, or -1
+ * when it cannot be resolved. */
+int pscom_atoaddr(const char *address, struct in_addr *addr);
+/** Fill *addr (AF_INET) from host (NULL: INADDR_ANY), port and protocol
+ * ("tcp", "udp"); 0, or -1. */
+int pscom_ascii_to_sockaddr_in(const char *host, const char *port,
+                               const char *protocol,
+                               struct sockaddr_in *addr);
 
 #ifdef __cplusplus
 }

@@ -201,7 +201,7 @@ int pscom_env_parse(pscom_env_type_t type, const char *text, void *value)
 static void load_row(struct env_entry *e)
 {
     const pscom_env_row_t *row = e->row;
-    const char *text = getenv(row->name);
+    const char *text = pscom_env_get(row->name);
     const char *src = row->defval;
     union {
         int i;
@@ -311,9 +311,14 @@ void pscom_env_dump(FILE *out)
 
 /* ---- public getters ------------------------------------------------------ */
 
+/* 0x0200: replaceable hooks; the table and the getters read through them. */
+char *(*pscom_env_get)(const char *name) = getenv;
+int (*pscom_env_set)(const char *name, const char *value,
+                     int overwrite) = setenv;
+
 void pscom_env_get_int(int *val, const char *name)
 {
-    const char *text = getenv(name);
+    const char *text = pscom_env_get(name);
 
     if (text && pscom_env_parse(PSCOM_ENV_INT, text, val)) {
         DPRINT(1, "pscom: ignoring bad integer %s='%s'", name, text);
@@ -322,7 +327,7 @@ void pscom_env_get_int(int *val, const char *name)
 
 void pscom_env_get_uint(unsigned int *val, const char *name)
 {
-    const char *text = getenv(name);
+    const char *text = pscom_env_get(name);
 
     if (text && pscom_env_parse(PSCOM_ENV_UINT, text, val)) {
         DPRINT(1, "pscom: ignoring bad unsigned %s='%s'", name, text);
@@ -331,7 +336,7 @@ void pscom_env_get_uint(unsigned int *val, const char *name)
 
 void pscom_env_get_str(char **val, const char *name)
 {
-    const char *text = getenv(name);
+    const char *text = pscom_env_get(name);
 
     if (text) {
         *val = (char *)text;
@@ -340,7 +345,7 @@ void pscom_env_get_str(char **val, const char *name)
 
 void pscom_env_get_dir(char **val, const char *name)
 {
-    const char *text = getenv(name);
+    const char *text = pscom_env_get(name);
 
     if (text) {
         pscom_env_parse(PSCOM_ENV_DIR, text, val);

@@ -94,6 +94,24 @@ static pscom_group_t *group_find(struct pscom_sock *sock, uint32_t id)
     return NULL;
 }
 
+pscom_group_t *pscom_group_find(pscom_socket_t *socket, uint32_t group_id)
+{
+    pscom_group_t *g;
+
+    if (!socket) {
+        return NULL;
+    }
+    pscom_lock();
+    g = group_find(pscom_sock_of(socket), group_id);
+    pscom_unlock();
+    return g;
+}
+
+uint32_t pscom_group_get_id(pscom_group_t *group)
+{
+    return group->id;
+}
+
 /* ---- broadcast ----------------------------------------------------------- */
 
 static uint32_t vrank(pscom_group_t *g, uint32_t root)
@@ -152,7 +170,7 @@ static void bcast_recv_done(struct pscom_req *req)
         return;
     }
     bcast_forward(g, req->pub.xheader.bcast.bcast_root, &req->pub.xheader,
-                  req->pub.xheader_len, req->pub.data, req->pub.data_len);
+                  pscom_req_rx_xlen(req), req->pub.data, req->rx_data);
 }
 
 void pscom_post_bcast(pscom_request_t *request)

@@ -183,7 +183,7 @@ int pscom_ensure_init(void)
     return rc;
 }
 
-pscom_err_t pscom_init_thread(int pscom_version, int threadlevel)
+pscom_err_t pscom_init_thread_level(int pscom_version, int threadlevel)
 {
     if ((pscom_version & 0xff00) != (PSCOM_VERSION & 0xff00)) {
         fprintf(stderr,
@@ -200,7 +200,12 @@ pscom_err_t pscom_init_thread(int pscom_version, int threadlevel)
 
 pscom_err_t pscom_init(int pscom_version)
 {
-    return pscom_init_thread(pscom_version, PSCOM_THREAD_SINGLE);
+    return pscom_init_thread_level(pscom_version, PSCOM_THREAD_SINGLE);
+}
+
+pscom_err_t pscom_init_thread(int pscom_version)
+{
+    return pscom_init_thread_level(pscom_version, PSCOM_THREAD_MULTIPLE);
 }
 
 int pscom_get_nodeid(void)

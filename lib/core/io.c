@@ -1,5 +1,5 @@
 /*
- * io.c -- pscom_readall / pscom_writeall.
+ * io.c -- pscom_readall / pscom_writeall (0x0200: int counts).
  */
 #include <config.h>
 
@@ -8,12 +8,16 @@
 
 #include "pscom_priv.h"
 
-ssize_t pscom_readall(int fd, void *buf, size_t count)
+int pscom_readall(int fd, void *buf, int count)
 {
-    size_t done = 0;
+    int done = 0;
 
+    if (count < 0) {
+        errno = EINVAL;
+        return -1;
+    }
     while (done < count) {
-        ssize_t n = read(fd, (char *)buf + done, count - done);
+        ssize_t n = read(fd, (char *)buf + done, (size_t)(count - done));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -24,24 +28,29 @@ ssize_t pscom_readall(int fd, void *buf, size_t count)
             errno = EPIPE;
             return -1;
         }
-        done += (size_t)n;
+        done += (int)n;
     }
-    return (ssize_t)done;
+    return done;
 }
 
-ssize_t pscom_writeall(int fd, const void *buf, size_t count)
+int pscom_writeall(int fd, const void *buf, int count)
 {
-    size_t done = 0;
+    int done = 0;
 
+    if (count < 0) {
+        errno = EINVAL;
+        return -1;
+    }
     while (done < count) {
-        ssize_t n = write(fd, (const char *)buf + done, count - done);
+        ssize_t n =
+            write(fd, (const char *)buf + done, (size_t)(count - done));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return -1;
         }
-        done += (size_t)n;
+        done += (int)n;
     }
-    return (ssize_t)done;
+    return done;
 }

@@ -50,6 +50,23 @@ int pscom_header_check(const pscom_header_net_t *h)
             return -EPROTO;
         }
         return 0;
+    case PSCOM_MSGTYPE_RMA_WRITE:
+    case PSCOM_MSGTYPE_RMA_READ_ANSWER:
+        /* Both carry a pointer-sized member first (dest, id). */
+        if (h->xheader_len < sizeof(void *)) {
+            DPRINT(1, "pscom: protocol error: RMA message with a %u byte "
+                      "xheader",
+                   (unsigned)h->xheader_len);
+            return -EPROTO;
+        }
+        return 0;
+    case PSCOM_MSGTYPE_RMA_READ:
+        if (h->xheader_len < sizeof(pscom_xheader_rma_read_t) ||
+            h->data_len) {
+            DPRINT(1, "pscom: protocol error: bad RMA read request");
+            return -EPROTO;
+        }
+        return 0;
     case PSCOM_MSGTYPE_EOF:
     case PSCOM_MSGTYPE_SUSPEND:
         if (h->xheader_len || h->data_len) {
@@ -80,7 +97,8 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
         req->pub.state |= PSCOM_REQ_STATE_TRUNCATED;
     }
     ring_copy(&req->pub.xheader, h->xheader, xl);
-    req->pub.xheader_len = xl;
+    /* 0x0200: xheader_len and data_len stay as posted (programs check a
+     * guard at data[data_len]); the sent lengths are in pub.header. */
     if (dl > req->pub.data_len) {
         req->skip = dl - req->pub.data_len;
         dl = req->pub.data_len;
@@ -88,7 +106,7 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
     } else {
         req->skip = 0;
     }
-    req->pub.data_len = dl;
+    req->rx_data = (unsigned int)dl;
     req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;
 }
 
@@ -120,6 +138,10 @@ static struct pscom_req *find_receiver(struct pscom_con *con,
     struct pscom_sock *sock = con->sock;
     struct list_head *pos;
 
+    if (h->msg_type == PSCOM_MSGTYPE_RMA_WRITE ||
+        h->msg_type == PSCOM_MSGTYPE_RMA_READ) {
+        return pscom_rma_passive_req(con, h);
+    }
     if (h->msg_type == PSCOM_MSGTYPE_USER && sock->pub.ops.default_recv) {
         pscom_request_t *r = sock->pub.ops.default_recv(&con->pub, h);
         if (r) {
@@ -148,10 +170,10 @@ static void msg_to_req(struct pscom_con *con, struct pscom_req *req)
     req->flags |= PSCOM_REQ_F_QUEUED;
     pscom_req_prepare_recv(req, con, h);
     con->rx_req = req;
-    if (req->pub.data_len) {
+    if (req->rx_data) {
         con->rx_state = PSCOM_RX_DATA;
         con->rx_dst = req->pub.data;
-        con->rx_left = req->pub.data_len;
+        con->rx_left = req->rx_data;
     } else if (req->skip) {
         con->rx_state = PSCOM_RX_SKIP;
         con->rx_left = req->skip;

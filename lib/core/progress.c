@@ -467,6 +467,13 @@ void pscom_wait_all(pscom_request_t **requests)
  * spans calls. */
 static struct idle_spin wait_any_idle;
 
+/* The longest pscom_wait_any() sleeps without an event. 0x0200 programs
+ * loop on it while they re-check conditions an earlier step already made
+ * true (pscom_bcast_pp walks its connections one step per call); the
+ * 0x0200 library kept polling there, so such a loop must not sleep for
+ * ever. */
+#define WAIT_ANY_MAX_MS 100
+
 void pscom_wait_any(void)
 {
     int yield = 0;
@@ -475,7 +482,7 @@ void pscom_wait_any(void)
     if (pscom_progress(0)) {
         idle_spin_reset(&wait_any_idle);
     } else if (!pscom_g.pollers_active) {
-        pscom_progress(-1);
+        pscom_progress(WAIT_ANY_MAX_MS);
     } else if (pscom_progress(0)) {
         idle_spin_reset(&wait_any_idle);
     } else {

@@ -56,6 +56,9 @@ enum pscom_msgtype {
     PSCOM_MSGTYPE_EOF = 3,         /**< graceful close, nothing follows */
     PSCOM_MSGTYPE_SUSPEND = 4,     /**< reserved: suspend protocol */
     PSCOM_MSGTYPE_SUSPEND_ACK = 5, /**< reserved: suspend protocol */
+    PSCOM_MSGTYPE_RMA_WRITE = 6,   /**< rma.c: data for xheader dest */
+    PSCOM_MSGTYPE_RMA_READ = 7,    /**< rma.c: please send src_len at src */
+    PSCOM_MSGTYPE_RMA_READ_ANSWER = 8, /**< rma.c: the data read */
     PSCOM_MSGTYPE_MAX
 };
 
@@ -93,6 +96,7 @@ struct pscom_req {
     struct pscom_con *con;   /* send: target */
     struct iovec iov[2];     /* send: what is left to write */
     size_t skip;             /* recv: bytes to discard (truncation) */
+    unsigned int rx_data;    /* recv: data bytes taken, min(posted, sent) */
     pscom_match_fn match;    /* recv: NULL = user message rules */
     void (*done_hook)(struct pscom_req *req); /* before io_done */
     void *hook_priv;
@@ -312,6 +316,16 @@ void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req);
 /** Unlink and free an unexpected message. */
 void pscom_unexp_free(struct pscom_unexp *ux);
 
+/** xheader bytes a receive took: min(posted, sent). As in 0x0200, a
+ * receive leaves xheader_len and data_len as posted; the message's own
+ * lengths are in req->pub.header. */
+static inline unsigned int pscom_req_rx_xlen(const struct pscom_req *req)
+{
+    unsigned int sent = req->pub.header.xheader_len;
+
+    return sent < req->pub.xheader_len ? sent : req->pub.xheader_len;
+}
+
 /* ---- parser.c ------------------------------------------------------------ */
 /** Set up / free the receive parser of a connection. */
 void pscom_rx_init(struct pscom_con *con);
@@ -409,6 +423,12 @@ unsigned int pscom_plugins_tcp_priority(void);
 void pscom_plugins_dump(FILE *out);
 /** Call destroy() of the initialised plugins (at exit). */
 void pscom_plugins_destroy(void);
+
+/* ---- rma.c --------------------------------------------------------------- */
+/** The internal request that takes an RMA_WRITE or RMA_READ message on
+ * the passive side (freed when done), or NULL (out of memory). */
+struct pscom_req *pscom_rma_passive_req(struct pscom_con *con,
+                                        const pscom_header_net_t *h);
 
 /* ---- group.c ------------------------------------------------------------- */
 void pscom_groups_close_sock(struct pscom_sock *sock);

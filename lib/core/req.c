@@ -4,6 +4,7 @@
  */
 #include <config.h>
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,9 @@ struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
     list_init(&req->next);
     req->pub.state = PSCOM_REQ_STATE_DONE;
     req->pub.max_xheader_len = max_xheader_len;
+    /* 0x0200: a new request takes a full xheader (pscom_dispatch posts
+     * receives without setting xheader_len). */
+    req->pub.xheader_len = max_xheader_len;
     req->pub.user_size = user_size;
     req->pub.user =
         user_size ? (struct PSCOM_req_user *)(void *)((char *)&req->pub
@@ -125,13 +129,13 @@ static void req_fail_now(struct pscom_req *req, pscom_req_state_t bits)
 void pscom_post_send_internal(struct pscom_req *req, struct pscom_con *con,
                               unsigned int msg_type)
 {
-    size_t xcap = xheader_capacity((unsigned)req->pub.max_xheader_len);
+    size_t xcap = xheader_capacity(req->pub.max_xheader_len);
 
     req->pub.state = PSCOM_REQ_STATE_SEND_REQUEST | PSCOM_REQ_STATE_POSTED;
     req->pub.socket = con ? &con->sock->pub : NULL;
+    /* data_len is an unsigned int like the wire's uint32_t: no check. */
     if (!con || req->pub.xheader_len > xcap ||
-        req->pub.xheader_len > PSCOM_XHEADER_MAX ||
-        req->pub.data_len > UINT32_MAX) {
+        req->pub.xheader_len > PSCOM_XHEADER_MAX) {
         DPRINT(1, "pscom: post_send: %s",
                !con ? "no connection" : "xheader or data too long");
         req_fail_now(req, PSCOM_REQ_STATE_ERROR);
@@ -163,16 +167,23 @@ void pscom_send_internal(struct pscom_con *con, unsigned int msg_type,
                          const void *xheader, size_t xheader_len,
                          const void *data, size_t data_len)
 {
-    struct pscom_req *req =
-        pscom_req_alloc((unsigned)xheader_len, (unsigned)data_len);
+    struct pscom_req *req;
 
+    /* Requests and the wire carry unsigned int / uint32_t lengths. */
+    if (xheader_len > PSCOM_XHEADER_MAX || data_len > UINT_MAX) {
+        DPRINT(0, "pscom: send of %zu bytes xheader, %zu bytes data: too "
+                  "long (at most %u and %u)",
+               xheader_len, data_len, PSCOM_XHEADER_MAX, UINT_MAX);
+        return;
+    }
+    req = pscom_req_alloc((unsigned)xheader_len, (unsigned)data_len);
     if (!req) {
         return;
     }
     req->flags |= PSCOM_REQ_F_FREE_ON_DONE;
     req->pub.connection = &con->pub;
-    req->pub.xheader_len = xheader_len;
-    req->pub.data_len = data_len;
+    req->pub.xheader_len = (unsigned)xheader_len;
+    req->pub.data_len = (unsigned)data_len;
     req->pub.data = req->pub.user;
     if (xheader_len) {
         memcpy(&req->pub.xheader, xheader, xheader_len);
@@ -256,7 +267,7 @@ void pscom_unexp_free(struct pscom_unexp *ux)
 
 void pscom_unexp_deliver(struct pscom_unexp *ux, struct pscom_req *req)
 {
-    size_t n = req->pub.data_len; /* already min(posted, message) */
+    size_t n = req->rx_data; /* min(posted, message) */
 
     if (n) {
         memcpy(req->pub.data, ux->data, n);
@@ -333,14 +344,14 @@ void pscom_post_recv(pscom_request_t *request)
 static pscom_err_t recv_common(pscom_connection_t *connection,
                                pscom_socket_t *socket,
                                pscom_connection_t **from, void *xheader,
-                               size_t xheader_len, void *data,
-                               size_t data_len)
+                               unsigned int xheader_len, void *data,
+                               unsigned int data_len)
 {
     struct pscom_req *req;
     pscom_err_t rc;
 
     pscom_lock();
-    req = pscom_req_alloc((unsigned)xheader_len, 0);
+    req = pscom_req_alloc(xheader_len, 0);
     if (!req) {
         pscom_unlock();
         return PSCOM_ERR_STDERROR;
@@ -353,7 +364,7 @@ static pscom_err_t recv_common(pscom_connection_t *connection,
     pscom_post_recv_internal(req);
     pscom_progress_until(&req->pub.state, PSCOM_REQ_STATE_DONE);
     if (xheader_len) {
-        memcpy(xheader, &req->pub.xheader, req->pub.xheader_len);
+        memcpy(xheader, &req->pub.xheader, pscom_req_rx_xlen(req));
     }
     if (from) {
         *from = req->pub.connection;
@@ -379,16 +390,10 @@ pscom_err_t pscom_recv(pscom_connection_t *connection,
                        data_len);
 }
 
-pscom_err_t pscom_recv_from(pscom_connection_t *connection, void *xheader,
-                            size_t xheader_len, void *data, size_t data_len)
-{
-    return recv_common(connection, NULL, NULL, xheader, xheader_len, data,
-                       data_len);
-}
-
-pscom_err_t pscom_recv_any(pscom_socket_t *socket,
-                           pscom_connection_t **connection, void *xheader,
-                           size_t xheader_len, void *data, size_t data_len)
+pscom_err_t pscom_recv_any_con(pscom_socket_t *socket,
+                               pscom_connection_t **connection,
+                               void *xheader, unsigned int xheader_len,
+                               void *data, unsigned int data_len)
 {
     return recv_common(NULL, socket, connection, xheader, xheader_len, data,
                        data_len);

@@ -51,6 +51,7 @@ pscom_socket_t *pscom_open_socket(unsigned int userdata_size,
     sock->pub.local_con_info.pid = (int)getpid();
     sock->pub.local_con_info.id = sock;
     sock->pub.userdata_size = userdata_size;
+    sock->pub.connection_userdata_size = connection_userdata_size;
     list_add_tail(&sock->next, &pscom_g.sockets);
     pscom_unlock();
     return &sock->pub;

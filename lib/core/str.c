@@ -11,6 +11,16 @@
 
 #include "pscom_priv.h"
 
+/* The string functions return thread-local buffers. Each keeps a few and
+ * hands them out in turn, so that two results used together (a send's
+ * and a receive's state in one printf) do not overwrite each other. */
+#define STR_SLOTS 4
+#define STR_SLOT(var, size)                                                 \
+    static __thread char var##_ring[STR_SLOTS][size];                      \
+    static __thread unsigned int var##_next;                               \
+    char *var = var##_ring[var##_next++ % STR_SLOTS];                      \
+    const size_t var##_size = size
+
 void pscom_inet_str(char *buf, size_t size, int nodeid)
 {
     unsigned int a = (unsigned int)nodeid;
@@ -21,22 +31,22 @@ void pscom_inet_str(char *buf, size_t size, int nodeid)
 
 const char *pscom_socket_str(int nodeid, int portno)
 {
-    static __thread char buf[32];
+    STR_SLOT(buf, 32);
     char ip[16];
 
     pscom_inet_str(ip, sizeof(ip), nodeid);
-    snprintf(buf, sizeof(buf), "%s:%d", ip, portno);
+    snprintf(buf, buf_size, "%s:%d", ip, portno);
     return buf;
 }
 
 const char *pscom_socket_ondemand_str(int nodeid, int portno,
                                       const char name[8])
 {
-    static __thread char buf[48];
+    STR_SLOT(buf, 48);
     char ip[16];
 
     pscom_inet_str(ip, sizeof(ip), nodeid);
-    snprintf(buf, sizeof(buf), "%s:%d@%.8s", ip, portno, name);
+    snprintf(buf, buf_size, "%s:%d@%.8s", ip, portno, name);
     return buf;
 }
 
@@ -52,11 +62,12 @@ const char *pscom_listen_socket_ondemand_str(pscom_socket_t *socket)
                                      socket->local_con_info.name);
 }
 
-/* Parse "a.b.c.d:port" (len bytes of s). */
+/* Parse "host:port" (len bytes of s); host is a dotted address or a name
+ * (resolved, as 0x0200 does: "localhost:5006"). */
 static int parse_addr_port(const char *s, size_t len, int *nodeid,
                            int *portno)
 {
-    char host[64];
+    char host[256];
     const char *colon;
     char *end;
     struct in_addr in;
@@ -68,9 +79,6 @@ static int parse_addr_port(const char *s, size_t len, int *nodeid,
     }
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
-    if (inet_pton(AF_INET, host, &in) != 1) {
-        return -1;
-    }
     if (colon + 1 == s + len) {
         return -1;
     }
@@ -78,6 +86,9 @@ static int parse_addr_port(const char *s, size_t len, int *nodeid,
     port = strtol(colon + 1, &end, 10);
     if (errno || end != s + len || port < 0 || port > 65535 ||
         colon[1] == '-' || colon[1] == '+' || colon[1] == ' ') {
+        return -1;
+    }
+    if (pscom_atoaddr(host, &in)) {
         return -1;
     }
     *nodeid = (int)ntohl(in.s_addr);
@@ -190,15 +201,15 @@ const char *pscom_req_state_str(pscom_req_state_t state)
         "error", "canceled", "truncated", "done", "rma_read", "rma_write",
         "passive", "rendezvous", "grecv_merged",
     };
-    static __thread char buf[192];
+    STR_SLOT(buf, 192);
     size_t off = 0;
 
     buf[0] = '\0';
     for (unsigned int i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
         if (state & (1u << i)) {
-            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+            off += (size_t)snprintf(buf + off, buf_size - off, "%s%s",
                                     off ? "|" : "", bits[i]);
-            if (off >= sizeof(buf)) {
+            if (off >= buf_size) {
                 break;
             }
         }
@@ -208,13 +219,13 @@ const char *pscom_req_state_str(pscom_req_state_t state)
 
 const char *pscom_err_str(pscom_err_t error)
 {
-    static __thread char buf[96];
+    STR_SLOT(buf, 96);
 
     switch (error) {
     case PSCOM_SUCCESS:
         return "success";
     case PSCOM_ERR_STDERROR:
-        snprintf(buf, sizeof(buf), "%s", strerror(errno));
+        snprintf(buf, buf_size, "%s", strerror(errno));
         return buf;
     case PSCOM_ERR_INVALID:
         return "invalid argument";
@@ -231,24 +242,72 @@ const char *pscom_err_str(pscom_err_t error)
     case PSCOM_ERR_CONNECTION_REFUSED:
         return "connection refused";
     }
-    snprintf(buf, sizeof(buf), "error %d", (int)error);
+    snprintf(buf, buf_size, "error %d", (int)error);
     return buf;
 }
 
 const char *pscom_con_info_str(pscom_con_info_t *con_info)
 {
-    static __thread char buf[64];
+    STR_SLOT(buf, 64);
     char ip[16];
 
     pscom_inet_str(ip, sizeof(ip), con_info->node_id);
-    snprintf(buf, sizeof(buf), "%s/%d(%.8s)", ip, con_info->pid,
+    snprintf(buf, buf_size, "%s/%d(%.8s)", ip, con_info->pid,
              con_info->name);
     return buf;
 }
 
+const char *pscom_con_info_str2(pscom_con_info_t *con_info1,
+                                pscom_con_info_t *con_info2)
+{
+    STR_SLOT(buf, 136);
+
+    /* pscom_con_info_str() rotates: both results stay valid here. */
+    snprintf(buf, buf_size, "%s to %s", pscom_con_info_str(con_info1),
+             pscom_con_info_str(con_info2));
+    return buf;
+}
+
+const char *pscom_op_str(pscom_op_t operation)
+{
+    switch (operation) {
+    case PSCOM_OP_READ:
+        return "read";
+    case PSCOM_OP_WRITE:
+        return "write";
+    case PSCOM_OP_CONNECT:
+        return "connect";
+    case PSCOM_OP_RW:
+        return "rw";
+    }
+    return "unknown";
+}
+
+/* Hex of the first DUMP_MAX bytes, then the printable characters. */
+#define DUMP_MAX 32
+const char *pscom_dumpstr(const void *buf, int size)
+{
+    STR_SLOT(out, DUMP_MAX * 4 + 16);
+    const unsigned char *b = buf;
+    int n = size < 0 ? 0 : (size > DUMP_MAX ? DUMP_MAX : size);
+    size_t off = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        off += (size_t)snprintf(out + off, out_size - off, "%s%02x",
+                                i ? " " : "", b[i]);
+    }
+    off += (size_t)snprintf(out + off, out_size - off, "%s'", n ? " " : "");
+    for (int i = 0; i < n; i++) {
+        out[off++] = (b[i] >= 0x20 && b[i] < 0x7f) ? (char)b[i] : '.';
+    }
+    snprintf(out + off, out_size - off, "'%s", size > n ? "..." : "");
+    return out;
+}
+
 const char *pscom_con_str(pscom_connection_t *connection)
 {
-    static __thread char buf[160];
+    STR_SLOT(buf, 160);
     char local[64];
 
     if (!connection) {
@@ -256,7 +315,7 @@ const char *pscom_con_str(pscom_connection_t *connection)
     }
     snprintf(local, sizeof(local), "%s",
              pscom_con_info_str(&connection->socket->local_con_info));
-    snprintf(buf, sizeof(buf), "%s to %s via %s", local,
+    snprintf(buf, buf_size, "%s to %s via %s", local,
              pscom_con_info_str(&connection->remote_con_info),
              pscom_con_type_str(connection->type));
     return buf;

@@ -64,6 +64,9 @@ struct bt_forked_case {
 extern const struct bt_forked_case bt_forked_cases[];
 extern const int bt_nforked_cases;
 
+/** The pair case "RMA write and read" (battery_rma.c). */
+int bt_case_rma(struct bt_ctx *c);
+
 /** The forked case "wait-any" (battery_spin.c). */
 void bt_case_wait_any(const char *expect);
 

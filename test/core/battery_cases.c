@@ -572,5 +572,7 @@ const struct bt_pair_case bt_pair_cases[] = {
      case_truncation},
     {"send_inplace and recv_from", case_inplace},
     {"default_recv is asked before posted receives", case_default_recv},
+    {"rma_write/rma_read 0 B..1 MiB into/out of the peer, verified",
+     bt_case_rma},
 };
 const int bt_npair_cases = sizeof(bt_pair_cases) / sizeof(bt_pair_cases[0]);

@@ -157,7 +157,7 @@ static int od_child(void *arg)
     if (a->writes_first) {
         pscom_send(con, NULL, 0, sbuf, sizeof(sbuf));
     }
-    err = pscom_recv_any(sock, &from, NULL, 0, rbuf, sizeof(rbuf));
+    err = pscom_recv_any_con(sock, &from, NULL, 0, rbuf, sizeof(rbuf));
     if (err != PSCOM_SUCCESS) {
         return child_fail("receive: %s", pscom_err_str(err));
     }
@@ -262,7 +262,7 @@ static int any_sender(void *arg)
 }
 
 /* Receive everything with connection == NULL, alternating posted ANY
- * requests and pscom_recv_any(); per sender in order and always from the
+ * requests and pscom_recv_any_con(); per sender in order and always from the
  * same connection. */
 static int any_receiver(void *arg)
 {
@@ -284,7 +284,7 @@ static int any_receiver(void *arg)
         struct bt_xh xh;
 
         if (n % 2) {
-            pscom_err_t err = pscom_recv_any(sock, &con, &xh, sizeof(xh),
+            pscom_err_t err = pscom_recv_any_con(sock, &con, &xh, sizeof(xh),
                                              buf, sizeof(buf));
 
             if (err != PSCOM_SUCCESS) {
@@ -733,7 +733,8 @@ static int thr_run(struct bt_ctx *c, void *(*fn)(void *))
 
 static int thr_init(void)
 {
-    pscom_err_t err = pscom_init_thread(PSCOM_VERSION, PSCOM_THREAD_MULTIPLE);
+    pscom_err_t err =
+        pscom_init_thread_level(PSCOM_VERSION, PSCOM_THREAD_MULTIPLE);
 
     if (err != PSCOM_SUCCESS) {
         return child_fail("pscom_init_thread: %s", pscom_err_str(err));

@@ -120,7 +120,7 @@ int bt_wait_ok(struct bt_ctx *c, pscom_request_t *req, const char *what)
     if (!pscom_req_successful(req)) {
         return bt_fail(c,
                        "%s: request state %s (message: xheader %u data %u; "
-                       "request: xheader_len %zu data_len %zu)",
+                       "request: xheader_len %u data_len %u)",
                        what, pscom_req_state_str(req->state),
                        req->header.xheader_len, req->header.data_len,
                        req->xheader_len, req->data_len);

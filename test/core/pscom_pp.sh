@@ -8,7 +8,7 @@ pp=$top_builddir/bin/pscom_pp
 [ -x "$pp" ] || tap_bail "$pp is missing (make builds it)"
 export PSP_SHM=0 PSP_IVSHMEM=0
 tl_init
-tap_plan 20
+tap_plan 25
 
 start_server() { # NAME
     tl_start "$1" "$pp" -l 0
@@ -53,6 +53,21 @@ tap_result $? "--forever: two clients at once (one by host name) are served"
 kill -0 "$TL_PID_srv3" 2>/dev/null
 tap_result $? "--forever: the server is still waiting"
 
+# The 0x0200 program's spelling of the same runs: -l PORT -1 for the
+# server, -c HOST:PORT -n --minsize --maxsize --xheader -V -i --valloc.
+tl_start srv4 "$pp" -1 -l 0
+tl_wait_line "$TL_DIR/srv4.out" '^Waiting for client: ' || tap_bail "no server"
+addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/srv4.out" | head -n1)
+"$pp" -c -n 20 --minsize 1 --maxsize 4K --xheader 12 -V -i --valloc \
+    "localhost:${addr##*:}" >"$TL_DIR/c6.out" 2>&1
+tap_result $? "0x0200 options: -c -n --minsize --maxsize --xheader -V -i --valloc"
+rows=$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  tcp$' "$TL_DIR/c6.out")
+histo=$(grep -cE '^# histo [0-9]+: <[0-9]+us:[0-9]+' "$TL_DIR/c6.out")
+tap_is "$rows/$histo" "13/13" "1 B..4 KiB: 13 rows, each with a --histo line"
+[ "$rows/$histo" = 13/13 ] || sed 's/^/# /' "$TL_DIR/c6.out"
+tl_wait_exit srv4 30
+tap_result $? "-1: the server exits after its client"
+
 bad() { # "what" args...: exit status 2 and a message naming the problem
     what=$1
     shift
@@ -71,6 +86,8 @@ bad "unresolvable host" no-such-host.invalid:4000
 bad "no address" --maxsize 1K
 bad "server and client at once" -l 0 127.0.0.1:1
 bad "xheader too large" --xheader 70000 127.0.0.1:1
+bad "-c and -l at once" -c -l 0
+bad "--once and --forever" -1 --forever -l 0
 
 port=$(tl_free_port)
 "$pp" "127.0.0.1:$port" >"$TL_DIR/refused.out" 2>&1

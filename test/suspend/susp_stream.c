@@ -145,8 +145,8 @@ static int stream_step(struct stream *st)
             if (h.seq != st->recvd) {
                 fail("out of order, lost or duplicated", h.seq, st->recvd);
             }
-            if (h.len != msg_len(h.seq) || r->data_len != h.len) {
-                fail("bad length", h.len, r->data_len);
+            if (h.len != msg_len(h.seq) || r->header.data_len != h.len) {
+                fail("bad length", h.len, r->header.data_len);
             }
             for (uint32_t i = 0; i < h.len; i++) {
                 if (((char *)r->data)[i] != (char)((h.seq + i) & 0xff)) {

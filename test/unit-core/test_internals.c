@@ -9,6 +9,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,7 +228,7 @@ static void test_truncation(void **state)
 static int accept_b(pscom_request_t *req, pscom_connection_t *c,
                     pscom_header_net_t *h)
 {
-    return h->data_len && h->xheader[0] == 'b';
+    return h->data_len && *(const char *)h->xheader == 'b';
 }
 
 static pscom_request_t *dflt_req;
@@ -237,7 +238,7 @@ static pscom_request_t *dflt_recv(pscom_connection_t *c,
                                   pscom_header_net_t *h)
 {
     dflt_asked++;
-    return h->xheader_len && h->xheader[0] == 'd' ? dflt_req : NULL;
+    return h->xheader_len && *(const char *)h->xheader == 'd' ? dflt_req : NULL;
 }
 
 static void test_matching_rules(void **state)
@@ -429,7 +430,7 @@ static void test_socket_strings(void **state)
 {
     static const char *const bad[] = {
         "",          ":1",           "1.2.3.4",        "1.2.3.4:",
-        "1.2.3.4:x", "1.2.3.4:70000", "1.2.3.4:-1",    "host:1",
+        "1.2.3.4:x", "1.2.3.4:70000", "1.2.3.4:-1",    "no.such.invalid:1",
         "1.2.3:4",   "1.2.3.4:1 ",   "1.2.3.4:1@",     "1.2.3.4:1@123456789",
         "@abc",      "1.2.3.4:+5",   "1.2.3.256:1",
     };
@@ -440,6 +441,10 @@ static void test_socket_strings(void **state)
     assert_int_equal(n, (10 << 24) | (2 << 8) | 15);
     assert_int_equal(p, 65535);
     assert_string_equal(pscom_socket_str(n, p), "10.0.2.15:65535");
+    /* Host names are resolved (0x0200: pscom_test uses localhost:5006). */
+    assert_int_equal(pscom_parse_socket_str("localhost:5006", &n, &p), 0);
+    assert_int_equal(n, 0x7f000001);
+    assert_int_equal(p, 5006);
     assert_int_equal(
         pscom_parse_socket_ondemand_str("1.2.3.4:80@12345678", &n, &p,
                                         &name),
@@ -581,6 +586,21 @@ static void test_request_sizes(void **state)
     assert_null(pscom_request_create(0, 0)->user);
 }
 
+/* Requests and the wire carry unsigned int lengths: an internal send of
+ * more is refused (logged), never cut to its low 32 bits. */
+static void test_send_length_overflow(void **state)
+{
+    static char byte;
+
+    assert_true(list_empty(&con->sendq));
+    pscom_send_internal(con, PSCOM_MSGTYPE_USER, NULL, 0, &byte,
+                        (size_t)UINT_MAX + 1);
+    assert_true(list_empty(&con->sendq));
+    pscom_send_internal(con, PSCOM_MSGTYPE_USER, &byte,
+                        (size_t)PSCOM_XHEADER_MAX + 1, NULL, 0);
+    assert_true(list_empty(&con->sendq));
+}
+
 /* ---- progress: sockets next to busy pollers ------------------------------ */
 
 static int idle_poll(pscom_poller_t *p)
@@ -676,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_nodeid),
         cmocka_unit_test(test_dumps),
         cmocka_unit_test(test_request_sizes),
+        cmocka_unit_test(test_send_length_overflow),
         cmocka_unit_test(test_progress_sockets_with_pollers),
     };
 

@@ -203,7 +203,7 @@ int main(void)
         cmocka_unit_test(test_groups_5),
     };
 
-    if (pscom_init_thread(PSCOM_VERSION, PSCOM_THREAD_MULTIPLE) !=
+    if (pscom_init_thread_level(PSCOM_VERSION, PSCOM_THREAD_MULTIPLE) !=
         PSCOM_SUCCESS) {
         return 1;
     }
