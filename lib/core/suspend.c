@@ -16,9 +16,8 @@
 
 #define RETRY_FIRST_MS 10u
 #define RETRY_MAX_MS 1000u
-/* A peer that refuses our reconnect this often (about two minutes) has
- * closed the connection: it fails then. */
-#define RETRY_LIMIT 130u
+/* A peer that refuses our reconnect for PSP_RESUME_TIMEOUT ms is gone
+ * (nobody listens at its address any more): the connection fails then. */
 
 /* Connections with work for pscom_susp_run(), and reconnect timers
  * (suspend.h: the progress engine reads both inline). */
@@ -236,7 +235,7 @@ void pscom_susp_reset(struct pscom_con *con, int connector)
     }
     s->retry_at_ms = 0;
     s->retry_ms = 0;
-    s->retries = 0;
+    s->fail_since_ms = 0;
     s->req = NULL;
 }
 
@@ -279,8 +278,30 @@ static void schedule_retry(struct pscom_con *con)
     pscom_wakeup();
 }
 
+/* A reconnect failed: 1 if it is retried, 0 if PSP_RESUME_TIMEOUT ms
+ * passed since the first failure in a row (the caller fails con). */
+static int retry_or_give_up(struct pscom_con *con)
+{
+    struct pscom_con_susp *s = &con->susp;
+    uint64_t now = now_ms();
+
+    if (!s->fail_since_ms) {
+        s->fail_since_ms = now;
+    }
+    if (now - s->fail_since_ms >= pscom_env.resume_timeout) {
+        DPRINT(1, "pscom: %s: the peer did not take the connection back "
+                  "within %u ms (PSP_RESUME_TIMEOUT): giving up",
+               pscom_con_str(&con->pub), pscom_env.resume_timeout);
+        return 0;
+    }
+    schedule_retry(con);
+    return 1;
+}
+
 static void reconnect(struct pscom_con *con)
 {
+    int rc;
+
     if (con->precon) {
         return;
     }
@@ -291,9 +312,12 @@ static void reconnect(struct pscom_con *con)
     }
     con->pub.state = PSCOM_CON_STATE_CONNECTING;
     pscom_susp_proc_changed();
-    if (pscom_precon_connect(con, con->connect_nodeid, con->connect_portno,
-                             PRECON_F_RESUME)) {
-        schedule_retry(con);
+    rc = pscom_precon_connect(con, con->connect_nodeid, con->connect_portno,
+                              PRECON_F_RESUME);
+    if (rc && !retry_or_give_up(con)) {
+        pscom_con_fail(con, PSCOM_OP_CONNECT,
+                       rc == -ECONNREFUSED ? PSCOM_ERR_CONNECTION_REFUSED
+                                           : PSCOM_ERR_STDERROR);
     }
 }
 
@@ -384,13 +408,7 @@ int pscom_susp_precon_failed(struct pscom_con *con)
         con->pub.state = PSCOM_CON_STATE_SUSPENDED;
         return 1;
     }
-    if (++s->retries > RETRY_LIMIT) {
-        DPRINT(1, "pscom: %s: the peer did not take the connection back",
-               pscom_con_str(&con->pub));
-        return 0;
-    }
-    schedule_retry(con);
-    return 1;
+    return retry_or_give_up(con);
 }
 
 struct pscom_con *pscom_susp_find(struct pscom_sock *sock, int32_t pid,

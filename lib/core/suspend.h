@@ -28,7 +28,8 @@
  * (ivshmem when co-located again, else shm or tcp). The queued sends then
  * go out in order. While the acceptor itself is still suspended (or not
  * yet closed), the hand-shake is parked until it resumes. A failed
- * reconnect is retried (10 ms doubling up to 1 s).
+ * reconnect is retried (10 ms doubling up to 1 s) for PSP_RESUME_TIMEOUT
+ * ms; then the connection fails (con_error, its requests fail).
  */
 #ifndef PSCOM_SUSPEND_H_
 #define PSCOM_SUSPEND_H_
@@ -56,7 +57,7 @@ struct pscom_con_susp {
     unsigned int resuming : 1;  /* process-wide resume waits for it */
     struct pscom_req *req;      /* our SUSPEND message until written */
     unsigned int retry_ms;      /* next reconnect delay */
-    unsigned int retries;       /* failed reconnects in a row */
+    uint64_t fail_since_ms;     /* first failed reconnect in a row */
     uint64_t retry_at_ms;       /* 0: no reconnect scheduled */
     /* Memory transports: watches the control socket for the peer's
      * step 3 (the core's guard watch is not always there). */
@@ -92,7 +93,8 @@ void pscom_susp_reset(struct pscom_con *con, int connector);
 void pscom_susp_established(struct pscom_con *con);
 
 /** A resume hand-shake of con failed: 1 if a retry was scheduled (the
- * connection stays suspended). */
+ * connection stays suspended), 0 when the caller must fail con: the
+ * peer refused our reconnects for PSP_RESUME_TIMEOUT ms. */
 int pscom_susp_precon_failed(struct pscom_con *con);
 
 /** The suspended connection of sock a resume hand-shake from (pid, id)

@@ -39,11 +39,12 @@ static void ivshmem_destroy(void)
 }
 
 /* Resume after a migration: the device may be gone or another segment.
- * Every connection is closed by now; leave, and discover again on the
- * next offer/accept. */
+ * Leave, and discover again on the next offer/accept -- once no
+ * connection uses the segment any more (a suspend that did not drain
+ * leaves connections running: they keep it mapped). */
 static void ivshmem_reprobe(void)
 {
-    ivshmem_seg_shutdown();
+    ivshmem_seg_reprobe();
 }
 
 /* Allocate our receive area and describe it in *m. */
@@ -75,6 +76,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
               len - sizeof(struct ivshmem_ctl));
     ic->rx_off = off;
     ic->rx_len = len;
+    ivshmem_seg_hold();
     *m = (struct ivshmem_msg){
         .magic = IVSHMEM_MSG_MAGIC,
         .version = IVSHMEM_MSG_VERSION,
@@ -99,6 +101,7 @@ static void ivshmem_abort(pscom_con_t *con)
     shmseg_free(ivshmem_seg_member(), ic->rx_off);
     free(ic);
     pscom_con_set_priv(con, NULL);
+    ivshmem_seg_put();
 }
 
 /* A broken segment membership fails every connection through it: ours
@@ -223,6 +226,8 @@ static void ivshmem_close(pscom_con_t *con)
     }
     free(ic);
     pscom_con_set_priv(con, NULL);
+    /* Last: a deferred reprobe may unmap the segment now. */
+    ivshmem_seg_put();
 }
 
 const pscom_plugin_t pscom_plugin_ivshmem = {
