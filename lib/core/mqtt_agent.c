@@ -32,6 +32,21 @@
  * QEMU) is noticed within about two intervals, and the agent is back
  * well inside the framework's 10 s wait for each answer. */
 #define KEEPALIVE_S 3
+/* Answers handed to paho and not yet acknowledged (PUBACK or failure).
+ * paho refuses a publish when 256 (maxBufferedMessages) wait unsent: a
+ * burst of requests answered faster than paho sends (1000 "suspend" in a
+ * row) lost a quarter of the answers. Answers wait in our queue instead
+ * and go to paho as it gets rid of earlier ones. */
+#define ANSWERS_IN_FLIGHT 32
+
+/* Answers not yet handed to paho, in order. Equal answers in a row share
+ * one entry: a burst of requests costs memory per change of answer, not
+ * per request. Only the suspend worker thread touches the queue. */
+struct answer {
+    char word[16];
+    unsigned long count;
+    struct answer *next;
+};
 
 static struct {
     MQTTAsync client;
@@ -48,6 +63,12 @@ static struct {
     int sub_qos;    /* QoS of our request subscription (see set_qos) */
     unsigned int retry_s;
     time_t retry_at;
+    /* Worker thread only: */
+    struct answer *q_head, *q_tail;
+    int status_pending; /* A.status is newer than what paho has */
+    int q_warned;       /* "messages wait" said once per outage */
+    /* paho's threads decrement, the worker increments (atomics). */
+    unsigned int in_flight;
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- pure helpers ---------------------------------------------------------- */
@@ -182,6 +203,133 @@ static void publish(const char *topic, const char *text, int retained)
     if (rc != MQTTASYNC_SUCCESS) {
         DPRINT(1, "pscom: mqtt: cannot publish on %s (%d)", topic, rc);
     }
+}
+
+/* ---- the answer queue ------------------------------------------------------ */
+
+static void on_sent(void *ctx, MQTTAsync_successData *resp)
+{
+    (void)ctx;
+    (void)resp;
+    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+}
+
+static void on_send_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+    (void)ctx;
+    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    DPRINT(1, "pscom: mqtt: a message was not delivered (%d)",
+           resp ? resp->code : 0);
+}
+
+/* Hand one message to paho, counted in A.in_flight until paho reports
+ * it delivered or failed. 1: handed over, 0: keep it for later (paho is
+ * full, or the broker is away and paho buffers no more), -1: paho
+ * refuses it for good (the caller drops it; logged). */
+static int send_counted(const char *topic, const char *text, int retained)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    int rc;
+
+    msg.payload = (void *)text;
+    msg.payloadlen = (int)strlen(text);
+    msg.qos = 1;
+    msg.retained = retained;
+    ro.onSuccess = on_sent;
+    ro.onFailure = on_send_failed;
+    __atomic_add_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    rc = MQTTAsync_sendMessage(A.client, topic, &msg, &ro);
+    if (rc == MQTTASYNC_SUCCESS) {
+        A.q_warned = 0;
+        return 1;
+    }
+    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_DISCONNECTED) {
+        if (!A.q_warned) {
+            DPRINT(2, "pscom: mqtt: messages wait for the broker (%d)", rc);
+            A.q_warned = 1;
+        }
+        return 0;
+    }
+    DPRINT(1, "pscom: mqtt: cannot publish on %s (%d): '%s' dropped", topic,
+           rc, text);
+    return -1;
+}
+
+static int room_in_flight(void)
+{
+    return __atomic_load_n(&A.in_flight, __ATOMIC_ACQUIRE) <
+           ANSWERS_IN_FLIGHT;
+}
+
+/* Hand the latest status (if not yet published) and queued answers to
+ * paho while fewer than ANSWERS_IN_FLIGHT wait for acknowledgement. */
+static void answers_pump(void)
+{
+    char text[64];
+
+    if (A.status_pending && room_in_flight()) {
+        int rc;
+
+        pthread_mutex_lock(&A.lock);
+        rc = A.status ? send_counted(A.status_topic, A.status, 1) : 1;
+        pthread_mutex_unlock(&A.lock);
+        if (rc == 0) {
+            return;
+        }
+        A.status_pending = 0;
+    }
+    while (A.q_head && room_in_flight()) {
+        struct answer *a = A.q_head;
+
+        snprintf(text, sizeof(text), "%d : %s", (int)getpid(), a->word);
+        if (send_counted(A.resp_topic, text, 0) == 0) {
+            return;
+        }
+        if (--a->count == 0) {
+            A.q_head = a->next;
+            if (!A.q_head) {
+                A.q_tail = NULL;
+            }
+            free(a);
+        }
+    }
+}
+
+static void answers_free(void)
+{
+    while (A.q_head) {
+        struct answer *a = A.q_head;
+
+        A.q_head = a->next;
+        free(a);
+    }
+    A.q_tail = NULL;
+}
+
+/* Queue one answer behind the others. */
+static void answer_queue(const char *word)
+{
+    struct answer *a = A.q_tail;
+
+    if (a && strcmp(a->word, word) == 0) {
+        a->count++;
+        return;
+    }
+    a = calloc(1, sizeof(*a));
+    if (!a) {
+        DPRINT(0, "pscom: mqtt: out of memory: answer '%s' dropped", word);
+        return;
+    }
+    snprintf(a->word, sizeof(a->word), "%s", word);
+    a->count = 1;
+    if (A.q_tail) {
+        A.q_tail->next = a;
+    } else {
+        A.q_head = a;
+    }
+    A.q_tail = a;
 }
 
 static int on_message(void *ctx, char *topic, int topic_len,
@@ -370,6 +518,7 @@ static void start_connect(void)
 
 void pscom_mqtt_tick(void)
 {
+    answers_pump();
     pthread_mutex_lock(&A.lock);
     if (A.client && !A.connected && !A.connecting && A.retry_at &&
         time(NULL) >= A.retry_at) {
@@ -439,6 +588,13 @@ void pscom_mqtt_stop(void)
     connected = A.connected;
     pthread_mutex_unlock(&A.lock);
     if (connected) {
+        /* The worker is gone: publish the answers it queued (bounded);
+         * the status is replaced by "exited" below. */
+        A.status_pending = 0;
+        for (int i = 0; i < 100 && A.q_head; i++) {
+            answers_pump();
+            usleep(10000);
+        }
         /* A clean exit sends no last will: say it ourselves. */
         snprintf(gone, sizeof(gone), "{\"pid\":%d,\"state\":\"exited\"}",
                  (int)getpid());
@@ -449,8 +605,12 @@ void pscom_mqtt_stop(void)
             usleep(10000);
         }
     }
+    if (A.q_head) {
+        DPRINT(1, "pscom: mqtt: exiting with answers not yet published");
+    }
     MQTTAsync_destroy(&A.client);
     A.client = NULL;
+    answers_free();
     free(A.status);
     A.status = NULL;
 }
@@ -477,10 +637,8 @@ static void set_qos(int qos)
 
 void pscom_mqtt_answer(const char *word)
 {
-    char text[64];
-
-    snprintf(text, sizeof(text), "%d : %s", (int)getpid(), word);
-    publish(A.resp_topic, text, 0);
+    answer_queue(word);
+    answers_pump();
     /* After the answer, so that it goes out first. */
     set_qos(strcmp(word, "ALLOWED") == 0 ? 1 : 0);
 }
@@ -495,5 +653,7 @@ void pscom_mqtt_status(const char *json)
         A.status = copy;
     }
     pthread_mutex_unlock(&A.lock);
-    publish(A.status_topic, json, 1);
+    /* Only the latest status matters: one waiting is replaced. */
+    A.status_pending = 1;
+    answers_pump();
 }
