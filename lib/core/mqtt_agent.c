@@ -189,17 +189,24 @@ int pscom_mqtt_parse(const char *payload, size_t len, int pid)
 
 /* ---- paho callbacks --------------------------------------------------------- */
 
-static void publish(const char *topic, const char *text, int retained)
+/* QoS 1; buffered by paho while the broker is away
+ * (sendWhileDisconnected). Returns paho's code. */
+static int send_msg(const char *topic, const char *text, int retained,
+                    MQTTAsync_responseOptions *ro)
 {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
-    int rc;
 
     msg.payload = (void *)text;
     msg.payloadlen = (int)strlen(text);
     msg.qos = 1;
     msg.retained = retained;
-    /* Buffered by paho while the broker is away (sendWhileDisconnected). */
-    rc = MQTTAsync_sendMessage(A.client, topic, &msg, NULL);
+    return MQTTAsync_sendMessage(A.client, topic, &msg, ro);
+}
+
+static void publish(const char *topic, const char *text, int retained)
+{
+    int rc = send_msg(topic, text, retained, NULL);
+
     if (rc != MQTTASYNC_SUCCESS) {
         DPRINT(1, "pscom: mqtt: cannot publish on %s (%d)", topic, rc);
     }
@@ -228,18 +235,13 @@ static void on_send_failed(void *ctx, MQTTAsync_failureData *resp)
  * refuses it for good (the caller drops it; logged). */
 static int send_counted(const char *topic, const char *text, int retained)
 {
-    MQTTAsync_message msg = MQTTAsync_message_initializer;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     int rc;
 
-    msg.payload = (void *)text;
-    msg.payloadlen = (int)strlen(text);
-    msg.qos = 1;
-    msg.retained = retained;
     ro.onSuccess = on_sent;
     ro.onFailure = on_send_failed;
     __atomic_add_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
-    rc = MQTTAsync_sendMessage(A.client, topic, &msg, &ro);
+    rc = send_msg(topic, text, retained, &ro);
     if (rc == MQTTASYNC_SUCCESS) {
         A.q_warned = 0;
         return 1;
