@@ -230,6 +230,7 @@ void pscom_susp_reset(struct pscom_con *con, int connector)
      * the transport starts. */
     s->active = s->tx_done = s->rx_done = 0;
     s->wr_shut = s->peer_eof = s->closed = s->resuming = 0;
+    s->resumed_here = 0;
     if (s->retry_at_ms) {
         pscom_susp_timers--;
     }
@@ -298,6 +299,36 @@ static int retry_or_give_up(struct pscom_con *con)
     return 1;
 }
 
+/* Accepting side of a connection resumed here: the peer reconnects to
+ * us. One that has not within PSP_RESUME_TIMEOUT ms is dead (or still
+ * suspended itself: the two cannot be told apart): con fails then. A
+ * connection only the peer suspended waits without limit: its peer is
+ * migrating, and comes back when it is resumed. */
+static void await_peer(struct pscom_con *con)
+{
+    struct pscom_con_susp *s = &con->susp;
+    uint64_t now = now_ms();
+
+    if (!s->resumed_here || con->precon) {
+        return;
+    }
+    if (!s->fail_since_ms) {
+        s->fail_since_ms = now;
+    }
+    if (now - s->fail_since_ms >= pscom_env.resume_timeout) {
+        DPRINT(1, "pscom: %s: the peer did not reconnect within %u ms "
+                  "(PSP_RESUME_TIMEOUT): giving up",
+               pscom_con_str(&con->pub), pscom_env.resume_timeout);
+        pscom_con_fail(con, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR);
+        return;
+    }
+    if (!s->retry_at_ms) {
+        pscom_susp_timers++;
+    }
+    s->retry_at_ms = s->fail_since_ms + pscom_env.resume_timeout;
+    pscom_wakeup();
+}
+
 static void reconnect(struct pscom_con *con)
 {
     int rc;
@@ -308,6 +339,7 @@ static void reconnect(struct pscom_con *con)
     if (!con->susp.connector) {
         /* The peer connects to us; it may be waiting already. */
         pscom_precon_resume_check(con);
+        await_peer(con);
         return;
     }
     con->pub.state = PSCOM_CON_STATE_CONNECTING;
@@ -404,9 +436,10 @@ int pscom_susp_precon_failed(struct pscom_con *con)
         return 0;
     }
     if (!s->connector) {
-        /* The peer retries. */
+        /* The peer retries (if it is still there). */
         con->pub.state = PSCOM_CON_STATE_SUSPENDED;
-        return 1;
+        await_peer(con);
+        return !(con->pub.state & PSCOM_CON_STATE_CLOSED);
     }
     return retry_or_give_up(con);
 }
@@ -464,6 +497,9 @@ int pscom_susp_con_resume(struct pscom_con *con)
 
     if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
         return PSCOM_ERR_INVALID;
+    }
+    if (s->local && s->active) {
+        s->resumed_here = 1;
     }
     s->local = 0;
     s->by_proc = 0;

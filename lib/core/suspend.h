@@ -29,7 +29,9 @@
  * go out in order. While the acceptor itself is still suspended (or not
  * yet closed), the hand-shake is parked until it resumes. A failed
  * reconnect is retried (10 ms doubling up to 1 s) for PSP_RESUME_TIMEOUT
- * ms; then the connection fails (con_error, its requests fail).
+ * ms; then the connection fails (con_error, its requests fail). An
+ * acceptor that was suspended and resumed itself waits as long for the
+ * peer's reconnect; one only the peer suspended waits without limit.
  */
 #ifndef PSCOM_SUSPEND_H_
 #define PSCOM_SUSPEND_H_
@@ -55,9 +57,12 @@ struct pscom_con_susp {
     unsigned int connector : 1; /* we connected originally: we reconnect */
     unsigned int pending : 1;   /* on the work list of the progress step */
     unsigned int resuming : 1;  /* process-wide resume waits for it */
+    unsigned int resumed_here : 1; /* suspended and resumed by us: the
+                                    * peer gets PSP_RESUME_TIMEOUT */
     struct pscom_req *req;      /* our SUSPEND message until written */
     unsigned int retry_ms;      /* next reconnect delay */
-    uint64_t fail_since_ms;     /* first failed reconnect in a row */
+    uint64_t fail_since_ms;     /* first failed reconnect in a row;
+                                 * acceptor: since it awaits the peer */
     uint64_t retry_at_ms;       /* 0: no reconnect scheduled */
     /* Memory transports: watches the control socket for the peer's
      * step 3 (the core's guard watch is not always there). */
