@@ -17,7 +17,7 @@ tap_plan 4
 
 tl_start srv "$st" -l -n 1
 tl_wait_line "$TL_DIR/srv.out" '^port ' 30 || tap_bail "srv did not listen"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 30 ||
+tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 60 ||
     tap_bail "the agent did not subscribe"
 tl_start answers mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -i "burst-$$" \
     -C $K -W 60 -t "fast/pscom/$H/$TL_PID_srv/response"
