@@ -38,6 +38,11 @@
  * row) lost a quarter of the answers. Answers wait in our queue instead
  * and go to paho as it gets rid of earlier ones. */
 #define ANSWERS_IN_FLIGHT 32
+/* A window that stays full this long without an acknowledgement is not
+ * trusted (a callback paho never made would stall every later answer):
+ * then paho's own limit is the only brake (a refused publish waits in our
+ * queue all the same). */
+#define IN_FLIGHT_STALE_S 10
 
 /* Answers not yet handed to paho, in order. Equal answers in a row share
  * one entry: a burst of requests costs memory per change of answer, not
@@ -69,6 +74,7 @@ static struct {
     int q_warned;       /* "messages wait" said once per outage */
     /* paho's threads decrement, the worker increments (atomics). */
     unsigned int in_flight;
+    long last_ack; /* time() of the last acknowledgement (atomic) */
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- pure helpers ---------------------------------------------------------- */
@@ -214,17 +220,23 @@ static void publish(const char *topic, const char *text, int retained)
 
 /* ---- the answer queue ------------------------------------------------------ */
 
+static void acked(void)
+{
+    __atomic_store_n(&A.last_ack, (long)time(NULL), __ATOMIC_RELEASE);
+    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+}
+
 static void on_sent(void *ctx, MQTTAsync_successData *resp)
 {
     (void)ctx;
     (void)resp;
-    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    acked();
 }
 
 static void on_send_failed(void *ctx, MQTTAsync_failureData *resp)
 {
     (void)ctx;
-    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    acked();
     DPRINT(1, "pscom: mqtt: a message was not delivered (%d)",
            resp ? resp->code : 0);
 }
@@ -261,8 +273,15 @@ static int send_counted(const char *topic, const char *text, int retained)
 
 static int room_in_flight(void)
 {
-    return __atomic_load_n(&A.in_flight, __ATOMIC_ACQUIRE) <
-           ANSWERS_IN_FLIGHT;
+    unsigned int n = __atomic_load_n(&A.in_flight, __ATOMIC_ACQUIRE);
+
+    if (n == 0) {
+        /* Nothing outstanding: the stale clock starts at the next send. */
+        __atomic_store_n(&A.last_ack, (long)time(NULL), __ATOMIC_RELEASE);
+    }
+    return n < ANSWERS_IN_FLIGHT ||
+           (long)time(NULL) - __atomic_load_n(&A.last_ack, __ATOMIC_ACQUIRE) >
+               IN_FLIGHT_STALE_S;
 }
 
 /* Hand the latest status (if not yet published) and queued answers to
