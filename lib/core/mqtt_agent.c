@@ -53,9 +53,13 @@ struct answer {
     struct answer *next;
 };
 
+/* Lock order: paho holds its own mutex while it calls on_connected() and
+ * the other callbacks, which take A.lock. So the worker never calls into
+ * paho with A.lock held (that deadlocked a fresh process whose first
+ * status went out while paho reported the connection). */
 static struct {
     MQTTAsync client;
-    pthread_mutex_t lock; /* everything below */
+    pthread_mutex_t lock; /* everything below up to "Worker thread only" */
     char uri[TOPIC_MAX];
     char req_topic[TOPIC_MAX];
     char resp_topic[TOPIC_MAX];
@@ -70,7 +74,7 @@ static struct {
     time_t retry_at;
     /* Worker thread only: */
     struct answer *q_head, *q_tail;
-    int status_pending; /* A.status is newer than what paho has */
+    char *status_out; /* a status paho does not have yet, or NULL */
     int q_warned;       /* "messages wait" said once per outage */
     /* paho's threads decrement, the worker increments (atomics). */
     unsigned int in_flight;
@@ -290,16 +294,12 @@ static void answers_pump(void)
 {
     char text[64];
 
-    if (A.status_pending && room_in_flight()) {
-        int rc;
-
-        pthread_mutex_lock(&A.lock);
-        rc = A.status ? send_counted(A.status_topic, A.status, 1) : 1;
-        pthread_mutex_unlock(&A.lock);
-        if (rc == 0) {
+    if (A.status_out && room_in_flight()) {
+        if (send_counted(A.status_topic, A.status_out, 1) == 0) {
             return;
         }
-        A.status_pending = 0;
+        free(A.status_out);
+        A.status_out = NULL;
     }
     while (A.q_head && room_in_flight()) {
         struct answer *a = A.q_head;
@@ -507,7 +507,7 @@ static void on_lost(void *ctx, char *cause)
            cause ? ": " : "", cause ? cause : "");
 }
 
-/* Lock held. */
+/* Without A.lock (it calls paho); the caller set A.connecting. */
 static void start_connect(void)
 {
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
@@ -529,24 +529,31 @@ static void start_connect(void)
     co.maxRetryInterval = RETRY_MAX_S;
     co.onFailure = on_connect_failure;
     co.will = &will;
-    A.connecting = 1;
     rc = MQTTAsync_connect(A.client, &co);
     if (rc != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&A.lock);
         A.connecting = 0;
         schedule_retry();
+        pthread_mutex_unlock(&A.lock);
     }
 }
 
 void pscom_mqtt_tick(void)
 {
+    int go;
+
     answers_pump();
     pthread_mutex_lock(&A.lock);
-    if (A.client && !A.connected && !A.connecting && A.retry_at &&
-        time(NULL) >= A.retry_at) {
+    go = A.client && !A.connected && !A.connecting && A.retry_at &&
+         time(NULL) >= A.retry_at;
+    if (go) {
         A.retry_at = 0;
-        start_connect();
+        A.connecting = 1;
     }
     pthread_mutex_unlock(&A.lock);
+    if (go) {
+        start_connect();
+    }
 }
 
 /* ---- life cycle ------------------------------------------------------------- */
@@ -591,8 +598,9 @@ int pscom_mqtt_start(void)
     MQTTAsync_setCallbacks(A.client, NULL, on_lost, on_message, NULL);
     MQTTAsync_setConnected(A.client, NULL, on_connected);
     pthread_mutex_lock(&A.lock);
-    start_connect();
+    A.connecting = 1;
     pthread_mutex_unlock(&A.lock);
+    start_connect();
     return 0;
 }
 
@@ -611,7 +619,8 @@ void pscom_mqtt_stop(void)
     if (connected) {
         /* The worker is gone: publish the answers it queued (bounded);
          * the status is replaced by "exited" below. */
-        A.status_pending = 0;
+        free(A.status_out);
+        A.status_out = NULL;
         for (int i = 0; i < 100 && A.q_head; i++) {
             answers_pump();
             usleep(10000);
@@ -632,6 +641,8 @@ void pscom_mqtt_stop(void)
     MQTTAsync_destroy(&A.client);
     A.client = NULL;
     answers_free();
+    free(A.status_out);
+    A.status_out = NULL;
     free(A.status);
     A.status = NULL;
 }
@@ -645,15 +656,16 @@ static void set_qos(int qos)
 {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 
+    int now;
+
     pthread_mutex_lock(&A.lock);
-    if (A.sub_qos != qos) {
-        A.sub_qos = qos;
-        if (A.connected) {
-            ro.onFailure = on_subscribe_failure;
-            MQTTAsync_subscribe(A.client, A.req_topic, qos, &ro);
-        }
-    }
+    now = A.sub_qos != qos && A.connected;
+    A.sub_qos = qos; /* a (re)connect subscribes with it */
     pthread_mutex_unlock(&A.lock);
+    if (now) {
+        ro.onFailure = on_subscribe_failure;
+        MQTTAsync_subscribe(A.client, A.req_topic, qos, &ro);
+    }
 }
 
 void pscom_mqtt_answer(const char *word)
@@ -667,6 +679,7 @@ void pscom_mqtt_answer(const char *word)
 void pscom_mqtt_status(const char *json)
 {
     char *copy = strdup(json);
+    char *out = strdup(json);
 
     pthread_mutex_lock(&A.lock);
     if (copy) {
@@ -675,6 +688,9 @@ void pscom_mqtt_status(const char *json)
     }
     pthread_mutex_unlock(&A.lock);
     /* Only the latest status matters: one waiting is replaced. */
-    A.status_pending = 1;
+    if (out) {
+        free(A.status_out);
+        A.status_out = out;
+    }
     answers_pump();
 }
