@@ -41,6 +41,7 @@
 #include "plugin.h"
 
 struct pscom_con;
+struct pscom_precon;
 struct pscom_req;
 struct pscom_sock;
 
@@ -194,5 +195,10 @@ void pscom_plugins_reprobe(void);
 
 /** con can take a parked resume hand-shake now: bind it. */
 void pscom_precon_resume_check(struct pscom_con *con);
+
+/** 1 once a hand-shake holds transport resources (a plugin offered or
+ * accepted, or agreed): it must end before a suspend may answer ALLOWED
+ * (those resources, e.g. rings in a segment, are about to go away). */
+int pscom_precon_holds_transport(const struct pscom_precon *pre);
 
 #endif /* PSCOM_SUSPEND_H_ */

@@ -309,7 +309,13 @@ static int all_done(int mode)
             if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
                 continue;
             }
-            if (mode == 0 && con->susp.by_proc && !con->susp.closed) {
+            /* A reconnect under way that holds transport resources (an
+             * ivshmem offer: rings in the segment) comes up, is suspended
+             * at once and closes: wait for that. (closed is still set from
+             * the previous suspend until the connection is up.) */
+            if (mode == 0 && con->susp.by_proc &&
+                (!con->susp.closed ||
+                 (con->precon && pscom_precon_holds_transport(con->precon)))) {
                 return 0;
             }
             if (mode == 1 && resume_outcome(con) == 1) {
