@@ -500,6 +500,8 @@ int pscom_susp_con_resume(struct pscom_con *con)
     }
     if (s->local && s->active) {
         s->resumed_here = 1;
+        /* Each resume gives the peer the whole PSP_RESUME_TIMEOUT. */
+        s->fail_since_ms = 0;
     }
     s->local = 0;
     s->by_proc = 0;
