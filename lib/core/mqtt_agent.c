@@ -672,7 +672,7 @@ void pscom_mqtt_answer(const char *word)
 {
     answer_queue(word);
     answers_pump();
-    /* After the answer, so that it goes out first. */
+    /* After the answer: unless answers queue up, it goes out first. */
     set_qos(strcmp(word, "ALLOWED") == 0 ? 1 : 0);
 }
 
