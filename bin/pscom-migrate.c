@@ -5,6 +5,7 @@
  *
  *   pscom-migrate suspend HOST -n N    publish "suspend", wait for N ALLOWED
  *   pscom-migrate resume HOST -n N     publish "resume", wait for N COMPLETED
+ *                                      (FAILED answers count, exit status 1)
  *   pscom-migrate toggle HOST -n N [PID...]  "*" or a pid list
  *   pscom-migrate watch HOST           print status changes
  *
@@ -38,6 +39,7 @@ struct ctx {
     int subscribed;
     int published;
     unsigned int received; /* answers counted */
+    unsigned int failed;   /* ... of them FAILED */
     unsigned int seen;     /* messages printed (watch) */
     int pids[ANSWERS_MAX];
     unsigned int npids;
@@ -83,8 +85,10 @@ static void broker_uri(char *out, size_t size, const char *broker)
     }
 }
 
-/* Answers look like "<pid> : ALLOWED". Returns the pid or -1. */
-static int answer_pid(const char *payload, const char *want)
+/* Answers look like "<pid> : ALLOWED". Returns the pid or -1; *failed
+ * is 1 for "<pid> : FAILED" (a resume whose connections did not all come
+ * back: an answer, but not the one wanted). */
+static int answer_pid(const char *payload, const char *want, int *failed)
 {
     int pid;
     char word[32];
@@ -92,7 +96,8 @@ static int answer_pid(const char *payload, const char *want)
     if (sscanf(payload, "%d : %31s", &pid, word) != 2 || pid <= 0) {
         return -1;
     }
-    if (want && strcmp(word, want) != 0) {
+    *failed = strcmp(word, "FAILED") == 0;
+    if (want && strcmp(word, want) != 0 && !*failed) {
         return -1;
     }
     return pid;
@@ -114,7 +119,7 @@ static int on_message(void *context, char *topic, int topic_len,
     struct ctx *c = context;
     char payload[PAYLOAD_MAX];
     size_t len = (size_t)msg->payloadlen;
-    int pid;
+    int pid, failed = 0;
 
     (void)topic_len;
     if (len >= sizeof(payload)) {
@@ -128,13 +133,14 @@ static int on_message(void *context, char *topic, int topic_len,
         printf("%9.1f ms  %s  %s\n", elapsed_ms(&c->t0), topic, payload);
         c->seen++;
     } else if (c->published) {
-        pid = answer_pid(payload, c->want);
+        pid = answer_pid(payload, c->want, &failed);
         if (pid < 0) {
             fprintf(stderr, "pscom-migrate: ignored answer on %s: '%s'\n",
                     topic, payload);
         } else if (!pid_seen(c, pid) && c->npids < ANSWERS_MAX) {
             c->pids[c->npids++] = pid;
             c->received++;
+            c->failed += (unsigned int)failed;
             printf("%s  (%.1f ms)\n", payload, elapsed_ms(&c->t0));
         }
     }
@@ -426,7 +432,10 @@ int main(int argc, char **argv)
     got = wait_count(&c, &c.received, (unsigned)count, timeout);
     printf("%u of %ld answered '%s' in %.1f ms\n", got, count,
            c.want ? c.want : "any", elapsed_ms(&c.t0));
-    rc = got >= (unsigned)count ? 0 : 1;
+    if (c.failed) {
+        printf("%u answered FAILED\n", c.failed);
+    }
+    rc = got >= (unsigned)count && !c.failed ? 0 : 1;
 
 out_disconnect:
     pthread_mutex_unlock(&c.lock);

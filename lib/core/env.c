@@ -72,7 +72,15 @@ static const pscom_env_row_t core_rows[] = {
         suspend_resume),
     ROW("PSP_POSTPONE_FEEDBACK", PSCOM_ENV_INT, "0",
         "1: answer COMPLETED to an MQTT resume only when the connections "
-        "are up again (at most 10 s)", postpone_feedback),
+        "are up again (FAILED if not within PSP_SUSPEND_TIMEOUT)",
+        postpone_feedback),
+    ROW("PSP_SUSPEND_TIMEOUT", PSCOM_ENV_UINT, "10000",
+        "milliseconds a process-wide suspend waits for the connections to "
+        "drain (else no ALLOWED), and a postponed resume for them to be up "
+        "again (else FAILED)", suspend_timeout),
+    ROW("PSP_RESUME_TIMEOUT", PSCOM_ENV_UINT, "120000",
+        "milliseconds a resumed connection keeps reconnecting to a peer "
+        "that refuses it before the connection fails", resume_timeout),
     ROW("PSP_SUSPEND_TCP", PSCOM_ENV_INT, "0",
         "1: the process-wide suspend also suspends tcp connections (by "
         "default only those whose transport cannot migrate)", suspend_tcp),

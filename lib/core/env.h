@@ -29,6 +29,8 @@ struct pscom_env {
     int suspend_resume;
     int postpone_feedback;
     int suspend_tcp;
+    unsigned int suspend_timeout;
+    unsigned int resume_timeout;
     char *mqtt_broker;
     char *mqtt_request_topic;
     char *mqtt_response_topic;

@@ -32,10 +32,34 @@
  * QEMU) is noticed within about two intervals, and the agent is back
  * well inside the framework's 10 s wait for each answer. */
 #define KEEPALIVE_S 3
+/* Answers handed to paho and not yet acknowledged (PUBACK or failure).
+ * paho refuses a publish when 256 (maxBufferedMessages) wait unsent: a
+ * burst of requests answered faster than paho sends (1000 "suspend" in a
+ * row) lost a quarter of the answers. Answers wait in our queue instead
+ * and go to paho as it gets rid of earlier ones. */
+#define ANSWERS_IN_FLIGHT 32
+/* A window that stays full this long without an acknowledgement is not
+ * trusted (a callback paho never made would stall every later answer):
+ * then paho's own limit is the only brake (a refused publish waits in our
+ * queue all the same). */
+#define IN_FLIGHT_STALE_S 10
 
+/* Answers not yet handed to paho, in order. Equal answers in a row share
+ * one entry: a burst of requests costs memory per change of answer, not
+ * per request. Only the suspend worker thread touches the queue. */
+struct answer {
+    char word[16];
+    unsigned long count;
+    struct answer *next;
+};
+
+/* Lock order: paho holds its own mutex while it calls on_connected() and
+ * the other callbacks, which take A.lock. So the worker never calls into
+ * paho with A.lock held (that deadlocked a fresh process whose first
+ * status went out while paho reported the connection). */
 static struct {
     MQTTAsync client;
-    pthread_mutex_t lock; /* everything below */
+    pthread_mutex_t lock; /* everything below up to "Worker thread only" */
     char uri[TOPIC_MAX];
     char req_topic[TOPIC_MAX];
     char resp_topic[TOPIC_MAX];
@@ -48,6 +72,13 @@ static struct {
     int sub_qos;    /* QoS of our request subscription (see set_qos) */
     unsigned int retry_s;
     time_t retry_at;
+    /* Worker thread only: */
+    struct answer *q_head, *q_tail;
+    char *status_out; /* a status paho does not have yet, or NULL */
+    int q_warned;       /* "messages wait" said once per outage */
+    /* paho's threads decrement, the worker increments (atomics). */
+    unsigned int in_flight;
+    long last_ack; /* time() of the last acknowledgement (atomic) */
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- pure helpers ---------------------------------------------------------- */
@@ -168,20 +199,158 @@ int pscom_mqtt_parse(const char *payload, size_t len, int pid)
 
 /* ---- paho callbacks --------------------------------------------------------- */
 
-static void publish(const char *topic, const char *text, int retained)
+/* QoS 1; buffered by paho while the broker is away
+ * (sendWhileDisconnected). Returns paho's code. */
+static int send_msg(const char *topic, const char *text, int retained,
+                    MQTTAsync_responseOptions *ro)
 {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
-    int rc;
 
     msg.payload = (void *)text;
     msg.payloadlen = (int)strlen(text);
     msg.qos = 1;
     msg.retained = retained;
-    /* Buffered by paho while the broker is away (sendWhileDisconnected). */
-    rc = MQTTAsync_sendMessage(A.client, topic, &msg, NULL);
+    return MQTTAsync_sendMessage(A.client, topic, &msg, ro);
+}
+
+static void publish(const char *topic, const char *text, int retained)
+{
+    int rc = send_msg(topic, text, retained, NULL);
+
     if (rc != MQTTASYNC_SUCCESS) {
         DPRINT(1, "pscom: mqtt: cannot publish on %s (%d)", topic, rc);
     }
+}
+
+/* ---- the answer queue ------------------------------------------------------ */
+
+static void acked(void)
+{
+    __atomic_store_n(&A.last_ack, (long)time(NULL), __ATOMIC_RELEASE);
+    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+}
+
+static void on_sent(void *ctx, MQTTAsync_successData *resp)
+{
+    (void)ctx;
+    (void)resp;
+    acked();
+}
+
+static void on_send_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+    (void)ctx;
+    acked();
+    DPRINT(1, "pscom: mqtt: a message was not delivered (%d)",
+           resp ? resp->code : 0);
+}
+
+/* Hand one message to paho, counted in A.in_flight until paho reports
+ * it delivered or failed. 1: handed over, 0: keep it for later (paho is
+ * full, or the broker is away and paho buffers no more), -1: paho
+ * refuses it for good (the caller drops it; logged). */
+static int send_counted(const char *topic, const char *text, int retained)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    int rc;
+
+    ro.onSuccess = on_sent;
+    ro.onFailure = on_send_failed;
+    __atomic_add_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    rc = send_msg(topic, text, retained, &ro);
+    if (rc == MQTTASYNC_SUCCESS) {
+        A.q_warned = 0;
+        return 1;
+    }
+    __atomic_sub_fetch(&A.in_flight, 1, __ATOMIC_ACQ_REL);
+    if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_DISCONNECTED) {
+        if (!A.q_warned) {
+            DPRINT(2, "pscom: mqtt: messages wait for the broker (%d)", rc);
+            A.q_warned = 1;
+        }
+        return 0;
+    }
+    DPRINT(1, "pscom: mqtt: cannot publish on %s (%d): '%s' dropped", topic,
+           rc, text);
+    return -1;
+}
+
+static int room_in_flight(void)
+{
+    unsigned int n = __atomic_load_n(&A.in_flight, __ATOMIC_ACQUIRE);
+
+    if (n == 0) {
+        /* Nothing outstanding: the stale clock starts at the next send. */
+        __atomic_store_n(&A.last_ack, (long)time(NULL), __ATOMIC_RELEASE);
+    }
+    return n < ANSWERS_IN_FLIGHT ||
+           (long)time(NULL) - __atomic_load_n(&A.last_ack, __ATOMIC_ACQUIRE) >
+               IN_FLIGHT_STALE_S;
+}
+
+/* Hand the latest status (if not yet published) and queued answers to
+ * paho while fewer than ANSWERS_IN_FLIGHT wait for acknowledgement. */
+static void answers_pump(void)
+{
+    char text[64];
+
+    if (A.status_out && room_in_flight()) {
+        if (send_counted(A.status_topic, A.status_out, 1) == 0) {
+            return;
+        }
+        free(A.status_out);
+        A.status_out = NULL;
+    }
+    while (A.q_head && room_in_flight()) {
+        struct answer *a = A.q_head;
+
+        snprintf(text, sizeof(text), "%d : %s", (int)getpid(), a->word);
+        if (send_counted(A.resp_topic, text, 0) == 0) {
+            return;
+        }
+        if (--a->count == 0) {
+            A.q_head = a->next;
+            if (!A.q_head) {
+                A.q_tail = NULL;
+            }
+            free(a);
+        }
+    }
+}
+
+static void answers_free(void)
+{
+    while (A.q_head) {
+        struct answer *a = A.q_head;
+
+        A.q_head = a->next;
+        free(a);
+    }
+    A.q_tail = NULL;
+}
+
+/* Queue one answer behind the others. */
+static void answer_queue(const char *word)
+{
+    struct answer *a = A.q_tail;
+
+    if (a && strcmp(a->word, word) == 0) {
+        a->count++;
+        return;
+    }
+    a = calloc(1, sizeof(*a));
+    if (!a) {
+        DPRINT(0, "pscom: mqtt: out of memory: answer '%s' dropped", word);
+        return;
+    }
+    snprintf(a->word, sizeof(a->word), "%s", word);
+    a->count = 1;
+    if (A.q_tail) {
+        A.q_tail->next = a;
+    } else {
+        A.q_head = a;
+    }
+    A.q_tail = a;
 }
 
 static int on_message(void *ctx, char *topic, int topic_len,
@@ -338,7 +507,7 @@ static void on_lost(void *ctx, char *cause)
            cause ? ": " : "", cause ? cause : "");
 }
 
-/* Lock held. */
+/* Without A.lock (it calls paho); the caller set A.connecting. */
 static void start_connect(void)
 {
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
@@ -360,23 +529,31 @@ static void start_connect(void)
     co.maxRetryInterval = RETRY_MAX_S;
     co.onFailure = on_connect_failure;
     co.will = &will;
-    A.connecting = 1;
     rc = MQTTAsync_connect(A.client, &co);
     if (rc != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&A.lock);
         A.connecting = 0;
         schedule_retry();
+        pthread_mutex_unlock(&A.lock);
     }
 }
 
 void pscom_mqtt_tick(void)
 {
+    int go;
+
+    answers_pump();
     pthread_mutex_lock(&A.lock);
-    if (A.client && !A.connected && !A.connecting && A.retry_at &&
-        time(NULL) >= A.retry_at) {
+    go = A.client && !A.connected && !A.connecting && A.retry_at &&
+         time(NULL) >= A.retry_at;
+    if (go) {
         A.retry_at = 0;
-        start_connect();
+        A.connecting = 1;
     }
     pthread_mutex_unlock(&A.lock);
+    if (go) {
+        start_connect();
+    }
 }
 
 /* ---- life cycle ------------------------------------------------------------- */
@@ -421,8 +598,9 @@ int pscom_mqtt_start(void)
     MQTTAsync_setCallbacks(A.client, NULL, on_lost, on_message, NULL);
     MQTTAsync_setConnected(A.client, NULL, on_connected);
     pthread_mutex_lock(&A.lock);
-    start_connect();
+    A.connecting = 1;
     pthread_mutex_unlock(&A.lock);
+    start_connect();
     return 0;
 }
 
@@ -439,6 +617,14 @@ void pscom_mqtt_stop(void)
     connected = A.connected;
     pthread_mutex_unlock(&A.lock);
     if (connected) {
+        /* The worker is gone: publish the answers it queued (bounded);
+         * the status is replaced by "exited" below. */
+        free(A.status_out);
+        A.status_out = NULL;
+        for (int i = 0; i < 100 && A.q_head; i++) {
+            answers_pump();
+            usleep(10000);
+        }
         /* A clean exit sends no last will: say it ourselves. */
         snprintf(gone, sizeof(gone), "{\"pid\":%d,\"state\":\"exited\"}",
                  (int)getpid());
@@ -449,8 +635,14 @@ void pscom_mqtt_stop(void)
             usleep(10000);
         }
     }
+    if (A.q_head) {
+        DPRINT(1, "pscom: mqtt: exiting with answers not yet published");
+    }
     MQTTAsync_destroy(&A.client);
     A.client = NULL;
+    answers_free();
+    free(A.status_out);
+    A.status_out = NULL;
     free(A.status);
     A.status = NULL;
 }
@@ -464,30 +656,30 @@ static void set_qos(int qos)
 {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 
+    int now;
+
     pthread_mutex_lock(&A.lock);
-    if (A.sub_qos != qos) {
-        A.sub_qos = qos;
-        if (A.connected) {
-            ro.onFailure = on_subscribe_failure;
-            MQTTAsync_subscribe(A.client, A.req_topic, qos, &ro);
-        }
-    }
+    now = A.sub_qos != qos && A.connected;
+    A.sub_qos = qos; /* a (re)connect subscribes with it */
     pthread_mutex_unlock(&A.lock);
+    if (now) {
+        ro.onFailure = on_subscribe_failure;
+        MQTTAsync_subscribe(A.client, A.req_topic, qos, &ro);
+    }
 }
 
 void pscom_mqtt_answer(const char *word)
 {
-    char text[64];
-
-    snprintf(text, sizeof(text), "%d : %s", (int)getpid(), word);
-    publish(A.resp_topic, text, 0);
-    /* After the answer, so that it goes out first. */
+    answer_queue(word);
+    answers_pump();
+    /* After the answer: unless answers queue up, it goes out first. */
     set_qos(strcmp(word, "ALLOWED") == 0 ? 1 : 0);
 }
 
 void pscom_mqtt_status(const char *json)
 {
     char *copy = strdup(json);
+    char *out = strdup(json);
 
     pthread_mutex_lock(&A.lock);
     if (copy) {
@@ -495,5 +687,10 @@ void pscom_mqtt_status(const char *json)
         A.status = copy;
     }
     pthread_mutex_unlock(&A.lock);
-    publish(A.status_topic, json, 1);
+    /* Only the latest status matters: one waiting is replaced. */
+    if (out) {
+        free(A.status_out);
+        A.status_out = out;
+    }
+    answers_pump();
 }

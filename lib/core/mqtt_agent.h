@@ -22,13 +22,17 @@
 int pscom_mqtt_start(void);
 
 /** From the suspend worker's tick: retry a first connection that
- * failed (paho itself only reconnects a session it had). */
+ * failed (paho itself only reconnects a session it had), and hand
+ * queued answers to paho. */
 void pscom_mqtt_tick(void);
 
 /** Publish the last status with a clean "exited" state and disconnect. */
 void pscom_mqtt_stop(void);
 
-/** Publish "<pid> : <word>" on the response topic (not retained). */
+/** Publish "<pid> : <word>" on the response topic (not retained), in
+ * order behind earlier answers: each is queued and handed to paho as it
+ * acknowledges earlier ones, so none is lost to paho's buffer limit.
+ * Worker thread only. */
 void pscom_mqtt_answer(const char *word);
 
 /** Publish json as the retained status (also re-sent after every

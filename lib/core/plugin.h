@@ -184,8 +184,12 @@ typedef struct pscom_plugin {
      * whatever the plugin cached about its device (an attached segment,
      * a uio mapping) and look again, so that the next offer()/accept()
      * sees the device as it is now -- gone, the same, or another segment.
-     * Every connection of the plugin is closed (suspended) at this point;
-     * a new handshake creates the new transport. Must not block for long.
+     * Usually every connection of the plugin is closed (suspended) at
+     * this point and a new handshake creates the new transport. But a
+     * suspend that did not drain in time (a stopped peer) leaves
+     * connections running, and so may a hand-shake in progress: whatever
+     * they use (the mapping their rings live in) must stay valid until
+     * their close() or abort(); drop it then. Must not block for long.
      * May be NULL (nothing cached). Suspending needs no operation of its
      * own: the core drains the connection through the transport (a
      * SUSPEND message each way), then calls close(). */

@@ -1188,3 +1188,8 @@ void pscom_precon_close_sock(struct pscom_sock *sock)
     }
     /* Retrying connects belong to connections, closed before this. */
 }
+
+int pscom_precon_holds_transport(const struct pscom_precon *pre)
+{
+    return pre->trying != NULL || pre->chosen != NULL;
+}

@@ -182,10 +182,11 @@ void pscom_wakeup_threads(void)
  * one thread sleeps in epoll at a time (the others wait on a condition
  * variable until it returns or something completes): several sleepers
  * on one epoll set could swallow each other's wake-ups. Returns the
- * number of events, or 0 if this thread only waited for the sleeper. */
+ * number of events, or 0 if this thread only waited for the sleeper;
+ * errno is epoll_wait()'s when it returned -1. */
 static int sleep_in_epoll(struct epoll_event *ev, int timeout_ms)
 {
-    int n;
+    int n, err;
 
     if (pscom_g.threaded && pscom_g.sleepers) {
         pscom_g.cond_waiters++;
@@ -196,6 +197,10 @@ static int sleep_in_epoll(struct epoll_event *ev, int timeout_ms)
     pscom_g.sleepers++;
     pscom_unlock();
     n = epoll_wait(pscom_g.epfd, ev, EVENTS_MAX, timeout_ms);
+    /* The caller judges epoll_wait()'s errno (EINTR is no error): the
+     * wake-up read below fails with EAGAIN whenever no one woke us (a
+     * signal did), and must not overwrite it. */
+    err = errno;
     if (pscom_g.threaded) {
         uint64_t v;
         ssize_t r = read(pscom_g.wakefd, &v, sizeof(v));
@@ -206,6 +211,7 @@ static int sleep_in_epoll(struct epoll_event *ev, int timeout_ms)
     if (pscom_g.cond_waiters) {
         pthread_cond_broadcast(&pscom_g.cond);
     }
+    errno = err;
     return n;
 }
 

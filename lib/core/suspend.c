@@ -16,9 +16,8 @@
 
 #define RETRY_FIRST_MS 10u
 #define RETRY_MAX_MS 1000u
-/* A peer that refuses our reconnect this often (about two minutes) has
- * closed the connection: it fails then. */
-#define RETRY_LIMIT 130u
+/* A peer that refuses our reconnect for PSP_RESUME_TIMEOUT ms is gone
+ * (nobody listens at its address any more): the connection fails then. */
 
 /* Connections with work for pscom_susp_run(), and reconnect timers
  * (suspend.h: the progress engine reads both inline). */
@@ -231,12 +230,13 @@ void pscom_susp_reset(struct pscom_con *con, int connector)
      * the transport starts. */
     s->active = s->tx_done = s->rx_done = 0;
     s->wr_shut = s->peer_eof = s->closed = s->resuming = 0;
+    s->resumed_here = 0;
     if (s->retry_at_ms) {
         pscom_susp_timers--;
     }
     s->retry_at_ms = 0;
     s->retry_ms = 0;
-    s->retries = 0;
+    s->fail_since_ms = 0;
     s->req = NULL;
 }
 
@@ -279,21 +279,77 @@ static void schedule_retry(struct pscom_con *con)
     pscom_wakeup();
 }
 
+/* A reconnect failed: 1 if it is retried, 0 if PSP_RESUME_TIMEOUT ms
+ * passed since the first failure in a row (the caller fails con). */
+static int retry_or_give_up(struct pscom_con *con)
+{
+    struct pscom_con_susp *s = &con->susp;
+    uint64_t now = now_ms();
+
+    if (!s->fail_since_ms) {
+        s->fail_since_ms = now;
+    }
+    if (now - s->fail_since_ms >= pscom_env.resume_timeout) {
+        DPRINT(1, "pscom: %s: the peer did not take the connection back "
+                  "within %u ms (PSP_RESUME_TIMEOUT): giving up",
+               pscom_con_str(&con->pub), pscom_env.resume_timeout);
+        return 0;
+    }
+    schedule_retry(con);
+    return 1;
+}
+
+/* Accepting side of a connection resumed here: the peer reconnects to
+ * us. One that has not within PSP_RESUME_TIMEOUT ms is dead (or still
+ * suspended itself: the two cannot be told apart): con fails then. A
+ * connection only the peer suspended waits without limit: its peer is
+ * migrating, and comes back when it is resumed. */
+static void await_peer(struct pscom_con *con)
+{
+    struct pscom_con_susp *s = &con->susp;
+    uint64_t now = now_ms();
+
+    if (!s->resumed_here || con->precon) {
+        return;
+    }
+    if (!s->fail_since_ms) {
+        s->fail_since_ms = now;
+    }
+    if (now - s->fail_since_ms >= pscom_env.resume_timeout) {
+        DPRINT(1, "pscom: %s: the peer did not reconnect within %u ms "
+                  "(PSP_RESUME_TIMEOUT): giving up",
+               pscom_con_str(&con->pub), pscom_env.resume_timeout);
+        pscom_con_fail(con, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR);
+        return;
+    }
+    if (!s->retry_at_ms) {
+        pscom_susp_timers++;
+    }
+    s->retry_at_ms = s->fail_since_ms + pscom_env.resume_timeout;
+    pscom_wakeup();
+}
+
 static void reconnect(struct pscom_con *con)
 {
+    int rc;
+
     if (con->precon) {
         return;
     }
     if (!con->susp.connector) {
         /* The peer connects to us; it may be waiting already. */
         pscom_precon_resume_check(con);
+        await_peer(con);
         return;
     }
     con->pub.state = PSCOM_CON_STATE_CONNECTING;
     pscom_susp_proc_changed();
-    if (pscom_precon_connect(con, con->connect_nodeid, con->connect_portno,
-                             PRECON_F_RESUME)) {
-        schedule_retry(con);
+    rc = pscom_precon_connect(con, con->connect_nodeid, con->connect_portno,
+                              PRECON_F_RESUME);
+    if (rc && !retry_or_give_up(con)) {
+        pscom_con_fail(con, PSCOM_OP_CONNECT,
+                       rc == -ECONNREFUSED ? PSCOM_ERR_CONNECTION_REFUSED
+                                           : PSCOM_ERR_STDERROR);
     }
 }
 
@@ -380,17 +436,12 @@ int pscom_susp_precon_failed(struct pscom_con *con)
         return 0;
     }
     if (!s->connector) {
-        /* The peer retries. */
+        /* The peer retries (if it is still there). */
         con->pub.state = PSCOM_CON_STATE_SUSPENDED;
-        return 1;
+        await_peer(con);
+        return !(con->pub.state & PSCOM_CON_STATE_CLOSED);
     }
-    if (++s->retries > RETRY_LIMIT) {
-        DPRINT(1, "pscom: %s: the peer did not take the connection back",
-               pscom_con_str(&con->pub));
-        return 0;
-    }
-    schedule_retry(con);
-    return 1;
+    return retry_or_give_up(con);
 }
 
 struct pscom_con *pscom_susp_find(struct pscom_sock *sock, int32_t pid,
@@ -446,6 +497,11 @@ int pscom_susp_con_resume(struct pscom_con *con)
 
     if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
         return PSCOM_ERR_INVALID;
+    }
+    if (s->local && s->active) {
+        s->resumed_here = 1;
+        /* Each resume gives the peer the whole PSP_RESUME_TIMEOUT. */
+        s->fail_since_ms = 0;
     }
     s->local = 0;
     s->by_proc = 0;

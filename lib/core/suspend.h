@@ -28,7 +28,10 @@
  * (ivshmem when co-located again, else shm or tcp). The queued sends then
  * go out in order. While the acceptor itself is still suspended (or not
  * yet closed), the hand-shake is parked until it resumes. A failed
- * reconnect is retried (10 ms doubling up to 1 s).
+ * reconnect is retried (10 ms doubling up to 1 s) for PSP_RESUME_TIMEOUT
+ * ms; then the connection fails (con_error, its requests fail). An
+ * acceptor that was suspended and resumed itself waits as long for the
+ * peer's reconnect; one only the peer suspended waits without limit.
  */
 #ifndef PSCOM_SUSPEND_H_
 #define PSCOM_SUSPEND_H_
@@ -38,6 +41,7 @@
 #include "plugin.h"
 
 struct pscom_con;
+struct pscom_precon;
 struct pscom_req;
 struct pscom_sock;
 
@@ -54,9 +58,12 @@ struct pscom_con_susp {
     unsigned int connector : 1; /* we connected originally: we reconnect */
     unsigned int pending : 1;   /* on the work list of the progress step */
     unsigned int resuming : 1;  /* process-wide resume waits for it */
+    unsigned int resumed_here : 1; /* suspended and resumed by us: the
+                                    * peer gets PSP_RESUME_TIMEOUT */
     struct pscom_req *req;      /* our SUSPEND message until written */
     unsigned int retry_ms;      /* next reconnect delay */
-    unsigned int retries;       /* failed reconnects in a row */
+    uint64_t fail_since_ms;     /* first failed reconnect in a row;
+                                 * acceptor: since it awaits the peer */
     uint64_t retry_at_ms;       /* 0: no reconnect scheduled */
     /* Memory transports: watches the control socket for the peer's
      * step 3 (the core's guard watch is not always there). */
@@ -92,7 +99,8 @@ void pscom_susp_reset(struct pscom_con *con, int connector);
 void pscom_susp_established(struct pscom_con *con);
 
 /** A resume hand-shake of con failed: 1 if a retry was scheduled (the
- * connection stays suspended). */
+ * connection stays suspended), 0 when the caller must fail con: the
+ * peer refused our reconnects for PSP_RESUME_TIMEOUT ms. */
 int pscom_susp_precon_failed(struct pscom_con *con);
 
 /** The suspended connection of sock a resume hand-shake from (pid, id)
@@ -187,5 +195,10 @@ void pscom_plugins_reprobe(void);
 
 /** con can take a parked resume hand-shake now: bind it. */
 void pscom_precon_resume_check(struct pscom_con *con);
+
+/** 1 once a hand-shake holds transport resources (a plugin offered or
+ * accepted, or agreed): it must end before a suspend may answer ALLOWED
+ * (those resources, e.g. rings in a segment, are about to go away). */
+int pscom_precon_holds_transport(const struct pscom_precon *pre);
 
 #endif /* PSCOM_SUSPEND_H_ */

@@ -29,8 +29,6 @@
 #endif
 
 #define PSUSP_TICK_MS 10
-/* How long a process-wide suspend or a postponed resume waits. */
-#define PSUSP_WAIT_MS 10000
 #define STATUS_MAX 32768
 
 enum proc_state { P_RUNNING, P_SUSPENDING, P_SUSPENDED, P_RESUMING };
@@ -122,6 +120,54 @@ void pscom_susp_proc_changed(void)
 
 /* ---- status ------------------------------------------------------------------ */
 
+/* A connection the process-wide resume resumed (lock held): 1 while it
+ * is on its way back, 2 if it failed on the way (closed: the peer did not
+ * take it back), else 0. */
+static int resume_outcome(const struct pscom_con *con)
+{
+    if (!con->susp.resuming) {
+        return 0;
+    }
+    if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
+        return 2;
+    }
+    return con->susp.active ? 1 : 0;
+}
+
+/* The worst resume_outcome() of every connection (lock held). */
+static int resume_outcome_all(void)
+{
+    struct list_head *sp, *cp;
+    int worst = 0;
+
+    list_for_each(sp, &pscom_g.sockets)
+    {
+        struct pscom_sock *sock = list_entry(sp, struct pscom_sock, next);
+
+        list_for_each(cp, &sock->cons)
+        {
+            int o = resume_outcome(list_entry(cp, struct pscom_con, next));
+
+            worst = o > worst ? o : worst;
+        }
+    }
+    return worst;
+}
+
+/* The process state the status shows (lock held): once resumed,
+ * "resuming" while connections are on their way back and "failed" while
+ * one that did not come back is there (until the application closes
+ * it). */
+static const char *proc_state_name(void)
+{
+    static const char *const outcome[] = {"running", "resuming", "failed"};
+
+    if (P.state != P_RUNNING) {
+        return state_names[P.state];
+    }
+    return outcome[resume_outcome_all()];
+}
+
 /* JSON status into buf (lock held). */
 static void status_json(char *buf, size_t size)
 {
@@ -134,7 +180,7 @@ static void status_json(char *buf, size_t size)
     used = (size_t)snprintf(buf, size,
                             "{\"pid\":%d,\"host\":\"%s\",\"state\":\"%s\","
                             "\"connections\":[",
-                            (int)getpid(), host, state_names[P.state]);
+                            (int)getpid(), host, proc_state_name());
     list_for_each(sp, &pscom_g.sockets)
     {
         struct pscom_sock *sock = list_entry(sp, struct pscom_sock, next);
@@ -148,11 +194,15 @@ static void status_json(char *buf, size_t size)
             pscom_inet_str(ip, sizeof(ip), con->pub.remote_con_info.node_id);
             n = snprintf(buf + used, size - used,
                          "%s{\"peer\":\"%s/%d\",\"type\":\"%s\","
-                         "\"state\":\"%s\"}",
+                         "\"state\":\"%s\"%s%s%s}",
                          first ? "" : ",", ip,
                          con->pub.remote_con_info.pid,
                          pscom_con_type_str(con->pub.type),
-                         pscom_con_state_str(con->pub.state));
+                         pscom_con_state_str(con->pub.state),
+                         con->error_reported ? ",\"error\":\"" : "",
+                         con->error_reported ? pscom_err_str(con->last_err)
+                                             : "",
+                         con->error_reported ? "\"" : "");
             /* Keep room for the closing brackets. */
             if (n < 0 || (size_t)n + 3 >= size - used) {
                 buf[used] = '\0';
@@ -243,7 +293,7 @@ static unsigned int for_each_con(int mode)
 }
 
 /* Lock held. 1 when no connection is still on its way: mode 0 every one
- * we suspend is closed; mode 1 every one we resumed is up. */
+ * we suspend is closed; mode 1 every one we resumed is up or failed. */
 static int all_done(int mode)
 {
     struct list_head *sp, *cp;
@@ -259,10 +309,16 @@ static int all_done(int mode)
             if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
                 continue;
             }
-            if (mode == 0 && con->susp.by_proc && !con->susp.closed) {
+            /* A reconnect under way that holds transport resources (an
+             * ivshmem offer: rings in the segment) comes up, is suspended
+             * at once and closes: wait for that. (closed is still set from
+             * the previous suspend until the connection is up.) */
+            if (mode == 0 && con->susp.by_proc &&
+                (!con->susp.closed ||
+                 (con->precon && pscom_precon_holds_transport(con->precon)))) {
                 return 0;
             }
-            if (mode == 1 && con->susp.resuming && con->susp.active) {
+            if (mode == 1 && resume_outcome(con) == 1) {
                 return 0;
             }
         }
@@ -274,7 +330,7 @@ static int all_done(int mode)
  * runs too) until all_done(mode) or the deadline. 1 when done. */
 static int drive(int mode)
 {
-    uint64_t end = now_ms() + PSUSP_WAIT_MS;
+    uint64_t end = now_ms() + pscom_env.suspend_timeout;
 
     while (!all_done(mode)) {
         if (now_ms() > end) {
@@ -320,9 +376,9 @@ static void do_suspend(int from_mqtt)
     if (!ok) {
         /* The framework must not detach the device now: no answer, it
          * times out and keeps the VM where it is. */
-        DPRINT(1, "pscom: suspend: connections did not drain within %d ms "
+        DPRINT(1, "pscom: suspend: connections did not drain within %u ms "
                   "(peers not making progress?); not answering ALLOWED",
-               PSUSP_WAIT_MS);
+               pscom_env.suspend_timeout);
         publish_status();
         return;
     }
@@ -332,6 +388,8 @@ static void do_suspend(int from_mqtt)
 
 static void do_resume(int from_mqtt)
 {
+    int outcome = 0;
+
     if (P.state == P_RUNNING) {
         /* Resume without suspend: nothing to do, but the framework waits
          * for the answer. */
@@ -341,17 +399,27 @@ static void do_resume(int from_mqtt)
     set_proc_state(P_RESUMING);
     worker_lock();
     /* Plugins that cache a device (ivshmem) drop it and look again: after
-     * a migration it may be gone or another segment. */
+     * a migration it may be gone or another segment. (Connections a
+     * suspend could not drain still run: the plugin keeps what they use.) */
     pscom_plugins_reprobe();
     P.state = P_RUNNING; /* new connections are no longer suspended */
     for_each_con(1);
-    if (pscom_env.postpone_feedback && !drive(1)) {
-        DPRINT(1, "pscom: resume: connections not up again within %d ms; "
-                  "answering COMPLETED anyway",
-               PSUSP_WAIT_MS);
+    if (pscom_env.postpone_feedback) {
+        drive(1);
+        outcome = resume_outcome_all();
     }
     pscom_unlock();
     set_proc_state(P_RUNNING);
+    if (outcome) {
+        /* COMPLETED would claim connections that are not back. */
+        DPRINT(1, "pscom: resume: %s; answering FAILED",
+               outcome == 2 ? "a connection failed: the peer did not take "
+                              "it back"
+                            : "connections not up again within "
+                              "PSP_SUSPEND_TIMEOUT");
+        answer(from_mqtt, "FAILED");
+        return;
+    }
     answer(from_mqtt, "COMPLETED");
 }
 

@@ -137,8 +137,19 @@ void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
                          uint32_t peer_owner);
 
 /** Stop the heartbeat thread and leave the segment (process exit, or a
- * reprobe: the next ivshmem_seg_get() discovers again). */
+ * reprobe: the next ivshmem_seg_get() discovers again). Connections must
+ * not use the segment any more. */
 void ivshmem_seg_shutdown(void);
+
+/** A connection allocated a receive area in the segment (hold) or gave
+ * it back (put): the segment stays mapped while any is held. */
+void ivshmem_seg_hold(void);
+void ivshmem_seg_put(void);
+
+/** Drop the segment and discover again on the next ivshmem_seg_get():
+ * now if no connection holds it, else when the last one puts it back
+ * (until then ivshmem_seg_get() returns the segment still mapped). */
+void ivshmem_seg_reprobe(void);
 
 /** The PSP_IVSHMEM_* rows (pscom_info lists them) and their values. */
 #define IVSHMEM_ENV_ROWS 5

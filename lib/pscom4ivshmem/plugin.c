@@ -40,11 +40,12 @@ static void ivshmem_destroy(void)
 }
 
 /* Resume after a migration: the device may be gone or another segment.
- * Every connection is closed by now; leave, and discover again on the
- * next offer/accept. */
+ * Leave, and discover again on the next offer/accept -- once no
+ * connection uses the segment any more (a suspend that did not drain
+ * leaves connections running: they keep it mapped). */
 static void ivshmem_reprobe(void)
 {
-    ivshmem_seg_shutdown();
+    ivshmem_seg_reprobe();
 }
 
 /* Allocate our receive area and describe it in *m. */
@@ -77,6 +78,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
     ic->rx_off = off;
     ic->rx_len = len;
     ic->epoch = ivshmem_seg_epoch();
+    ivshmem_seg_hold();
     *m = (struct ivshmem_msg){
         .magic = IVSHMEM_MSG_MAGIC,
         .version = IVSHMEM_MSG_VERSION,
@@ -101,6 +103,7 @@ static void ivshmem_abort(pscom_con_t *con)
     ivshmem_seg_free(ic->epoch, ic->rx_off);
     free(ic);
     pscom_con_set_priv(con, NULL);
+    ivshmem_seg_put();
 }
 
 /* A broken segment membership fails every connection through it: ours
@@ -228,6 +231,8 @@ static void ivshmem_close(pscom_con_t *con)
     }
     free(ic);
     pscom_con_set_priv(con, NULL);
+    /* Last: a deferred reprobe may unmap the segment now. */
+    ivshmem_seg_put();
 }
 
 const pscom_plugin_t pscom_plugin_ivshmem = {

@@ -38,6 +38,10 @@ static unsigned epoch;
 static const char *epoch_lost_why = "";
 static char why[PSCOM_PLUGIN_REASON_MAX];
 static pthread_t hb_thread;
+/* Receive areas of connections (set-up or linked) in the segment: while
+ * there are any, the segment stays mapped (a reprobe waits for them). */
+static unsigned int users;
+static int reprobe_wanted;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int stopping;
@@ -329,8 +333,41 @@ void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
     pthread_mutex_unlock(&lock);
 }
 
+void ivshmem_seg_hold(void)
+{
+    users++;
+}
+
+void ivshmem_seg_put(void)
+{
+    if (users && --users == 0 && reprobe_wanted) {
+        pscom_debug(2, "ivshmem: the last connection through segment %s "
+                       "is closed: looking for the device again",
+                    dev.seg.name);
+        ivshmem_seg_shutdown();
+    }
+}
+
+void ivshmem_seg_reprobe(void)
+{
+    if (users) {
+        /* A suspend that did not drain left connections running over the
+         * segment (and their rings are in it): the process was not
+         * migrated then, the device is the one we have. Unmapping it
+         * would pull the rings from under them; leave once they are
+         * gone. */
+        pscom_debug(2, "ivshmem: reprobe deferred: %u connection(s) still "
+                       "use segment %s",
+                    users, dev.seg.name);
+        reprobe_wanted = 1;
+        return;
+    }
+    ivshmem_seg_shutdown();
+}
+
 void ivshmem_seg_shutdown(void)
 {
+    reprobe_wanted = 0;
     if (state != 1) {
         state = 0; /* a cached failure is forgotten too */
         return;

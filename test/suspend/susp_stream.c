@@ -19,6 +19,9 @@
  *               connection, then wait for the file -g names (if given)
  *               without calling pscom (an application that computes)
  *   -g FILE     see -h
+ *   -k          a connection error is printed ("conerror CON: ERR") and
+ *               the program goes on (its requests fail: it ends with
+ *               FAIL when it looks at them); default: FAIL at once
  * Prints "done ok type=T" (T: the transport of connection 0 at the end)
  * and exits 0, or "FAIL: why" and exits 1.
  */
@@ -51,6 +54,7 @@ struct stream {
 
 static struct stream *streams;
 static unsigned int nstreams, accepted;
+static int keep_going;
 static uint64_t count = 2000;
 static uint32_t large = 131072;
 
@@ -233,6 +237,11 @@ static void on_error(pscom_connection_t *con, pscom_op_t op,
             return; /* the peer is done and closed first */
         }
     }
+    if (keep_going) {
+        printf("conerror %s: %s\n", pscom_con_str(con), pscom_err_str(err));
+        fflush(stdout);
+        return;
+    }
     printf("FAIL: connection error on %s: %s\n", pscom_con_str(con),
            pscom_err_str(err));
     fflush(stdout);
@@ -248,7 +257,7 @@ int main(int argc, char **argv)
     pscom_socket_t *sock;
 
     nstreams = 1;
-    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:")) != -1) {
+    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:k")) != -1) {
         switch (opt) {
         case 'l': listen_mode = 1; break;
         case 'c': connect_to = optarg; break;
@@ -259,6 +268,7 @@ int main(int argc, char **argv)
         case 'w': wait_path = optarg; break;
         case 'h': halfway = strtoull(optarg, NULL, 0); break;
         case 'g': half_path = optarg; break;
+        case 'k': keep_going = 1; break;
         default:
             fprintf(stderr, "usage: see the comment in susp_stream.c\n");
             return 2;
