@@ -55,16 +55,17 @@ mca_mtl_base_module_t ompi_mtl_pscom_module = {
 };
 
 /* Connections close when peers finish MPI_Finalize: not an error of
- * ours. Anything else is reported; the requests on it fail. */
+ * ours. Anything else fails the requests on the connection (their
+ * io_done reports it); with mtl_pscom_verbose it is also printed. */
 static void con_error(pscom_connection_t *con, pscom_op_t op,
                       pscom_err_t err)
 {
-    if (err == PSCOM_ERR_EOF) {
+    if (err == PSCOM_ERR_EOF || ompi_mtl_pscom_g.verbose < 1) {
         return;
     }
-    opal_output_verbose(1, 0, "mtl pscom: connection to %s: %s (op %d)",
-                        pscom_con_info_str(&con->remote_con_info),
-                        pscom_err_str(err), (int)op);
+    opal_output(0, "mtl pscom: connection to %s: %s (op %d)",
+                pscom_con_info_str(&con->remote_con_info),
+                pscom_err_str(err), (int)op);
 }
 
 static int init_pscom(bool mpi_threads)
