@@ -6,6 +6,10 @@
  * communicators, collectives, MPI_THREAD_MULTIPLE. Rank 0 prints one TAP
  * line per check ("ok N - name"), agreed by all ranks (MPI_LAND).
  *
+ * --init-only: MPI_Init and MPI_Finalize only; --ring: one message to
+ * the right neighbour, received from MPI_ANY_SOURCE (test/ompi-mtl/
+ * mtl-wireup.sh counts the connections these open).
+ *
  * With --loop STOPFILE it instead keeps ranks 0 and 1 exchanging
  * numbered messages until STOPFILE exists (test/ompi-mtl/mtl-suspend.sh:
  * checked for loss, duplicates and order while the job is suspended and
@@ -514,6 +518,23 @@ static int loop(const char *stop)
     return 1;
 }
 
+/* Each rank sends to its right neighbour and receives from
+ * MPI_ANY_SOURCE: the left neighbour, whose connection it never asked
+ * for. Prints "RING rank ok". */
+static int ring(void)
+{
+    int right = (rank + 1) % np, left = (rank + np - 1) % np, v = -1;
+    MPI_Request rq;
+    MPI_Status st;
+
+    MPI_Irecv(&v, 1, MPI_INT, MPI_ANY_SOURCE, 5, MPI_COMM_WORLD, &rq);
+    MPI_Send(&rank, 1, MPI_INT, right, 5, MPI_COMM_WORLD);
+    MPI_Wait(&rq, &st);
+    CHECK(v == left && st.MPI_SOURCE == left);
+    printf("RING %d ok\n", rank);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     int provided = 0;
@@ -523,6 +544,16 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &np);
     if (argc == 3 && strcmp(argv[1], "--loop") == 0) {
         int ok = loop(argv[2]);
+        MPI_Finalize();
+        return ok ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "--init-only") == 0) {
+        printf("INIT %d\n", rank);
+        MPI_Finalize();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--ring") == 0) {
+        int ok = ring();
         MPI_Finalize();
         return ok ? 0 : 1;
     }
