@@ -40,6 +40,12 @@ mca_mtl_base_module_t ompi_mtl_pscom_module = {
     /* The envelope carries 32-bit context ids and tags. */
     .mtl_max_contextid = INT32_MAX,
     .mtl_max_tag = INT32_MAX,
+    /* add_procs with every proc of the job in MPI_Init, also in large
+     * jobs: a peer's first connect must meet its on-demand connection
+     * object, else libpscom parks it until we send to that peer, and a
+     * receive from MPI_ANY_SOURCE would never see its messages. The
+     * objects cost no file descriptor. */
+    .mtl_flags = MCA_MTL_BASE_FLAG_REQUIRE_WORLD,
     .mtl_add_procs = add_procs,
     .mtl_del_procs = del_procs,
     .mtl_finalize = finalize,
