@@ -333,7 +333,7 @@ void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
     if (g->done_tail) {
         g->done_tail->next_done = mreq;
     } else {
-        g->done_head = mreq;
+        __atomic_store_n(&g->done_head, mreq, __ATOMIC_RELAXED);
     }
     g->done_tail = mreq;
     pthread_mutex_unlock(&g->done_lock);
@@ -347,12 +347,15 @@ int ompi_mtl_pscom_progress(void)
     struct mtl_pscom_req *list;
     int n = pscom_test_any();
 
-    if (!g->done_head) {
+    /* A peek without the lock (most calls find nothing): a completion
+     * queued meanwhile is seen by the next call. */
+    if (!__atomic_load_n(&g->done_head, __ATOMIC_RELAXED)) {
         return n;
     }
     pthread_mutex_lock(&g->done_lock);
     list = g->done_head;
-    g->done_head = g->done_tail = NULL;
+    __atomic_store_n(&g->done_head, NULL, __ATOMIC_RELAXED);
+    g->done_tail = NULL;
     pthread_mutex_unlock(&g->done_lock);
     while (list) {
         struct mtl_pscom_req *next = list->next_done;

@@ -20,7 +20,7 @@ touch "$stop" # one exchange, then the ranks stop
 # shellcheck disable=SC2046 # option words
 OMPI_MCA_pml=cm OMPI_MCA_mtl=pscom OMPI_MCA_mca_base_component_path=$path \
     OMPI_MCA_mtl_base_verbose=10 timeout -k 5 120 \
-    mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG -x PSP_SHM -x PSP_IVSHMEM \
+    mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG -x PSP_SHM -x PSP_IVSHMEM -x ASAN_OPTIONS \
     "$prog" --loop "$stop" >"$TL_DIR/env.out" 2>&1
 tap_is $? 0 "OMPI_MCA_pml=cm OMPI_MCA_mtl=pscom: the job runs"
 [ "$(grep -c 'select: component pscom selected' "$TL_DIR/env.out")" = 2 ]
@@ -29,7 +29,7 @@ tap_result $? "both ranks selected the pscom MTL"
 tap_result $? "both ranks exchanged their message over it"
 
 # shellcheck disable=SC2046
-timeout -k 5 120 mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG \
+timeout -k 5 120 mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG -x ASAN_OPTIONS \
     --mca mca_base_component_path "$path" --mca pml_base_verbose 10 \
     "$prog" --loop "$stop" >"$TL_DIR/unnamed.out" 2>&1
 tap_is $? 0 "component in the path but not named: the job runs"
@@ -39,7 +39,7 @@ tap_result $? "Open MPI keeps ob1"
 tap_result $? "libpscom is not initialised"
 
 # shellcheck disable=SC2046
-timeout -k 5 120 mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG \
+timeout -k 5 120 mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG -x ASAN_OPTIONS \
     --mca mca_base_component_path "$path" --mca mtl '^pscom' \
     "$prog" --loop "$stop" >"$TL_DIR/excluded.out" 2>&1
 rc=$?
