@@ -36,7 +36,7 @@ mtl_run() { # LABEL NP PROG ARGS...
         _x="$_x -x $v"
     done
     # shellcheck disable=SC2046,SC2086 # option words
-    timeout -k 5 120 mpirun $(tl_mpirun_opts) $(mtl_opts) -np "$_np" \
+    timeout -k 5 "${MTL_TIMEOUT:-120}" mpirun $(tl_mpirun_opts) $(mtl_opts) -np "$_np" \
         $_x "$@" >"$TL_DIR/$_label.out" 2>&1
 }
 

@@ -8,7 +8,8 @@
  *
  * --init-only: MPI_Init and MPI_Finalize only; --ring: one message to
  * the right neighbour, received from MPI_ANY_SOURCE (test/ompi-mtl/
- * mtl-wireup.sh counts the connections these open).
+ * mtl-wireup.sh counts the connections these open); --spawn: one
+ * MPI_Comm_spawn, which the component refuses (mtl-select.sh).
  *
  * With --loop STOPFILE it instead keeps ranks 0 and 1 exchanging
  * numbered messages until STOPFILE exists (test/ompi-mtl/mtl-suspend.sh:
@@ -535,6 +536,23 @@ static int ring(void)
     return 1;
 }
 
+/* MPI_Comm_spawn of one copy of ourselves: the pscom MTL refuses the
+ * other job's processes, the call must fail cleanly. Prints
+ * "SPAWN rc N" (0 would be a success). The child does not get far. */
+static int spawn(const char *self)
+{
+    MPI_Comm inter;
+    int rc, err = 0;
+
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+    rc = MPI_Comm_spawn(self, MPI_ARGV_NULL, 1, MPI_INFO_NULL, 0,
+                        MPI_COMM_SELF, &inter, &err);
+    printf("SPAWN rc %d\n", rc);
+    fflush(stdout);
+    return rc != MPI_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
     int provided = 0;
@@ -549,6 +567,19 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--init-only") == 0) {
         printf("INIT %d\n", rank);
+        MPI_Finalize();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--spawn") == 0) {
+        MPI_Comm parent;
+
+        MPI_Comm_get_parent(&parent);
+        if (parent == MPI_COMM_NULL) {
+            int refused = spawn(argv[0]);
+            MPI_Finalize();
+            return refused ? 0 : 1;
+        }
+        printf("SPAWN child up\n");
         MPI_Finalize();
         return 0;
     }
