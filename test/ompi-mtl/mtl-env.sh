@@ -1,5 +1,8 @@
 # mtl-env.sh -- sourced by the tests of the pscom MTL (and usable by any
 # test that runs MPI programs over it):
+#   mtl_init TRANSPORT
+#                   the test preamble: tap.sh, lib.sh and tl_init, or for
+#                   ivshmem the ivshmem tests' (ivshmem-env.sh)
 #   mtl_opts        the mpirun options that select the component from the
 #                   build tree: --mca pml cm --mca mtl pscom and a
 #                   component path of lib/ompi-mtl/.libs plus Open MPI's
@@ -13,6 +16,16 @@
 #   mtl_via LABEL TYPE
 #                   1 if some connection of the run was set up via TYPE
 MTL_CHECKS=15
+
+mtl_init() { # TRANSPORT
+    if [ "$1" = ivshmem ]; then
+        . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+    else
+        . "$top_srcdir/test/common/tap.sh"
+        . "$top_srcdir/test/common/lib.sh"
+        tl_init
+    fi
+}
 
 mtl_opts() {
     so=$(tl_builddir)/lib/ompi-mtl/.libs/mca_mtl_pscom.so

@@ -10,14 +10,8 @@
 # once and in order (each rank checks the sequence; a gap, duplicate or
 # reorder fails it). Twice, to see a second cycle work too.
 tr=${1:-shm}
-if [ "$tr" = ivshmem ]; then
-    . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
-else
-    . "$top_srcdir/test/common/tap.sh"
-    . "$top_srcdir/test/common/lib.sh"
-    tl_init
-fi
 . "$top_srcdir/test/ompi-mtl/mtl-env.sh"
+mtl_init "$tr"
 prog=$top_builddir/test/ompi-mtl/mtl_smoke
 mig=$top_builddir/bin/pscom-migrate
 [ -x "$prog" ] || tap_bail "$prog is missing ('make check' builds it)"
