@@ -180,8 +180,11 @@ err_free_buf:
 
 static void blocking_done(struct mca_mtl_request_t *r)
 {
-    /* The flag that send() polls: the ompi_req field is free here. */
-    r->ompi_req = (struct ompi_request_t *)(uintptr_t)1;
+    /* The flag that send() polls (the ompi_req field is free there). It
+     * may be set by another thread's progress: release, so that the
+     * poller sees the error field written before it. */
+    __atomic_store_n(&r->ompi_req, (struct ompi_request_t *)(uintptr_t)1,
+                     __ATOMIC_RELEASE);
 }
 
 int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
@@ -199,7 +202,7 @@ int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
     if (rc != OMPI_SUCCESS) {
         return rc;
     }
-    while (!*(volatile struct ompi_request_t **)&mreq.super.ompi_req) {
+    while (!__atomic_load_n(&mreq.super.ompi_req, __ATOMIC_ACQUIRE)) {
         opal_progress();
     }
     return mreq.error;
