@@ -19,23 +19,33 @@
 #include "ompi/mca/mtl/base/mtl_base_datatype.h"
 #include "opal/runtime/opal_progress.h"
 
+/* The envelope of an incoming message, copied: the header may sit in a
+ * transport's buffer at any alignment. 0 if it is not one of ours. */
+static int env_of(const pscom_header_net_t *h, struct mtl_pscom_env *env)
+{
+    if (h->xheader_len < sizeof(*env)) {
+        return 0;
+    }
+    memcpy(env, (const void *)h->xheader, sizeof(*env));
+    return 1;
+}
+
 int ompi_mtl_pscom_env_match(const pscom_header_net_t *h, uint32_t ctx,
                              int32_t src, int32_t tag)
 {
-    const struct mtl_pscom_env *env = (const void *)h->xheader;
+    struct mtl_pscom_env env;
 
-    if (h->xheader_len < sizeof(*env) || (env->flags & MTL_PSCOM_F_ACK) ||
-        env->ctx != ctx) {
+    if (!env_of(h, &env) || (env.flags & MTL_PSCOM_F_ACK) || env.ctx != ctx) {
         return 0;
     }
-    if (src != MPI_ANY_SOURCE && env->src != src) {
+    if (src != MPI_ANY_SOURCE && env.src != src) {
         return 0;
     }
     if (tag == MPI_ANY_TAG) {
         /* Negative tags are Open MPI's own (collectives). */
-        return env->tag >= 0;
+        return env.tag >= 0;
     }
-    return env->tag == tag;
+    return env.tag == tag;
 }
 
 void ompi_mtl_pscom_send_ack(pscom_connection_t *con,
@@ -98,10 +108,10 @@ static void ack_io_done(pscom_request_t *preq)
 pscom_request_t *ompi_mtl_pscom_default_recv(pscom_connection_t *con,
                                              pscom_header_net_t *h)
 {
-    const struct mtl_pscom_env *env = (const void *)h->xheader;
+    struct mtl_pscom_env env;
     pscom_request_t *preq;
 
-    if (h->xheader_len < sizeof(*env) || !(env->flags & MTL_PSCOM_F_ACK)) {
+    if (!env_of(h, &env) || !(env.flags & MTL_PSCOM_F_ACK)) {
         return NULL; /* an MPI message: match posted receives */
     }
     preq = pscom_request_create(sizeof(struct mtl_pscom_env),
