@@ -270,11 +270,15 @@ int ompi_mtl_pscom_irecv(struct mca_mtl_base_module_t *mtl,
     preq->data_len = len > UINT32_MAX ? UINT32_MAX : len;
     preq->ops.recv_accept = recv_accept;
     preq->ops.io_done = recv_io_done;
-    /* Under match_lock: improbe's probe-then-take must not lose its
-     * message to a receive posted by another thread in between. */
-    pthread_mutex_lock(&ompi_mtl_pscom_g.match_lock);
-    pscom_post_recv(preq);
-    pthread_mutex_unlock(&ompi_mtl_pscom_g.match_lock);
+    /* With MPI threads under match_lock: improbe's probe-then-take must
+     * not lose its message to a receive posted by another thread. */
+    if (ompi_mtl_pscom_g.threaded) {
+        pthread_mutex_lock(&ompi_mtl_pscom_g.match_lock);
+        pscom_post_recv(preq);
+        pthread_mutex_unlock(&ompi_mtl_pscom_g.match_lock);
+    } else {
+        pscom_post_recv(preq);
+    }
     return OMPI_SUCCESS;
 
 err_free_buf:
