@@ -472,6 +472,61 @@ static int check_threads(int provided)
     return 1;
 }
 
+/* Rank 0's threads take rank 1's messages from one communicator at the
+ * same time, one with Mprobe/Mrecv, the others with Recv(ANY_TAG): each
+ * message must arrive exactly once. */
+enum { RACE_N = 3000, RACE_THREADS = 3 };
+static unsigned char race_seen[RACE_N];
+static int race_bad;
+
+static void *race_taker(void *arg)
+{
+    long id = (long)arg;
+    int i, v;
+
+    for (i = 0; i < RACE_N / RACE_THREADS; i++) {
+        if (id == 0) {
+            MPI_Message m;
+            MPI_Mprobe(1, MPI_ANY_TAG, MPI_COMM_WORLD, &m, MPI_STATUS_IGNORE);
+            MPI_Mrecv(&v, 1, MPI_INT, &m, MPI_STATUS_IGNORE);
+        } else {
+            MPI_Recv(&v, 1, MPI_INT, 1, MPI_ANY_TAG, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+        }
+        if (v < 0 || v >= RACE_N ||
+            __atomic_fetch_add(&race_seen[v], 1, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&race_bad, 1, __ATOMIC_RELAXED);
+        }
+    }
+    return NULL;
+}
+
+static int check_thread_race(int provided)
+{
+    pthread_t th[RACE_THREADS];
+    long t;
+    int i;
+
+    CHECK(provided == MPI_THREAD_MULTIPLE);
+    if (rank == 1) {
+        for (i = 0; i < RACE_N; i++) {
+            MPI_Send(&i, 1, MPI_INT, 0, i % 5, MPI_COMM_WORLD);
+        }
+    } else if (rank == 0) {
+        for (t = 0; t < RACE_THREADS; t++) {
+            pthread_create(&th[t], NULL, race_taker, (void *)t);
+        }
+        for (t = 0; t < RACE_THREADS; t++) {
+            pthread_join(th[t], NULL);
+        }
+        CHECK(!race_bad);
+        for (i = 0; i < RACE_N; i++) {
+            CHECK(race_seen[i] == 1);
+        }
+    }
+    return 1;
+}
+
 /* Ranks 0 and 1 exchange numbered messages (every 16th also 64 KiB of
  * numbered data) until the file `stop` exists (rank 0 looks; the flag
  * travels with its next message). Each side checks every number is the
@@ -596,7 +651,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (rank == 0) {
-        printf("1..15\n");
+        printf("1..16\n");
     }
     report("sizes 0 B .. 64 MiB, blocking and non-blocking", check_sizes());
     report("synchronous send completes after the match", check_ssend());
@@ -615,6 +670,8 @@ int main(int argc, char **argv)
            check_collectives());
     report("MPI_THREAD_MULTIPLE: three threads ping-pong",
            check_threads(provided));
+    report("MPI_THREAD_MULTIPLE: Mprobe and Recv threads share a source",
+           check_thread_race(provided));
     report("a last barrier", 1);
     MPI_Finalize();
     return failed;
