@@ -44,7 +44,11 @@ loop_now() {
     awk '/^LOOP 0 [0-9]/{n=$3} END{print n+0}' "$TL_DIR/job.out"
 }
 
-(mtl_run job 2 "$prog" --loop "$TL_DIR/stop"; echo $? >"$TL_DIR/job.rc") &
+# shm: a plain MPI_Init job (libpscom's suspend worker is then the only
+# other thread); ivshmem: MPI_THREAD_MULTIPLE.
+mode=single
+[ "$tr" = ivshmem ] && mode=multiple
+(mtl_run job 2 "$prog" --loop "$TL_DIR/stop" $mode; echo $? >"$TL_DIR/job.rc") &
 loop_passes 0 2000
 tap_result $? "the job exchanges messages over the pscom MTL"
 for _ in $(seq 1500); do

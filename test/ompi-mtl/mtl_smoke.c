@@ -11,8 +11,9 @@
  * mtl-wireup.sh counts the connections these open); --spawn: one
  * MPI_Comm_spawn, which the component refuses (mtl-select.sh).
  *
- * With --loop STOPFILE it instead keeps ranks 0 and 1 exchanging
- * numbered messages until STOPFILE exists (test/ompi-mtl/mtl-suspend.sh:
+ * With --loop STOPFILE [single] it instead keeps ranks 0 and 1 exchanging
+ * numbered messages until STOPFILE exists (single: MPI_Init, not
+ * MPI_THREAD_MULTIPLE) (test/ompi-mtl/mtl-suspend.sh:
  * checked for loss, duplicates and order while the job is suspended and
  * resumed).
  */
@@ -612,10 +613,14 @@ int main(int argc, char **argv)
 {
     int provided = 0;
 
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    if (argc == 4 && strcmp(argv[3], "single") == 0) {
+        MPI_Init(&argc, &argv); /* --loop STOP single */
+    } else {
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &np);
-    if (argc == 3 && strcmp(argv[1], "--loop") == 0) {
+    if (argc >= 3 && strcmp(argv[1], "--loop") == 0) {
         int ok = loop(argv[2]);
         MPI_Finalize();
         return ok ? 0 : 1;
