@@ -1,0 +1,338 @@
+/*
+ * mtl_pscom_p2p.c -- send, receive, cancel, completion, synchronous-send
+ * acks.
+ *
+ * A message is one pscom message: the envelope (struct mtl_pscom_env) is
+ * the xheader, the packed data the payload. Receives are posted on the
+ * socket (any connection) and match through recv_accept on the envelope;
+ * libpscom keeps per-connection order and the messages nobody has asked
+ * for yet (unexpected), which gives MPI's non-overtaking rule per
+ * (source, communicator). A synchronous send completes when the send is
+ * done and the receiver's ack (sent when its receive matched) arrived.
+ */
+#include "mtl_pscom.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ompi/communicator/communicator.h"
+#include "ompi/mca/mtl/base/mtl_base_datatype.h"
+#include "opal/runtime/opal_progress.h"
+
+int ompi_mtl_pscom_env_match(const pscom_header_net_t *h, uint32_t ctx,
+                             int32_t src, int32_t tag)
+{
+    const struct mtl_pscom_env *env = (const void *)h->xheader;
+
+    if (h->xheader_len < sizeof(*env) || (env->flags & MTL_PSCOM_F_ACK) ||
+        env->ctx != ctx) {
+        return 0;
+    }
+    if (src != MPI_ANY_SOURCE && env->src != src) {
+        return 0;
+    }
+    if (tag == MPI_ANY_TAG) {
+        /* Negative tags are Open MPI's own (collectives). */
+        return env->tag >= 0;
+    }
+    return env->tag == tag;
+}
+
+void ompi_mtl_pscom_send_ack(pscom_connection_t *con,
+                             const struct mtl_pscom_env *env)
+{
+    struct mtl_pscom_env ack;
+
+    memset(&ack, 0, sizeof(ack));
+    ack.flags = MTL_PSCOM_F_ACK;
+    ack.sync = env->sync;
+    pscom_send(con, &ack, sizeof(ack), NULL, 0);
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void send_io_done(pscom_request_t *preq)
+{
+    struct mtl_pscom_req *mreq = preq->user->mreq;
+
+    if (!pscom_req_successful(preq)) {
+        mreq->error = OMPI_ERROR;
+    }
+    if (--mreq->pending == 0) {
+        ompi_mtl_pscom_done(mreq);
+    }
+}
+
+static void ack_io_done(pscom_request_t *preq)
+{
+    struct mtl_pscom_req *mreq =
+        (struct mtl_pscom_req *)(uintptr_t)preq->xheader.user.sync;
+
+    pscom_request_free(preq);
+    if (--mreq->pending == 0) {
+        ompi_mtl_pscom_done(mreq);
+    }
+}
+
+pscom_request_t *ompi_mtl_pscom_default_recv(pscom_connection_t *con,
+                                             pscom_header_net_t *h)
+{
+    const struct mtl_pscom_env *env = (const void *)h->xheader;
+    pscom_request_t *preq;
+
+    if (h->xheader_len < sizeof(*env) || !(env->flags & MTL_PSCOM_F_ACK)) {
+        return NULL; /* an MPI message: match posted receives */
+    }
+    preq = pscom_request_create(sizeof(struct mtl_pscom_env),
+                                sizeof(struct PSCOM_req_user));
+    if (!preq) {
+        return NULL;
+    }
+    preq->xheader_len = sizeof(struct mtl_pscom_env);
+    preq->data = NULL;
+    preq->data_len = 0;
+    preq->ops.io_done = ack_io_done;
+    return preq;
+}
+
+int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
+                         struct ompi_communicator_t *comm, int dest, int tag,
+                         struct opal_convertor_t *convertor,
+                         mca_pml_base_send_mode_t mode, bool blocking,
+                         mca_mtl_request_t *mtl_request)
+{
+    struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)mtl_request;
+    pscom_connection_t *con = ompi_mtl_pscom_peer(comm, dest);
+    struct mtl_pscom_env *env;
+    pscom_request_t *preq;
+    size_t len = 0;
+    int rc;
+
+    if (!con) {
+        return OMPI_ERR_UNREACH;
+    }
+    mreq->kind = MTL_PSCOM_SEND;
+    mreq->error = 0;
+    mreq->convertor = NULL;
+    mreq->free_buf = false;
+    rc = ompi_mtl_datatype_pack(convertor, &mreq->buf, &len,
+                                &mreq->free_buf);
+    if (rc != OMPI_SUCCESS) {
+        return rc;
+    }
+    if (len > UINT32_MAX) {
+        /* The pscom message header has a 32-bit length. */
+        opal_output(0, "mtl pscom: messages of 4 GiB and more are not "
+                       "supported");
+        rc = OMPI_ERR_NOT_SUPPORTED;
+        goto err_free_buf;
+    }
+    mreq->buf_len = len;
+    preq = ompi_mtl_pscom_req_get();
+    if (!preq) {
+        rc = OMPI_ERR_OUT_OF_RESOURCE;
+        goto err_free_buf;
+    }
+    mreq->preq = preq;
+    preq->user->mreq = mreq;
+    env = &preq->xheader.user;
+    env->ctx = comm->c_contextid;
+    env->src = comm->c_my_rank;
+    env->tag = tag;
+    env->flags = 0;
+    env->sync = 0;
+    mreq->pending = 1;
+    if (mode == MCA_PML_BASE_SEND_SYNCHRONOUS) {
+        env->flags = MTL_PSCOM_F_SYNC;
+        env->sync = (uint64_t)(uintptr_t)mreq;
+        mreq->pending = 2;
+    }
+    preq->connection = con;
+    preq->data = mreq->buf;
+    preq->data_len = len;
+    preq->ops.io_done = send_io_done;
+    pscom_post_send(preq);
+    return OMPI_SUCCESS;
+
+err_free_buf:
+    if (mreq->free_buf) {
+        free(mreq->buf);
+    }
+    return rc;
+}
+
+static void blocking_done(struct mca_mtl_request_t *r)
+{
+    /* The flag that send() polls: the ompi_req field is free here. */
+    r->ompi_req = (struct ompi_request_t *)(uintptr_t)1;
+}
+
+int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
+                        struct ompi_communicator_t *comm, int dest, int tag,
+                        struct opal_convertor_t *convertor,
+                        mca_pml_base_send_mode_t mode)
+{
+    struct mtl_pscom_req mreq;
+    int rc;
+
+    memset(&mreq, 0, sizeof(mreq));
+    mreq.super.completion_callback = blocking_done;
+    rc = ompi_mtl_pscom_isend(mtl, comm, dest, tag, convertor, mode, true,
+                              &mreq.super);
+    if (rc != OMPI_SUCCESS) {
+        return rc;
+    }
+    while (!*(volatile struct ompi_request_t **)&mreq.super.ompi_req) {
+        opal_progress();
+    }
+    return mreq.error;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static int recv_accept(pscom_request_t *preq, pscom_connection_t *con,
+                       pscom_header_net_t *h)
+{
+    struct mtl_pscom_req *mreq = preq->user->mreq;
+
+    return ompi_mtl_pscom_env_match(h, mreq->match_ctx, mreq->match_src,
+                                    mreq->match_tag);
+}
+
+static void recv_io_done(pscom_request_t *preq)
+{
+    ompi_mtl_pscom_done(preq->user->mreq);
+}
+
+int ompi_mtl_pscom_irecv(struct mca_mtl_base_module_t *mtl,
+                         struct ompi_communicator_t *comm, int src, int tag,
+                         struct opal_convertor_t *convertor,
+                         mca_mtl_request_t *mtl_request)
+{
+    struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)mtl_request;
+    pscom_request_t *preq;
+    size_t len = 0;
+    int rc;
+
+    mreq->kind = MTL_PSCOM_RECV;
+    mreq->error = 0;
+    mreq->convertor = convertor;
+    mreq->match_ctx = comm->c_contextid;
+    mreq->match_src = src;
+    mreq->match_tag = tag;
+    rc = ompi_mtl_datatype_recv_buf(convertor, &mreq->buf, &len,
+                                    &mreq->free_buf);
+    if (rc != OMPI_SUCCESS) {
+        return rc;
+    }
+    if (len && !mreq->buf) {
+        return OMPI_ERR_OUT_OF_RESOURCE;
+    }
+    mreq->buf_len = len;
+    preq = ompi_mtl_pscom_req_get();
+    if (!preq) {
+        rc = OMPI_ERR_OUT_OF_RESOURCE;
+        goto err_free_buf;
+    }
+    mreq->preq = preq;
+    preq->user->mreq = mreq;
+    preq->socket = ompi_mtl_pscom_g.sock;
+    preq->data = mreq->buf;
+    /* Larger messages complete truncated (MPI_ERR_TRUNCATE). */
+    preq->data_len = len > UINT32_MAX ? UINT32_MAX : len;
+    preq->ops.recv_accept = recv_accept;
+    preq->ops.io_done = recv_io_done;
+    /* Under match_lock: improbe's probe-then-take must not lose its
+     * message to a receive posted by another thread in between. */
+    pthread_mutex_lock(&ompi_mtl_pscom_g.match_lock);
+    pscom_post_recv(preq);
+    pthread_mutex_unlock(&ompi_mtl_pscom_g.match_lock);
+    return OMPI_SUCCESS;
+
+err_free_buf:
+    if (mreq->free_buf) {
+        free(mreq->buf);
+    }
+    return rc;
+}
+
+int ompi_mtl_pscom_cancel(struct mca_mtl_base_module_t *mtl,
+                          mca_mtl_request_t *mtl_request, int flag)
+{
+    struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)mtl_request;
+
+    /* A receive that has not matched completes CANCELED through its
+     * io_done; sends and matched receives are not cancelled (MPI lets
+     * MPI_Cancel fail: MPI_Test_cancelled then says false). */
+    if (mreq->kind == MTL_PSCOM_RECV && mreq->preq) {
+        pscom_cancel_recv(mreq->preq);
+    }
+    return OMPI_SUCCESS;
+}
+
+/* ---- completion --------------------------------------------------------- */
+
+static void finish_send(struct mtl_pscom_req *mreq)
+{
+    if (mreq->free_buf) {
+        free(mreq->buf);
+    }
+    ompi_mtl_pscom_req_put(mreq->preq);
+    mreq->preq = NULL;
+    if (mreq->super.ompi_req) {
+        mreq->super.ompi_req->req_status.MPI_ERROR = mreq->error;
+    }
+}
+
+static void finish_recv(struct mtl_pscom_req *mreq)
+{
+    pscom_request_t *preq = mreq->preq;
+    ompi_status_public_t *st = &mreq->super.ompi_req->req_status;
+    const struct mtl_pscom_env *env = &preq->xheader.user;
+    size_t got = preq->data_len;
+
+    if (preq->state & PSCOM_REQ_STATE_CANCELED) {
+        st->_cancelled = true;
+        st->MPI_ERROR = OMPI_SUCCESS;
+        if (mreq->free_buf) {
+            free(mreq->buf);
+        }
+    } else {
+        st->MPI_SOURCE = env->src;
+        st->MPI_TAG = env->tag;
+        st->_ucount = got;
+        if (preq->state & PSCOM_REQ_STATE_TRUNCATED) {
+            st->MPI_ERROR = MPI_ERR_TRUNCATE;
+        } else if (!pscom_req_successful(preq)) {
+            st->MPI_ERROR = MPI_ERR_INTERN;
+        } else {
+            st->MPI_ERROR = OMPI_SUCCESS;
+        }
+        if (mreq->free_buf && got == 0) {
+            free(mreq->buf); /* unpack frees only what it unpacks */
+        } else {
+            ompi_mtl_datatype_unpack(mreq->convertor, mreq->buf, got);
+        }
+        if (env->flags & MTL_PSCOM_F_SYNC) {
+            ompi_mtl_pscom_send_ack(preq->connection, env);
+        }
+    }
+    ompi_mtl_pscom_req_put(preq);
+    mreq->preq = NULL;
+}
+
+void ompi_mtl_pscom_finish(struct mtl_pscom_req *mreq)
+{
+    switch (mreq->kind) {
+    case MTL_PSCOM_SEND:
+        finish_send(mreq);
+        break;
+    case MTL_PSCOM_RECV:
+        finish_recv(mreq);
+        break;
+    case MTL_PSCOM_MRECV:
+        ompi_mtl_pscom_finish_mrecv(mreq);
+        break;
+    }
+    mreq->super.completion_callback(&mreq->super);
+}

@@ -1,0 +1,3 @@
+#!/bin/bash
+# The pscom MTL semantics smoke test over tcp (see mtl-run.sh).
+exec /bin/bash "$(dirname "$0")/mtl-run.sh" tcp
