@@ -9,6 +9,8 @@
 #                        from the build tree (mca_base_component_path),
 #                        libpscom told to use only that transport; ivshmem
 #                        on a real ivshmem-server segment with PSP_SHM=0
+#   default              nothing chosen, the component only on the path
+#                        (it must not be selected unless asked)
 #
 #   mpi_run LABEL MODE NP PROGRAM ARGS...
 #           mpirun --oversubscribe -np NP; stdout in $TL_DIR/LABEL.out,
@@ -43,6 +45,7 @@ mpi_mode() {
     case $1 in
     ob1-vader) MPI_OPTS="--mca pml ob1 --mca btl self,vader"; return 0 ;;
     ob1-tcp) MPI_OPTS="--mca pml ob1 --mca btl self,tcp"; return 0 ;;
+    default) ;;
     pscom-tcp) PSP_SHM=0 PSP_IVSHMEM=0 ;;
     pscom-shm) PSP_SHM=1 PSP_IVSHMEM=0 ;;
     pscom-ivshmem)
@@ -57,6 +60,10 @@ mpi_mode() {
     [ -n "$MPI_DEFPATH" ] || tap_bail "ompi_info shows no mca_base_component_path"
     export PSP_SHM PSP_IVSHMEM PSP_DEBUG=2
     MPI_OPTS="--mca mca_base_component_path $MTL_DIR:$MPI_DEFPATH"
+    if [ "$1" = default ]; then
+        MPI_OPTS="$MPI_OPTS --mca pml_base_verbose 10 --mca mtl_base_verbose 10"
+        return 0
+    fi
     MPI_OPTS="$MPI_OPTS --mca pml cm --mca mtl pscom --mca mtl_base_verbose 10"
     MPI_OPTS="$MPI_OPTS -x PSP_SHM -x PSP_IVSHMEM -x PSP_DEBUG"
     if [ "$1" = pscom-ivshmem ]; then

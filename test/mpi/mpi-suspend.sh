@@ -4,7 +4,8 @@
 # loss, duplicate or reordering aborts it) runs with PSP_SUSPEND_RESUME=1;
 # pscom-migrate suspend is answered ALLOWED by every rank, the retained
 # status says suspended, resume is answered COMPLETED by every rank, the
-# job then goes on for 500 more rounds and every rank ends "done ok".
+# job then goes on for 500 more rounds and every rank ends "done ok";
+# libpscom's debug output shows its connections were suspended.
 # On shm with 4 ranks and on ivshmem (PSP_SHM=0, a real server segment)
 # with 2.
 . "$top_srcdir/test/mpi/mpi-env.sh"
@@ -29,7 +30,8 @@ cycle() { # MODE NP
     TL_PIDS="$TL_PIDS $pid"
     ok=0
     for _ in $(seq 3000); do
-        [ "$(grep -c ' running$' "$TL_DIR/$label.out")" = "$np" ] && ok=1 && break
+        [ "$(grep -c ' running$' "$TL_DIR/$label.out" 2>/dev/null)" = "$np" ] &&
+            ok=1 && break
         kill -0 $pid 2>/dev/null || break
         tl_nap
     done
@@ -60,6 +62,8 @@ cycle() { # MODE NP
     tap_is "$(grep -c ' done ok ' "$TL_DIR/$label.out")" "$np" \
         "$mode: every rank's messages arrived once, in order, intact"
     mpi_check "$label" "$mode" "$np"
+    grep -q "via ${mode#pscom-}: suspending" "$TL_DIR/$label.err"
+    tap_result $? "$mode: the ranks' pscom connections were suspended underneath"
     [ $rc -eq 0 ] || { mpi_diag "$label"; sed 's/^/# /' "$d/suspend" "$d/resume"; }
 }
 

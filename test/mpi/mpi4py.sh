@@ -3,7 +3,8 @@
 # pscom MTL on tcp, shm and ivshmem, 4 ranks: "python3 -m mpi4py.bench
 # helloworld" must print the same lines as under Open MPI's ob1/vader,
 # "ringtest" (64 KiB around the ring, 20 loops) must finish and print its
-# line.
+# line. Then helloworld with the component only on the component path:
+# Open MPI must not select it unless asked (ob1 runs).
 . "$top_srcdir/test/mpi/mpi-env.sh"
 [ -x "$SYS_PY" ] && "$SYS_PY" -c 'import mpi4py' 2>/dev/null ||
     tap_bail "python3-mpi4py is missing: run scripts/deps.sh"
@@ -33,5 +34,10 @@ for mode in ob1-vader pscom-tcp pscom-shm pscom-ivshmem; do
         "$TL_DIR/ring-$mode.out"
     tap_result $? "ringtest $mode: prints its result line"
 done
+mpi_run hello-default default 2 "$SYS_PY" -m mpi4py.bench helloworld
+tap_result $? "helloworld, nothing asked: mpirun exits 0"
+! grep -q 'Selected component \[pscom\]' "$TL_DIR/hello-default.err" &&
+    [ "$(grep -c 'select: component ob1 selected' "$TL_DIR/hello-default.err")" = 2 ]
+tap_result $? "helloworld, nothing asked: every rank runs ob1, not the pscom MTL"
 tap_plan "$TAP_N"
 exit "$(tap_status)"
