@@ -366,6 +366,7 @@ static int t_truncate(void)
             MPI_Send(b, (int)n, MPI_BYTE, p, 7, c);
             MPI_Send(b, (int)n, MPI_BYTE, p, 7, c);
             MPI_Send(b, (int)n, MPI_BYTE, p, 8, c);
+            MPI_Send(b, (int)n, MPI_BYTE, p, 9, c);
         } else {
             MPI_Status st;
             MPI_Request rq;
@@ -391,6 +392,15 @@ static int t_truncate(void)
             }
             bad |= check_count("larger buffer", &st, MPI_BYTE, (int)n);
             bad |= check_buf("larger buffer", big_b, n, seed_of(p, rank, 7, n));
+            /* Truncation of a message already there (probed): the
+             * unexpected path. */
+            MPI_Probe(p, 9, c, &st);
+            rc = MPI_Recv(b, (int)(n / 2), MPI_BYTE, p, 9, c, &st);
+            MPI_Error_class(rc, &cls);
+            if (cls != MPI_ERR_TRUNCATE) {
+                bad |= fail("truncate %zu B, probed first: class %d, want "
+                            "MPI_ERR_TRUNCATE", n, cls);
+            }
             free(big_b);
         }
         free(b);
@@ -699,6 +709,24 @@ static int t_self(void)
         free(s);
         free(r);
     }
+    /* Synchronous to the own rank: not complete before the receive. */
+    {
+        int v = 5, w = 0, flag = 0;
+        MPI_Request rq;
+
+        MPI_Issend(&v, 1, MPI_INT, rank, 10, MPI_COMM_WORLD, &rq);
+        for (int k = 0; k < 1000 && !flag; k++) {
+            MPI_Test(&rq, &flag, MPI_STATUS_IGNORE);
+        }
+        if (flag) {
+            bad |= fail("self: Issend complete before the receive");
+        }
+        MPI_Recv(&w, 1, MPI_INT, rank, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Wait(&rq, MPI_STATUS_IGNORE);
+        if (w != 5) {
+            bad |= fail("self: Issend delivered %d", w);
+        }
+    }
     return bad;
 }
 
@@ -897,6 +925,29 @@ static int t_comms(void)
                         2000 + fsize - 1 - wfrom / 2);
         }
     }
+    /* An intercommunicator between the two halves of the split: ranks
+     * are the remote group's. */
+    {
+        MPI_Comm inter;
+        int lr, rs, v, w = -1, colour = rank % 2;
+        MPI_Status st;
+
+        /* the other half's leader: its highest world rank (key -rank) */
+        int leader = nprocs - 1 - ((nprocs - 1) % 2 == 1 - colour ? 0 : 1);
+
+        MPI_Intercomm_create(split, 0, MPI_COMM_WORLD, leader, 99, &inter);
+        MPI_Comm_rank(inter, &lr);
+        MPI_Comm_remote_size(inter, &rs);
+        v = 1000 * colour + lr;
+        if (lr < rs) {
+            MPI_Sendrecv(&v, 1, MPI_INT, lr, 7, &w, 1, MPI_INT, lr, 7, inter,
+                         &st);
+            if (w != 1000 * (1 - colour) + lr || st.MPI_SOURCE != lr) {
+                bad |= fail("intercomm: got %d from %d", w, st.MPI_SOURCE);
+            }
+        }
+        MPI_Comm_free(&inter);
+    }
     MPI_Comm_free(&dup);
     MPI_Comm_free(&split);
     return bad;
@@ -1019,16 +1070,17 @@ static const struct tcase cases[] = {
     {"any", t_any, "MPI_ANY_SOURCE and MPI_ANY_TAG"},
     {"order", t_order, "non-overtaking per source, mixed sizes and tags"},
     {"truncate", t_truncate,
-     "MPI_ERR_TRUNCATE (Recv, Irecv/Wait), count in a larger buffer"},
+     "MPI_ERR_TRUNCATE (Recv, Irecv/Wait, probed), count in a larger buffer"},
     {"probe", t_probe, "Iprobe, Probe, Improbe, Mprobe, Mrecv, Imrecv"},
     {"cancel", t_cancel, "cancel of a posted receive, Test_cancelled"},
     {"datatypes", t_datatypes, "vector, struct and indexed datatypes"},
     {"zero", t_zero, "0-byte messages with status"},
-    {"self", t_self, "messages to the own rank"},
+    {"self", t_self, "messages to the own rank, Issend to it"},
     {"big", t_big, "one 64 MiB message each way"},
     {"many", t_many, "4000 outstanding Isend/Irecv each way"},
     {"threads", t_threads, "MPI_THREAD_MULTIPLE, 4 threads exchanging"},
-    {"comms", t_comms, "Comm_dup and Comm_split, same tags do not cross"},
+    {"comms", t_comms,
+     "Comm_dup, Comm_split, an intercommunicator; same tags do not cross"},
     {"collectives", t_collectives,
      "Barrier, Bcast, Allreduce, Alltoall, Allgatherv"},
 };
