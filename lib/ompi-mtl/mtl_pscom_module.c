@@ -40,6 +40,12 @@ mca_mtl_base_module_t ompi_mtl_pscom_module = {
     /* The envelope carries 32-bit context ids and tags. */
     .mtl_max_contextid = INT32_MAX,
     .mtl_max_tag = INT32_MAX,
+    /* add_procs with every proc of the job in MPI_Init, also in large
+     * jobs: a peer's first connect must meet its on-demand connection
+     * object, else libpscom parks it until we send to that peer, and a
+     * receive from MPI_ANY_SOURCE would never see its messages. The
+     * objects cost no file descriptor. */
+    .mtl_flags = MCA_MTL_BASE_FLAG_REQUIRE_WORLD,
     .mtl_add_procs = add_procs,
     .mtl_del_procs = del_procs,
     .mtl_finalize = finalize,
@@ -55,16 +61,17 @@ mca_mtl_base_module_t ompi_mtl_pscom_module = {
 };
 
 /* Connections close when peers finish MPI_Finalize: not an error of
- * ours. Anything else is reported; the requests on it fail. */
+ * ours. Anything else fails the requests on the connection (their
+ * io_done reports it); with mtl_pscom_verbose it is also printed. */
 static void con_error(pscom_connection_t *con, pscom_op_t op,
                       pscom_err_t err)
 {
-    if (err == PSCOM_ERR_EOF) {
+    if (err == PSCOM_ERR_EOF || ompi_mtl_pscom_g.verbose < 1) {
         return;
     }
-    opal_output_verbose(1, 0, "mtl pscom: connection to %s: %s (op %d)",
-                        pscom_con_info_str(&con->remote_con_info),
-                        pscom_err_str(err), (int)op);
+    opal_output(0, "mtl pscom: connection to %s: %s (op %d)",
+                pscom_con_info_str(&con->remote_con_info),
+                pscom_err_str(err), (int)op);
 }
 
 static int init_pscom(bool mpi_threads)
@@ -326,7 +333,7 @@ void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
     if (g->done_tail) {
         g->done_tail->next_done = mreq;
     } else {
-        g->done_head = mreq;
+        __atomic_store_n(&g->done_head, mreq, __ATOMIC_RELAXED);
     }
     g->done_tail = mreq;
     pthread_mutex_unlock(&g->done_lock);
@@ -340,12 +347,15 @@ int ompi_mtl_pscom_progress(void)
     struct mtl_pscom_req *list;
     int n = pscom_test_any();
 
-    if (!g->done_head) {
+    /* A peek without the lock (most calls find nothing): a completion
+     * queued meanwhile is seen by the next call. */
+    if (!__atomic_load_n(&g->done_head, __ATOMIC_RELAXED)) {
         return n;
     }
     pthread_mutex_lock(&g->done_lock);
     list = g->done_head;
-    g->done_head = g->done_tail = NULL;
+    __atomic_store_n(&g->done_head, NULL, __ATOMIC_RELAXED);
+    g->done_tail = NULL;
     pthread_mutex_unlock(&g->done_lock);
     while (list) {
         struct mtl_pscom_req *next = list->next_done;

@@ -49,6 +49,27 @@ void ompi_mtl_pscom_send_ack(pscom_connection_t *con,
     pscom_send(con, &ack, sizeof(ack), NULL, 0);
 }
 
+/* A pooled pscom request bound to mreq, or NULL. */
+static pscom_request_t *attach_preq(struct mtl_pscom_req *mreq)
+{
+    pscom_request_t *preq = ompi_mtl_pscom_req_get();
+
+    if (preq) {
+        mreq->preq = preq;
+        preq->user->mreq = mreq;
+    }
+    return preq;
+}
+
+/* Free the pack/unpack buffer if it is ours. */
+static void drop_buf(struct mtl_pscom_req *mreq)
+{
+    if (mreq->free_buf) {
+        free(mreq->buf);
+        mreq->free_buf = false;
+    }
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 static void send_io_done(pscom_request_t *preq)
@@ -128,13 +149,11 @@ int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
         goto err_free_buf;
     }
     mreq->buf_len = len;
-    preq = ompi_mtl_pscom_req_get();
+    preq = attach_preq(mreq);
     if (!preq) {
         rc = OMPI_ERR_OUT_OF_RESOURCE;
         goto err_free_buf;
     }
-    mreq->preq = preq;
-    preq->user->mreq = mreq;
     env = &preq->xheader.user;
     env->ctx = comm->c_contextid;
     env->src = comm->c_my_rank;
@@ -155,9 +174,7 @@ int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
     return OMPI_SUCCESS;
 
 err_free_buf:
-    if (mreq->free_buf) {
-        free(mreq->buf);
-    }
+    drop_buf(mreq);
     return rc;
 }
 
@@ -229,13 +246,11 @@ int ompi_mtl_pscom_irecv(struct mca_mtl_base_module_t *mtl,
         return OMPI_ERR_OUT_OF_RESOURCE;
     }
     mreq->buf_len = len;
-    preq = ompi_mtl_pscom_req_get();
+    preq = attach_preq(mreq);
     if (!preq) {
         rc = OMPI_ERR_OUT_OF_RESOURCE;
         goto err_free_buf;
     }
-    mreq->preq = preq;
-    preq->user->mreq = mreq;
     preq->socket = ompi_mtl_pscom_g.sock;
     preq->data = mreq->buf;
     /* Larger messages complete truncated (MPI_ERR_TRUNCATE). */
@@ -250,9 +265,7 @@ int ompi_mtl_pscom_irecv(struct mca_mtl_base_module_t *mtl,
     return OMPI_SUCCESS;
 
 err_free_buf:
-    if (mreq->free_buf) {
-        free(mreq->buf);
-    }
+    drop_buf(mreq);
     return rc;
 }
 
@@ -274,9 +287,7 @@ int ompi_mtl_pscom_cancel(struct mca_mtl_base_module_t *mtl,
 
 static void finish_send(struct mtl_pscom_req *mreq)
 {
-    if (mreq->free_buf) {
-        free(mreq->buf);
-    }
+    drop_buf(mreq);
     ompi_mtl_pscom_req_put(mreq->preq);
     mreq->preq = NULL;
     if (mreq->super.ompi_req) {
@@ -294,9 +305,7 @@ static void finish_recv(struct mtl_pscom_req *mreq)
     if (preq->state & PSCOM_REQ_STATE_CANCELED) {
         st->_cancelled = true;
         st->MPI_ERROR = OMPI_SUCCESS;
-        if (mreq->free_buf) {
-            free(mreq->buf);
-        }
+        drop_buf(mreq);
     } else {
         st->MPI_SOURCE = env->src;
         st->MPI_TAG = env->tag;
@@ -308,8 +317,8 @@ static void finish_recv(struct mtl_pscom_req *mreq)
         } else {
             st->MPI_ERROR = OMPI_SUCCESS;
         }
-        if (mreq->free_buf && got == 0) {
-            free(mreq->buf); /* unpack frees only what it unpacks */
+        if (got == 0) {
+            drop_buf(mreq); /* unpack frees only what it unpacks */
         } else {
             ompi_mtl_datatype_unpack(mreq->convertor, mreq->buf, got);
         }

@@ -6,9 +6,14 @@
  * communicators, collectives, MPI_THREAD_MULTIPLE. Rank 0 prints one TAP
  * line per check ("ok N - name"), agreed by all ranks (MPI_LAND).
  *
- * With --loop SECONDS it instead keeps ranks 0 and 1 exchanging numbered
- * messages (test/ompi-mtl/mtl-suspend.sh: checked for loss, duplicates
- * and order while the job is suspended and resumed).
+ * --init-only: MPI_Init and MPI_Finalize only; --ring: one message to
+ * the right neighbour, received from MPI_ANY_SOURCE (test/ompi-mtl/
+ * mtl-wireup.sh counts the connections these open).
+ *
+ * With --loop STOPFILE it instead keeps ranks 0 and 1 exchanging
+ * numbered messages until STOPFILE exists (test/ompi-mtl/mtl-suspend.sh:
+ * checked for loss, duplicates and order while the job is suspended and
+ * resumed).
  */
 #include <mpi.h>
 #include <pthread.h>
@@ -16,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 static int rank, np, tap_n, failed;
 
@@ -466,27 +471,38 @@ static int check_threads(int provided)
     return 1;
 }
 
-/* Ranks 0 and 1 exchange numbered messages for `seconds`; the receiver
- * checks each number is the next one. Prints "LOOP rank count". */
-static int loop(int seconds)
+/* Ranks 0 and 1 exchange numbered messages (every 16th also 64 KiB of
+ * numbered data) until the file `stop` exists (rank 0 looks; the flag
+ * travels with its next message). Each side checks every number is the
+ * next one: a lost, duplicated or reordered message fails the run.
+ * Prints "LOOP rank count" every 1000 exchanges. */
+static int loop(const char *stop)
 {
-    time_t end = time(NULL) + seconds;
-    long seq = 0, got, stop = 0;
-    int peer = rank ^ 1;
+    enum { BIG = 8192 };
+    long seq = 0, out[2], in[2];
+    long *bo = malloc(BIG * sizeof(long)), *bi = malloc(BIG * sizeof(long));
+    int peer = rank ^ 1, i;
 
+    CHECK(bo && bi);
     if (peer >= np) {
         return 1;
     }
     for (;;) {
-        if (rank == 0) {
-            stop = time(NULL) >= end;
-        }
-        /* rank 0 decides when to stop; the flag travels with the data. */
-        long out[2] = {seq, stop}, in[2];
+        out[0] = seq;
+        out[1] = rank == 0 && access(stop, F_OK) == 0;
         MPI_Sendrecv(out, 2, MPI_LONG, peer, 1, in, 2, MPI_LONG, peer, 1,
                      MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        got = in[0];
-        CHECK(got == seq);
+        CHECK(in[0] == seq);
+        if (seq % 16 == 0) {
+            for (i = 0; i < BIG; i++) {
+                bo[i] = seq + i;
+            }
+            MPI_Sendrecv(bo, BIG, MPI_LONG, peer, 2, bi, BIG, MPI_LONG, peer,
+                         2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            for (i = 0; i < BIG; i++) {
+                CHECK(bi[i] == seq + i);
+            }
+        }
         seq++;
         if (in[1] || out[1]) {
             break;
@@ -497,6 +513,25 @@ static int loop(int seconds)
         }
     }
     printf("LOOP %d done %ld\n", rank, seq);
+    free(bo);
+    free(bi);
+    return 1;
+}
+
+/* Each rank sends to its right neighbour and receives from
+ * MPI_ANY_SOURCE: the left neighbour, whose connection it never asked
+ * for. Prints "RING rank ok". */
+static int ring(void)
+{
+    int right = (rank + 1) % np, left = (rank + np - 1) % np, v = -1;
+    MPI_Request rq;
+    MPI_Status st;
+
+    MPI_Irecv(&v, 1, MPI_INT, MPI_ANY_SOURCE, 5, MPI_COMM_WORLD, &rq);
+    MPI_Send(&rank, 1, MPI_INT, right, 5, MPI_COMM_WORLD);
+    MPI_Wait(&rq, &st);
+    CHECK(v == left && st.MPI_SOURCE == left);
+    printf("RING %d ok\n", rank);
     return 1;
 }
 
@@ -508,7 +543,17 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &np);
     if (argc == 3 && strcmp(argv[1], "--loop") == 0) {
-        int ok = loop(atoi(argv[2]));
+        int ok = loop(argv[2]);
+        MPI_Finalize();
+        return ok ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "--init-only") == 0) {
+        printf("INIT %d\n", rank);
+        MPI_Finalize();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--ring") == 0) {
+        int ok = ring();
         MPI_Finalize();
         return ok ? 0 : 1;
     }
