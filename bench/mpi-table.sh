@@ -115,6 +115,9 @@ check_ours() {
           grep -v 'mca' "$err" | tail -n 20 >&2; exit 1; }
 }
 
+# The machine's load, printed with the table: on a shared host it says
+# more about the numbers than anything else.
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 cols="ivshmem shm vader tcp"
 for _ in $(seq "$repeat"); do
     for c in $cols; do
@@ -142,9 +145,9 @@ done
 check_ours ivshmem
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-python3 - "$tmp" "$cpu" "$hpcc_n" <<'PY'
-import json, statistics, sys
-tmp, cpu, hpcc_n = sys.argv[1], sys.argv[2], sys.argv[3]
+python3 - "$tmp" "$cpu" "$hpcc_n" "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import json, os, statistics, sys
+tmp, cpu, hpcc_n, load0, load1 = sys.argv[1:6]
 cols = ["ivshmem", "shm", "vader", "tcp"]
 rounds = {}
 for c in cols:
@@ -164,6 +167,8 @@ print("ours = --mca pml cm --mca mtl pscom (ivshmem: PSP_SHM=0 on a real "
       "ivshmem-server segment; shm);")
 print("vader = ob1 + btl vader, single_copy_mechanism none; tcp = ob1 + btl "
       "tcp over lo")
+print(f"load average (1, 5, 15 min) before: {load0}, after: {load1} "
+      f"on {os.cpu_count()} CPUs")
 print(f"half round-trip in us, bandwidth in MB/s, median of {nrounds} "
       "round(s); ratios to vader (same run)")
 head = (f"{'size':>8} | {'ivshmem':>8} {'shm':>8} {'vader':>8} {'tcp':>8}"
