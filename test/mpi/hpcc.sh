@@ -14,7 +14,9 @@ for mode in ob1-vader pscom-shm pscom-ivshmem; do
     d=$TL_DIR/hpcc-$mode
     mkdir -p "$d"
     cp "$top_srcdir/test/mpi/hpccinf.txt" "$d/"
-    (cd "$d" && mpi_run "hpcc-$mode" "$mode" $NP hpcc)
+    # --wdir, not a subshell: mpi_mode starts the ivshmem-server, which
+    # must be this shell's child for the cleanup trap to stop it.
+    mpi_run "hpcc-$mode" "$mode" $NP --wdir "$d" hpcc
     rc=$?
     tap_result $rc "hpcc $mode: mpirun exits 0"
     [ $rc -eq 0 ] || mpi_diag "hpcc-$mode"
