@@ -104,13 +104,15 @@ struct mtl_pscom_globals {
     pscom_socket_t *sock;
     int threaded;           /**< MPI_THREAD_MULTIPLE requested */
     /* done_lock is a leaf lock (never held while calling libpscom, which
-     * may run callbacks that take it): the completion queue, the request
-     * pool, the mprobe/mrecv hand-over. match_lock is held across
-     * libpscom calls: iprobe's reused request, improbe's probe+take. */
+     * may run callbacks that take it): the mprobe/mrecv hand-over.
+     * match_lock is held across libpscom calls, only with MPI threads:
+     * iprobe's reused request, improbe's probe+take against receives
+     * posted by other threads. The completion queue is a lock-free
+     * stack: libpscom callbacks push from any thread (also libpscom's
+     * own suspend/resume worker), the progress callback takes all. */
     pthread_mutex_t done_lock;
     pthread_mutex_t match_lock;
-    struct mtl_pscom_req *done_head, *done_tail;
-    pscom_request_t *pool;  /**< free pscom requests, linked via user */
+    struct mtl_pscom_req *done_stack;
     pscom_request_t *probe; /**< reused by iprobe (under match_lock) */
     struct mtl_pscom_req probe_pattern;
     int verbose;

@@ -31,6 +31,14 @@ static int add_comm(struct mca_mtl_base_module_t *mtl,
 static int del_comm(struct mca_mtl_base_module_t *mtl,
                     struct ompi_communicator_t *comm);
 
+/* Free pscom requests of this thread, linked through user->next_free: a
+ * message costs no lock for its request. A request completed by another
+ * thread than the one that took it changes pools; a pool keeps at most
+ * REQ_POOL_MAX (a thread that only completes must not hoard them). */
+#define REQ_POOL_MAX 1024
+static __thread pscom_request_t *req_pool;
+static __thread unsigned req_pool_len;
+
 struct mtl_pscom_globals ompi_mtl_pscom_g = {
     .done_lock = PTHREAD_MUTEX_INITIALIZER,
     .match_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -279,26 +287,25 @@ static int finalize(struct mca_mtl_base_module_t *mtl)
         pscom_request_free(g->probe);
         g->probe = NULL;
     }
-    while (g->pool) {
-        pscom_request_t *p = g->pool;
-        g->pool = p->user->next_free;
+    /* Only this thread's pool: other threads' requests stay (Open MPI
+     * finalizes in one thread; the rest is reclaimed at exit). */
+    while (req_pool) {
+        pscom_request_t *p = req_pool;
+        req_pool = p->user->next_free;
         pscom_request_free(p);
     }
+    req_pool_len = 0;
     return OMPI_SUCCESS;
 }
 
 pscom_request_t *ompi_mtl_pscom_req_get(void)
 {
-    struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
-    pscom_request_t *preq;
+    pscom_request_t *preq = req_pool;
 
-    pthread_mutex_lock(&g->done_lock);
-    preq = g->pool;
     if (preq) {
-        g->pool = preq->user->next_free;
-    }
-    pthread_mutex_unlock(&g->done_lock);
-    if (!preq) {
+        req_pool = preq->user->next_free;
+        req_pool_len--;
+    } else {
         preq = pscom_request_create(sizeof(struct mtl_pscom_env),
                                     sizeof(struct PSCOM_req_user));
         if (!preq) {
@@ -316,27 +323,28 @@ pscom_request_t *ompi_mtl_pscom_req_get(void)
 
 void ompi_mtl_pscom_req_put(pscom_request_t *preq)
 {
-    struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
-
-    pthread_mutex_lock(&g->done_lock);
-    preq->user->next_free = g->pool;
-    g->pool = preq;
-    pthread_mutex_unlock(&g->done_lock);
+    if (req_pool_len >= REQ_POOL_MAX) {
+        pscom_request_free(preq);
+        return;
+    }
+    preq->user->next_free = req_pool;
+    req_pool = preq;
+    req_pool_len++;
 }
 
 void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
 {
     struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
+    struct mtl_pscom_req *top = __atomic_load_n(&g->done_stack,
+                                                __ATOMIC_RELAXED);
 
-    mreq->next_done = NULL;
-    pthread_mutex_lock(&g->done_lock);
-    if (g->done_tail) {
-        g->done_tail->next_done = mreq;
-    } else {
-        __atomic_store_n(&g->done_head, mreq, __ATOMIC_RELAXED);
-    }
-    g->done_tail = mreq;
-    pthread_mutex_unlock(&g->done_lock);
+    /* Push. No ABA: the consumer only ever takes the whole stack. The
+     * release publishes the request's completed state with it. */
+    do {
+        mreq->next_done = top;
+    } while (!__atomic_compare_exchange_n(&g->done_stack, &top, mreq, true,
+                                          __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
 }
 
 /* Completion callbacks run here, outside libpscom's lock and callbacks:
@@ -344,23 +352,24 @@ void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
 int ompi_mtl_pscom_progress(void)
 {
     struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
-    struct mtl_pscom_req *list;
+    struct mtl_pscom_req *list, *fifo = NULL;
     int n = pscom_test_any();
 
-    /* A peek without the lock (most calls find nothing): a completion
-     * queued meanwhile is seen by the next call. */
-    if (!__atomic_load_n(&g->done_head, __ATOMIC_RELAXED)) {
+    /* A peek first: most calls find nothing. */
+    if (!__atomic_load_n(&g->done_stack, __ATOMIC_RELAXED)) {
         return n;
     }
-    pthread_mutex_lock(&g->done_lock);
-    list = g->done_head;
-    __atomic_store_n(&g->done_head, NULL, __ATOMIC_RELAXED);
-    g->done_tail = NULL;
-    pthread_mutex_unlock(&g->done_lock);
-    while (list) {
+    list = __atomic_exchange_n(&g->done_stack, NULL, __ATOMIC_ACQUIRE);
+    while (list) { /* the stack is newest first: complete in order */
         struct mtl_pscom_req *next = list->next_done;
-        ompi_mtl_pscom_finish(list);
+        list->next_done = fifo;
+        fifo = list;
         list = next;
+    }
+    while (fifo) {
+        struct mtl_pscom_req *next = fifo->next_done;
+        ompi_mtl_pscom_finish(fifo);
+        fifo = next;
         n++;
     }
     return n;

@@ -19,23 +19,33 @@
 #include "ompi/mca/mtl/base/mtl_base_datatype.h"
 #include "opal/runtime/opal_progress.h"
 
+/* The envelope of an incoming message, copied: the header may sit in a
+ * transport's buffer at any alignment. 0 if it is not one of ours. */
+static int env_of(const pscom_header_net_t *h, struct mtl_pscom_env *env)
+{
+    if (h->xheader_len < sizeof(*env)) {
+        return 0;
+    }
+    memcpy(env, (const void *)h->xheader, sizeof(*env));
+    return 1;
+}
+
 int ompi_mtl_pscom_env_match(const pscom_header_net_t *h, uint32_t ctx,
                              int32_t src, int32_t tag)
 {
-    const struct mtl_pscom_env *env = (const void *)h->xheader;
+    struct mtl_pscom_env env;
 
-    if (h->xheader_len < sizeof(*env) || (env->flags & MTL_PSCOM_F_ACK) ||
-        env->ctx != ctx) {
+    if (!env_of(h, &env) || (env.flags & MTL_PSCOM_F_ACK) || env.ctx != ctx) {
         return 0;
     }
-    if (src != MPI_ANY_SOURCE && env->src != src) {
+    if (src != MPI_ANY_SOURCE && env.src != src) {
         return 0;
     }
     if (tag == MPI_ANY_TAG) {
         /* Negative tags are Open MPI's own (collectives). */
-        return env->tag >= 0;
+        return env.tag >= 0;
     }
-    return env->tag == tag;
+    return env.tag == tag;
 }
 
 void ompi_mtl_pscom_send_ack(pscom_connection_t *con,
@@ -98,10 +108,10 @@ static void ack_io_done(pscom_request_t *preq)
 pscom_request_t *ompi_mtl_pscom_default_recv(pscom_connection_t *con,
                                              pscom_header_net_t *h)
 {
-    const struct mtl_pscom_env *env = (const void *)h->xheader;
+    struct mtl_pscom_env env;
     pscom_request_t *preq;
 
-    if (h->xheader_len < sizeof(*env) || !(env->flags & MTL_PSCOM_F_ACK)) {
+    if (!env_of(h, &env) || !(env.flags & MTL_PSCOM_F_ACK)) {
         return NULL; /* an MPI message: match posted receives */
     }
     preq = pscom_request_create(sizeof(struct mtl_pscom_env),
@@ -180,8 +190,11 @@ err_free_buf:
 
 static void blocking_done(struct mca_mtl_request_t *r)
 {
-    /* The flag that send() polls: the ompi_req field is free here. */
-    r->ompi_req = (struct ompi_request_t *)(uintptr_t)1;
+    /* The flag that send() polls (the ompi_req field is free there). It
+     * may be set by another thread's progress: release, so that the
+     * poller sees the error field written before it. */
+    __atomic_store_n(&r->ompi_req, (struct ompi_request_t *)(uintptr_t)1,
+                     __ATOMIC_RELEASE);
 }
 
 int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
@@ -199,7 +212,7 @@ int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
     if (rc != OMPI_SUCCESS) {
         return rc;
     }
-    while (!*(volatile struct ompi_request_t **)&mreq.super.ompi_req) {
+    while (!__atomic_load_n(&mreq.super.ompi_req, __ATOMIC_ACQUIRE)) {
         opal_progress();
     }
     return mreq.error;
@@ -257,11 +270,15 @@ int ompi_mtl_pscom_irecv(struct mca_mtl_base_module_t *mtl,
     preq->data_len = len > UINT32_MAX ? UINT32_MAX : len;
     preq->ops.recv_accept = recv_accept;
     preq->ops.io_done = recv_io_done;
-    /* Under match_lock: improbe's probe-then-take must not lose its
-     * message to a receive posted by another thread in between. */
-    pthread_mutex_lock(&ompi_mtl_pscom_g.match_lock);
-    pscom_post_recv(preq);
-    pthread_mutex_unlock(&ompi_mtl_pscom_g.match_lock);
+    /* With MPI threads under match_lock: improbe's probe-then-take must
+     * not lose its message to a receive posted by another thread. */
+    if (ompi_mtl_pscom_g.threaded) {
+        pthread_mutex_lock(&ompi_mtl_pscom_g.match_lock);
+        pscom_post_recv(preq);
+        pthread_mutex_unlock(&ompi_mtl_pscom_g.match_lock);
+    } else {
+        pscom_post_recv(preq);
+    }
     return OMPI_SUCCESS;
 
 err_free_buf:

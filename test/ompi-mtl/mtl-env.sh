@@ -1,5 +1,8 @@
 # mtl-env.sh -- sourced by the tests of the pscom MTL (and usable by any
 # test that runs MPI programs over it):
+#   mtl_init TRANSPORT
+#                   the test preamble: tap.sh, lib.sh and tl_init, or for
+#                   ivshmem the ivshmem tests' (ivshmem-env.sh)
 #   mtl_opts        the mpirun options that select the component from the
 #                   build tree: --mca pml cm --mca mtl pscom and a
 #                   component path of lib/ompi-mtl/.libs plus Open MPI's
@@ -12,7 +15,17 @@
 #                   prefixed with LABEL (fails if fewer than MTL_CHECKS)
 #   mtl_via LABEL TYPE
 #                   1 if some connection of the run was set up via TYPE
-MTL_CHECKS=15
+MTL_CHECKS=16
+
+mtl_init() { # TRANSPORT
+    if [ "$1" = ivshmem ]; then
+        . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+    else
+        . "$top_srcdir/test/common/tap.sh"
+        . "$top_srcdir/test/common/lib.sh"
+        tl_init
+    fi
+}
 
 mtl_opts() {
     so=$(tl_builddir)/lib/ompi-mtl/.libs/mca_mtl_pscom.so
@@ -23,8 +36,9 @@ mtl_opts() {
 }
 
 # Under --enable-sanitizers the test programs carry ASan: Open MPI's own
-# leaks at exit (of components it has unloaded) are not ours to report.
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+# leaks at exit (of components it has unloaded) are not ours to report,
+# and mtl-fallback.sh preloads a (plain) library before the runtime.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0
 export ASAN_OPTIONS
 
 mtl_run() { # LABEL NP PROG ARGS...
@@ -36,7 +50,7 @@ mtl_run() { # LABEL NP PROG ARGS...
         _x="$_x -x $v"
     done
     # shellcheck disable=SC2046,SC2086 # option words
-    timeout -k 5 120 mpirun $(tl_mpirun_opts) $(mtl_opts) -np "$_np" \
+    timeout -k 5 "${MTL_TIMEOUT:-120}" mpirun $(tl_mpirun_opts) $(mtl_opts) -np "$_np" \
         $_x "$@" >"$TL_DIR/$_label.out" 2>&1
 }
 

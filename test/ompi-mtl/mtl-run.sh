@@ -6,14 +6,8 @@
 # TAP line becomes a line here; then: every run exits 0 and its
 # connections used the transport asked for.
 tr=${1:?usage: mtl-run.sh tcp|shm|ivshmem}
-if [ "$tr" = ivshmem ]; then
-    . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
-else
-    . "$top_srcdir/test/common/tap.sh"
-    . "$top_srcdir/test/common/lib.sh"
-    tl_init
-fi
 . "$top_srcdir/test/ompi-mtl/mtl-env.sh"
+mtl_init "$tr"
 prog=$top_builddir/test/ompi-mtl/mtl_smoke
 tl_need mpirun
 [ -x "$prog" ] || tap_bail "$prog is missing ('make check' builds it)"

@@ -3,7 +3,8 @@
 # (OMPI_MCA_pml=cm OMPI_MCA_mtl=pscom) selects it and the job runs; with
 # the component in Open MPI's component path but not named, Open MPI
 # keeps ob1 and libpscom is never initialised; a name list that
-# excludes it (^pscom) keeps it out too.
+# excludes it (^pscom) keeps it out too. MPI_Comm_spawn, unsupported,
+# fails with the component's message instead of hanging.
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
 tl_init
@@ -11,7 +12,7 @@ tl_init
 prog=$top_builddir/test/ompi-mtl/mtl_smoke
 [ -x "$prog" ] || tap_bail "$prog is missing ('make check' builds it)"
 tl_need mpirun
-tap_plan 7
+tap_plan 9
 export PSP_DEBUG=2 PSP_SHM=0 PSP_IVSHMEM=0
 path=$(tl_builddir)/lib/ompi-mtl/.libs:$OMPI_PKGLIBDIR
 stop=$TL_DIR/stop
@@ -45,5 +46,14 @@ timeout -k 5 120 mpirun $(tl_mpirun_opts) -np 2 -x PSP_DEBUG -x ASAN_OPTIONS \
 rc=$?
 ! grep -q "pscom: listening" "$TL_DIR/excluded.out"
 tap_is "$rc:$?" 0:0 "--mca mtl ^pscom: the job runs without libpscom"
+# The spawned child aborts in MPI_Init: mpirun's status is not ours.
+MTL_TIMEOUT=60 mtl_run spawn 1 "$prog" --spawn
+[ $? -ne 124 ]
+tap_result $? "MPI_Comm_spawn returns (no hang)"
+grep -q "^SPAWN rc [1-9]" "$TL_DIR/spawn.out" &&
+    grep -q "MPI_Comm_spawn, connect/accept) are not supported" \
+        "$TL_DIR/spawn.out"
+tap_result $? "MPI_Comm_spawn fails with the component's message"
+
 [ "$TAP_FAILED" -eq 0 ] || tap_diag "$(tail -20 "$TL_DIR"/*.out)"
 exit "$(tap_status)"

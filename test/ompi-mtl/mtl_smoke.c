@@ -8,10 +8,12 @@
  *
  * --init-only: MPI_Init and MPI_Finalize only; --ring: one message to
  * the right neighbour, received from MPI_ANY_SOURCE (test/ompi-mtl/
- * mtl-wireup.sh counts the connections these open).
+ * mtl-wireup.sh counts the connections these open); --spawn: one
+ * MPI_Comm_spawn, which the component refuses (mtl-select.sh).
  *
- * With --loop STOPFILE it instead keeps ranks 0 and 1 exchanging
- * numbered messages until STOPFILE exists (test/ompi-mtl/mtl-suspend.sh:
+ * With --loop STOPFILE [single] it instead keeps ranks 0 and 1 exchanging
+ * numbered messages until STOPFILE exists (single: MPI_Init, not
+ * MPI_THREAD_MULTIPLE) (test/ompi-mtl/mtl-suspend.sh:
  * checked for loss, duplicates and order while the job is suspended and
  * resumed).
  */
@@ -471,6 +473,61 @@ static int check_threads(int provided)
     return 1;
 }
 
+/* Rank 0's threads take rank 1's messages from one communicator at the
+ * same time, one with Mprobe/Mrecv, the others with Recv(ANY_TAG): each
+ * message must arrive exactly once. */
+enum { RACE_N = 3000, RACE_THREADS = 3 };
+static unsigned char race_seen[RACE_N];
+static int race_bad;
+
+static void *race_taker(void *arg)
+{
+    long id = (long)arg;
+    int i, v;
+
+    for (i = 0; i < RACE_N / RACE_THREADS; i++) {
+        if (id == 0) {
+            MPI_Message m;
+            MPI_Mprobe(1, MPI_ANY_TAG, MPI_COMM_WORLD, &m, MPI_STATUS_IGNORE);
+            MPI_Mrecv(&v, 1, MPI_INT, &m, MPI_STATUS_IGNORE);
+        } else {
+            MPI_Recv(&v, 1, MPI_INT, 1, MPI_ANY_TAG, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+        }
+        if (v < 0 || v >= RACE_N ||
+            __atomic_fetch_add(&race_seen[v], 1, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&race_bad, 1, __ATOMIC_RELAXED);
+        }
+    }
+    return NULL;
+}
+
+static int check_thread_race(int provided)
+{
+    pthread_t th[RACE_THREADS];
+    long t;
+    int i;
+
+    CHECK(provided == MPI_THREAD_MULTIPLE);
+    if (rank == 1) {
+        for (i = 0; i < RACE_N; i++) {
+            MPI_Send(&i, 1, MPI_INT, 0, i % 5, MPI_COMM_WORLD);
+        }
+    } else if (rank == 0) {
+        for (t = 0; t < RACE_THREADS; t++) {
+            pthread_create(&th[t], NULL, race_taker, (void *)t);
+        }
+        for (t = 0; t < RACE_THREADS; t++) {
+            pthread_join(th[t], NULL);
+        }
+        CHECK(!race_bad);
+        for (i = 0; i < RACE_N; i++) {
+            CHECK(race_seen[i] == 1);
+        }
+    }
+    return 1;
+}
+
 /* Ranks 0 and 1 exchange numbered messages (every 16th also 64 KiB of
  * numbered data) until the file `stop` exists (rank 0 looks; the flag
  * travels with its next message). Each side checks every number is the
@@ -535,20 +592,54 @@ static int ring(void)
     return 1;
 }
 
+/* MPI_Comm_spawn of one copy of ourselves: the pscom MTL refuses the
+ * other job's processes, the call must fail cleanly. Prints
+ * "SPAWN rc N" (0 would be a success). The child does not get far. */
+static int spawn(const char *self)
+{
+    MPI_Comm inter;
+    int rc, err = 0;
+
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+    rc = MPI_Comm_spawn(self, MPI_ARGV_NULL, 1, MPI_INFO_NULL, 0,
+                        MPI_COMM_SELF, &inter, &err);
+    printf("SPAWN rc %d\n", rc);
+    fflush(stdout);
+    return rc != MPI_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
     int provided = 0;
 
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    if (argc == 4 && strcmp(argv[3], "single") == 0) {
+        MPI_Init(&argc, &argv); /* --loop STOP single */
+    } else {
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &np);
-    if (argc == 3 && strcmp(argv[1], "--loop") == 0) {
+    if (argc >= 3 && strcmp(argv[1], "--loop") == 0) {
         int ok = loop(argv[2]);
         MPI_Finalize();
         return ok ? 0 : 1;
     }
     if (argc == 2 && strcmp(argv[1], "--init-only") == 0) {
         printf("INIT %d\n", rank);
+        MPI_Finalize();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--spawn") == 0) {
+        MPI_Comm parent;
+
+        MPI_Comm_get_parent(&parent);
+        if (parent == MPI_COMM_NULL) {
+            int refused = spawn(argv[0]);
+            MPI_Finalize();
+            return refused ? 0 : 1;
+        }
+        printf("SPAWN child up\n");
         MPI_Finalize();
         return 0;
     }
@@ -565,7 +656,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (rank == 0) {
-        printf("1..15\n");
+        printf("1..16\n");
     }
     report("sizes 0 B .. 64 MiB, blocking and non-blocking", check_sizes());
     report("synchronous send completes after the match", check_ssend());
@@ -584,6 +675,8 @@ int main(int argc, char **argv)
            check_collectives());
     report("MPI_THREAD_MULTIPLE: three threads ping-pong",
            check_threads(provided));
+    report("MPI_THREAD_MULTIPLE: Mprobe and Recv threads share a source",
+           check_thread_race(provided));
     report("a last barrier", 1);
     MPI_Finalize();
     return failed;
