@@ -6,8 +6,8 @@
 # status says suspended, resume is answered COMPLETED by every rank, the
 # job then goes on for 500 more rounds and every rank ends "done ok";
 # libpscom's debug output shows its connections were suspended.
-# On shm with 4 ranks and on ivshmem (PSP_SHM=0, a real server segment)
-# with 2.
+# On shm with 4 ranks, on ivshmem (PSP_SHM=0, a real server segment) and
+# on tcp (PSP_SUSPEND_TCP=1) with 2.
 . "$top_srcdir/test/mpi/mpi-env.sh"
 mig=$top_builddir/bin/pscom-migrate
 [ -x "$mig" ] || tap_bail "$mig is missing (make)"
@@ -69,5 +69,8 @@ cycle() { # MODE NP
 
 cycle pscom-shm 4
 cycle pscom-ivshmem 2
+# tcp connections take part in a suspend only when asked to.
+export PSP_SUSPEND_TCP=1
+cycle pscom-tcp 2
 tap_plan "$TAP_N"
 exit "$(tap_status)"
