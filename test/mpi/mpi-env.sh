@@ -40,6 +40,19 @@ mpi_default_path() {
         sed -n 's/^mca:mca:base:param:mca_base_component_path:value:"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p'
 }
 
+# Under --enable-sanitizers the component and libpscom carry ASan and
+# UBSan; the programs here (ours from mpicc, python3, hpcc) do not, so the
+# ranks get both runtimes preloaded, as ASan wants them first. Open MPI's
+# and Python's own leaks at exit are not ours to report.
+mpi_san_opts() {
+    _san=$(ldd "$MTL_DIR/mca_mtl_pscom.so" 2>/dev/null |
+        sed -n 's/^[[:space:]]*lib[a-z]*san\.so[^ ]* => \([^ ]*\) .*/\1/p' |
+        paste -s -d: -)
+    [ -n "$_san" ] || return 0
+    printf '%s ' -x "LD_PRELOAD=$_san" \
+        -x "ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0"
+}
+
 # mpi_mode MODE: MPI_OPTS (words) and the PSP_ environment of MODE.
 mpi_mode() {
     case $1 in
@@ -60,6 +73,7 @@ mpi_mode() {
     [ -n "$MPI_DEFPATH" ] || tap_bail "ompi_info shows no mca_base_component_path"
     export PSP_SHM PSP_IVSHMEM PSP_DEBUG=2
     MPI_OPTS="--mca mca_base_component_path $MTL_DIR:$MPI_DEFPATH"
+    MPI_OPTS="$MPI_OPTS $(mpi_san_opts)"
     if [ "$1" = default ]; then
         MPI_OPTS="$MPI_OPTS --mca pml_base_verbose 10 --mca mtl_base_verbose 10"
         return 0
