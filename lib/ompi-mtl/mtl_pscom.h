@@ -122,6 +122,19 @@ extern struct mtl_pscom_globals ompi_mtl_pscom_g;
 extern mca_mtl_base_component_2_0_0_t mca_mtl_pscom_component;
 extern mca_mtl_base_module_t ompi_mtl_pscom_module;
 
+/**
+ * Bytes a completed receive got: the sent length (header.data_len), cut
+ * to the posted buffer. pscom 0x0200 leaves data_len as posted; earlier
+ * versions of our library cut it to the message: this holds for both.
+ */
+static inline size_t ompi_mtl_pscom_received(const pscom_request_t *preq)
+{
+    size_t sent = preq->header.data_len;
+    size_t posted = preq->data_len;
+
+    return sent < posted ? sent : posted;
+}
+
 /* mtl_pscom_module.c */
 /** Open the socket, listen, publish the address. 0 or negative. */
 int ompi_mtl_pscom_module_init(bool mpi_threads);

@@ -317,7 +317,7 @@ static void finish_recv(struct mtl_pscom_req *mreq)
     pscom_request_t *preq = mreq->preq;
     ompi_status_public_t *st = &mreq->super.ompi_req->req_status;
     const struct mtl_pscom_env *env = &preq->xheader.user;
-    size_t got = preq->data_len;
+    size_t got = ompi_mtl_pscom_received(preq);
 
     if (preq->state & PSCOM_REQ_STATE_CANCELED) {
         st->_cancelled = true;

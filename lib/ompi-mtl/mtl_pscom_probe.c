@@ -221,7 +221,7 @@ void ompi_mtl_pscom_finish_mrecv(struct mtl_pscom_req *mreq)
     struct mtl_pscom_mprobe *mp = mreq->mprobe;
     pscom_request_t *preq = mp->preq;
     ompi_status_public_t *st = &mreq->super.ompi_req->req_status;
-    size_t len = preq->data_len;
+    size_t len = ompi_mtl_pscom_received(preq);
     size_t cap = 0;
     size_t n;
 

@@ -15,7 +15,7 @@
 #                   prefixed with LABEL (fails if fewer than MTL_CHECKS)
 #   mtl_via LABEL TYPE
 #                   1 if some connection of the run was set up via TYPE
-MTL_CHECKS=16
+MTL_CHECKS=17
 
 mtl_init() { # TRANSPORT
     if [ "$1" = ivshmem ]; then

@@ -66,7 +66,8 @@ static int check_sizes(void)
     }
     for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         size_t n = sizes[k];
-        unsigned char *s = malloc(n + 1), *r = malloc(n + 1);
+        /* The receive buffer is larger: the count is the message's. */
+        unsigned char *s = malloc(n + 1), *r = malloc(n + 16);
         MPI_Request rq[2];
         MPI_Status st[2];
         int cnt = -1;
@@ -75,8 +76,9 @@ static int check_sizes(void)
         for (i = 0; i < n; i++) {
             s[i] = pat(i, rank + (int)k);
         }
-        memset(r, 0, n + 1);
-        MPI_Irecv(r, (int)n, MPI_BYTE, peer, (int)k, MPI_COMM_WORLD, &rq[0]);
+        memset(r, 0, n + 16);
+        MPI_Irecv(r, (int)n + 16, MPI_BYTE, peer, (int)k, MPI_COMM_WORLD,
+                  &rq[0]);
         MPI_Isend(s, (int)n, MPI_BYTE, peer, (int)k, MPI_COMM_WORLD, &rq[1]);
         MPI_Waitall(2, rq, st);
         MPI_Get_count(&st[0], MPI_BYTE, &cnt);
@@ -212,7 +214,7 @@ static int check_truncate(void)
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
         MPI_Error_class(rc, &cls);
         MPI_Get_count(&st, MPI_INT, &cnt);
-        CHECK(cls == MPI_ERR_TRUNCATE);
+        CHECK(cls == MPI_ERR_TRUNCATE && cnt == 10);
         CHECK(small[9] == 9);
     }
     return 1;
@@ -423,6 +425,32 @@ static int check_collectives(void)
         }
     }
     free(b), free(sendv), free(recvv), free(counts), free(displs), free(gv);
+    return 1;
+}
+
+/* Non-blocking collectives (libnbc over the MTL) and one-sided
+ * communication with fences (Open MPI's osc on top). */
+static int check_nbc_osc(void)
+{
+    int s = 0, buf[2] = {-1, -1}, v = rank + 100, got = -1;
+    int right = (rank + 1) % np, left = (rank + np - 1) % np;
+    MPI_Request rq;
+    MPI_Win win;
+
+    MPI_Iallreduce(&rank, &s, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &rq);
+    MPI_Wait(&rq, MPI_STATUS_IGNORE);
+    CHECK(s == np * (np - 1) / 2);
+    MPI_Ibarrier(MPI_COMM_WORLD, &rq);
+    MPI_Wait(&rq, MPI_STATUS_IGNORE);
+    MPI_Win_create(buf, sizeof(buf), sizeof(int), MPI_INFO_NULL,
+                   MPI_COMM_WORLD, &win);
+    MPI_Win_fence(0, win);
+    MPI_Put(&v, 1, MPI_INT, right, 0, 1, MPI_INT, win);
+    MPI_Win_fence(0, win);
+    MPI_Get(&got, 1, MPI_INT, right, 0, 1, MPI_INT, win);
+    MPI_Win_fence(0, win);
+    MPI_Win_free(&win);
+    CHECK(buf[0] == left + 100 && got == rank + 100);
     return 1;
 }
 
@@ -656,7 +684,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (rank == 0) {
-        printf("1..16\n");
+        printf("1..17\n");
     }
     report("sizes 0 B .. 64 MiB, blocking and non-blocking", check_sizes());
     report("synchronous send completes after the match", check_ssend());
@@ -673,6 +701,8 @@ int main(int argc, char **argv)
     report("Comm_dup isolation and Comm_split", check_comms());
     report("Barrier Bcast Allreduce Alltoall Allgatherv",
            check_collectives());
+    report("Iallreduce, Ibarrier; one-sided Put/Get with fences",
+           check_nbc_osc());
     report("MPI_THREAD_MULTIPLE: three threads ping-pong",
            check_threads(provided));
     report("MPI_THREAD_MULTIPLE: Mprobe and Recv threads share a source",
