@@ -3,7 +3,9 @@
 # exits 0 and prints a full table (its rows counted). Speed is not judged
 # here (no timing assertions in tests); the output is kept as comments.
 . "$top_srcdir/test/common/tap.sh"
-tap_plan 12
+# BENCH_OMPI=1 (set by make check where configure built lib/ompi-mtl):
+# mpi-table.sh too.
+tap_plan $((12 + ${BENCH_OMPI:-0} * 3))
 
 # smoke NAME ROWS ROW-REGEX LAST-LINE-REGEX -- SCRIPT-ARGS...
 smoke() {
@@ -33,4 +35,9 @@ smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +ivshmem $num $num $num ${num}\$" '' \
     -- --quick --ivshmem "$top_builddir"
 smoke copy-bench.sh 32 "^ +[0-9]+ +[0-9]+ \| $num $num\$" '' \
     -- --builddir "$top_builddir"
+if [ "${BENCH_OMPI:-0}" = 1 ]; then
+    smoke mpi-table.sh 18 "^ +[0-9]+ \| $num $num $num $num " \
+        '^goal ivshmem: half-RTT <= 1.15x vader' \
+        -- --quick --builddir "$top_builddir"
+fi
 exit "$(tap_status)"

@@ -72,13 +72,9 @@ trap 'exit 1' INT TERM
 cpu_a=0
 cpu_b=$(( $(nproc) > 1 ? 1 : 0 ))
 
-# The segment: 64 MiB, pscom layout; ready once it says so on fd 3.
-mkfifo "$tmp/ready"
-"$server_bin" -s "$shm" -m 64 -c pscom -p "$tmp/ivshmem.sock" -R 3 \
-    3>"$tmp/ready" >"$tmp/server.log" 2>&1 &
-pids="$pids $!"
-[ "$(timeout 30 head -n 1 "$tmp/ready")" = ready ] ||
-    { cat "$tmp/server.log" >&2; exit 1; }
+# The segment: 64 MiB, pscom layout (bench-lib.sh).
+bench_ivshmem_server "$server_bin" "$shm" "$tmp" || exit 1
+pids="$pids $BENCH_SERVER_PID"
 
 # Environment of each pscom transport.
 env_ivshmem="PSP_SHM=0 PSP_IVSHMEM=1 PSP_IVSHMEM_DEVICE=/dev/shm/$shm"
