@@ -15,7 +15,9 @@
  *   precon_match.c      the HELLO: on-demand, back-connect and resume
  *                       matching, parking until the application is ready
  *
- * The protocol: both sides send HELLO. The connector then OFFERs its
+ * The protocol: both sides send HELLO (the acceptor once it knows the
+ * connection; a back-connect request gets only a close). The connector
+ * then OFFERs its
  * candidate transports one at a time; the acceptor answers ACCEPT or
  * REFUSE; after an ACCEPT the connector sends GO (agreed) or ABORT
  * (its finish failed: next offer). TCP says "no plugin, stay on this
