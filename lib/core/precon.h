@@ -17,11 +17,11 @@
  *
  * The protocol: both sides send HELLO (the acceptor once it knows the
  * connection; a back-connect request gets only a close). The connector
- * then OFFERs its
- * candidate transports one at a time; the acceptor answers ACCEPT or
- * REFUSE; after an ACCEPT the connector sends GO (agreed) or ABORT
- * (its finish failed: next offer). TCP says "no plugin, stay on this
- * socket". Whatever follows the last frame belongs to the transport.
+ * then OFFERs its candidate transports one at a time; the acceptor
+ * answers ACCEPT or REFUSE; after an ACCEPT the connector sends GO
+ * (agreed) or ABORT (its finish failed: next offer). TCP says "no
+ * plugin, stay on this socket". Whatever follows the last frame belongs
+ * to the transport.
  */
 #ifndef PSCOM_PRECON_H_
 #define PSCOM_PRECON_H_
