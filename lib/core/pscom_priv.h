@@ -5,12 +5,17 @@
  * -fvisibility=hidden); only pscom.h and the services in plugin.h are
  * exported.
  *
- * How the pieces fit (one file per concern):
- *   sock.c     sockets, listening, accept -> precon.c
- *   precon.c   connection set-up over TCP: HELLO, on-demand matching by
- *              socket name (the smaller name connects, the other sends a
- *              back-connect request), OFFER/ACCEPT/REFUSE/ABORT/GO with
- *              the plugins, else tcp; then pscom_con_established()
+ * How the pieces fit (one file per concern; every file of lib/core):
+ *   init.c     library initialisation, version check, node id
+ *   env.c      the PSP_* table (env.h), printed by pscom_info
+ *   debug.c    PSP_DEBUG / PSP_DEBUG_OUT output, rate-limited messages
+ *   lock.c     the process-wide lock (PSCOM_THREAD_MULTIPLE)
+ *   sock.c     sockets, listening, accept -> precon
+ *   precon*.c  connection set-up over TCP (file map in precon.h): HELLO,
+ *              on-demand matching by socket name (the smaller name
+ *              connects, the other sends a back-connect request), resume
+ *              matching, OFFER/ACCEPT/REFUSE/ABORT/GO with the plugins,
+ *              else tcp; then pscom_con_established()
  *   con.c      connection life cycle, the send queue transports pull
  *              from (write_get_iov/write_done), failure, close, connect
  *   parser.c   the receive side of every transport: header, xheader,
@@ -20,9 +25,19 @@
  *   req.c      requests, free list, post/send/recv helpers, probe, cancel
  *   progress.c epoll + pollers + completion queue; blocking waits (poll,
  *              then sleep with the lock dropped; one sleeper at a time)
- *   tcp.c, loop.c   built-in transports (shm.c: see shm.h)
- *   plugins.c  loader and priority order; env.c the PSP_* table
+ *   tcp.c, loop.c   built-in transports
+ *   shm.c, shm_link.c   the built-in shm transport and the ring data path
+ *              it shares with the memory plugins (see shm.h)
+ *   plugins.c  loader and priority order (the contract: plugin.h)
  *   group.c    bcast (binomial tree) and barrier (dissemination)
+ *   rma.c      pscom_post_rma_write/read built from core messages
+ *   suspend.c, suspend_proc.c   suspend/resume of one connection and of
+ *              the process (see suspend.h); mqtt_agent.c its MQTT agent
+ *   addr.c     service and host names to ports and IPv4 addresses
+ *   str.c      names for printing, the socket string format
+ *   io.c       pscom_readall / pscom_writeall
+ *   dump.c     pscom_dump_info / _connection / _reqstat
+ *   list.h     the intrusive doubly linked list
  * Completions are queued and io_done runs at the end of a progress step,
  * never inside a transport callback; connections closed inside a step are
  * freed at its end (zombies), so callbacks never see freed memory.
@@ -54,8 +69,10 @@ enum pscom_msgtype {
     PSCOM_MSGTYPE_BCAST = 1,
     PSCOM_MSGTYPE_BARRIER = 2,
     PSCOM_MSGTYPE_EOF = 3,         /**< graceful close, nothing follows */
-    PSCOM_MSGTYPE_SUSPEND = 4,     /**< reserved: suspend protocol */
-    PSCOM_MSGTYPE_SUSPEND_ACK = 5, /**< reserved: suspend protocol */
+    PSCOM_MSGTYPE_SUSPEND = 4,     /**< suspend.h: all before it is in */
+    /** Never sent (the parser rejects it): the peer's own SUSPEND and a
+     * TCP shutdown answer a SUSPEND (suspend.h); the value stays taken. */
+    PSCOM_MSGTYPE_SUSPEND_ACK = 5,
     PSCOM_MSGTYPE_RMA_WRITE = 6,   /**< rma.c: data for xheader dest */
     PSCOM_MSGTYPE_RMA_READ = 7,    /**< rma.c: please send src_len at src */
     PSCOM_MSGTYPE_RMA_READ_ANSWER = 8, /**< rma.c: the data read */
@@ -188,7 +205,7 @@ struct pscom_sock {
     int listen_fd;
     int listen_suspended;
     pscom_ufd_t listen_ufd;
-    /* accept control (precon.c): the listener is watched only while
+    /* accept control (precon*.c): the listener is watched only while
      * fewer than PSP_HANDSHAKE_MAX accepted connections are in hand-shake
      * and no back-off after EMFILE & co. runs */
     unsigned int handshakes;      /* accepted, in hand-shake, not parked */
@@ -378,7 +395,7 @@ void pscom_listen_fd_released(struct pscom_sock *sock);
  * ms); ms until the next end, or -1. */
 int pscom_listen_run_backoffs(uint64_t now);
 
-/* ---- precon.c ------------------------------------------------------------ */
+/* ---- precon*.c (precon.h) ----------------------------------------------- */
 /** Run due connect retries, hand-shake deadlines and accept back-offs;
  * ms until the next one, or -1. */
 int pscom_precon_run_timers(void);

@@ -188,7 +188,7 @@ int pscom_susp_proc_suspended(void);
  * drops what it cached about its device and looks again. */
 void pscom_plugins_reprobe(void);
 
-/* ---- precon.c ------------------------------------------------------------ */
+/* ---- precon*.c (precon.h) ----------------------------------------------- */
 
 /** Hand-shake flag: reconnect of a suspended connection. */
 #define PRECON_F_RESUME 0x4

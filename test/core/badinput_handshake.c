@@ -23,7 +23,7 @@
  * timeouts pass. When it calls pscom again, it must answer the HELLO
  * that waited, not close the connection for its own lateness.
  *
- * The HELLO frame is written here from the facts of lib/core/precon.c
+ * The HELLO frame is written here from the facts of lib/core/precon.h
  * (frame header: magic 0x5043, type, length; HELLO version 1).
  */
 #include "badinput.h"
