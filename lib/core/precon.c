@@ -305,6 +305,17 @@ static int read_failed(struct pscom_precon *pre, int rc)
         pscom_precon_destroy(pre);
         return 1;
     }
+    if (!pre->con && rc == -EPIPE) {
+        /* No connection was bound to this set-up yet, so nothing the
+         * application holds is lost: typically the peer's half of two
+         * connects that crossed, withdrawn because ours won. Not worth
+         * a line at the default level. */
+        PRE_DPRINT(pre, 2, "pscom: connection set-up with %s withdrawn by "
+                           "the peer before it was bound",
+                   pscom_precon_peer_str(pre));
+        pscom_precon_destroy(pre);
+        return 1;
+    }
     pscom_precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR,
                       rc == -EPIPE ? "peer closed" : "bad frame or error");
     return 1;
