@@ -93,6 +93,11 @@ static const pscom_env_row_t core_rows[] = {
         prio_tcp),
     ROW("PSP_SHM", PSCOM_ENV_UINT, "90",
         "priority of the shm transport (same OS); 0 disables it", prio_shm),
+    ROW("PSP_IVSHMEM_CHECKSUM", PSCOM_ENV_INT, "0",
+        "1: a CRC32C after every message of the memory transports (shm "
+        "and ivshmem), so that memory changed under a connection fails it "
+        "instead of delivering wrong data; used when either side asks",
+        mem_checksum),
 };
 
 #define ROWS_MAX 64

@@ -38,6 +38,7 @@ struct pscom_env {
     unsigned int prio_tcp;
     unsigned int prio_shm;
     unsigned int spin_us;
+    int mem_checksum;
 };
 
 extern struct pscom_env pscom_env;

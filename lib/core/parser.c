@@ -11,6 +11,7 @@
 
 #include "pscom_priv.h"
 #include "ring_copy.h"
+#include "ring_crc.h"
 
 #define HBUF_INLINE (sizeof(pscom_header_net_t) + 64)
 
@@ -23,6 +24,8 @@ void pscom_rx_init(struct pscom_con *con)
     con->rx_have = 0;
     con->rx_req = NULL;
     con->rx_unexp = NULL;
+    con->rx_crc = 0;
+    con->rx_csum_susp = 0;
     if (!con->rx_hbuf) {
         con->rx_hbuf = malloc(HBUF_INLINE);
         con->rx_hbuf_size = con->rx_hbuf ? HBUF_INLINE : 0;
@@ -114,6 +117,71 @@ static void msg_end(struct pscom_con *con)
     con->rx_have = 0;
 }
 
+/* The message's last byte is in. With checksums on (con->csum) its
+ * trailer decides first: nothing is delivered that did not arrive as it
+ * was sent. */
+static void msg_done(struct pscom_con *con)
+{
+    if (con->csum) {
+        con->rx_state = PSCOM_RX_CSUM;
+        con->rx_have = 0;
+        return;
+    }
+    msg_end(con);
+}
+
+/* The trailer is in: compare, then finish the message (or the SUSPEND
+ * it belongs to). A mismatch means the memory between the two copies
+ * changed: fail this connection, with the values for the log. */
+static void msg_checked(struct pscom_con *con)
+{
+    uint32_t sent;
+    uint32_t got = con->rx_crc;
+
+    memcpy(&sent, con->rx_trailer, sizeof(sent));
+    con->rx_crc = 0;
+    if (sent != got) {
+        DPRINT(0, "pscom: %s: message checksum mismatch (CRC32C sent "
+                  "0x%08x, received 0x%08x): the shared memory was changed "
+                  "under the connection; closing it",
+               pscom_con_str(&con->pub), (unsigned)sent, (unsigned)got);
+        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_IOERROR);
+        return;
+    }
+    if (con->rx_csum_susp) {
+        con->rx_csum_susp = 0;
+        con->rx_state = PSCOM_RX_HEADER;
+        con->rx_have = 0;
+        pscom_susp_rx(con);
+        return;
+    }
+    msg_end(con);
+}
+
+/* Checksums on: add the len bytes just placed where
+ * pscom_con_read_get_buf() said (private memory: what the receiver
+ * got, not what the ring holds by now). */
+static void rx_crc_add(struct pscom_con *con, size_t len)
+{
+    const void *buf;
+
+    switch (con->rx_state) {
+    case PSCOM_RX_HEADER:
+    case PSCOM_RX_XHEADER:
+        buf = con->rx_hbuf + con->rx_have;
+        break;
+    case PSCOM_RX_DATA:
+        buf = con->rx_dst;
+        break;
+    case PSCOM_RX_SKIP:
+        buf = discard_buf;
+        break;
+    default:
+        return;
+    }
+    con->rx_crc = ring_crc32c(con->rx_crc, buf, len);
+}
+
 static struct pscom_req *find_receiver(struct pscom_con *con,
                                        pscom_header_net_t *h)
 {
@@ -156,7 +224,7 @@ static void msg_to_req(struct pscom_con *con, struct pscom_req *req)
         con->rx_state = PSCOM_RX_SKIP;
         con->rx_left = req->skip;
     } else {
-        msg_end(con);
+        msg_done(con);
     }
 }
 
@@ -189,7 +257,7 @@ static void msg_unexpected(struct pscom_con *con)
         con->rx_dst = ux->data;
         con->rx_left = h->data_len;
     } else {
-        msg_end(con);
+        msg_done(con);
     }
 }
 
@@ -223,6 +291,13 @@ static void msg_begin(struct pscom_con *con)
         return;
     }
     if (h->msg_type == PSCOM_MSGTYPE_SUSPEND) {
+        if (con->csum) {
+            /* Its trailer first (msg_checked()). */
+            con->rx_csum_susp = 1;
+            con->rx_state = PSCOM_RX_CSUM;
+            con->rx_have = 0;
+            return;
+        }
         /* Everything the peer sent before it is in. */
         con->rx_state = PSCOM_RX_HEADER;
         con->rx_have = 0;
@@ -346,6 +421,10 @@ void pscom_con_read_get_buf(pscom_con_t *con, void **buf, size_t *len)
         *buf = NULL;
         *len = 0;
         return;
+    case PSCOM_RX_CSUM:
+        *buf = con->rx_trailer + con->rx_have;
+        *len = sizeof(con->rx_trailer) - con->rx_have;
+        return;
     }
 }
 
@@ -353,6 +432,9 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
 {
     pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
 
+    if (con->csum) {
+        rx_crc_add(con, len);
+    }
     switch (con->rx_state) {
     case PSCOM_RX_HEADER:
         con->rx_have += len;
@@ -389,15 +471,21 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
             con->rx_left = con->rx_req->skip;
             return;
         }
-        msg_end(con);
+        msg_done(con);
         return;
     case PSCOM_RX_SKIP:
         con->rx_left -= len;
         if (!con->rx_left) {
-            msg_end(con);
+            msg_done(con);
         }
         return;
     case PSCOM_RX_BLOCKED:
+        return;
+    case PSCOM_RX_CSUM:
+        con->rx_have += len;
+        if (con->rx_have == sizeof(con->rx_trailer)) {
+            msg_checked(con);
+        }
         return;
     }
 }
@@ -447,8 +535,10 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
         void *buf;
         size_t n;
 
+        /* With checksums on, every part takes the general path, where
+         * pscom_con_read_done() adds it to the message's CRC. */
         if (con->rx_state == PSCOM_RX_HEADER && con->rx_have == 0 &&
-            len >= sizeof(pscom_header_net_t)) {
+            len >= sizeof(pscom_header_net_t) && !con->csum) {
             n = feed_whole(con, p, len);
             if (n) {
                 p += n;
