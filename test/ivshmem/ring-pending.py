@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ring-pending.py SEGMENT INFO-JSON probe|flip: a co-tenant that changes
+"""ring-pending.py SEGMENT INFO-JSON probe|flip|garbage [N]: a co-tenant that changes
 data, not structure. For every ring allocation listed in ivshmem-info's
 JSON, walk the chunks from the consumer's published position (the
 layout of lib/ring/ring_layout.h: a 64-byte control line of the plugin,
@@ -13,7 +13,10 @@ flip:  invert one payload byte in the middle of every such chunk of at
        own checks see nothing), and print how many were changed. The
        chunks behind the published position may have been read already;
        the caller makes sure the walk covers more than the consumer can
-       hold back unpublished, so at least one changed chunk is unread."""
+       hold back unpublished, so at least one changed chunk is unread.
+garbage: fill the data area with 0xa5 (never a valid chunk header).
+With N, only ring N modulo their number (the soak's scribbler picks
+one at random)."""
 import json
 import mmap
 import struct
@@ -54,11 +57,19 @@ def walk(m, base):
 path, info, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 j = json.load(open(info))
 rings = [a["offset"] + CTL for a in j["allocations"] if a["tag"] == "ring"]
+if len(sys.argv) > 4 and rings:
+    rings = [rings[int(sys.argv[4]) % len(rings)]]
 with open(path, "r+b") as f:
     m = mmap.mmap(f.fileno(), 0)
     if mode == "probe":
         print(max([sum(align(8 + n) for _, n, _ in walk(m, r))
                    for r in rings] or [0]))
+    elif mode == "garbage":
+        for r in rings:
+            _magic, _ver, hdr, cap = struct.unpack_from("<QIII", m, r)
+            if _magic == 0x474E495249564950 and r + hdr + cap <= len(m):
+                m[r + hdr:r + hdr + cap] = b"\xa5" * cap
+        print(len(rings))
     else:
         flipped = 0
         for r in rings:
