@@ -158,30 +158,6 @@ static void msg_checked(struct pscom_con *con)
     msg_end(con);
 }
 
-/* Checksums on: add the len bytes just placed where
- * pscom_con_read_get_buf() said (private memory: what the receiver
- * got, not what the ring holds by now). */
-static void rx_crc_add(struct pscom_con *con, size_t len)
-{
-    const void *buf;
-
-    switch (con->rx_state) {
-    case PSCOM_RX_HEADER:
-    case PSCOM_RX_XHEADER:
-        buf = con->rx_hbuf + con->rx_have;
-        break;
-    case PSCOM_RX_DATA:
-        buf = con->rx_dst;
-        break;
-    case PSCOM_RX_SKIP:
-        buf = discard_buf;
-        break;
-    default:
-        return;
-    }
-    con->rx_crc = ring_crc32c(con->rx_crc, buf, len);
-}
-
 static struct pscom_req *find_receiver(struct pscom_con *con,
                                        pscom_header_net_t *h)
 {
@@ -432,9 +408,6 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
 {
     pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
 
-    if (con->csum) {
-        rx_crc_add(con, len);
-    }
     switch (con->rx_state) {
     case PSCOM_RX_HEADER:
         con->rx_have += len;
@@ -527,18 +500,72 @@ static size_t feed_whole(pscom_con_t *con, const char *p, size_t len)
     return hl;
 }
 
-void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
+/* Memory transports cannot keep bytes back: the message a blocked
+ * parser holds is kept after all (as unexpected), and parsing goes on
+ * (the caller's loop stops if that failed the connection). */
+static void feed_unblock(pscom_con_t *con)
 {
-    const char *p = data;
+    msg_unexpected(con);
+    if (!(con->pub.state & PSCOM_CON_STATE_CLOSED) && con->plugin &&
+        con->plugin->read_start) {
+        con->plugin->read_start(con);
+    }
+}
 
+/* Copy what the parser's current stage takes of [p, p + len) to where
+ * it goes; return the bytes copied, *buf where they went. */
+static inline size_t feed_copy(pscom_con_t *con, const char *p, size_t len,
+                               void **buf)
+{
+    size_t n;
+
+    pscom_con_read_get_buf(con, buf, &n);
+    if (n > len) {
+        n = len;
+    }
+    /* Out of a ring or the loop transport's iovecs: ring_copy.h. */
+    ring_copy(*buf, p, n);
+    return n;
+}
+
+/* pscom_con_read_feed() with checksums on: every part takes the general
+ * path, and what was copied is added to the message's CRC where it
+ * landed (private memory: what the receiver got, not what the ring
+ * holds by now); the trailer itself is not (msg_checked()). */
+static void read_feed_csum(pscom_con_t *con, const char *p, size_t len)
+{
     while (len && !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
         void *buf;
         size_t n;
 
-        /* With checksums on, every part takes the general path, where
-         * pscom_con_read_done() adds it to the message's CRC. */
+        if (con->rx_state == PSCOM_RX_BLOCKED) {
+            feed_unblock(con);
+            continue;
+        }
+        n = feed_copy(con, p, len, &buf);
+        if (con->rx_state != PSCOM_RX_CSUM) {
+            con->rx_crc = ring_crc32c(con->rx_crc, buf, n);
+        }
+        p += n;
+        len -= n;
+        pscom_con_read_done(con, n);
+    }
+}
+
+void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
+{
+    const char *p = data;
+
+    if (con->csum) {
+        read_feed_csum(con, p, len);
+        return;
+    }
+    while (len && !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
+        void *buf;
+        size_t n;
+
         if (con->rx_state == PSCOM_RX_HEADER && con->rx_have == 0 &&
-            len >= sizeof(pscom_header_net_t) && !con->csum) {
+            len >= sizeof(pscom_header_net_t)) {
             n = feed_whole(con, p, len);
             if (n) {
                 p += n;
@@ -548,23 +575,10 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
         }
 
         if (con->rx_state == PSCOM_RX_BLOCKED) {
-            /* Memory transports cannot keep bytes back: this message
-             * is kept after all, and parsing goes on. */
-            msg_unexpected(con);
-            if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
-                return;
-            }
-            if (con->plugin && con->plugin->read_start) {
-                con->plugin->read_start(con);
-            }
+            feed_unblock(con);
             continue;
         }
-        pscom_con_read_get_buf(con, &buf, &n);
-        if (n > len) {
-            n = len;
-        }
-        /* Out of a ring or the loop transport's iovecs: ring_copy.h. */
-        ring_copy(buf, p, n);
+        n = feed_copy(con, p, len, &buf);
         p += n;
         len -= n;
         pscom_con_read_done(con, n);

@@ -20,7 +20,8 @@
 # and stop, and the servers are stopped.
 #
 # Pass criteria (one TAP line each):
-#   1 no process died of a signal the soak did not send (no crash)
+#   1 no process died of a signal the soak did not send, and no
+#     sanitizer reported an error (no crash)
 #   2 every run ended within SOAK_DRAIN seconds (default 120) after the
 #     chaos stopped (no hang past the timeouts)
 #   3 no run saw wrong data (--verify, susp_stream's checks): corruption
@@ -269,8 +270,13 @@ for n in $slots; do
     runs=$(wc -l <"$TL_DIR/$n.runs")
     tap_diag "$n: $runs run(s), $ok clean, $(grep -c "^$n " "$K" 2>/dev/null) killed by the soak, $ivs clean over ivshmem"
     [ "$ivs" -gt 0 ] || clean="$clean $n"
-    # Wrong data that reached the application.
+    # Wrong data that reached the application; a sanitizer's report (it
+    # exits 1, like an error: --enable-sanitizers builds) is a crash.
     for f in "$TL_DIR/$n".*out; do
+        if grep -qE "ERROR: (Address|Leak|Thread)Sanitizer|runtime error:" "$f"; then
+            crash="$crash $(basename "$f")(sanitizer)"
+            tap_diag "$(basename "$f"): $(grep -E -A6 "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f" | head -n 8)"
+        fi
         if grep -qE "verify(:| failed)|out of order|bad length|bad data|fin before" "$f"; then
             data="$data $(basename "$f")"
             tap_diag "$(basename "$f"): $(grep -E "verify|FAIL" "$f" | head -n 2)"
@@ -280,6 +286,8 @@ done
 for s in 0 1; do
     eval "p=\$TL_PID_srv$s"
     kill -0 "$p" 2>/dev/null || crash="$crash srv$s(gone)"
+    grep -qE "ERROR: (Address|Leak|Thread)Sanitizer|runtime error:" \
+        "$TL_DIR/srv$s.out" && crash="$crash srv$s(sanitizer)"
 done
 tap_result "$([ -z "$crash" ] && echo 0 || echo 1)" "no crash${crash:+:$crash}"
 tap_result "$([ -z "$hung" ] && echo 0 || echo 1)" "no hang past ${drain} s${hung:+:$hung}"
