@@ -334,7 +334,9 @@ void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on)
 void pscom_shm_link_stop(struct pscom_shm_link *link)
 {
     /* The connection may go on over another transport (a resume). */
-    link->con->csum = 0;
+    if (link->con) {
+        link->con->csum = 0;
+    }
     pscom_poller_stop(&link->poller);
     if (link->ctl.registered) {
         pscom_ufd_del(&link->ctl);

@@ -247,8 +247,9 @@ hung=""
 for n in $slots; do
     tl_wait_exit "$n" "$drain"
     if [ $? = 124 ]; then
-        hung="$hung $n(run $(cut -d' ' -f1 "$TL_DIR/$n.pids"))"
-        tap_diag "$n hangs: $(tail -n 5 "$TL_DIR/$n".*out 2>/dev/null)"
+        i=$(cut -d' ' -f1 "$TL_DIR/$n.pids")
+        hung="$hung $n(run $i)"
+        tap_diag "$n run $i hangs: $(tail -n 4 "$TL_DIR/$n.$i".*out 2>/dev/null)"
     fi
 done
 
