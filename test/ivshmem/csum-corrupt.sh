@@ -39,7 +39,7 @@ json.dump(j, open(sys.argv[3], "w"))' "$1" "$2" "$3"
 # way to it (it was sending): then let it run a moment and try again.
 attack() {
     for _ in $(seq 200); do
-        kill -STOP "$1"
+        kill -STOP "$1" 2>/dev/null || return 1 # gone: the caller says why
         for _ in $(seq 10); do
             ivt_info csum >"$TL_DIR/now.json" 2>/dev/null &&
                 keep "$TL_DIR/now.json" "$TL_DIR/victim" "$TL_DIR/v.json" &&
@@ -87,6 +87,8 @@ for mode in on off; do
     eval "attack \$TL_PID_victim$n flip"
     [ "$flipped" -ge 1 ]
     tap_result $? "$mode: payload changed in $flipped unread chunk(s)"
+    [ "$flipped" -ge 1 ] ||
+        tap_diag "victim: $(tail -n 5 "$TL_DIR/victim$n.out")"
     tl_wait_exit "victim$n" 60
     rc=$?
     if [ $mode = on ]; then
