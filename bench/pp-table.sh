@@ -7,7 +7,11 @@
 # goals as ratios to Open MPI in the same run.
 #
 #   bench/pp-table.sh [--quick] [--maxsize N] [--loops N] [--repeat N]
-#                     [--builddir DIR]
+#                     [--checksum] [--builddir DIR]
+#
+# --checksum also runs ivshmem with PSP_IVSHMEM_CHECKSUM=1 (a CRC32C after
+# every message) and prints its cost after the goals: a second table
+# of ivshmem without and with the checksum, same run, same rounds.
 #
 # --repeat N alternates all runs N times; the table shows each size's
 # median over the rounds, for every column alike. Not the best round: on
@@ -27,12 +31,14 @@ maxsize=4M
 loops=20000
 conns=200
 repeat=1
+checksum=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) maxsize=64K; loops=50; conns=20 ;;
     --maxsize) maxsize=$2; shift ;;
     --loops) loops=$2; shift ;;
     --repeat) repeat=$2; shift ;;
+    --checksum) checksum=1 ;;
     --builddir) builddir=$2; shift ;;
     -h | --help)
         sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -81,6 +87,9 @@ env_ivshmem="PSP_SHM=0 PSP_IVSHMEM=1 PSP_IVSHMEM_DEVICE=/dev/shm/$shm"
 env_ivshmem="$env_ivshmem PSP_PLUGINDIR=$plugindir"
 env_shm="PSP_SHM=1 PSP_IVSHMEM=0"
 env_tcp="PSP_SHM=0 PSP_IVSHMEM=0"
+env_ivscrc="$env_ivshmem PSP_IVSHMEM_CHECKSUM=1"
+transports="ivshmem shm tcp"
+[ $checksum = 1 ] && transports="$transports ivscrc"
 
 # A server pinned to one core, its client to the other; the client's
 # output on stdout.
@@ -137,7 +146,7 @@ ompi_run() {
           cat "$tmp/pp_ompi.err" >&2; exit 1; }
 }
 for _ in $(seq "$repeat"); do
-    for t in ivshmem shm tcp; do
+    for t in $transports; do
         pp_run $t
     done
     ompi_run
@@ -157,25 +166,26 @@ ring_size=$(env $env_ivshmem "$builddir/bin/pscom_info" |
     sed -n 's/^ *PSP_IVSHMEM_RING_SIZE *= *\([0-9]*\) .*/\1/p')
 [ -n "$ring_size" ] ||
     { echo "pp-table: pscom_info did not show PSP_IVSHMEM_RING_SIZE" >&2; exit 1; }
-python3 - "$tmp" "$ring_size" <<'PY'
+python3 - "$tmp" "$ring_size" "$checksum" <<'PY'
 import json, statistics, sys
 tmp = sys.argv[1]
 ring_kib = int(sys.argv[2]) / 1024
 runs = ["ivshmem", "shm", "tcp", "ompi"]
+extra = ["ivscrc"] if sys.argv[3] == "1" else []
 rounds = {}
-for r in runs:
+for r in runs + extra:
     rounds[r] = {}
     for line in open(f"{tmp}/pp_{r}.json"):
         if line.startswith("{"):
             j = json.loads(line)
             rounds[r].setdefault(j["size"], []).append(j)
-for r in runs[:3]:
+for r in runs[:3] + extra:
     got = {j["type"] for js in rounds[r].values() for j in js}
-    if got != {r}:
+    if got != {r if r != "ivscrc" else "ivshmem"}:
         sys.exit(f"pp-table: the {r} run used {sorted(got)}")
 def pick(stat):
     out = {}
-    for r in runs:
+    for r in runs + extra:
         out[r] = {}
         for s, js in rounds[r].items():
             t = [j["half_rtt_us"] for j in js]
@@ -246,4 +256,23 @@ print(f"goal ivshmem: connect to first message <= 1 ms: median "
 print(f"goal shared memory per connection <= 64 KiB: ivshmem 2 x "
       f"{ring_kib:g} KiB receive areas (PSP_IVSHMEM_RING_SIZE) "
       f"{verdict(2 * ring_kib <= 64)}; shm: checked at build time")
+if extra:
+    # The cost of PSP_IVSHMEM_CHECKSUM=1: a CRC32C over every message on
+    # both sides (no goal: it is opt-in).
+    print()
+    print("ivshmem with PSP_IVSHMEM_CHECKSUM=1 (CRC32C per message), median "
+          f"of {nrounds} round(s)")
+    head = (f"{'size':>8} | {'plain':>8} {'crc':>8} {'cost':>7} |"
+            f" {'plain':>8} {'crc':>8} {'cost':>7}")
+    print(head)
+    print("-" * len(head))
+    for s in sizes:
+        a, c = data["ivshmem"][s], data["ivscrc"].get(s)
+        if not c:
+            continue
+        lc = (c["half_rtt_us"] / a["half_rtt_us"] - 1) * 100 \
+            if a["half_rtt_us"] else 0
+        bc = (1 - c["mb_s"] / a["mb_s"]) * 100 if a["mb_s"] else 0
+        print(f"{s:>8} | {a['half_rtt_us']:8.2f} {c['half_rtt_us']:8.2f}"
+              f" {lc:6.1f}% | {a['mb_s']:8.1f} {c['mb_s']:8.1f} {bc:6.1f}%")
 PY

@@ -114,6 +114,11 @@ static const pscom_env_row_t core_rows[] = {
         "milliseconds a receive ring (shm, ivshmem) may find no chunk "
         "header where its producer announced data before the connection "
         "fails as overwritten; 0: never", shm_stall_ms),
+    ROW("PSP_IVSHMEM_CHECKSUM", PSCOM_ENV_INT, "0",
+        "1: a CRC32C after every message of the memory transports (shm "
+        "and ivshmem), so that memory changed under a connection fails it "
+        "instead of delivering wrong data; used when either side asks",
+        mem_checksum),
 };
 _Static_assert(RING_STALL_DEFAULT_MS == 1000, "PSP_SHM_STALL_MS default");
 

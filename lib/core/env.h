@@ -43,6 +43,7 @@ struct pscom_env {
     unsigned int spin_us;
     unsigned int handshake_timeout;
     unsigned int handshake_max;
+    int mem_checksum;
 };
 
 extern struct pscom_env pscom_env;

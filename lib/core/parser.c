@@ -11,6 +11,7 @@
 
 #include "pscom_priv.h"
 #include "ring_copy.h"
+#include "ring_crc.h"
 
 #define HBUF_INLINE (sizeof(pscom_header_net_t) + 64)
 
@@ -23,6 +24,8 @@ void pscom_rx_init(struct pscom_con *con)
     con->rx_have = 0;
     con->rx_req = NULL;
     con->rx_unexp = NULL;
+    con->rx_crc = 0;
+    con->rx_csum_susp = 0;
     if (!con->rx_hbuf) {
         con->rx_hbuf = malloc(HBUF_INLINE);
         con->rx_hbuf_size = con->rx_hbuf ? HBUF_INLINE : 0;
@@ -132,6 +135,47 @@ static void msg_end(struct pscom_con *con)
     con->rx_have = 0;
 }
 
+/* The message's last byte is in. With checksums on (con->csum) its
+ * trailer decides first: nothing is delivered that did not arrive as it
+ * was sent. */
+static void msg_done(struct pscom_con *con)
+{
+    if (con->csum) {
+        con->rx_state = PSCOM_RX_CSUM;
+        con->rx_have = 0;
+        return;
+    }
+    msg_end(con);
+}
+
+/* The trailer is in: compare, then finish the message (or the SUSPEND
+ * it belongs to). A mismatch means the memory between the two copies
+ * changed: fail this connection, with the values for the log. */
+static void msg_checked(struct pscom_con *con)
+{
+    uint32_t sent;
+    uint32_t got = con->rx_crc;
+
+    memcpy(&sent, con->rx_trailer, sizeof(sent));
+    con->rx_crc = 0;
+    if (sent != got) {
+        DPRINT(0, "pscom: %s: message checksum mismatch (CRC32C sent "
+                  "0x%08x, received 0x%08x): the shared memory was changed "
+                  "under the connection; closing it",
+               pscom_con_str(&con->pub), (unsigned)sent, (unsigned)got);
+        pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_IOERROR);
+        return;
+    }
+    if (con->rx_csum_susp) {
+        con->rx_csum_susp = 0;
+        con->rx_state = PSCOM_RX_HEADER;
+        con->rx_have = 0;
+        pscom_susp_rx(con);
+        return;
+    }
+    msg_end(con);
+}
+
 static struct pscom_req *find_receiver(struct pscom_con *con,
                                        pscom_header_net_t *h)
 {
@@ -178,7 +222,7 @@ static void msg_to_req(struct pscom_con *con, struct pscom_req *req)
         con->rx_state = PSCOM_RX_SKIP;
         con->rx_left = req->skip;
     } else {
-        msg_end(con);
+        msg_done(con);
     }
 }
 
@@ -211,7 +255,7 @@ static void msg_unexpected(struct pscom_con *con)
         con->rx_dst = ux->data;
         con->rx_left = h->data_len;
     } else {
-        msg_end(con);
+        msg_done(con);
     }
 }
 
@@ -245,6 +289,13 @@ static void msg_begin(struct pscom_con *con)
         return;
     }
     if (h->msg_type == PSCOM_MSGTYPE_SUSPEND) {
+        if (con->csum) {
+            /* Its trailer first (msg_checked()). */
+            con->rx_csum_susp = 1;
+            con->rx_state = PSCOM_RX_CSUM;
+            con->rx_have = 0;
+            return;
+        }
         /* Everything the peer sent before it is in. */
         con->rx_state = PSCOM_RX_HEADER;
         con->rx_have = 0;
@@ -368,6 +419,10 @@ void pscom_con_read_get_buf(pscom_con_t *con, void **buf, size_t *len)
         *buf = NULL;
         *len = 0;
         return;
+    case PSCOM_RX_CSUM:
+        *buf = con->rx_trailer + con->rx_have;
+        *len = sizeof(con->rx_trailer) - con->rx_have;
+        return;
     }
 }
 
@@ -411,15 +466,21 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
             con->rx_left = con->rx_req->skip;
             return;
         }
-        msg_end(con);
+        msg_done(con);
         return;
     case PSCOM_RX_SKIP:
         con->rx_left -= len;
         if (!con->rx_left) {
-            msg_end(con);
+            msg_done(con);
         }
         return;
     case PSCOM_RX_BLOCKED:
+        return;
+    case PSCOM_RX_CSUM:
+        con->rx_have += len;
+        if (con->rx_have == sizeof(con->rx_trailer)) {
+            msg_checked(con);
+        }
         return;
     }
 }
@@ -461,10 +522,66 @@ static size_t feed_whole(pscom_con_t *con, const char *p, size_t len)
     return hl;
 }
 
+/* Memory transports cannot keep bytes back: the message a blocked
+ * parser holds is kept after all (as unexpected), and parsing goes on
+ * (the caller's loop stops if that failed the connection). */
+static void feed_unblock(pscom_con_t *con)
+{
+    msg_unexpected(con);
+    if (!(con->pub.state & PSCOM_CON_STATE_CLOSED) && con->plugin &&
+        con->plugin->read_start) {
+        con->plugin->read_start(con);
+    }
+}
+
+/* Copy what the parser's current stage takes of [p, p + len) to where
+ * it goes; return the bytes copied, *buf where they went. */
+static inline size_t feed_copy(pscom_con_t *con, const char *p, size_t len,
+                               void **buf)
+{
+    size_t n;
+
+    pscom_con_read_get_buf(con, buf, &n);
+    if (n > len) {
+        n = len;
+    }
+    /* Out of a ring or the loop transport's iovecs: ring_copy.h. */
+    ring_copy(*buf, p, n);
+    return n;
+}
+
+/* pscom_con_read_feed() with checksums on: every part takes the general
+ * path, and what was copied is added to the message's CRC where it
+ * landed (private memory: what the receiver got, not what the ring
+ * holds by now); the trailer itself is not (msg_checked()). */
+static void read_feed_csum(pscom_con_t *con, const char *p, size_t len)
+{
+    while (len && !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
+        void *buf;
+        size_t n;
+
+        if (con->rx_state == PSCOM_RX_BLOCKED) {
+            feed_unblock(con);
+            continue;
+        }
+        n = feed_copy(con, p, len, &buf);
+        if (con->rx_state != PSCOM_RX_CSUM) {
+            con->rx_crc = ring_crc32c(con->rx_crc, buf, n);
+        }
+        p += n;
+        len -= n;
+        pscom_con_read_done(con, n);
+    }
+}
+
 void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
 {
     const char *p = data;
 
+    if (con->csum) {
+        read_feed_csum(con, p, len);
+        return;
+    }
     while (len && !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
         void *buf;
         size_t n;
@@ -480,23 +597,10 @@ void pscom_con_read_feed(pscom_con_t *con, const void *data, size_t len)
         }
 
         if (con->rx_state == PSCOM_RX_BLOCKED) {
-            /* Memory transports cannot keep bytes back: this message
-             * is kept after all, and parsing goes on. */
-            msg_unexpected(con);
-            if (con->pub.state & PSCOM_CON_STATE_CLOSED) {
-                return;
-            }
-            if (con->plugin && con->plugin->read_start) {
-                con->plugin->read_start(con);
-            }
+            feed_unblock(con);
             continue;
         }
-        pscom_con_read_get_buf(con, &buf, &n);
-        if (n > len) {
-            n = len;
-        }
-        /* Out of a ring or the loop transport's iovecs: ring_copy.h. */
-        ring_copy(buf, p, n);
+        n = feed_copy(con, p, len, &buf);
         p += n;
         len -= n;
         pscom_con_read_done(con, n);

@@ -132,6 +132,7 @@ enum pscom_rx_state {
     PSCOM_RX_DATA,    /* data into req or unexpected buffer */
     PSCOM_RX_SKIP,    /* discarding truncated data */
     PSCOM_RX_BLOCKED, /* header in, no receiver (PSP_UNEXPECTED_RECEIVES=0) */
+    PSCOM_RX_CSUM,    /* collecting the message's checksum trailer */
 };
 
 /** An incoming message no receive was posted for (yet). */
@@ -172,6 +173,13 @@ struct pscom_con {
     size_t rx_left;
     struct pscom_req *rx_req;
     struct pscom_unexp *rx_unexp;
+    /* Per-message checksum (PSP_IVSHMEM_CHECKSUM, memory transports;
+     * set by the link while it carries the connection): every message
+     * is followed by the CRC32C of its header, xheader and data. */
+    int csum;
+    int rx_csum_susp;        /* the checked message is a SUSPEND */
+    uint32_t rx_crc;         /* over what arrived of this message */
+    unsigned char rx_trailer[4];
 
     /* on demand */
     int ondemand;            /* waits for a lazy connect */

@@ -29,8 +29,12 @@
 #include "shm.h"
 
 #define SHM_MAGIC 0x314d4853u /* "SHM1" */
-/* 3: lib/ring version 3 rings (2: version 2, 32 KiB). */
-#define SHM_VERSION 3u
+/* 4: the flags word (3: lib/ring version 3 rings; 2: version 2,
+ * 32 KiB). */
+#define SHM_VERSION 4u
+/* flags: the sender wants a checksum after every message
+ * (PSP_IVSHMEM_CHECKSUM); in the reply: both sides use it. */
+#define SHM_F_CHECKSUM 0x1u
 /* Both rings and the cookie line in 16 KiB per connection: the ring's
  * default region (lib/ring/ring.h says why it is small). */
 #define SHM_RING_LEN (RING_DEFAULT_REGION - RING_ALIGN)
@@ -41,10 +45,12 @@ static_assert(SHM_SIZE <= 64 * 1024, "at most 64 KiB per connection");
 #define SHM_BOOT_ID 40
 #define SHM_NAME_MAX 64
 
-/* OFFER blob; the ACCEPT reply is magic and version only. */
+/* OFFER blob; the ACCEPT reply is magic, version and flags only. */
 struct shm_offer {
     uint32_t magic;
     uint32_t version;
+    uint32_t flags; /* SHM_F_* */
+    uint32_t reserved;
     uint64_t size;
     uint64_t ring_len;
     uint8_t cookie[SHM_COOKIE];
@@ -55,6 +61,8 @@ struct shm_offer {
 struct shm_reply {
     uint32_t magic;
     uint32_t version;
+    uint32_t flags; /* SHM_F_*: what both sides use */
+    uint32_t reserved;
 };
 
 struct shm_con {
@@ -132,6 +140,10 @@ static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
     static unsigned int counter;
     struct shm_offer o = {.magic = SHM_MAGIC, .version = SHM_VERSION,
                           .size = SHM_SIZE, .ring_len = SHM_RING_LEN};
+
+    if (pscom_shm_checksum_wanted()) {
+        o.flags |= SHM_F_CHECKSUM;
+    }
     struct shm_con *sc;
     int fd;
 
@@ -197,7 +209,8 @@ static int offer_valid(const void *blob, size_t len, struct shm_offer *o,
     }
     memcpy(o, blob, sizeof(*o));
     if (o->magic != SHM_MAGIC || o->version != SHM_VERSION ||
-        o->size != SHM_SIZE || o->ring_len != SHM_RING_LEN) {
+        o->size != SHM_SIZE || o->ring_len != SHM_RING_LEN ||
+        (o->flags & ~SHM_F_CHECKSUM) || o->reserved) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
                  "offer: bad magic, version or sizes");
         return -1;
@@ -266,6 +279,11 @@ static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ring: %s", why);
         goto err_unmap;
     }
+    /* Either side asking is enough: both check (README). */
+    if ((o.flags & SHM_F_CHECKSUM) || pscom_shm_checksum_wanted()) {
+        r.flags |= SHM_F_CHECKSUM;
+    }
+    pscom_shm_link_checksum(&sc->link, (r.flags & SHM_F_CHECKSUM) != 0);
     memcpy(reply, &r, sizeof(r));
     *reply_len = sizeof(r);
     pscom_con_set_priv(con, sc);
@@ -291,8 +309,15 @@ static int shm_finish(pscom_con_t *con, const void *reply, size_t reply_len,
         return -1;
     }
     memcpy(&r, reply, sizeof(r));
-    if (r.magic != SHM_MAGIC || r.version != SHM_VERSION) {
-        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "reply: bad magic/version");
+    if (r.magic != SHM_MAGIC || r.version != SHM_VERSION ||
+        (r.flags & ~SHM_F_CHECKSUM) || r.reserved) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "reply: bad magic/version/flags");
+        return -1;
+    }
+    if (pscom_shm_checksum_wanted() && !(r.flags & SHM_F_CHECKSUM)) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "peer refused the per-message checksum we asked for");
         return -1;
     }
     /* The peer unlinked it already; this only covers a peer that failed
@@ -304,6 +329,7 @@ static int shm_finish(pscom_con_t *con, const void *reply, size_t reply_len,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ring: %s", why);
         return -1;
     }
+    pscom_shm_link_checksum(&sc->link, (r.flags & SHM_F_CHECKSUM) != 0);
     return 0;
 }
 

@@ -58,6 +58,11 @@ struct pscom_shm_link {
     int reading; /* 0 after read_stop */
     int writing; /* sends are queued */
     void *priv;  /* the transport's */
+    /* Per-message checksum (pscom_shm_link_checksum()): */
+    int csum;
+    size_t tx_msg_left;  /* bytes of the message being written */
+    size_t tx_tail_left; /* bytes of its trailer not written yet */
+    unsigned char tx_trailer[4];
 };
 
 /**
@@ -69,6 +74,24 @@ struct pscom_shm_link {
 int pscom_shm_link_init(struct pscom_shm_link *link, pscom_con_t *con, void *tx,
                         size_t tx_len, void *rx, size_t rx_len,
                         pscom_shm_check_fn check, const char **why);
+
+/**
+ * PSP_IVSHMEM_CHECKSUM: 1 when this process asks for a CRC32C after
+ * every message on its memory transports (shm and ivshmem). The
+ * transport tells its peer in the handshake; if either side asks, both
+ * use it (pscom_shm_link_checksum()).
+ */
+int pscom_shm_checksum_wanted(void);
+
+/**
+ * After pscom_shm_link_init(), before start: on = 1 when both sides
+ * agreed to checksum every message. The sender appends the CRC32C of
+ * header, xheader and data; the receiver fails the connection
+ * (PSCOM_ERR_IOERROR, logged) when what it copied out of the ring does
+ * not match. Both sides must agree: a link with checksums on cannot talk
+ * to one without.
+ */
+void pscom_shm_link_checksum(struct pscom_shm_link *link, int on);
 
 /**
  * Start polling the rings and watching the control socket.

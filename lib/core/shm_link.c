@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pscom_priv.h"
+#include "ring_crc.h"
 #include "shm.h"
 
 /* The connection outlives the link: after a close the link is freed but
@@ -91,6 +92,75 @@ static int link_read(struct pscom_shm_link *link)
     return progress;
 }
 
+/* link_write() with checksums on: every message goes out followed by
+ * the CRC32C of its header, xheader and data, computed from the send
+ * buffers when the message starts (what the receiver compares with what
+ * it copied out of the ring, parser.c). The trailer rides with the
+ * message's last bytes; when the ring is short it goes first next time. */
+static int link_write_csum(struct pscom_shm_link *link)
+{
+    pscom_con_t *con = link->con;
+    int progress = 0;
+    struct iovec iov[3];
+    size_t len;
+    ssize_t n;
+
+    for (;;) {
+        size_t msg;
+
+        if (link->tx_msg_left == 0 && link->tx_tail_left) {
+            iov[0].iov_base = link->tx_trailer + sizeof(link->tx_trailer) -
+                              link->tx_tail_left;
+            iov[0].iov_len = link->tx_tail_left;
+            n = ring_write(&link->tx, iov, 1);
+            if (n <= 0) {
+                break;
+            }
+            link->tx_tail_left -= (size_t)n;
+            progress = 1;
+            continue;
+        }
+        len = pscom_con_write_get_iov(con, iov);
+        if (len == 0) {
+            link->writing = 0;
+            return progress;
+        }
+        if (link->tx_msg_left == 0) {
+            uint32_t crc = ring_crc32c(0, iov[0].iov_base, iov[0].iov_len);
+
+            crc = ring_crc32c(crc, iov[1].iov_base, iov[1].iov_len);
+            memcpy(link->tx_trailer, &crc, sizeof(crc));
+            link->tx_msg_left = len;
+            link->tx_tail_left = sizeof(link->tx_trailer);
+        } else if (len != link->tx_msg_left) {
+            /* The CRC covers the message as it started. */
+            link_fail(link, PSCOM_OP_WRITE, "send ring",
+                      "message changed while it was being sent");
+            return -1;
+        }
+        iov[2].iov_base = link->tx_trailer;
+        iov[2].iov_len = sizeof(link->tx_trailer);
+        n = ring_write(&link->tx, iov, 3);
+        if (n <= 0) {
+            break;
+        }
+        msg = (size_t)n < len ? (size_t)n : len;
+        link->tx_msg_left -= msg;
+        link->tx_tail_left -= (size_t)n - msg;
+        pscom_con_write_done(con, msg);
+        if (con_closed(con)) {
+            return -1;
+        }
+        progress = 1;
+    }
+    if (n < 0) {
+        link_fail(link, PSCOM_OP_WRITE, "send ring",
+                  ring_producer_reason(&link->tx));
+        return -1;
+    }
+    return progress; /* full: the poller retries */
+}
+
 /* Put queued sends into the peer's ring. Return values as link_read. */
 static int link_write(struct pscom_shm_link *link)
 {
@@ -99,6 +169,9 @@ static int link_write(struct pscom_shm_link *link)
     struct iovec iov[2];
     size_t len;
 
+    if (link->csum) {
+        return link_write_csum(link);
+    }
     while ((len = pscom_con_write_get_iov(con, iov)) > 0) {
         ssize_t n = ring_write(&link->tx, iov, 2);
 
@@ -230,8 +303,21 @@ int pscom_shm_link_start(struct pscom_shm_link *link)
     }
     link->poller.poll = link_poll;
     link->poller.priv = link;
+    /* The parser checks trailers from the first byte on this link. */
+    link->con->csum = link->csum;
+    link->con->rx_crc = 0;
     pscom_poller_start(&link->poller);
     return 0;
+}
+
+int pscom_shm_checksum_wanted(void)
+{
+    return pscom_env.mem_checksum != 0;
+}
+
+void pscom_shm_link_checksum(struct pscom_shm_link *link, int on)
+{
+    link->csum = on != 0;
 }
 
 void pscom_shm_link_write_start(struct pscom_shm_link *link)
@@ -248,6 +334,10 @@ void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on)
 
 void pscom_shm_link_stop(struct pscom_shm_link *link)
 {
+    /* The connection may go on over another transport (a resume). */
+    if (link->con) {
+        link->con->csum = 0;
+    }
     pscom_poller_stop(&link->poller);
     if (link->ctl.registered) {
         pscom_ufd_del(&link->ctl);

@@ -26,6 +26,11 @@
 #define IVSHMEM_MSG_MAGIC 0x4d485649u
 /** Version of the hand-shake message; also covers the area layout. */
 #define IVSHMEM_MSG_VERSION 1u
+/** flags: in an OFFER, the sender asks for a checksum after every
+ * message (PSP_IVSHMEM_CHECKSUM); in an ACCEPT, both sides use it (set
+ * when either side asked). A peer from before the flags word calls it
+ * "reserved field set" and refuses: such a pair falls back to tcp. */
+#define IVSHMEM_MSG_F_CHECKSUM 0x1u
 /** The lib/ring layout version the rings use (attach checks it too;
  * 2 since the terminator rules of ring_layout.h changed, 3 since chunks
  * go up to half the ring). */
@@ -52,7 +57,7 @@ struct ivshmem_msg {
     uint16_t ring_version;
     uint8_t uuid[SHMSEG_UUID_SIZE]; /**< the sender's segment */
     uint32_t owner;                 /**< the sender's owner id */
-    uint32_t reserved;              /**< 0 */
+    uint32_t flags;                 /**< IVSHMEM_MSG_F_*, others 0 */
     uint64_t off;                   /**< its receive area: offset */
     uint64_t len;                   /**< its receive area: bytes */
 };
@@ -69,7 +74,7 @@ _Static_assert(sizeof(struct ivshmem_ctl) == 64, "one cache line");
 
 /**
  * Parse and check a hand-shake message in isolation (no segment needed):
- * size, magic, versions, reserved field, area offset alignment and length
+ * size, magic, versions, unknown flags, area offset alignment and length
  * bounds. Fills *out only on success.
  * @return 0, or -1 with why[why_len] saying what is wrong.
  */

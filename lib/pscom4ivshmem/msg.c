@@ -31,8 +31,9 @@ int ivshmem_msg_parse(const void *buf, size_t len, struct ivshmem_msg *out,
                  IVSHMEM_RING_VERSION);
         return -1;
     }
-    if (m.reserved != 0) {
-        snprintf(why, why_len, "reserved field set");
+    if (m.flags & ~IVSHMEM_MSG_F_CHECKSUM) {
+        snprintf(why, why_len, "unknown flags 0x%x (reserved field set)",
+                 (unsigned)m.flags);
         return -1;
     }
     if (m.len < IVSHMEM_AREA_MIN || m.len > IVSHMEM_AREA_MAX ||

@@ -84,6 +84,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
         .version = IVSHMEM_MSG_VERSION,
         .ring_version = IVSHMEM_RING_VERSION,
         .owner = shmseg_member_owner(me),
+        .flags = pscom_shm_checksum_wanted() ? IVSHMEM_MSG_F_CHECKSUM : 0,
         .off = off,
         .len = len,
     };
@@ -134,10 +135,14 @@ static int check_member(struct pscom_shm_link *link, const char **why)
     return 0;
 }
 
-/* Validate the peer's message and join both areas to the link. */
+/* Validate the peer's message (its OFFER, or with is_reply its ACCEPT)
+ * and join both areas to the link. The checksum is on when either side
+ * asked: the accepting side ORs the offer's flag into its reply, so a
+ * reply without it to our asking is a peer that cannot. */
 static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
-                     size_t len, char *reason)
+                     size_t len, int is_reply, char *reason)
 {
+    int csum;
     struct ivshmem_con *ic = pscom_con_get_priv(con);
     struct ivshmem_msg m;
     const char *why = NULL;
@@ -147,6 +152,13 @@ static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
         ivshmem_msg_check(seg, &m, reason, PSCOM_PLUGIN_REASON_MAX)) {
         return -1;
     }
+    csum = (m.flags & IVSHMEM_MSG_F_CHECKSUM) != 0;
+    if (is_reply && pscom_shm_checksum_wanted() && !csum) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "peer refused the per-message checksum we asked for");
+        return -1;
+    }
+    csum |= pscom_shm_checksum_wanted();
     peer = shmseg_ptr(seg, m.off);
     if (pscom_shm_link_init(&ic->link, con, peer + sizeof(struct ivshmem_ctl),
                             m.len - sizeof(struct ivshmem_ctl),
@@ -158,6 +170,7 @@ static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
                  why ? why : "invalid");
         return -1;
     }
+    pscom_shm_link_checksum(&ic->link, csum);
     ic->peer_owner = m.owner;
     ic->peer_ctl = (struct ivshmem_ctl *)peer;
     ic->linked = 1;
@@ -193,9 +206,12 @@ static int ivshmem_accept(pscom_con_t *con, const void *offer,
         area_alloc(con, seg, &m, reason) < 0) {
         return -1;
     }
-    if (link_peer(con, seg, offer, offer_len, reason) < 0) {
+    if (link_peer(con, seg, offer, offer_len, 0, reason) < 0) {
         ivshmem_abort(con);
         return -1;
+    }
+    if (((struct ivshmem_con *)pscom_con_get_priv(con))->link.csum) {
+        m.flags |= IVSHMEM_MSG_F_CHECKSUM;
     }
     memcpy(reply, &m, sizeof(m));
     *reply_len = sizeof(m);
@@ -207,7 +223,7 @@ static int ivshmem_finish(pscom_con_t *con, const void *reply,
 {
     struct shmseg *seg = ivshmem_seg_get(reason);
 
-    return seg ? link_peer(con, seg, reply, reply_len, reason) : -1;
+    return seg ? link_peer(con, seg, reply, reply_len, 1, reason) : -1;
 }
 
 static void ivshmem_close(pscom_con_t *con)
