@@ -75,14 +75,7 @@ static void log_sink(void *arg, int level, const char *msg)
 
 int ivshmem_seg_peer_live(uint32_t owner)
 {
-    struct shmseg_part_info info;
-    uint32_t slot = owner & ((1u << SHMSEG_SLOT_BITS) - 1);
-
-    if (shmseg_part_get(&dev.seg, slot, &info) < 0) {
-        return 0;
-    }
-    return info.status == SHMSEG_PART_LIVE &&
-           info.gen == owner >> SHMSEG_SLOT_BITS;
+    return shmseg_owner_is_live(&dev.seg, owner);
 }
 
 /* The peer is done with our area at off: it detached or it is gone. */
