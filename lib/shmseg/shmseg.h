@@ -407,7 +407,8 @@ uint64_t shmseg_now_ms(void);
 /**
  * Log sink: level 0 error, 1 warning, 2 candidate/decision details,
  * 3 trace. The default writes "ivshmem: <msg>\n" to stderr when level <=
- * PSP_DEBUG (environment, default 1). The core installs its own sink.
+ * PSP_DEBUG (environment, default 1). libpscom, which holds the process's
+ * copy of this library, installs its sink (PSP_DEBUG_OUT) in pscom_init.
  */
 typedef void (*shmseg_log_fn)(void *arg, int level, const char *msg);
 
