@@ -9,8 +9,17 @@
 #include <unistd.h>
 
 #include "pscom_priv.h"
+#include "shmseg.h"
 
 static FILE *debug_file;
+
+/* lib/shmseg's and lib/region's messages (libpscom holds the process's
+ * only copy of both; the ivshmem plugin uses it) go where ours go. */
+static void shmseg_sink(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    pscom_debug(level < 1 ? 1 : level, "ivshmem: %s", msg);
+}
 
 void pscom_debug_init(void)
 {
@@ -25,6 +34,7 @@ void pscom_debug_init(void)
                     pscom_env.debug_out);
         }
     }
+    shmseg_log_set(shmseg_sink, NULL);
 }
 
 int pscom_debug_level(void)

@@ -2,10 +2,12 @@
  * plugin.h -- the transport contract of libpscom.
  *
  * Every transport implements one struct pscom_plugin: the built-ins (loop,
- * tcp, later shm) and the plugins loaded with dlopen() alike. A loaded
+ * tcp, shm) and the plugins loaded with dlopen() alike. A loaded
  * plugin libpscom4<name>.so exports one symbol, `pscom_plugin_<name>`, of
- * type pscom_plugin_t. A plugin uses only the functions declared here; it
- * never reaches into other core internals.
+ * type pscom_plugin_t. A plugin uses only the functions declared here and
+ * the helper libraries libpscom exports for it (lib/shmseg's shmseg.h and
+ * shmseg_discover.h, lib/ring's ring.h: one copy in the process, whose log
+ * sink libpscom sets); it never reaches into other core internals.
  *
  * Division of labour
  * ------------------

@@ -31,10 +31,6 @@
  * when either side asked). A peer from before the flags word calls it
  * "reserved field set" and refuses: such a pair falls back to tcp. */
 #define IVSHMEM_MSG_F_CHECKSUM 0x1u
-/** The lib/ring layout version the rings use (attach checks it too;
- * 2 since the terminator rules of ring_layout.h changed, 3 since chunks
- * go up to half the ring). */
-#define IVSHMEM_RING_VERSION 3u
 /** Smallest and largest receive area accepted from a peer. */
 #define IVSHMEM_AREA_MIN ((uint64_t)4096)
 #define IVSHMEM_AREA_MAX ((uint64_t)1 << 30)
@@ -54,7 +50,7 @@ _Static_assert(2 * IVSHMEM_AREA_DEFAULT <= 64 * 1024,
 struct ivshmem_msg {
     uint32_t magic;
     uint16_t version;
-    uint16_t ring_version;
+    uint16_t ring_version;          /**< RING_VERSION (ring.h) */
     uint8_t uuid[SHMSEG_UUID_SIZE]; /**< the sender's segment */
     uint32_t owner;                 /**< the sender's owner id */
     uint32_t flags;                 /**< IVSHMEM_MSG_F_*, others 0 */
@@ -62,6 +58,7 @@ struct ivshmem_msg {
     uint64_t len;                   /**< its receive area: bytes */
 };
 _Static_assert(sizeof(struct ivshmem_msg) == 48, "wire size");
+_Static_assert(RING_VERSION <= UINT16_MAX, "ring version fits the wire field");
 
 /** First cache line of a receive area. */
 struct ivshmem_ctl {

@@ -25,10 +25,10 @@ int ivshmem_msg_parse(const void *buf, size_t len, struct ivshmem_msg *out,
         return -1;
     }
     if (m.version != IVSHMEM_MSG_VERSION ||
-        m.ring_version != IVSHMEM_RING_VERSION) {
+        m.ring_version != RING_VERSION) {
         snprintf(why, why_len, "version %u/ring %u, we speak %u/%u",
                  m.version, m.ring_version, IVSHMEM_MSG_VERSION,
-                 IVSHMEM_RING_VERSION);
+                 RING_VERSION);
         return -1;
     }
     if (m.flags & ~IVSHMEM_MSG_F_CHECKSUM) {

@@ -82,7 +82,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
     *m = (struct ivshmem_msg){
         .magic = IVSHMEM_MSG_MAGIC,
         .version = IVSHMEM_MSG_VERSION,
-        .ring_version = IVSHMEM_RING_VERSION,
+        .ring_version = RING_VERSION,
         .owner = shmseg_member_owner(me),
         .flags = pscom_shm_checksum_wanted() ? IVSHMEM_MSG_F_CHECKSUM : 0,
         .off = off,

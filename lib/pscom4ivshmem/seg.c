@@ -66,23 +66,9 @@ const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
      "directory of the uio device nodes", &env_devroot},
 };
 
-/* shmseg messages go through PSP_DEBUG like the core's own. */
-static void log_sink(void *arg, int level, const char *msg)
-{
-    (void)arg;
-    pscom_debug(level < 1 ? 1 : level, "ivshmem: %s", msg);
-}
-
 int ivshmem_seg_peer_live(uint32_t owner)
 {
-    struct shmseg_part_info info;
-    uint32_t slot = owner & ((1u << SHMSEG_SLOT_BITS) - 1);
-
-    if (shmseg_part_get(&dev.seg, slot, &info) < 0) {
-        return 0;
-    }
-    return info.status == SHMSEG_PART_LIVE &&
-           info.gen == owner >> SHMSEG_SLOT_BITS;
+    return shmseg_owner_is_live(&dev.seg, owner);
 }
 
 /* The peer is done with our area at off: it detached or it is gone. */
@@ -178,7 +164,6 @@ static int seg_open(void)
     int rc;
 
     stopping = 0; /* after a reprobe() the thread starts again */
-    shmseg_log_set(log_sink, NULL);
     rc = shmseg_discover(&dev, env_segment && env_segment[0] ? env_segment
                                                              : NULL);
     if (rc < 0) {

@@ -47,16 +47,10 @@ static int words_to_name(const uint64_t w[REGION_NAME_WORDS], char *out)
     return 0;
 }
 
-static bool owner_live(const struct pscom_region *r, uint32_t owner)
+/* True when the entry's creator (owner id in state word w) is live. */
+static bool owner_live(const struct pscom_region *r, uint64_t w)
 {
-    struct shmseg_part_info pi;
-    uint32_t slot = owner & ((1u << SHMSEG_SLOT_BITS) - 1);
-
-    if (shmseg_part_get(&r->dev.seg, slot, &pi) < 0) {
-        return false;
-    }
-    return pi.status == SHMSEG_PART_LIVE &&
-           pi.gen == owner >> SHMSEG_SLOT_BITS;
+    return shmseg_owner_is_live(&r->dev.seg, region_e_owner(w));
 }
 
 /* Check that `off` is the head of a PARTITION run of `owner` (the frame
@@ -65,28 +59,15 @@ static bool owner_live(const struct pscom_region *r, uint32_t owner)
 static uint64_t run_capacity(const struct pscom_region *r, uint64_t off,
                              uint32_t owner)
 {
-    const struct shmseg *seg = &r->dev.seg;
-    _Atomic uint64_t *words =
-        (_Atomic uint64_t *)(seg->base + seg->state_off);
-    uint64_t w, bytes, frame;
-    uint32_t run;
+    struct shmseg_alloc_info run;
+    uint64_t bytes;
 
-    if (off < seg->first_frame_off ||
-        ((off - seg->first_frame_off) & (seg->frame_size - 1)) != 0) {
+    if (shmseg_run_at(&r->dev.seg, off, &run) < 0 || run.offset != off ||
+        run.owner != owner || run.tag != SHMSEG_TAG_PARTITION) {
         return 0;
     }
-    frame = (off - seg->first_frame_off) >> seg->frame_shift;
-    if (frame >= seg->frame_count) {
-        return 0;
-    }
-    w = atomic_load_explicit(&words[frame], memory_order_acquire);
-    if (!(w & SHMSEG_FRAME_HEAD) || (uint32_t)w != owner ||
-        ((w >> SHMSEG_TAG_SHIFT) & SHMSEG_TAG_MASK) != SHMSEG_TAG_PARTITION) {
-        return 0;
-    }
-    run = (uint32_t)(w >> SHMSEG_RUN_SHIFT) & SHMSEG_RUN_MASK;
-    bytes = (uint64_t)run << seg->frame_shift;
-    if (shmseg_check_range(seg, off, bytes) < 0 || bytes <= REGION_DATA_OFF) {
+    bytes = (uint64_t)run.nframes << r->dev.seg.frame_shift;
+    if (bytes <= REGION_DATA_OFF) {
         return 0;
     }
     return (bytes - REGION_DATA_OFF) / 2;
@@ -131,7 +112,7 @@ int region_dir_validate(struct pscom_region *r, uint32_t index,
     if (rc < 0) {
         return rc;
     }
-    if (!owner_live(r, region_e_owner(w))) {
+    if (!owner_live(r, w)) {
         v->cap = 0;
         return -PSCOM_REGION_ESTALE;
     }
@@ -212,7 +193,7 @@ static int claim_free(struct pscom_region *r, uint32_t owner,
         uint32_t gen;
 
         if (region_e_status(w) != REGION_E_FREE) {
-            if (owner_live(r, region_e_owner(w))) {
+            if (owner_live(r, w)) {
                 continue;
             }
             reap(&dir[i], w);
@@ -253,7 +234,7 @@ static int conflict_once(struct pscom_region *r, uint32_t j, uint32_t mine,
     if (st == REGION_E_FREE) {
         return 0;
     }
-    if (!owner_live(r, region_e_owner(w))) {
+    if (!owner_live(r, w)) {
         reap(e, w);
         return 0;
     }
@@ -275,7 +256,7 @@ static int conflict_once(struct pscom_region *r, uint32_t j, uint32_t mine,
         if (shmseg_now_ms() > deadline) {
             return -PSCOM_REGION_EBUSY;
         }
-        if (!owner_live(r, region_e_owner(w))) {
+        if (!owner_live(r, w)) {
             break;
         }
         nap();
@@ -398,7 +379,7 @@ void region_dir_describe(struct pscom_region *r, const struct region_view *v,
     info->id = region_make_id(v->index, region_e_gen(v->state));
     strcpy(info->name, v->name);
     info->owner = owner;
-    info->owner_slot = owner & ((1u << SHMSEG_SLOT_BITS) - 1);
+    info->owner_slot = shmseg_owner_slot(owner);
     info->generation = region_e_gen(v->state);
     info->size = v->size;
     info->stale = stale;
@@ -420,7 +401,7 @@ int region_dir_still(struct pscom_region *r, const struct region_view *v)
     }
     /* A reclaimer turns the slot non-LIVE before it clears any frame, so
      * a LIVE owner here means the frames we copied were still its. */
-    if (!owner_live(r, region_e_owner(w))) {
+    if (!owner_live(r, w)) {
         return -PSCOM_REGION_ESTALE;
     }
     return 0;

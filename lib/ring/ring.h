@@ -54,6 +54,13 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/** Layout version (ring_layout.h) written by ring_init() and checked by
+ * ring_attach_*(). Exported so that a protocol exchanging rings can
+ * refuse a peer with another layout before attaching (the ivshmem
+ * plugin's hand-shake). 2: terminator rules of ring_layout.h; 3: chunks
+ * of up to half the ring (2: a quarter). */
+#define RING_VERSION 3u
+
 /** Alignment of the region and granularity of chunks (one cache line). */
 #define RING_ALIGN 64
 

@@ -33,12 +33,12 @@ static inline uint32_t w_owner(uint64_t w)
 
 static inline uint32_t w_slot(uint64_t w)
 {
-    return (uint32_t)w & ((1u << SHMSEG_SLOT_BITS) - 1);
+    return shmseg_owner_slot(w_owner(w));
 }
 
 static inline uint32_t w_gen(uint64_t w)
 {
-    return (uint32_t)w >> SHMSEG_SLOT_BITS;
+    return shmseg_owner_gen(w_owner(w));
 }
 
 static inline uint32_t w_run(uint64_t w)
@@ -69,9 +69,6 @@ static inline char safe_char(char c)
                ? c
                : '?';
 }
-
-/* True when owner id `owner` is the current LIVE generation of its slot. */
-bool shmseg_owner_is_live(const struct shmseg *seg, uint32_t owner);
 
 /* Clear every word carrying owner id `owner` (CAS), return the count. */
 long shmseg_clear_owner(const struct shmseg *seg, uint32_t owner);

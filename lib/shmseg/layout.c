@@ -27,6 +27,7 @@ static const char *const err_names[] = {
     [SHMSEG_EFULL] = "no free participant slot",
     [SHMSEG_ESYS] = "system call failed",
     [SHMSEG_ENODEV] = "no ivshmem device with a valid segment",
+    [SHMSEG_ENOENT] = "frame is free (no allocation there)",
 };
 
 const char *shmseg_strerror(int err)

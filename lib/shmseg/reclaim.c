@@ -171,6 +171,65 @@ int shmseg_part_get(const struct shmseg *seg, uint32_t slot,
     return 0;
 }
 
+/* True when word v of frame i describes no consistent part of a run:
+ * reserved bit set, no such slot, generation 0, or a run (head) or a
+ * distance back to the head (tail) that leaves the frame area. */
+static bool word_bad(const struct shmseg *seg, uint32_t i, uint64_t v)
+{
+    return (v & SHMSEG_FRAME_RESERVED) || w_slot(v) >= seg->part_count ||
+           w_gen(v) == 0 ||
+           ((v & SHMSEG_FRAME_HEAD)
+                ? w_run(v) == 0 || w_run(v) > seg->frame_count - i
+                : w_run(v) == 0 || w_run(v) > i);
+}
+
+/* Decode the head word v of frame i. */
+static void head_info(const struct shmseg *seg, uint32_t i, uint64_t v,
+                      bool live, struct shmseg_alloc_info *a)
+{
+    a->first = i;
+    a->nframes = w_run(v);
+    a->offset = seg->first_frame_off + ((uint64_t)i << seg->frame_shift);
+    a->owner = w_owner(v);
+    a->slot = w_slot(v);
+    a->gen = w_gen(v);
+    a->tag = w_tag(v);
+    a->owner_live = live;
+}
+
+int shmseg_run_at(const struct shmseg *seg, uint64_t off,
+                  struct shmseg_alloc_info *out)
+{
+    _Atomic uint64_t *w = st_words(seg);
+    uint32_t i, head;
+    uint64_t v, hv;
+
+    if (shmseg_check_range(seg, off, seg->frame_size) < 0) {
+        return -SHMSEG_ERANGE;
+    }
+    i = (uint32_t)((off - seg->first_frame_off) >> seg->frame_shift);
+    /* Acquire: the head is claimed last with release, so its owner's
+     * writes before publishing the run are visible. */
+    v = atomic_load_explicit(&w[i], memory_order_acquire);
+    if (v == 0) {
+        return -SHMSEG_ENOENT;
+    }
+    if (word_bad(seg, i, v)) {
+        return -SHMSEG_ECORRUPT;
+    }
+    head = (v & SHMSEG_FRAME_HEAD) ? i : i - w_run(v);
+    hv = head == i ? v : atomic_load_explicit(&w[head], memory_order_acquire);
+    /* A tail must point at a head of the same owner and tag whose run
+     * covers it; anything else is torn or forged. */
+    if (!(hv & SHMSEG_FRAME_HEAD) || word_bad(seg, head, hv) ||
+        w_owner(hv) != w_owner(v) || w_tag(hv) != w_tag(v) ||
+        w_run(hv) <= i - head) {
+        return -SHMSEG_ECORRUPT;
+    }
+    head_info(seg, head, hv, shmseg_owner_is_live(seg, w_owner(hv)), out);
+    return 0;
+}
+
 int shmseg_walk(const struct shmseg *seg,
                 int (*cb)(const struct shmseg_alloc_info *a, void *arg),
                 void *arg, struct shmseg_usage *usage)
@@ -189,11 +248,7 @@ int shmseg_walk(const struct shmseg *seg,
             continue;
         }
         live = shmseg_owner_is_live(seg, w_owner(v));
-        if ((v & SHMSEG_FRAME_RESERVED) || w_slot(v) >= seg->part_count ||
-            w_gen(v) == 0 ||
-            ((v & SHMSEG_FRAME_HEAD)
-                 ? w_run(v) == 0 || w_run(v) > seg->frame_count - i
-                 : w_run(v) == 0 || w_run(v) > i)) {
+        if (word_bad(seg, i, v)) {
             u.bad_frames++;
             continue;
         }
@@ -209,14 +264,7 @@ int shmseg_walk(const struct shmseg *seg,
             u.allocations++;
         }
         if (cb) {
-            a.first = i;
-            a.nframes = w_run(v);
-            a.offset = seg->first_frame_off + ((uint64_t)i << seg->frame_shift);
-            a.owner = w_owner(v);
-            a.slot = w_slot(v);
-            a.gen = w_gen(v);
-            a.tag = w_tag(v);
-            a.owner_live = live;
+            head_info(seg, i, v, live, &a);
             if (cb(&a, arg)) {
                 cb = NULL;
             }

@@ -61,6 +61,7 @@ enum shmseg_err {
     SHMSEG_EFULL = 13,      /**< no free participant slot */
     SHMSEG_ESYS = 14,       /**< a system call failed, errno kept */
     SHMSEG_ENODEV = 15,     /**< discovery found no usable device */
+    SHMSEG_ENOENT = 16,     /**< the frame at an offset is free */
 };
 
 /** Static name of an error code (positive or negative). Never NULL. */
@@ -209,6 +210,34 @@ static inline uint32_t shmseg_member_owner(const struct shmseg_member *m)
     return m->slot | (m->gen << SHMSEG_SLOT_BITS);
 }
 
+/* ---- owners ------------------------------------------------------------
+ * An owner id names one membership: a participant slot and the
+ * generation it had when the member joined. Frame state words and the
+ * entries other rooms keep in the segment (lib/region's directory) carry
+ * it; whatever an owner id claims is valid only while it is live. */
+
+/** Participant slot of an owner id (may be >= part_count: check). */
+static inline uint32_t shmseg_owner_slot(uint32_t owner)
+{
+    return owner & ((1u << SHMSEG_SLOT_BITS) - 1);
+}
+
+/** Generation of an owner id (0 in no valid owner id). */
+static inline uint32_t shmseg_owner_gen(uint32_t owner)
+{
+    return owner >> SHMSEG_SLOT_BITS;
+}
+
+/**
+ * True when owner id `owner` is the current LIVE generation of its slot
+ * (one acquire load of the slot's state word: what the owner wrote before
+ * it was declared dead is visible). A reclaimer turns a slot non-LIVE
+ * before it clears any frame, so what a reader copied from the owner's
+ * frames before a true answer here was still the owner's. Works for any
+ * owner id read from the segment: a slot out of range is not live.
+ */
+bool shmseg_owner_is_live(const struct shmseg *seg, uint32_t owner);
+
 /* ---- allocation -------------------------------------------------------- */
 
 /**
@@ -258,6 +287,20 @@ struct shmseg_part_info {
     uint32_t flags;
     char label[SHMSEG_LABEL_SIZE + 1]; /**< sanitised, NUL-terminated */
 };
+
+/**
+ * The run the frame at `off` belongs to (off is frame aligned; a head or
+ * any frame inside the run), decoded from the allocator's state words
+ * with acquire ordering, so a run seen published shows what its owner
+ * wrote before. A snapshot: the run may be freed right after. Words that
+ * do not describe a consistent run (torn, or written by a hostile guest)
+ * are refused, never decoded.
+ * @return 0 and *out filled (out->offset is the head's offset);
+ * -SHMSEG_ERANGE (outside the frame area or unaligned); -SHMSEG_ENOENT
+ * (the frame is free); -SHMSEG_ECORRUPT (inconsistent state words).
+ */
+int shmseg_run_at(const struct shmseg *seg, uint64_t off,
+                  struct shmseg_alloc_info *out);
 
 /** Read participant slot `slot`. @return 0 or -SHMSEG_EINVAL. */
 int shmseg_part_get(const struct shmseg *seg, uint32_t slot,
@@ -364,7 +407,8 @@ uint64_t shmseg_now_ms(void);
 /**
  * Log sink: level 0 error, 1 warning, 2 candidate/decision details,
  * 3 trace. The default writes "ivshmem: <msg>\n" to stderr when level <=
- * PSP_DEBUG (environment, default 1). The core installs its own sink.
+ * PSP_DEBUG (environment, default 1). libpscom, which holds the process's
+ * copy of this library, installs its sink (PSP_DEBUG_OUT) in pscom_init.
  */
 typedef void (*shmseg_log_fn)(void *arg, int level, const char *msg);
 

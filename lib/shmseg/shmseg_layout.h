@@ -26,10 +26,11 @@
  *
  * Versioning: `version` must equal SHMSEG_LAYOUT_VERSION. `compat_features`
  * bits a reader does not know may be ignored; `incompat_features` bits it
- * does not know make it refuse the segment. The directory area for named
- * partitions (a later issue) is already reserved and zero: layout 1 readers
- * never touch it, so adding a directory is a compat feature bit, not a new
- * version.
+ * does not know make it refuse the segment. The directory area is zero
+ * when formatted and holds lib/region's partition directory (named
+ * partitions, region_int.h), whose all-zero state is the valid empty
+ * directory: readers that do not use partitions never touch it, so it
+ * needed neither a feature bit nor a new version.
  *
  * All multi-byte values are little-endian (x86-64 hosts and guests only).
  */
@@ -99,7 +100,7 @@
 enum shmseg_tag {
     SHMSEG_TAG_NONE = 0,
     SHMSEG_TAG_RING = 1,      /**< per-connection receive ring (plugin) */
-    SHMSEG_TAG_PARTITION = 2, /**< named application partition (later) */
+    SHMSEG_TAG_PARTITION = 2, /**< named partition (lib/region) */
     SHMSEG_TAG_TEST = 63,     /**< tests and benchmarks */
 };
 

@@ -207,6 +207,51 @@ static void test_evict(void **state)
     assert_int_equal(u.free_frames, f->seg.frame_count);
 }
 
+/* The questions clients ask (lib/region, the plugin): is an owner live,
+ * and which run does an offset belong to. */
+static void test_owner_run_at(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg *s = &f->seg;
+    _Atomic uint64_t *w = (void *)((char *)f->mem + s->state_off);
+    struct shmseg_member a;
+    struct shmseg_alloc_info run;
+    uint32_t owner, fi;
+    uint64_t o;
+
+    assert_int_equal(shmseg_join(s, &a, "runs", 0), 0);
+    owner = shmseg_member_owner(&a);
+    assert_int_equal(shmseg_owner_slot(owner), a.slot);
+    assert_int_equal(shmseg_owner_gen(owner), a.gen);
+    assert_true(shmseg_owner_is_live(s, owner));
+    assert_false(shmseg_owner_is_live(s, owner + (1u << SHMSEG_SLOT_BITS)));
+    assert_false(shmseg_owner_is_live(s, s->part_count | 1u << SHMSEG_SLOT_BITS));
+    assert_int_equal(shmseg_alloc(&a, 3, SHMSEG_TAG_PARTITION, &o), 0);
+    /* Head and every tail frame name the same run. */
+    for (unsigned k = 0; k < 3; k++) {
+        assert_int_equal(shmseg_run_at(s, o + k * 4096u, &run), 0);
+        assert_int_equal(run.offset, o);
+        assert_int_equal(run.nframes, 3);
+        assert_int_equal(run.owner, owner);
+        assert_int_equal(run.tag, SHMSEG_TAG_PARTITION);
+        assert_true(run.owner_live);
+    }
+    assert_int_equal(shmseg_run_at(s, o + 3 * 4096u, &run), -SHMSEG_ENOENT);
+    assert_int_equal(shmseg_run_at(s, o + 1, &run), -SHMSEG_ERANGE);
+    assert_int_equal(shmseg_run_at(s, 0, &run), -SHMSEG_ERANGE);
+    /* A forged tail pointing at a head that does not cover it. */
+    fi = (uint32_t)((o - s->first_frame_off) >> s->frame_shift);
+    atomic_store(&w[fi + 5], (uint64_t)owner | 5ull << SHMSEG_RUN_SHIFT |
+                                 (uint64_t)SHMSEG_TAG_PARTITION
+                                     << SHMSEG_TAG_SHIFT);
+    assert_int_equal(shmseg_run_at(s, o + 5 * 4096u, &run), -SHMSEG_ECORRUPT);
+    atomic_store(&w[fi + 5], 0);
+    /* After the owner is declared dead the run reads as stale. */
+    assert_int_equal(shmseg_reclaim_owner(s, a.slot, a.gen), 3);
+    assert_false(shmseg_owner_is_live(s, owner));
+    assert_int_equal(shmseg_run_at(s, o, &run), -SHMSEG_ENOENT);
+}
+
 static void test_orphans(void **state)
 {
     struct fx *f = *state;
@@ -436,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alloc_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_run_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repair_slots, setup, teardown),
