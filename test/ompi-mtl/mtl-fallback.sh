@@ -40,5 +40,5 @@ rc=$?
 tap_result $? "--mca pml cm forced as well: mpirun fails (status $rc), no hang or crash"
 grep -q 'mtl pscom: pscom_listen failed' "$TL_DIR/forced.out"
 tap_result $? "the component said why"
-[ "$TAP_FAILED" -eq 0 ] || tap_diag "$(tail -20 "$TL_DIR"/*.out)"
+[ "$TAP_FAILED" -eq 0 ] || tap_diag "$(tail -n 20 "$TL_DIR"/*.out)"
 exit "$(tap_status)"

@@ -50,10 +50,14 @@ tap_is "$rc:$?" 0:0 "--mca mtl ^pscom: the job runs without libpscom"
 MTL_TIMEOUT=60 mtl_run spawn 1 "$prog" --spawn
 [ $? -ne 124 ]
 tap_result $? "MPI_Comm_spawn returns (no hang)"
-grep -q "^SPAWN rc [1-9]" "$TL_DIR/spawn.out" &&
+# The parent normally prints its error code, but mpirun may end the job
+# for the child's abort before it gets there (seen under load): what must
+# hold is that the spawn never succeeds and the component says why.
+! grep -q "^SPAWN rc 0" "$TL_DIR/spawn.out" &&
+    ! grep -q "^SPAWN child up" "$TL_DIR/spawn.out" &&
     grep -q "MPI_Comm_spawn, connect/accept) are not supported" \
         "$TL_DIR/spawn.out"
 tap_result $? "MPI_Comm_spawn fails with the component's message"
 
-[ "$TAP_FAILED" -eq 0 ] || tap_diag "$(tail -20 "$TL_DIR"/*.out)"
+[ "$TAP_FAILED" -eq 0 ] || tap_diag "$(tail -n 20 "$TL_DIR"/*.out)"
 exit "$(tap_status)"
