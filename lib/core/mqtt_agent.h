@@ -39,10 +39,6 @@ void pscom_mqtt_answer(const char *word);
  * reconnect). */
 void pscom_mqtt_status(const char *json);
 
-/** Expand a topic template: <hostname> and <pid> are replaced. Returns 0
- * or -1 if it does not fit into size. */
-int pscom_mqtt_topic(char *out, size_t size, const char *tmpl);
-
 /** Parse one request payload (len bytes, not NUL-terminated) for process
  * pid. Returns the command (enum pscom_susp_cmd) or -1 when it is not for
  * us (a pid list without our pid) and -2 when it is malformed (logged). */
