@@ -24,7 +24,7 @@ fake_proc() {
         echo \"\$req\" >'$TL_DIR/$1.req'
         mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT \
             -t 'fast/pscom/$H/$2/response' -m '$2 : $3'"
-    tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from $1-$H" 30 ||
+    mqtt_wait_client "$1-$H" 30 ||
         tap_bail "fake process $1 did not subscribe"
 }
 

@@ -14,7 +14,7 @@ tl_need mosquitto mosquitto_sub mosquitto_pub
 H=$(hostname)
 tap_plan 7
 
-MQTT_PORT=$(tl_free_port)
+mqtt_broker_port
 export PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=tcp://127.0.0.1:$MQTT_PORT
 export PSP_MQTT_REQUEST_TOPIC='t/<hostname>/<pid>/in'
 export PSP_MQTT_RESPONSE_TOPIC='t/<pid>/out'
@@ -26,25 +26,17 @@ pid=$TL_PID_p
 tl_wait_line "$TL_DIR/p.out" 'unreachable.*communication continues' 30
 tap_result $? "no broker at start: one warning, the process runs on"
 
-cat >"$TL_DIR/mosquitto.conf" <<EOT
-user $(id -un)
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest file $TL_DIR/mosquitto.log
-log_type all
-EOT
-tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$pid-" 60
+mqtt_broker_start
+mqtt_wait_agent "$pid" 60
 tap_result $? "the agent connects when the broker appears and subscribes"
-grep -q "SUBSCRIBE from pscom-$pid-" "$TL_DIR/mosquitto.log" &&
-    grep -A1 "SUBSCRIBE from pscom-$pid-" "$TL_DIR/mosquitto.log" |
+grep -q "SUBSCRIBE from pscom-$pid-" "$MQTT_LOG" &&
+    grep -A1 "SUBSCRIBE from pscom-$pid-" "$MQTT_LOG" |
     grep -q "t/$H/$pid/in"
 tap_result $? "it subscribed to the expanded template t/$H/$pid/in"
 
 tl_start sub mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -i "sub-$pid" \
     -t "t/$pid/out" -C 1
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from sub-$pid" 30 ||
+mqtt_wait_client "sub-$pid" 30 ||
     tap_bail "mosquitto_sub did not subscribe"
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t "t/$H/$pid/in" -m suspend
 tl_wait_exit sub 30
