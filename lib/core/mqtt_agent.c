@@ -106,83 +106,36 @@ static int own_topic(char *out, const char *tmpl, const char *var)
     return rc;
 }
 
-/* A pid list: decimal numbers separated by blanks. 1 if pid is in it,
- * 0 if not, -1 if s is not such a list. */
-static int pid_list_has(const char *s, int pid)
-{
-    int found = 0, any = 0;
-
-    while (*s) {
-        char *end;
-        long v;
-
-        if (*s == ' ' || *s == '\t') {
-            s++;
-            continue;
-        }
-        if (!isdigit((unsigned char)*s)) {
-            return -1;
-        }
-        v = strtol(s, &end, 10);
-        if (end - s > 10 || (*end && *end != ' ' && *end != '\t')) {
-            return -1;
-        }
-        found |= v == pid;
-        any = 1;
-        s = end;
-    }
-    return any ? found : -1;
-}
+/* The request kinds are the worker's commands. */
+_Static_assert((int)MQTTPROTO_SUSPEND == (int)PSCOM_SUSP_CMD_SUSPEND &&
+                   (int)MQTTPROTO_RESUME == (int)PSCOM_SUSP_CMD_RESUME &&
+                   (int)MQTTPROTO_TOGGLE == (int)PSCOM_SUSP_CMD_TOGGLE,
+               "enum mqttproto_request is enum pscom_susp_cmd");
 
 int pscom_mqtt_parse(const char *payload, size_t len, int pid)
 {
-    char buf[PSCOM_MQTT_PAYLOAD_MAX + 1];
-    char *s, *e;
-    int r;
+    int r = mqttproto_request_parse(payload, len, pid);
+    size_t shown = len < 64 ? len : 64;
 
-    if (len > PSCOM_MQTT_PAYLOAD_MAX) {
+    if (r > 0) {
+        return r;
+    }
+    if (r == 0) {
+        return -1;
+    }
+    if (r == -E2BIG) {
         DPRINT(1, "pscom: mqtt: ignoring a request of %zu bytes (at most "
                   "%d)",
-               len, PSCOM_MQTT_PAYLOAD_MAX);
-        return -2;
-    }
-    if (len) {
-        /* An empty payload may come as a NULL pointer. */
-        memcpy(buf, payload, len);
-    }
-    buf[len] = '\0';
-    for (size_t i = 0; i < len; i++) {
-        if (buf[i] == '\0' ||
-            (!isprint((unsigned char)buf[i]) && !isspace((unsigned char)buf[i]))) {
-            DPRINT(1, "pscom: mqtt: ignoring a request with binary data");
-            return -2;
-        }
-    }
-    s = buf;
-    while (isspace((unsigned char)*s)) {
-        s++;
-    }
-    e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) {
-        *--e = '\0';
-    }
-    if (strcmp(s, "suspend") == 0) {
-        return PSCOM_SUSP_CMD_SUSPEND;
-    }
-    if (strcmp(s, "resume") == 0) {
-        return PSCOM_SUSP_CMD_RESUME;
-    }
-    if (strcmp(s, "*") == 0) {
-        return PSCOM_SUSP_CMD_TOGGLE;
-    }
-    r = pid_list_has(s, pid);
-    if (r < 0) {
-        DPRINT(1, "pscom: mqtt: unknown request '%.64s%s' (suspend, resume, "
+               len, MQTTPROTO_REQUEST_MAX);
+    } else if (r == -EILSEQ) {
+        DPRINT(1, "pscom: mqtt: ignoring a request with binary data");
+    } else {
+        /* Text (checked): it may be shown. */
+        DPRINT(1, "pscom: mqtt: unknown request '%.*s%s' (suspend, resume, "
                   "* or a pid list)",
-               s, strlen(s) > 64 ? "..." : "");
-        return -2;
+               (int)shown, len ? payload : "", len > 64 ? "..." : "");
     }
-    return r ? PSCOM_SUSP_CMD_TOGGLE : -1;
+    return -2;
 }
 
 /* ---- paho callbacks --------------------------------------------------------- */

@@ -13,9 +13,6 @@
 
 #include <stddef.h>
 
-/** Largest request payload accepted; longer ones are refused. */
-#define PSCOM_MQTT_PAYLOAD_MAX 4096
-
 /** Connect to PSP_MQTT_BROKER in the background (a broker that is not
  * there is retried). Returns 0, or negative if the client could not even
  * be created (bad broker address: logged). */

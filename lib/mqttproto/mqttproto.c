@@ -1,12 +1,13 @@
 /*
- * mqttproto.c -- broker addresses, topic templates and answers of the
- * suspend/resume protocol (see mqttproto.h).
+ * mqttproto.c -- broker addresses, topic templates, requests and answers
+ * of the suspend/resume protocol (see mqttproto.h).
  */
 #include <config.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mqttproto.h"
@@ -161,6 +162,80 @@ int mqttproto_topic(char *out, size_t size, const char *tmpl,
     }
     out[used] = '\0';
     return 0;
+}
+
+/* A pid list: decimal numbers separated by blanks. 1 if pid is in it,
+ * 0 if not, -EINVAL if s is not such a list. */
+static int pid_list_has(const char *s, int pid)
+{
+    int found = 0, any = 0;
+
+    while (*s) {
+        char *end;
+        long v;
+
+        if (*s == ' ' || *s == '\t') {
+            s++;
+            continue;
+        }
+        if (!isdigit((unsigned char)*s)) {
+            return -EINVAL;
+        }
+        v = strtol(s, &end, 10);
+        if (end - s > 10 || (*end && *end != ' ' && *end != '\t')) {
+            return -EINVAL;
+        }
+        found |= v == pid;
+        any = 1;
+        s = end;
+    }
+    return any ? found : -EINVAL;
+}
+
+int mqttproto_request_parse(const char *payload, size_t len, int pid)
+{
+    char buf[MQTTPROTO_REQUEST_MAX + 1];
+    char *s, *e;
+
+    if (len > MQTTPROTO_REQUEST_MAX) {
+        return -E2BIG;
+    }
+    if (len) {
+        /* An empty payload may come as a NULL pointer. */
+        memcpy(buf, payload, len);
+    }
+    buf[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\0' || (!isprint((unsigned char)buf[i]) &&
+                               !isspace((unsigned char)buf[i]))) {
+            return -EILSEQ;
+        }
+    }
+    s = buf;
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) {
+        *--e = '\0';
+    }
+    if (strcmp(s, "suspend") == 0) {
+        return MQTTPROTO_SUSPEND;
+    }
+    if (strcmp(s, "resume") == 0) {
+        return MQTTPROTO_RESUME;
+    }
+    if (strcmp(s, "*") == 0) {
+        return MQTTPROTO_TOGGLE;
+    }
+    switch (pid_list_has(s, pid)) {
+    case 1:
+        return MQTTPROTO_TOGGLE;
+    case 0:
+        return 0;
+    default:
+        return -EINVAL;
+    }
 }
 
 const char *mqttproto_word_name(enum mqttproto_word w)

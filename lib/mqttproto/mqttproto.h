@@ -53,6 +53,24 @@ int mqttproto_broker_parse(const char *broker, struct mqttproto_broker *b);
 int mqttproto_topic(char *out, size_t size, const char *tmpl,
                     const char *host, const char *pid);
 
+/** The requests the framework publishes. */
+enum mqttproto_request {
+    MQTTPROTO_SUSPEND = 1, /* "suspend" */
+    MQTTPROTO_RESUME,      /* "resume" */
+    MQTTPROTO_TOGGLE,      /* "*", or a list of pids with this one */
+};
+
+/** Largest request payload accepted; longer ones are refused. */
+#define MQTTPROTO_REQUEST_MAX 4096
+
+/** Parse a request payload (len bytes, not NUL-terminated; blanks around
+ * it do not count) for process pid: "suspend", "resume", "*" or decimal
+ * pids separated by blanks. Returns the request (enum mqttproto_request),
+ * 0 for a pid list without pid, -E2BIG when it is longer than
+ * MQTTPROTO_REQUEST_MAX, -EILSEQ for binary data (a NUL, control
+ * characters), -EINVAL for other text (an unknown word, empty). */
+int mqttproto_request_parse(const char *payload, size_t len, int pid);
+
 /** The answers a process publishes on its response topic. */
 enum mqttproto_word {
     MQTTPROTO_ALLOWED = 1, /* suspended: it may migrate */

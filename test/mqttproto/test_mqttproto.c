@@ -1,6 +1,6 @@
 /*
- * test_mqttproto.c -- lib/mqttproto: broker addresses, topic templates
- * and answers, well-formed and malformed.
+ * test_mqttproto.c -- lib/mqttproto: broker addresses, topic templates,
+ * answers and requests, well-formed and malformed.
  */
 #include <errno.h>
 #include <string.h>
@@ -194,11 +194,58 @@ static void test_answer(void)
            "word names, and none outside the enum");
 }
 
+static void request_is(const char *payload, int pid, int want)
+{
+    tap_ok(mqttproto_request_parse(payload, strlen(payload), pid) == want,
+           "request '%s' for pid %d -> %d", payload, pid, want);
+}
+
+static void test_request(void)
+{
+    char big[MQTTPROTO_REQUEST_MAX + 2];
+
+    request_is("suspend", 5, MQTTPROTO_SUSPEND);
+    request_is("resume", 5, MQTTPROTO_RESUME);
+    request_is("*", 5, MQTTPROTO_TOGGLE);
+    request_is(" \tsuspend\r\n", 5, MQTTPROTO_SUSPEND);
+    request_is("5", 5, MQTTPROTO_TOGGLE);
+    request_is("1 5 9", 5, MQTTPROTO_TOGGLE);
+    request_is("1\t9  55", 5, 0);
+    request_is("55", 5, 0);
+    /* Malformed. */
+    request_is("", 5, -EINVAL);
+    request_is("   ", 5, -EINVAL);
+    request_is("Suspend", 5, -EINVAL);
+    request_is("suspendx", 5, -EINVAL);
+    request_is("suspend resume", 5, -EINVAL);
+    request_is("12abc", 5, -EINVAL);
+    request_is("5 -3", 5, -EINVAL);
+    request_is("5,6", 5, -EINVAL);
+    request_is("12345678901", 5, -EINVAL);
+    request_is("sus\001pend", 5, -EILSEQ);
+    tap_ok(mqttproto_request_parse("sus\0pend", 8, 5) == -EILSEQ,
+           "a request with a NUL is binary");
+    tap_ok(mqttproto_request_parse(NULL, 0, 5) == -EINVAL,
+           "an empty payload as a NULL pointer");
+    /* Only len bytes count. */
+    tap_ok(mqttproto_request_parse("resumeXYZ", 6, 5) == MQTTPROTO_RESUME,
+           "a request is len bytes, not up to a NUL");
+    memset(big, ' ', sizeof(big));
+    memcpy(big, "suspend", 7);
+    tap_ok(mqttproto_request_parse(big, MQTTPROTO_REQUEST_MAX, 5) ==
+               MQTTPROTO_SUSPEND,
+           "a request of MQTTPROTO_REQUEST_MAX bytes is read");
+    tap_ok(mqttproto_request_parse(big, MQTTPROTO_REQUEST_MAX + 1, 5) ==
+               -E2BIG,
+           "a longer one is refused");
+}
+
 int main(void)
 {
     test_broker();
     test_topic();
     test_answer();
+    test_request();
     tap_plan(tap_count());
     return tap_exit_status();
 }
