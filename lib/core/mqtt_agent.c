@@ -99,7 +99,8 @@ static int own_topic(char *out, const char *tmpl, const char *var)
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     rc = mqttproto_topic(out, TOPIC_MAX, tmpl, host, pid);
     if (rc) {
-        DPRINT(0, "pscom: mqtt: %s='%s' %s (host name '%s')", var, tmpl,
+        DPRINT(0, "pscom: mqtt: %s='%.64s%s' %s (host name '%s')", var,
+               tmpl, strlen(tmpl) > 64 ? "..." : "",
                rc == -ENAMETOOLONG ? "is too long" : "is not a topic template",
                host);
     }

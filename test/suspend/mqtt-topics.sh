@@ -3,7 +3,8 @@
 # process starts (a warning, the process runs on, the agent connects once
 # the broker appears); topic templates with <hostname> and <pid> are
 # expanded; answers and the retained status use them; pscom_info lists
-# the variables; SIGKILL makes the broker publish the last will.
+# the variables; SIGKILL makes the broker publish the last will; a
+# malformed broker address or template is named once.
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
 st=$top_builddir/test/suspend/susp_stream
@@ -12,7 +13,7 @@ info=$top_builddir/bin/pscom_info
 tl_init
 tl_need mosquitto mosquitto_sub mosquitto_pub
 H=$(hostname)
-tap_plan 7
+tap_plan 9
 
 mqtt_broker_port
 export PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=tcp://127.0.0.1:$MQTT_PORT
@@ -54,6 +55,21 @@ for _ in $(seq 100); do
     tl_nap
 done
 tap_result $r "killed: the last will sets the status to dead"
+
+# Malformed settings: said once at start, the process runs on without
+# the agent.
+long=$(head -c 600 /dev/zero | tr '\0' t)
+i=0
+for bad in "PSP_MQTT_BROKER=127.0.0.1:x|bad broker address '127.0.0.1:x'" \
+    "PSP_MQTT_STATUS_TOPIC=$long|PSP_MQTT_STATUS_TOPIC='t*[.][.][.]' is too long"; do
+    i=$((i + 1))
+    tl_start "bad$i" env "${bad%%|*}" "$st" -l
+    tl_wait_line "$TL_DIR/bad$i.out" '^port ' 30 &&
+        [ "$(grep -c "pscom: mqtt: ${bad#*|}" "$TL_DIR/bad$i.out")" = 1 ]
+    tap_result $? "${bad%%=*} malformed: named once, the process runs on"
+    eval "kill \$TL_PID_bad$i"
+    tl_wait_exit "bad$i" 30 >/dev/null
+done
 
 [ -x "$info" ] || tap_bail "$info is missing"
 n=$("$info" 2>&1 | grep -cE 'PSP_(MQTT_BROKER|MQTT_REQUEST_TOPIC|MQTT_RESPONSE_TOPIC|MQTT_STATUS_TOPIC|SUSPEND_TCP|SUSPEND_RESUME|SIGSUSPEND|POSTPONE_FEEDBACK)')
