@@ -32,7 +32,6 @@ make -s -C "$b/test/suspend" susp_stream >/dev/null ||
 st=$b/test/suspend/susp_stream
 mig=$b/bin/pscom-migrate
 host_init
-tl_need mosquitto
 if [ $ivshmem = 1 ]; then
     # 64 connections x 2 directions x 8 KiB rings, with room to spare.
     host_server_start seg -m 16 -c pscom ||
@@ -40,21 +39,9 @@ if [ $ivshmem = 1 ]; then
     export PSP_IVSHMEM_DEVICE=/dev/shm/$HOST_SHM PSP_SHM=0 PSP_IVSHMEM=1
     export PSP_PLUGINDIR=$b/lib/pscom4ivshmem/.libs/
 fi
-# Like start_mosquitto, plus set_tcp_nodelay: without it the broker's
-# small writes wait for delayed ACKs (about 40 ms per answer).
-MQTT_PORT=$(tl_free_port)
-cat >"$TL_DIR/mosquitto.conf" <<EOT
-user $(id -un)
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-set_tcp_nodelay true
-log_dest file $TL_DIR/mosquitto.log
-log_type all
-EOT
-tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
-tl_wait_line "$TL_DIR/mosquitto.log" "mosquitto version .* running" 30 ||
-    { echo "mosquitto did not start" >&2; cat "$TL_DIR/mosquitto.out" >&2; exit 1; }
+# set_tcp_nodelay: without it the broker's small writes wait for delayed
+# ACKs (about 40 ms per answer).
+mqtt_broker_start "set_tcp_nodelay true"
 H=$(hostname)
 export PSP_SUSPEND_RESUME=1 PSP_POSTPONE_FEEDBACK=1
 export PSP_MQTT_BROKER=127.0.0.1:$MQTT_PORT
@@ -77,7 +64,7 @@ for c in $counts; do
         { echo "no halfway" >&2; exit 1; }
     for p in "s$c" "c$c"; do
         eval "pid=\$TL_PID_$p"
-        tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$pid-" 30 ||
+        mqtt_wait_agent "$pid" 30 ||
             { echo "agent $pid did not subscribe" >&2; exit 1; }
     done
     ssum=0 rsum=0 smax=0 rmax=0

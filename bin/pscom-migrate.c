@@ -26,8 +26,10 @@
 
 #include <MQTTAsync.h>
 
+#include "mqttproto.h"
+
 #define ANSWERS_MAX 4096
-#define TOPIC_MAX 512
+#define TOPIC_MAX MQTTPROTO_TOPIC_MAX
 #define PAYLOAD_MAX 4096
 
 enum mode { MODE_SUSPEND, MODE_RESUME, MODE_TOGGLE, MODE_WATCH };
@@ -43,7 +45,7 @@ struct ctx {
     unsigned int seen;     /* messages printed (watch) */
     int pids[ANSWERS_MAX];
     unsigned int npids;
-    const char *want; /* "ALLOWED", "COMPLETED" or NULL (any) */
+    int want; /* enum mqttproto_word, or 0 (any) */
     struct timespec t0;
     enum mode mode;
 };
@@ -73,31 +75,19 @@ static void usage(FILE *out)
             "  -h, --help\n");
 }
 
-/* host:port -> tcp://host:port; a URI is taken as it is. */
-static void broker_uri(char *out, size_t size, const char *broker)
-{
-    if (strstr(broker, "://")) {
-        snprintf(out, size, "%s", broker);
-    } else if (strchr(broker, ':')) {
-        snprintf(out, size, "tcp://%s", broker);
-    } else {
-        snprintf(out, size, "tcp://%s:1883", broker);
-    }
-}
-
 /* Answers look like "<pid> : ALLOWED". Returns the pid or -1; *failed
  * is 1 for "<pid> : FAILED" (a resume whose connections did not all come
  * back: an answer, but not the one wanted). */
-static int answer_pid(const char *payload, const char *want, int *failed)
+static int answer_pid(const char *payload, int want, int *failed)
 {
     int pid;
-    char word[32];
+    int word = mqttproto_answer_parse(payload, strlen(payload), &pid);
 
-    if (sscanf(payload, "%d : %31s", &pid, word) != 2 || pid <= 0) {
+    if (word < 0) {
         return -1;
     }
-    *failed = strcmp(word, "FAILED") == 0;
-    if (want && strcmp(word, want) != 0 && !*failed) {
+    *failed = word == MQTTPROTO_FAILED;
+    if (want && word != want && !*failed) {
         return -1;
     }
     return pid;
@@ -294,11 +284,12 @@ int main(int argc, char **argv)
     };
     struct ctx c = {.lock = PTHREAD_MUTEX_INITIALIZER,
                     .cond = PTHREAD_COND_INITIALIZER};
-    const char *broker = "localhost:1883";
+    const char *broker = MQTTPROTO_BROKER_DEFAULT;
     const char *host;
     long count = -1;
     int timeout = 10;
-    char uri[TOPIC_MAX], topic[TOPIC_MAX], req_topic[TOPIC_MAX];
+    struct mqttproto_broker addr;
+    char topic[TOPIC_MAX], req_topic[TOPIC_MAX];
     char payload[PAYLOAD_MAX], client_id[64];
     MQTTAsync client;
     MQTTAsync_connectOptions copts = MQTTAsync_connectOptions_initializer;
@@ -365,14 +356,27 @@ int main(int argc, char **argv)
                       argv + optind)) {
         return 2;
     }
-    c.want = c.mode == MODE_SUSPEND  ? "ALLOWED"
-             : c.mode == MODE_RESUME ? "COMPLETED"
-                                     : NULL;
+    c.want = c.mode == MODE_SUSPEND  ? MQTTPROTO_ALLOWED
+             : c.mode == MODE_RESUME ? MQTTPROTO_COMPLETED
+                                     : 0;
+    /* The processes' response (status) topics: any pid of the host. */
+    if (mqttproto_topic(topic, sizeof(topic),
+                        c.mode == MODE_WATCH ? MQTTPROTO_STATUS_TOPIC
+                                             : MQTTPROTO_RESPONSE_TOPIC,
+                        host, "+") ||
+        mqttproto_topic(req_topic, sizeof(req_topic),
+                        MQTTPROTO_REQUEST_TO_ALL, host, "+")) {
+        fprintf(stderr, "pscom-migrate: bad host name '%s'\n", host);
+        return 2;
+    }
 
-    broker_uri(uri, sizeof(uri), broker);
+    if (mqttproto_broker_parse(broker, &addr)) {
+        fprintf(stderr, "pscom-migrate: bad broker address '%s'\n", broker);
+        return 2;
+    }
     snprintf(client_id, sizeof(client_id), "pscom-migrate-%ld",
              (long)getpid());
-    if (MQTTAsync_create(&client, uri, client_id,
+    if (MQTTAsync_create(&client, addr.uri, client_id,
                          MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
         MQTTASYNC_SUCCESS) {
         fprintf(stderr, "pscom-migrate: bad broker address '%s'\n", broker);
@@ -391,13 +395,11 @@ int main(int argc, char **argv)
         wait_flag(&c, &c.connected, timeout + 1) != 1) {
         if (c.connected == 0) {
             fprintf(stderr, "pscom-migrate: no answer from the broker %s\n",
-                    uri);
+                    addr.uri);
         }
         goto out_destroy;
     }
 
-    snprintf(topic, sizeof(topic), "fast/pscom/%s/+/%s", host,
-             c.mode == MODE_WATCH ? "status" : "response");
     ropts.onSuccess = on_subscribe;
     ropts.onFailure = on_subscribe_failure;
     ropts.context = &c;
@@ -416,8 +418,6 @@ int main(int argc, char **argv)
         goto out_disconnect;
     }
 
-    snprintf(req_topic, sizeof(req_topic), "fast/pscom/%s/any_proc/request",
-             host);
     msg.payload = payload;
     msg.payloadlen = (int)strlen(payload);
     msg.qos = 1;
@@ -431,7 +431,8 @@ int main(int argc, char **argv)
     }
     got = wait_count(&c, &c.received, (unsigned)count, timeout);
     printf("%u of %ld answered '%s' in %.1f ms\n", got, count,
-           c.want ? c.want : "any", elapsed_ms(&c.t0));
+           c.want ? mqttproto_word_name((enum mqttproto_word)c.want) : "any",
+           elapsed_ms(&c.t0));
     if (c.failed) {
         printf("%u answered FAILED\n", c.failed);
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqttproto.h"
 #include "pscom_priv.h"
 #include "ring.h"
 
@@ -84,19 +85,19 @@ static const pscom_env_row_t core_rows[] = {
     ROW("PSP_SUSPEND_TCP", PSCOM_ENV_INT, "0",
         "1: the process-wide suspend also suspends tcp connections (by "
         "default only those whose transport cannot migrate)", suspend_tcp),
-    ROW("PSP_MQTT_BROKER", PSCOM_ENV_STR, "localhost:1883",
+    ROW("PSP_MQTT_BROKER", PSCOM_ENV_STR, MQTTPROTO_BROKER_DEFAULT,
         "MQTT broker of the suspend/resume agent: host:port or "
         "tcp://host:port", mqtt_broker),
     ROW("PSP_MQTT_REQUEST_TOPIC", PSCOM_ENV_STR,
-        "fast/pscom/<hostname>/+/request",
+        MQTTPROTO_REQUEST_TOPIC,
         "topic the agent subscribes to (<hostname>, <pid> are replaced)",
         mqtt_request_topic),
     ROW("PSP_MQTT_RESPONSE_TOPIC", PSCOM_ENV_STR,
-        "fast/pscom/<hostname>/<pid>/response",
+        MQTTPROTO_RESPONSE_TOPIC,
         "topic of the agent's answers (<pid> : ALLOWED / COMPLETED)",
         mqtt_response_topic),
     ROW("PSP_MQTT_STATUS_TOPIC", PSCOM_ENV_STR,
-        "fast/pscom/<hostname>/<pid>/status",
+        MQTTPROTO_STATUS_TOPIC,
         "retained JSON status of the process (state, each connection's "
         "transport); the MQTT last will says {\"state\":\"dead\"}",
         mqtt_status_topic),

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,9 +23,10 @@
 #include <MQTTAsync.h>
 
 #include "mqtt_agent.h"
+#include "mqttproto.h"
 #include "pscom_priv.h"
 
-#define TOPIC_MAX 512
+#define TOPIC_MAX MQTTPROTO_TOPIC_MAX
 #define RETRY_FIRST_S 1
 #define RETRY_MAX_S 8
 /* Seconds between keep-alive pings: a broker link that died silently (a
@@ -60,7 +62,7 @@ struct answer {
 static struct {
     MQTTAsync client;
     pthread_mutex_t lock; /* everything below up to "Worker thread only" */
-    char uri[TOPIC_MAX];
+    struct mqttproto_broker broker; /* broker.uri is paho's address */
     char req_topic[TOPIC_MAX];
     char resp_topic[TOPIC_MAX];
     char status_topic[TOPIC_MAX];
@@ -83,118 +85,58 @@ static struct {
 
 /* ---- pure helpers ---------------------------------------------------------- */
 
-int pscom_mqtt_topic(char *out, size_t size, const char *tmpl)
+/* A topic template of this process (its hostname and pid); the name of
+ * its variable for the message. */
+static int own_topic(char *out, const char *tmpl, const char *var)
 {
     char host[256] = "";
     char pid[16];
-    size_t used = 0;
+    int rc;
 
     if (gethostname(host, sizeof(host) - 1)) {
         snprintf(host, sizeof(host), "localhost");
     }
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    while (*tmpl) {
-        const char *add = NULL;
-        size_t n;
-
-        if (strncmp(tmpl, "<hostname>", 10) == 0) {
-            add = host;
-            tmpl += 10;
-        } else if (strncmp(tmpl, "<pid>", 5) == 0) {
-            add = pid;
-            tmpl += 5;
-        }
-        n = add ? strlen(add) : 1;
-        if (used + n + 1 > size) {
-            return -1;
-        }
-        memcpy(out + used, add ? add : tmpl, n);
-        used += n;
-        if (!add) {
-            tmpl++;
-        }
+    rc = mqttproto_topic(out, TOPIC_MAX, tmpl, host, pid);
+    if (rc) {
+        DPRINT(0, "pscom: mqtt: %s='%.64s%s' %s (host name '%s')", var,
+               tmpl, strlen(tmpl) > 64 ? "..." : "",
+               rc == -ENAMETOOLONG ? "is too long" : "is not a topic template",
+               host);
     }
-    out[used] = '\0';
-    return 0;
+    return rc;
 }
 
-/* A pid list: decimal numbers separated by blanks. 1 if pid is in it,
- * 0 if not, -1 if s is not such a list. */
-static int pid_list_has(const char *s, int pid)
-{
-    int found = 0, any = 0;
-
-    while (*s) {
-        char *end;
-        long v;
-
-        if (*s == ' ' || *s == '\t') {
-            s++;
-            continue;
-        }
-        if (!isdigit((unsigned char)*s)) {
-            return -1;
-        }
-        v = strtol(s, &end, 10);
-        if (end - s > 10 || (*end && *end != ' ' && *end != '\t')) {
-            return -1;
-        }
-        found |= v == pid;
-        any = 1;
-        s = end;
-    }
-    return any ? found : -1;
-}
+/* The request kinds are the worker's commands. */
+_Static_assert((int)MQTTPROTO_SUSPEND == (int)PSCOM_SUSP_CMD_SUSPEND &&
+                   (int)MQTTPROTO_RESUME == (int)PSCOM_SUSP_CMD_RESUME &&
+                   (int)MQTTPROTO_TOGGLE == (int)PSCOM_SUSP_CMD_TOGGLE,
+               "enum mqttproto_request is enum pscom_susp_cmd");
 
 int pscom_mqtt_parse(const char *payload, size_t len, int pid)
 {
-    char buf[PSCOM_MQTT_PAYLOAD_MAX + 1];
-    char *s, *e;
-    int r;
+    int r = mqttproto_request_parse(payload, len, pid);
+    size_t shown = len < 64 ? len : 64;
 
-    if (len > PSCOM_MQTT_PAYLOAD_MAX) {
+    if (r > 0) {
+        return r;
+    }
+    if (r == 0) {
+        return -1;
+    }
+    if (r == -E2BIG) {
         DPRINT(1, "pscom: mqtt: ignoring a request of %zu bytes (at most "
                   "%d)",
-               len, PSCOM_MQTT_PAYLOAD_MAX);
-        return -2;
-    }
-    if (len) {
-        /* An empty payload may come as a NULL pointer. */
-        memcpy(buf, payload, len);
-    }
-    buf[len] = '\0';
-    for (size_t i = 0; i < len; i++) {
-        if (buf[i] == '\0' ||
-            (!isprint((unsigned char)buf[i]) && !isspace((unsigned char)buf[i]))) {
-            DPRINT(1, "pscom: mqtt: ignoring a request with binary data");
-            return -2;
-        }
-    }
-    s = buf;
-    while (isspace((unsigned char)*s)) {
-        s++;
-    }
-    e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) {
-        *--e = '\0';
-    }
-    if (strcmp(s, "suspend") == 0) {
-        return PSCOM_SUSP_CMD_SUSPEND;
-    }
-    if (strcmp(s, "resume") == 0) {
-        return PSCOM_SUSP_CMD_RESUME;
-    }
-    if (strcmp(s, "*") == 0) {
-        return PSCOM_SUSP_CMD_TOGGLE;
-    }
-    r = pid_list_has(s, pid);
-    if (r < 0) {
-        DPRINT(1, "pscom: mqtt: unknown request '%.64s%s' (suspend, resume, "
+               len, MQTTPROTO_REQUEST_MAX);
+    } else if (r == -EILSEQ) {
+        DPRINT(1, "pscom: mqtt: ignoring a request with binary data");
+    } else {
+        /* Text (checked): it may be shown. */
+        DPRINT(1, "pscom: mqtt: unknown request '%.*s%s' (suspend, resume, "
                   "* or a pid list)",
-               s, strlen(s) > 64 ? "..." : "");
-        return -2;
+               (int)shown, len ? payload : "", len > 64 ? "..." : "");
     }
-    return r ? PSCOM_SUSP_CMD_TOGGLE : -1;
+    return -2;
 }
 
 /* ---- paho callbacks --------------------------------------------------------- */
@@ -304,7 +246,8 @@ static void answers_pump(void)
     while (A.q_head && room_in_flight()) {
         struct answer *a = A.q_head;
 
-        snprintf(text, sizeof(text), "%d : %s", (int)getpid(), a->word);
+        /* The words come from suspend_proc.c: always valid. */
+        mqttproto_answer_format(text, sizeof(text), (int)getpid(), a->word);
         if (send_counted(A.resp_topic, text, 0) == 0) {
             return;
         }
@@ -403,23 +346,11 @@ static int same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
  * socket to the broker (its peer is the broker's address) and set it. */
 static void broker_nodelay(void)
 {
-    char host[TOPIC_MAX], *port, *p;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
     DIR *d;
     struct dirent *e;
 
-    p = strstr(A.uri, "://");
-    snprintf(host, sizeof(host), "%s", p ? p + 3 : A.uri);
-    port = strrchr(host, ':');
-    if (!port) {
-        return;
-    }
-    *port++ = '\0';
-    if (host[0] == '[') { /* [v6]:port */
-        memmove(host, host + 1, strlen(host));
-        host[strcspn(host, "]")] = '\0';
-    }
-    if (getaddrinfo(host, port, &hints, &ai) != 0) {
+    if (getaddrinfo(A.broker.host, A.broker.port, &hints, &ai) != 0) {
         return;
     }
     d = opendir("/proc/self/fd");
@@ -458,7 +389,7 @@ static void on_connected(void *ctx, char *cause)
     A.connecting = 0;
     A.retry_s = 0;
     if (A.warned) {
-        DPRINT(1, "pscom: mqtt: connected to %s again", A.uri);
+        DPRINT(1, "pscom: mqtt: connected to %s again", A.broker.uri);
     }
     A.warned = 0;
     ro.onFailure = on_subscribe_failure;
@@ -467,8 +398,8 @@ static void on_connected(void *ctx, char *cause)
         publish(A.status_topic, A.status, 1);
     }
     pthread_mutex_unlock(&A.lock);
-    DPRINT(2, "pscom: mqtt: connected to %s, listening on %s", A.uri,
-           A.req_topic);
+    DPRINT(2, "pscom: mqtt: connected to %s, listening on %s",
+           A.broker.uri, A.req_topic);
 }
 
 static void schedule_retry(void)
@@ -488,7 +419,7 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
     if (!A.warned) {
         DPRINT(1, "pscom: mqtt: broker %s unreachable (%d); retrying in "
                   "the background, communication continues",
-               A.uri, resp ? resp->code : 0);
+               A.broker.uri, resp ? resp->code : 0);
         A.warned = 1;
     }
     schedule_retry();
@@ -503,8 +434,8 @@ static void on_lost(void *ctx, char *cause)
     A.warned = 1;
     pthread_mutex_unlock(&A.lock);
     /* paho reconnects by itself (automaticReconnect). */
-    DPRINT(1, "pscom: mqtt: lost the broker %s%s%s; reconnecting", A.uri,
-           cause ? ": " : "", cause ? cause : "");
+    DPRINT(1, "pscom: mqtt: lost the broker %s%s%s; reconnecting",
+           A.broker.uri, cause ? ": " : "", cause ? cause : "");
 }
 
 /* Without A.lock (it calls paho); the caller set A.connecting. */
@@ -564,20 +495,18 @@ int pscom_mqtt_start(void)
     const char *b = pscom_env.mqtt_broker;
     char id[64];
 
-    if (strstr(b, "://")) {
-        snprintf(A.uri, sizeof(A.uri), "%s", b);
-    } else if (strchr(b, ':')) {
-        snprintf(A.uri, sizeof(A.uri), "tcp://%s", b);
-    } else {
-        snprintf(A.uri, sizeof(A.uri), "tcp://%s:1883", b);
+    if (mqttproto_broker_parse(b, &A.broker)) {
+        DPRINT(0, "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "
+                  "host:port or tcp://host:port)",
+               b);
+        return -1;
     }
-    if (pscom_mqtt_topic(A.req_topic, TOPIC_MAX,
-                         pscom_env.mqtt_request_topic) ||
-        pscom_mqtt_topic(A.resp_topic, TOPIC_MAX,
-                         pscom_env.mqtt_response_topic) ||
-        pscom_mqtt_topic(A.status_topic, TOPIC_MAX,
-                         pscom_env.mqtt_status_topic)) {
-        DPRINT(0, "pscom: mqtt: a PSP_MQTT_*_TOPIC is too long");
+    if (own_topic(A.req_topic, pscom_env.mqtt_request_topic,
+                  "PSP_MQTT_REQUEST_TOPIC") ||
+        own_topic(A.resp_topic, pscom_env.mqtt_response_topic,
+                  "PSP_MQTT_RESPONSE_TOPIC") ||
+        own_topic(A.status_topic, pscom_env.mqtt_status_topic,
+                  "PSP_MQTT_STATUS_TOPIC")) {
         return -1;
     }
     snprintf(A.will, sizeof(A.will), "{\"pid\":%d,\"state\":\"dead\"}",
@@ -586,7 +515,7 @@ int pscom_mqtt_start(void)
              (unsigned long)time(NULL));
     cro.sendWhileDisconnected = 1;
     cro.maxBufferedMessages = 256;
-    if (MQTTAsync_createWithOptions(&A.client, A.uri, id,
+    if (MQTTAsync_createWithOptions(&A.client, A.broker.uri, id,
                                     MQTTCLIENT_PERSISTENCE_NONE, NULL,
                                     &cro) != MQTTASYNC_SUCCESS) {
         DPRINT(0, "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "

@@ -13,9 +13,6 @@
 
 #include <stddef.h>
 
-/** Largest request payload accepted; longer ones are refused. */
-#define PSCOM_MQTT_PAYLOAD_MAX 4096
-
 /** Connect to PSP_MQTT_BROKER in the background (a broker that is not
  * there is retried). Returns 0, or negative if the client could not even
  * be created (bad broker address: logged). */
@@ -38,10 +35,6 @@ void pscom_mqtt_answer(const char *word);
 /** Publish json as the retained status (also re-sent after every
  * reconnect). */
 void pscom_mqtt_status(const char *json);
-
-/** Expand a topic template: <hostname> and <pid> are replaced. Returns 0
- * or -1 if it does not fit into size. */
-int pscom_mqtt_topic(char *out, size_t size, const char *tmpl);
 
 /** Parse one request payload (len bytes, not NUL-terminated) for process
  * pid. Returns the command (enum pscom_susp_cmd) or -1 when it is not for

@@ -12,7 +12,23 @@
 #   tl_need PROGRAM...      fail (not skip) naming a missing program
 #   tl_mpirun ARGS...       mpirun --oversubscribe (+ --allow-run-as-root)
 #   tl_mpirun_opts          just those options (for timeout mpirun ...)
-#   start_mosquitto         broker on 127.0.0.1:$MQTT_PORT (random port)
+#
+# The MQTT test broker (a real mosquitto; every test and bench uses these):
+#   mqtt_broker_start [CONF_LINE...]   mosquitto on 127.0.0.1:$MQTT_PORT
+#                           with extra mosquitto.conf lines; returns once
+#                           it listens; the cleanup trap stops it. Exports
+#                           MQTT_PORT and MQTT_LOG (its log: every
+#                           CONNECT, SUBSCRIBE, PUBLISH); bails out if it
+#                           does not start
+#   start_mosquitto         the same (older name)
+#   mqtt_broker_port        pick $MQTT_PORT now (a random free port) for a
+#                           broker started later; mqtt_broker_start keeps it
+#   mqtt_broker_stop        stop it; its log moves to $MQTT_LOG.N and a
+#                           later mqtt_broker_start listens on the same port
+#   mqtt_wait_client ID [SECONDS]  wait until the client whose id starts
+#                           with ID has subscribed (pass -i ID to
+#                           mosquitto_sub)
+#   mqtt_wait_agent PID [SECONDS]  the same for the pscom agent of PID
 #   tl_builddir / tl_srcdir paths of the build and source trees
 #
 # Waiting polls for the condition itself (a line, a file, an exit), never
@@ -20,6 +36,9 @@
 
 TL_DIR=""
 TL_PIDS=""
+MQTT_PORT=""
+MQTT_LOG=""
+MQTT_STOPS=0
 
 tl_builddir() { echo "${top_builddir:?top_builddir is not set}"; }
 tl_srcdir() { echo "${top_srcdir:?top_srcdir is not set}"; }
@@ -120,23 +139,49 @@ tl_mpirun() {
     mpirun $(tl_mpirun_opts) "$@"
 }
 
-start_mosquitto() {
+mqtt_broker_port() {
+    [ -n "$MQTT_PORT" ] || MQTT_PORT=$(tl_free_port)
+    export MQTT_PORT
+}
+
+mqtt_broker_start() {
     tl_need mosquitto
-    MQTT_PORT=$(tl_free_port)
+    mqtt_broker_port
+    MQTT_LOG=$TL_DIR/mosquitto.log
+    export MQTT_LOG
     # log_dest file: mosquitto buffers its stdout when it is not a tty.
     # user: started as root it would switch to "mosquitto", who may not
     # write into our private temporary directory.
-    cat >"$TL_DIR/mosquitto.conf" <<EOT
+    {
+        cat <<EOT
 user $(id -un)
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $TL_DIR/mosquitto.log
+log_dest file $MQTT_LOG
 log_type all
 EOT
+        for _line in "$@"; do
+            echo "$_line"
+        done
+    } >"$TL_DIR/mosquitto.conf"
     tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
-    tl_wait_line "$TL_DIR/mosquitto.log" "mosquitto version .* running" 30 ||
-        { cat "$TL_DIR/mosquitto.out" "$TL_DIR/mosquitto.log" >&2
+    tl_wait_line "$MQTT_LOG" "mosquitto version .* running" 30 ||
+        { cat "$TL_DIR/mosquitto.out" "$MQTT_LOG" >&2
           tap_bail "mosquitto did not start"; }
-    export MQTT_PORT
 }
+
+start_mosquitto() { mqtt_broker_start "$@"; }
+
+mqtt_broker_stop() {
+    kill "$TL_PID_mosquitto" 2>/dev/null
+    tl_wait_exit mosquitto 30 >/dev/null
+    MQTT_STOPS=$((MQTT_STOPS + 1))
+    mv "$MQTT_LOG" "$MQTT_LOG.$MQTT_STOPS"
+}
+
+mqtt_wait_client() {
+    tl_wait_line "$MQTT_LOG" "Received SUBSCRIBE from $1" "${2:-60}"
+}
+
+mqtt_wait_agent() { mqtt_wait_client "pscom-$1-" "${2:-60}"; }

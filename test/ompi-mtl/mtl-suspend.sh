@@ -52,7 +52,7 @@ mode=single
 loop_passes 0 2000
 tap_result $? "the job exchanges messages over the pscom MTL"
 for _ in $(seq 1500); do
-    [ "$(grep -c "Received SUBSCRIBE from pscom-" "$TL_DIR/mosquitto.log")" -ge 2 ] && break
+    [ "$(grep -c "Received SUBSCRIBE from pscom-" "$MQTT_LOG")" -ge 2 ] && break
     tl_nap
 done
 

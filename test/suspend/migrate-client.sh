@@ -2,8 +2,9 @@
 # bin/pscom-migrate against a real mosquitto broker, with mosquitto_sub /
 # mosquitto_pub playing the processes: one request is published on
 # .../any_proc/request with the right payload, N answers end it with
-# status 0, missing answers with 1 after the per-answer timeout, a broker
-# that is not there with 2; watch prints retained status messages.
+# status 0, missing or malformed answers with 1 after the per-answer
+# timeout, a broker that is not there or a malformed address with 2; watch
+# prints retained status messages.
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
 mig=$top_builddir/bin/pscom-migrate
@@ -13,7 +14,7 @@ tl_need mosquitto_sub mosquitto_pub
 start_mosquitto
 H=mig$$
 B=127.0.0.1:$MQTT_PORT
-tap_plan 14
+tap_plan 17
 
 # fake_proc NAME PID ANSWER: answers one request like a process would and
 # records the payload it got.
@@ -24,7 +25,7 @@ fake_proc() {
         echo \"\$req\" >'$TL_DIR/$1.req'
         mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT \
             -t 'fast/pscom/$H/$2/response' -m '$2 : $3'"
-    tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from $1-$H" 30 ||
+    mqtt_wait_client "$1-$H" 30 ||
         tap_bail "fake process $1 did not subscribe"
 }
 
@@ -51,6 +52,14 @@ tap_is "$(cat "$TL_DIR/p3.req")" "fast/pscom/$H/any_proc/request resume" \
 fake_proc p4 4104 ALLOWED
 "$mig" resume "$H" -n 1 --timeout 1 --broker "$B" >"$TL_DIR/w.out" 2>&1
 tap_is $? 1 "an ALLOWED does not count as an answer to resume"
+
+# A malformed answer (lib/mqttproto: exactly "<pid> : WORD") is ignored.
+fake_proc p6 4106 'ALLOWED and more'
+"$mig" suspend "$H" -n 1 --timeout 1 --broker "$B" >"$TL_DIR/m.out" 2>&1
+tap_is $? 1 "a malformed answer does not count"
+grep -q "ignored answer on fast/pscom/$H/4106/response: '4106 : ALLOWED and more'" \
+    "$TL_DIR/m.out"
+tap_result $? "... and is reported"
 
 fake_proc p5 4105 ALLOWED
 "$mig" toggle "$H" -n 1 --broker "$B" 4105 77 >/dev/null 2>&1
@@ -81,4 +90,17 @@ for args in "" "suspend" "suspend $H" "bogus $H -n 1" "suspend $H -n 0" \
     [ $? -eq 2 ] || { tap_diag "'$args' did not exit 2"; rc=1; }
 done
 tap_result $rc "bad command lines exit 2"
+
+# Malformed broker addresses and host names: refused before connecting.
+rc=0
+for args in "-b 127.0.0.1:0" "-b 127.0.0.1:x" "-b ::1" "-b tcp://" \
+    "-b [::1" "a/b" "a#" "a+"; do
+    case $args in -b*) h=$H ;; *) h=$args args="" ;; esac
+    # shellcheck disable=SC2086 # word splitting wanted
+    "$mig" suspend "$h" -n 1 $args >"$TL_DIR/bad.out" 2>&1
+    [ $? -eq 2 ] && grep -q "bad broker address\|bad host name" \
+        "$TL_DIR/bad.out" ||
+        { tap_diag "'$h $args': $(cat "$TL_DIR/bad.out")"; rc=1; }
+done
+tap_result $rc "malformed broker addresses and host names exit 2, named"
 exit "$(tap_status)"

@@ -17,17 +17,17 @@ tap_plan 4
 
 tl_start srv "$st" -l -n 1
 tl_wait_line "$TL_DIR/srv.out" '^port ' 30 || tap_bail "srv did not listen"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 60 ||
+mqtt_wait_agent "$TL_PID_srv" 60 ||
     tap_bail "the agent did not subscribe"
 tl_start answers mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -i "burst-$$" \
     -C $K -W 60 -t "fast/pscom/$H/$TL_PID_srv/response"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from burst-$$" 30 ||
+mqtt_wait_client "burst-$$" 30 ||
     tap_bail "mosquitto_sub did not subscribe"
 
 # The process is stopped while the broker sends it the burst: on SIGCONT
 # the agent finds all of it at once and answers as fast as it can (the
 # burst of a loaded machine, on any machine).
-sent() { grep -c "Sending PUBLISH to pscom-$TL_PID_srv-" "$TL_DIR/mosquitto.log"; }
+sent() { grep -c "Sending PUBLISH to pscom-$TL_PID_srv-" "$MQTT_LOG"; }
 kill -STOP "$TL_PID_srv"
 yes suspend | head -n $K | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 0 -l \
     -t "fast/pscom/$H/any_proc/request"

@@ -54,7 +54,7 @@ tap_result $rc "both finish cleanly"
 PSP_SUSPEND_RESUME=1 tl_start srv2 "$st" -l -n 500
 tl_wait_line "$TL_DIR/srv2.out" '^port ' 30 || tap_bail "srv2 did not listen"
 port=$(awk '/^port/{print $2}' "$TL_DIR/srv2.out")
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv2-" 30 ||
+mqtt_wait_agent "$TL_PID_srv2" 30 ||
     tap_bail "the agent of srv2 did not subscribe"
 "$mig" suspend "$H" -n 1 --broker "$B" >"$TL_DIR/s2" 2>&1
 tap_result $? "a process without connections suspends: ALLOWED"

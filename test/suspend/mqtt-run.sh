@@ -42,8 +42,8 @@ for p in srv cli; do
     tl_wait_line "$TL_DIR/$p.out" '^halfway' 60 ||
         tap_bail "$p did not get halfway: $(tail -3 "$TL_DIR/$p.out")"
 done
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$p1-" 30 &&
-    tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$p2-" 30
+mqtt_wait_agent "$p1" 30 &&
+    mqtt_wait_agent "$p2" 30
 tap_result $? "both agents subscribed to the request topic"
 grep -q "connected type=$want" "$TL_DIR/cli.out"
 tap_result $? "the stream runs over $want"
@@ -91,12 +91,10 @@ done
 tap_is $? 0 "after malformed payloads the agents still answer"
 
 # Broker gone and back (same port): the agents reconnect by themselves.
-kill "$TL_PID_mosquitto"
-tl_wait_exit mosquitto 30
-mv "$TL_DIR/mosquitto.log" "$TL_DIR/mosquitto.log.1"
-tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$p1-" 60 &&
-    tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$p2-" 60
+mqtt_broker_stop
+mqtt_broker_start
+mqtt_wait_agent "$p1" 60 &&
+    mqtt_wait_agent "$p2" 60
 tap_result $? "both agents reconnect to the restarted broker"
 "$mig" resume "$H" -n 2 --broker "$B" >"$TL_DIR/r3" 2>&1
 tap_is $? 0 "resume through the restarted broker: COMPLETED"

@@ -34,7 +34,7 @@ case_run() {
     for _p in "srv$_c" "cli$_c"; do
         tl_wait_line "$TL_DIR/$_p.out" '^halfway' 60 || tap_bail "$_p: no halfway"
         eval "_pid=\$TL_PID_$_p"
-        tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$_pid-" 60 ||
+        mqtt_wait_agent "$_pid" 60 ||
             tap_bail "the agent of $_p did not subscribe"
     done
     eval "_vpid=\$TL_PID_$_v$_c _spid=\$TL_PID_$_s$_c"

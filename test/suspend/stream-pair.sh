@@ -16,6 +16,6 @@ stream_pair() {
     _sp_port=$(awk '/^port/{print $2}' "$TL_DIR/srv.out")
     tl_start cli "$st" -c "127.0.0.1:$_sp_port" -n "$_sp_n"
     tl_wait_line "$TL_DIR/srv.out" '^halfway' 60 || tap_bail "no halfway"
-    tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv-" 30 ||
+    mqtt_wait_agent "$TL_PID_srv" 30 ||
         tap_bail "the agent did not subscribe"
 }

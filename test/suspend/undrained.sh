@@ -64,7 +64,7 @@ tap_result $? "signal: the peer continues; all $N messages, back on ivshmem"
 tap_result $? "signal: no failure on either side"
 
 pair 2 PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=$B
-tl_wait_line "$TL_DIR/mosquitto.log" "Received SUBSCRIBE from pscom-$TL_PID_srv2-" 60 ||
+mqtt_wait_agent "$TL_PID_srv2" 60 ||
     tap_bail "the agent of srv2 did not subscribe"
 kill -STOP "$TL_PID_cli2"
 "$mig" suspend "$H" -n 1 -t 3 --broker "$B" >"$TL_DIR/s2" 2>&1
