@@ -305,11 +305,12 @@ static int read_failed(struct pscom_precon *pre, int rc)
         pscom_precon_destroy(pre);
         return 1;
     }
-    if (!pre->con && rc == -EPIPE) {
+    if (!pre->con && rc == -EPIPE && pre->rx_have == 0) {
         /* No connection was bound to this set-up yet, so nothing the
-         * application holds is lost: typically the peer's half of two
-         * connects that crossed, withdrawn because ours won. Not worth
-         * a line at the default level. */
+         * application holds is lost, and the peer hung up between
+         * frames: typically its half of two connects that crossed,
+         * withdrawn because ours won. Not worth a line at the default
+         * level (a frame cut short is bad input and keeps level 1). */
         PRE_DPRINT(pre, 2, "pscom: connection set-up with %s withdrawn by "
                            "the peer before it was bound",
                    pscom_precon_peer_str(pre));
