@@ -82,7 +82,7 @@ int main(int argc, char **argv)
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
         if (round == 200) {
-            printf("rank %d running\n", rank);
+            printf("rank %d pid %d running\n", rank, (int)getpid());
             fflush(stdout);
         }
         if (round % 50 == 49) {
