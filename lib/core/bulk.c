@@ -1,0 +1,538 @@
+/*
+ * bulk.c -- large messages of the memory transports (shm and ivshmem, one
+ * implementation): the sender announces the message in the small ring,
+ * sends its header and xheader through the ring, and moves the data
+ * through a bulk area it owns (lib/ring/ring_bulk.h), straight from the
+ * send buffer; the receiver copies them straight into the posted receive
+ * buffer (or the unexpected-message buffer) with pscom_con_read_feed().
+ * Both copy at the same time: the sender fills slot k + 1 while the
+ * receiver drains slot k.
+ *
+ * Geometry (not tuned to one host; README "Large messages"):
+ *  - slots: PSP_SHM_BULK_SLOTS (4): enough that the sender is never idle
+ *    while the receiver drains (2 would do with equal speeds; 4 absorbs
+ *    jitter) and few enough that all of them fit the cache below;
+ *  - slot size: PSP_SHM_BULK_SLOT, or the largest power of two with all
+ *    slots within this core's L2 cache (sysconf(_SC_LEVEL2_CACHE_SIZE),
+ *    else sysfs, else 1 MiB), between 32 KiB and 1 MiB: the receiver
+ *    reads lines the sender wrote a moment ago, still in its cache, and a
+ *    slot's hand-off (two cache lines crossing) is 1-2% of copying it;
+ *  - a message goes in chunks of a quarter of its length (64-byte
+ *    multiple, at least 4 KiB, at most a slot): even a message just over
+ *    the threshold is pipelined;
+ *  - threshold: PSP_SHM_BULK_THRESHOLD, or four of the ring's largest
+ *    chunks (16 KiB with the default 8 KiB ring): below that the ring
+ *    already overlaps both copies and an announcement would cost more
+ *    than the hand-offs it saves.
+ * The sender's area is taken on its first large message and given back
+ * after PSP_SHM_BULK_IDLE_MS without one (or at close): an idle
+ * connection keeps only its rings.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bulk.h"
+#include "pscom_priv.h"
+#include "ring_bulk.h"
+#include "ring_copy.h"
+#include "shm.h"
+
+enum { TX_NONE, TX_HEADER, TX_DATA };
+enum { RX_NONE, RX_HEADER, RX_DATA };
+
+struct pscom_shm_bulk {
+    const struct pscom_shm_bulk_ops *ops;
+    /* sending: our area, the message in it */
+    struct ring_bulk_tx tx;
+    int tx_have;
+    uint64_t tx_off;
+    void *tx_ptr;
+    uint32_t tx_gen;
+    struct pscom_req *tx_req; /* the message being sent, or NULL */
+    int tx_stage;
+    uint32_t tx_chunk;
+    uint64_t tx_left;
+    uint64_t tx_last_ms; /* last message completed (idle release) */
+    unsigned idle_polls;
+    int fallback_said; /* the fall-back was logged (until bulk works) */
+    /* receiving: the peer's area, the message from it */
+    struct ring_bulk_rx rx;
+    int rx_stage;
+};
+
+struct bulk_geometry {
+    uint32_t nslots;
+    uint32_t slot;
+    uint64_t threshold;
+    uint64_t area_len;
+};
+
+/* This core's L2 cache in bytes, or 0. */
+static uint64_t l2_size(void)
+{
+    long v = -1;
+    char buf[32];
+    FILE *f;
+
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (v > 0) {
+        return (uint64_t)v;
+    }
+    f = fopen("/sys/devices/system/cpu/cpu0/cache/index2/size", "r");
+    if (!f) {
+        return 0;
+    }
+    if (fgets(buf, sizeof(buf), f)) {
+        char *end;
+        unsigned long long n = strtoull(buf, &end, 10);
+
+        v = (long)(n * (*end == 'K' ? 1024 : *end == 'M' ? 1048576 : 1));
+    }
+    fclose(f);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static uint32_t pow2_floor(uint64_t x)
+{
+    uint32_t p = 1;
+
+    while ((uint64_t)p * 2 <= x && p < (1u << 30)) {
+        p *= 2;
+    }
+    return p;
+}
+
+static const struct bulk_geometry *geometry(void)
+{
+    static struct bulk_geometry g;
+    static int done;
+
+    if (!done) {
+        uint64_t l2 = l2_size();
+        uint32_t n = pscom_env.shm_bulk_slots;
+
+        if (n < 2) {
+            n = 2;
+        }
+        if (n > RING_BULK_MAX_SLOTS) {
+            n = RING_BULK_MAX_SLOTS;
+        }
+        g.nslots = n;
+        if (pscom_env.shm_bulk_slot) {
+            g.slot = (pscom_env.shm_bulk_slot + RING_BULK_PAGE - 1) &
+                     ~(RING_BULK_PAGE - 1);
+        } else {
+            g.slot = pow2_floor((l2 ? l2 : 1048576) / n);
+        }
+        if (g.slot < 32768 && !pscom_env.shm_bulk_slot) {
+            g.slot = 32768;
+        }
+        if (g.slot < RING_BULK_MIN_SLOT) {
+            g.slot = RING_BULK_MIN_SLOT;
+        }
+        if (g.slot > (pscom_env.shm_bulk_slot ? RING_BULK_MAX_SLOT
+                                               : 1048576u)) {
+            g.slot = pscom_env.shm_bulk_slot ? RING_BULK_MAX_SLOT : 1048576u;
+        }
+        g.threshold = pscom_env.shm_bulk_threshold
+                          ? pscom_env.shm_bulk_threshold
+                          : ((4 * (RING_DEFAULT_DATA / 2) + 4095) & ~4095u);
+        g.area_len = pscom_env.shm_bulk ? ring_bulk_area_size(n, g.slot) : 0;
+        DPRINT(3, "pscom: bulk: L2 %llu bytes: %u slots of %u bytes, "
+                  "threshold %llu bytes",
+               (unsigned long long)l2, g.nslots, g.slot,
+               (unsigned long long)g.threshold);
+        done = 1;
+    }
+    return &g;
+}
+
+uint64_t pscom_shm_bulk_area_len(void)
+{
+    return geometry()->area_len;
+}
+
+int pscom_shm_link_set_bulk(struct pscom_shm_link *link,
+                            const struct pscom_shm_bulk_ops *ops)
+{
+    struct pscom_shm_bulk *bk = calloc(1, sizeof(*bk));
+
+    if (!bk) {
+        return -ENOMEM;
+    }
+    bk->ops = ops;
+    link->bulk = bk;
+    return 0;
+}
+
+/* Log once and fail the connection (the link is freed on return). */
+static int bulk_fail(struct pscom_shm_link *link, pscom_op_t op,
+                     const char *why)
+{
+    pscom_con_t *con = link->con;
+
+    DPRINT(1, "pscom: %s: bulk area: %s", pscom_con_str(pscom_con_pub(con)),
+           why ? why : "unknown error");
+    pscom_con_error(con, op, PSCOM_ERR_IOERROR);
+    return PSCOM_BULK_CLOSED;
+}
+
+static int con_closed(pscom_con_t *con)
+{
+    return (con->pub.state & PSCOM_CON_STATE_CLOSED) != 0;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+/* Is the head of the send queue an untouched message worth the area? */
+static int tx_eligible(pscom_con_t *con, struct pscom_req *req,
+                       const struct iovec iov[2])
+{
+    pscom_header_net_t h;
+
+    if (!pscom_env.shm_bulk || iov[1].iov_len < geometry()->threshold ||
+        iov[1].iov_len > UINT32_MAX ||
+        (req->pub.state & PSCOM_REQ_STATE_IO_STARTED) ||
+        iov[0].iov_len < sizeof(h)) {
+        return 0;
+    }
+    (void)con;
+    memcpy(&h, iov[0].iov_base, sizeof(h));
+    return h.data_len == iov[1].iov_len;
+}
+
+/* Take our area (first large message since it was given back). */
+static int tx_acquire(struct pscom_shm_link *link)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    const struct bulk_geometry *g = geometry();
+    const char *why = "no bulk area";
+    int rc = -1;
+
+    if (g->area_len) {
+        rc = bk->ops->acquire(link, g->area_len, &bk->tx_off, &bk->tx_ptr,
+                              &why);
+    }
+    if (rc == 0) {
+        rc = ring_bulk_tx_init(&bk->tx, bk->tx_ptr, g->area_len, g->nslots,
+                               g->slot);
+        if (rc < 0) {
+            bk->ops->release(link, bk->tx_off, bk->tx_ptr, 1, 0, 0);
+            why = ring_bulk_tx_reason(&bk->tx);
+        }
+    }
+    if (rc < 0) {
+        if (!bk->fallback_said) {
+            DPRINT(2, "pscom: %s: large messages stream through the ring: "
+                      "%s",
+                   pscom_con_str(pscom_con_pub(link->con)), why);
+            bk->fallback_said = 1;
+        }
+        return -1;
+    }
+    if (bk->fallback_said) {
+        DPRINT(2, "pscom: %s: large messages go through a bulk area again",
+               pscom_con_str(pscom_con_pub(link->con)));
+        bk->fallback_said = 0;
+    }
+    bk->tx_have = 1;
+    bk->tx_gen++;
+    return 0;
+}
+
+static uint32_t chunk_for(uint64_t msg_len)
+{
+    const struct bulk_geometry *g = geometry();
+    uint64_t c = (msg_len / 4 + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
+
+    if (c < RING_BULK_PAGE) {
+        c = RING_BULK_PAGE;
+    }
+    return c > g->slot ? g->slot : (uint32_t)c;
+}
+
+/* Announce req in the ring. */
+static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
+                    const struct iovec iov[2])
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    const struct bulk_geometry *g = geometry();
+    struct ring_bulk_announce a;
+    ssize_t n;
+
+    if (!bk->tx_have && tx_acquire(link) < 0) {
+        return PSCOM_BULK_NONE;
+    }
+    a = (struct ring_bulk_announce){
+        .msg_type = RING_BULK_MSGTYPE,
+        .xheader_len = sizeof(a) - 8,
+        .magic = RING_BULK_MAGIC,
+        .off = bk->tx_off,
+        .len = g->area_len,
+        .seq0 = bk->tx.seq,
+        .gen = bk->tx_gen,
+        .msg_len = (uint32_t)iov[1].iov_len,
+        .chunk = chunk_for(iov[1].iov_len),
+        .slot_size = g->slot,
+        .nslots = g->nslots,
+    };
+    /* Smaller than the ring's smallest split: all of it or nothing. */
+    n = ring_write(&link->tx, &(struct iovec){&a, sizeof(a)}, 1);
+    if (n < 0) {
+        return bulk_fail(link, PSCOM_OP_WRITE, ring_producer_reason(&link->tx));
+    }
+    if (n == 0) {
+        return PSCOM_BULK_BLOCKED;
+    }
+    bk->tx_req = req;
+    bk->tx_stage = TX_HEADER;
+    bk->tx_chunk = a.chunk;
+    bk->tx_left = a.msg_len;
+    return PSCOM_BULK_PROGRESS;
+}
+
+/* The message's header and xheader go through the ring. */
+static int tx_header(struct pscom_shm_link *link, const struct iovec iov[2])
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    ssize_t n = ring_write(&link->tx, iov, 1);
+
+    if (n < 0) {
+        return bulk_fail(link, PSCOM_OP_WRITE, ring_producer_reason(&link->tx));
+    }
+    if (n == 0) {
+        return PSCOM_BULK_BLOCKED;
+    }
+    if ((size_t)n == iov[0].iov_len) {
+        bk->tx_stage = TX_DATA;
+    }
+    /* Never the whole request: its data are still to come. */
+    pscom_con_write_done(link->con, (size_t)n);
+    return PSCOM_BULK_PROGRESS;
+}
+
+/* One chunk from the send buffer into the next free slot. */
+static int tx_data(struct pscom_shm_link *link, const struct iovec iov[2])
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    pscom_con_t *con = link->con;
+    void *slot;
+    uint32_t c;
+    int rc = ring_bulk_tx_slot(&bk->tx, &slot);
+
+    if (rc < 0) {
+        return bulk_fail(link, PSCOM_OP_WRITE, ring_bulk_tx_reason(&bk->tx));
+    }
+    if (rc == 0) {
+        return PSCOM_BULK_BLOCKED;
+    }
+    c = bk->tx_left < bk->tx_chunk ? (uint32_t)bk->tx_left : bk->tx_chunk;
+    ring_copy(slot, iov[1].iov_base, c);
+    ring_bulk_tx_publish(&bk->tx, c);
+    bk->tx_left -= c;
+    if (bk->tx_left == 0) {
+        bk->tx_req = NULL;
+        bk->tx_stage = TX_NONE;
+        bk->tx_last_ms = pscom_now_ms();
+    }
+    /* The data are in the area: the request may complete (and its
+     * completion may close the connection). */
+    pscom_con_write_done(con, c);
+    return con_closed(con) ? PSCOM_BULK_CLOSED : PSCOM_BULK_PROGRESS;
+}
+
+int pscom_shm_bulk_write(struct pscom_shm_link *link, struct iovec iov[2])
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    pscom_con_t *con = link->con;
+    struct pscom_req *req;
+
+    if (!bk) {
+        return PSCOM_BULK_NONE;
+    }
+    req = list_entry(con->sendq.next, struct pscom_req, next);
+    if (bk->tx_req != req) {
+        int rc;
+
+        if (!tx_eligible(con, req, iov)) {
+            return PSCOM_BULK_NONE;
+        }
+        rc = tx_begin(link, req, iov);
+        if (rc != PSCOM_BULK_PROGRESS) {
+            return rc;
+        }
+    }
+    return bk->tx_stage == TX_HEADER ? tx_header(link, iov)
+                                     : tx_data(link, iov);
+}
+
+void pscom_shm_bulk_idle(struct pscom_shm_link *link)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    uint64_t now;
+
+    /* A clock read every 64 idle polls, only while an area is held. */
+    if (!bk || !bk->tx_have || bk->tx_req || ++bk->idle_polls % 64) {
+        return;
+    }
+    now = pscom_now_ms();
+    if (now - bk->tx_last_ms < pscom_env.shm_bulk_idle_ms ||
+        !ring_bulk_tx_drained(&bk->tx)) {
+        return;
+    }
+    bk->ops->release(link, bk->tx_off, bk->tx_ptr, 1, 0, 0);
+    bk->tx_have = 0;
+    DPRINT(3, "pscom: %s: bulk area given back (idle)",
+           pscom_con_str(pscom_con_pub(link->con)));
+}
+
+/* ---- receiving ----------------------------------------------------------- */
+
+int pscom_shm_bulk_reading(const struct pscom_shm_link *link)
+{
+    return link->bulk && link->bulk->rx_stage == RX_DATA;
+}
+
+/* A bulk announcement at a message boundary: check it and its area. */
+static long rx_announce(struct pscom_shm_link *link, const void *run,
+                        size_t len)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    struct ring_bulk_announce a;
+    const char *why = NULL;
+    void *base;
+
+    if (ring_bulk_parse(run, len, &a, &why) < 0) {
+        return bulk_fail(link, PSCOM_OP_READ, why);
+    }
+    base = bk->ops->resolve(link, a.off, a.len, &why);
+    if (!base) {
+        return bulk_fail(link, PSCOM_OP_READ, why);
+    }
+    if (ring_bulk_rx_begin(&bk->rx, base, &a) < 0) {
+        return bulk_fail(link, PSCOM_OP_READ, ring_bulk_rx_reason(&bk->rx));
+    }
+    bk->rx_stage = RX_HEADER;
+    return (long)sizeof(a);
+}
+
+/* The announced message's header and xheader: feed them, nothing else. */
+static long rx_header(struct pscom_shm_link *link, const void *run, size_t len)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    pscom_con_t *con = link->con;
+    const pscom_header_net_t *h;
+    void *buf;
+    size_t n;
+
+    if (con->rx_state != PSCOM_RX_HEADER && con->rx_state != PSCOM_RX_XHEADER) {
+        return bulk_fail(link, PSCOM_OP_READ, "parser not at a header");
+    }
+    pscom_con_read_get_buf(con, &buf, &n);
+    if (n > len) {
+        n = len;
+    }
+    pscom_con_read_feed(con, run, n);
+    if (con_closed(con)) {
+        return PSCOM_BULK_CLOSED;
+    }
+    if (con->rx_state == PSCOM_RX_XHEADER ||
+        (con->rx_state == PSCOM_RX_HEADER && con->rx_have)) {
+        return (long)n; /* more of the header in the next run */
+    }
+    h = (const pscom_header_net_t *)(const void *)con->rx_hbuf;
+    if (con->rx_state == PSCOM_RX_HEADER ||
+        h->data_len != ring_bulk_rx_left(&bk->rx)) {
+        return bulk_fail(link, PSCOM_OP_READ,
+                         "message length differs from the announcement");
+    }
+    bk->rx_stage = RX_DATA;
+    return (long)n;
+}
+
+long pscom_shm_bulk_read_run(struct pscom_shm_link *link, const void *run,
+                             size_t len)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    pscom_con_t *con = link->con;
+    uint16_t type;
+
+    if (!bk) {
+        return 0; /* the parser rejects an announcement's unknown type */
+    }
+    if (bk->rx_stage == RX_HEADER) {
+        return rx_header(link, run, len);
+    }
+    if (con->rx_state != PSCOM_RX_HEADER || con->rx_have != 0 ||
+        len < sizeof(type)) {
+        return 0;
+    }
+    memcpy(&type, run, sizeof(type));
+    return type == RING_BULK_MSGTYPE ? rx_announce(link, run, len) : 0;
+}
+
+int pscom_shm_bulk_read_data(struct pscom_shm_link *link)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    pscom_con_t *con = link->con;
+    int progress = 0;
+
+    while (bk->rx_stage == RX_DATA) {
+        const void *p;
+        size_t l;
+        int rc = ring_bulk_rx_peek(&bk->rx, &p, &l);
+
+        if (rc < 0) {
+            return bulk_fail(link, PSCOM_OP_READ, ring_bulk_rx_reason(&bk->rx));
+        }
+        if (rc == 0) {
+            break;
+        }
+        /* Straight into the posted buffer (or the unexpected one); a
+         * truncated rest is skipped. The sender cannot rewrite the slot
+         * before we give it back. */
+        pscom_con_read_feed(con, p, l);
+        if (con_closed(con)) {
+            return PSCOM_BULK_CLOSED;
+        }
+        ring_bulk_rx_consume(&bk->rx);
+        if (ring_bulk_rx_left(&bk->rx) == 0) {
+            bk->rx_stage = RX_NONE;
+        }
+        progress = 1;
+    }
+    return progress;
+}
+
+void pscom_shm_bulk_stop(struct pscom_shm_link *link)
+{
+    struct pscom_shm_bulk *bk = link->bulk;
+    const char *why;
+
+    if (!bk) {
+        return;
+    }
+    if (bk->tx_have) {
+        bk->ops->release(link, bk->tx_off, bk->tx_ptr,
+                         ring_bulk_tx_drained(&bk->tx), bk->tx.nslots,
+                         bk->tx.seq);
+    }
+    /* In the middle of the peer's message: it may free its area now.
+     * Only if the area is still the peer's (a dead peer's frames may
+     * belong to someone else by now). */
+    if (bk->rx_stage != RX_NONE &&
+        bk->ops->resolve(link, bk->rx.off,
+                         ring_bulk_area_size(bk->rx.nslots, bk->rx.slot_size),
+                         &why)) {
+        ring_bulk_rx_detach(&bk->rx);
+    }
+    free(bk);
+    link->bulk = NULL;
+}
