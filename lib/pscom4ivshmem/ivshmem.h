@@ -136,6 +136,15 @@ uint64_t ivshmem_area_len(const struct shmseg *seg);
 void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
                          uint32_t peer_owner);
 
+/**
+ * The same for our bulk area at off (nslots slots, chunks 0..seq-1
+ * sent): free it once the peer drained the last chunk, detached from
+ * the area (ring_bulk_released()) or is gone.
+ */
+void ivshmem_seg_release_bulk(unsigned con_epoch, uint64_t off,
+                              uint32_t peer_owner, uint32_t nslots,
+                              uint64_t seq);
+
 /** Stop the heartbeat thread and leave the segment (process exit, or a
  * reprobe: the next ivshmem_seg_get() discovers again). */
 void ivshmem_seg_shutdown(void);
