@@ -3,8 +3,6 @@
  * (ring_bulk.h describes the layout). Every value read from the area or
  * the announcement is copied into a local once and checked before use.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
