@@ -53,6 +53,7 @@ struct pp_opts {
     int json;
     int forever;
     unsigned long window; /* client: messages in flight, 0: ping-pong */
+    double linger;        /* client: seconds connected after the run */
 };
 
 /* The xheader of --window's messages. */
@@ -92,6 +93,8 @@ static void pp_usage(FILE *out)
             "      --forever       server: serve clients until killed\n"
             "      --window W      streaming bandwidth, W messages in "
             "flight (osu_bw)\n"
+            "      --linger S      client: stay connected (calling pscom) "
+            "S seconds after the run\n"
             "  -h, --help          this text\n"
             "Exit status: 0 ok, 1 run-time error, 2 bad command line.\n",
             pp_prog, pp_prog, PP_MIN_LOOPS);
@@ -194,6 +197,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         OPT_JSON,
         OPT_FOREVER,
         OPT_WINDOW,
+        OPT_LINGER,
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -206,6 +210,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         {"json", no_argument, NULL, OPT_JSON},
         {"forever", no_argument, NULL, OPT_FOREVER},
         {"window", required_argument, NULL, OPT_WINDOW},
+        {"linger", required_argument, NULL, OPT_LINGER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -233,6 +238,9 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
             break;
         case OPT_XHEADER:
             o->xheader = pp_parse_size("--xheader", optarg, PP_MAX_XHEADER);
+            break;
+        case OPT_LINGER:
+            o->linger = pp_parse_seconds("--linger", optarg);
             break;
         case OPT_WINDOW:
             o->window = pp_parse_size("--window", optarg, PP_WIN_MAX);
@@ -886,6 +894,17 @@ static int pp_client(const struct pp_opts *o)
     }
     if ((o->window ? pp_run_window(&c) : pp_run_sizes(&c)) == 0) {
         rc = 0;
+    }
+    if (rc == 0 && o->linger > 0) {
+        /* Idle but connected, polling as an application waiting in
+         * pscom would (the transports' idle work runs). */
+        double end = pp_now() + o->linger;
+
+        printf("lingering\n");
+        fflush(stdout);
+        while (pp_now() < end) {
+            pscom_test_any();
+        }
     }
 out:
     if (c.sreq) {

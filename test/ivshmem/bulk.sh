@@ -6,7 +6,7 @@
 # PSP_DEBUG=2), and a SIGKILL in the middle of a transfer (the server's
 # reclaim and the survivor give every frame back). Every run --verify.
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
-tap_plan 15
+tap_plan 17
 
 rows_via() { # FILE TYPE: table rows that went over TYPE
     grep -cE "^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  $2\$" "$1"
@@ -38,6 +38,28 @@ tap_is "$(rows_via "$TL_DIR/c3.out" ivshmem)" 1 "... over ivshmem"
 "$pp" --window 16 --minsize 4K --maxsize 2M --loops 4 --verify "$addr" \
     >"$TL_DIR/c4.out" 2>&1
 tap_result $? "ivshmem: 16 messages in flight, 4 KiB .. 2 MiB, verified"
+
+# An idle connection gives its bulk area back: after a large message the
+# client stays connected; both sides' areas go, the rings stay.
+tl_start idle "$pp" --minsize 1M --maxsize 1M --loops 4 --linger 20 "$addr1"
+tl_wait_line "$TL_DIR/idle.out" '^lingering' 60 ||
+    tap_diag "$(cat "$TL_DIR/idle.out")"
+bulk_used() {
+    "$(host_info)" --json "$seg" 2>/dev/null | grep -o '"tag": "bulk"' | wc -l
+}
+n=1
+for _ in $(seq 500); do
+    n=$(bulk_used)
+    [ "$n" = 0 ] && break
+    tl_nap
+done
+tap_is "$n" 0 "idle connection: both bulk areas given back (PSP_SHM_BULK_IDLE_MS)"
+rings=$(ivt_used "$seg")
+kill -0 "$TL_PID_idle" 2>/dev/null && [ "$rings" -gt 0 ] &&
+    [ "$rings" -le 16 ]
+tap_result $? "... while connected it keeps its rings only ($rings frames of 4 KiB)"
+kill -TERM "$TL_PID_idle"
+tl_wait_exit idle 30 >/dev/null
 
 # Four connections (four pairs) through the one segment at once.
 for i in 1 2 3 4; do
@@ -77,9 +99,6 @@ PSP_IVSHMEM_DEVICE=$seg
 # in its own process group, which the kill takes whole.)
 tl_start k1 /bin/bash -c 'while "$0" --minsize 64M --maxsize 64M "$1"; do :; done' \
     "$pp" "$addr1"
-bulk_used() {
-    "$(host_info)" --json "$seg" 2>/dev/null | grep -o '"tag": "bulk"' | wc -l
-}
 n=0
 for _ in $(seq 1500); do
     n=$(bulk_used)
