@@ -233,12 +233,10 @@ static void link_ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
         link_fail(link, PSCOM_OP_READ, "control socket", "unexpected data");
         return;
     }
-    if (n == 0 && link->reading && pscom_shm_bulk_reading(link) &&
-        pscom_shm_bulk_read_data(link) > 0) {
-        return; /* more chunks may follow; EOF once they stop */
-    }
-    if (n == 0 && link->reading && ring_peek(&link->rx, &(const void *){0},
-                                             &(size_t){0}) > 0) {
+    /* In a large message whose chunks stopped: the peer is gone with
+     * them, and what waits behind it in the ring is unreachable. */
+    if (n == 0 && link->reading && !pscom_shm_bulk_reading(link) &&
+        ring_peek(&link->rx, &(const void *){0}, &(size_t){0}) > 0) {
         /* Flow control holds bytes back; EOF once they are read. */
         return;
     }

@@ -183,9 +183,11 @@ static void *bulk_resolve(struct pscom_shm_link *link, uint64_t off,
     struct ivshmem_con *ic = (struct ivshmem_con *)link;
     char reason[PSCOM_PLUGIN_REASON_MAX];
     struct shmseg_alloc_info ai;
-    struct shmseg *seg = ivshmem_seg_get(reason);
+    struct shmseg *seg;
 
-    if (!seg || !ivshmem_seg_member_ok(ic->epoch, why)) {
+    /* Membership first: with it valid, getting the segment is a load. */
+    if (!ivshmem_seg_member_ok(ic->epoch, why) ||
+        !(seg = ivshmem_seg_get(reason))) {
         *why = "no segment membership";
         return NULL;
     }
