@@ -42,29 +42,6 @@
 #include "ring_copy.h"
 #include "shm.h"
 
-enum { TX_NONE, TX_HEADER, TX_DATA };
-enum { RX_NONE, RX_HEADER, RX_DATA };
-
-struct pscom_shm_bulk {
-    const struct pscom_shm_bulk_ops *ops;
-    /* sending: our area, the message in it */
-    struct ring_bulk_tx tx;
-    int tx_have;
-    uint64_t tx_off;
-    void *tx_ptr;
-    uint32_t tx_gen;
-    struct pscom_req *tx_req; /* the message being sent, or NULL */
-    int tx_stage;
-    uint32_t tx_chunk;
-    uint64_t tx_left;
-    uint64_t tx_last_ms; /* last message completed (idle release) */
-    unsigned idle_polls;
-    int fallback_said; /* the fall-back was logged (until bulk works) */
-    /* receiving: the peer's area, the message from it */
-    struct ring_bulk_rx rx;
-    int rx_stage;
-};
-
 struct bulk_geometry {
     uint32_t nslots;
     uint32_t slot;
@@ -168,6 +145,10 @@ int pscom_shm_link_set_bulk(struct pscom_shm_link *link,
         return -ENOMEM;
     }
     bk->ops = ops;
+    /* Messages below it never look at the area (pscom_shm_bulk_wants). */
+    bk->threshold = pscom_env.shm_bulk && geometry()->area_len
+                        ? geometry()->threshold
+                        : SIZE_MAX;
     link->bulk = bk;
     return 0;
 }
@@ -197,8 +178,7 @@ static int tx_eligible(pscom_con_t *con, struct pscom_req *req,
 {
     pscom_header_net_t h;
 
-    if (!pscom_env.shm_bulk || iov[1].iov_len < geometry()->threshold ||
-        iov[1].iov_len > UINT32_MAX ||
+    if (iov[1].iov_len > UINT32_MAX ||
         (req->pub.state & PSCOM_REQ_STATE_IO_STARTED) ||
         iov[0].iov_len < sizeof(h)) {
         return 0;
@@ -292,7 +272,7 @@ static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
         return PSCOM_BULK_BLOCKED;
     }
     bk->tx_req = req;
-    bk->tx_stage = TX_HEADER;
+    bk->tx_stage = PSCOM_BULK_TX_HEADER;
     bk->tx_chunk = a.chunk;
     bk->tx_left = a.msg_len;
     return PSCOM_BULK_PROGRESS;
@@ -311,7 +291,7 @@ static int tx_header(struct pscom_shm_link *link, const struct iovec iov[2])
         return PSCOM_BULK_BLOCKED;
     }
     if ((size_t)n == iov[0].iov_len) {
-        bk->tx_stage = TX_DATA;
+        bk->tx_stage = PSCOM_BULK_TX_DATA;
     }
     /* Never the whole request: its data are still to come. */
     pscom_con_write_done(link->con, (size_t)n);
@@ -339,7 +319,7 @@ static int tx_data(struct pscom_shm_link *link, const struct iovec iov[2])
     bk->tx_left -= c;
     if (bk->tx_left == 0) {
         bk->tx_req = NULL;
-        bk->tx_stage = TX_NONE;
+        bk->tx_stage = PSCOM_BULK_TX_NONE;
         bk->tx_last_ms = pscom_now_ms();
     }
     /* The data are in the area: the request may complete (and its
@@ -354,9 +334,6 @@ int pscom_shm_bulk_write(struct pscom_shm_link *link, struct iovec iov[2])
     pscom_con_t *con = link->con;
     struct pscom_req *req;
 
-    if (!bk) {
-        return PSCOM_BULK_NONE;
-    }
     req = list_entry(con->sendq.next, struct pscom_req, next);
     if (bk->tx_req != req) {
         int rc;
@@ -369,7 +346,7 @@ int pscom_shm_bulk_write(struct pscom_shm_link *link, struct iovec iov[2])
             return rc;
         }
     }
-    return bk->tx_stage == TX_HEADER ? tx_header(link, iov)
+    return bk->tx_stage == PSCOM_BULK_TX_HEADER ? tx_header(link, iov)
                                      : tx_data(link, iov);
 }
 
@@ -379,7 +356,7 @@ void pscom_shm_bulk_idle(struct pscom_shm_link *link)
     uint64_t now;
 
     /* A clock read every 64 idle polls, only while an area is held. */
-    if (!bk || !bk->tx_have || bk->tx_req || ++bk->idle_polls % 64) {
+    if (++bk->idle_polls % 64) {
         return;
     }
     now = pscom_now_ms();
@@ -394,11 +371,6 @@ void pscom_shm_bulk_idle(struct pscom_shm_link *link)
 }
 
 /* ---- receiving ----------------------------------------------------------- */
-
-int pscom_shm_bulk_reading(const struct pscom_shm_link *link)
-{
-    return link->bulk && link->bulk->rx_stage == RX_DATA;
-}
 
 /* A bulk announcement at a message boundary: check it and its area. */
 static long rx_announce(struct pscom_shm_link *link, const void *run,
@@ -419,7 +391,7 @@ static long rx_announce(struct pscom_shm_link *link, const void *run,
     if (ring_bulk_rx_begin(&bk->rx, base, &a) < 0) {
         return bulk_fail(link, PSCOM_OP_READ, ring_bulk_rx_reason(&bk->rx));
     }
-    bk->rx_stage = RX_HEADER;
+    bk->rx_stage = PSCOM_BULK_RX_HEADER;
     return (long)sizeof(a);
 }
 
@@ -453,7 +425,7 @@ static long rx_header(struct pscom_shm_link *link, const void *run, size_t len)
         return bulk_fail(link, PSCOM_OP_READ,
                          "message length differs from the announcement");
     }
-    bk->rx_stage = RX_DATA;
+    bk->rx_stage = PSCOM_BULK_RX_DATA;
     return (long)n;
 }
 
@@ -462,20 +434,12 @@ long pscom_shm_bulk_read_run(struct pscom_shm_link *link, const void *run,
 {
     struct pscom_shm_bulk *bk = link->bulk;
     pscom_con_t *con = link->con;
-    uint16_t type;
 
-    if (!bk) {
-        return 0; /* the parser rejects an announcement's unknown type */
-    }
-    if (bk->rx_stage == RX_HEADER) {
-        return rx_header(link, run, len);
-    }
-    if (con->rx_state != PSCOM_RX_HEADER || con->rx_have != 0 ||
-        len < sizeof(type)) {
-        return 0;
-    }
-    memcpy(&type, run, sizeof(type));
-    return type == RING_BULK_MSGTYPE ? rx_announce(link, run, len) : 0;
+    (void)con;
+    /* pscom_shm_bulk_wants_run() said: a header stage, or an
+     * announcement at a message boundary. */
+    return bk->rx_stage == PSCOM_BULK_RX_HEADER ? rx_header(link, run, len)
+                                     : rx_announce(link, run, len);
 }
 
 int pscom_shm_bulk_read_data(struct pscom_shm_link *link)
@@ -484,7 +448,7 @@ int pscom_shm_bulk_read_data(struct pscom_shm_link *link)
     pscom_con_t *con = link->con;
     int progress = 0;
 
-    while (bk->rx_stage == RX_DATA) {
+    while (bk->rx_stage == PSCOM_BULK_RX_DATA) {
         const void *p;
         size_t l;
         int rc = ring_bulk_rx_peek(&bk->rx, &p, &l);
@@ -504,7 +468,7 @@ int pscom_shm_bulk_read_data(struct pscom_shm_link *link)
         }
         ring_bulk_rx_consume(&bk->rx);
         if (ring_bulk_rx_left(&bk->rx) == 0) {
-            bk->rx_stage = RX_NONE;
+            bk->rx_stage = PSCOM_BULK_RX_NONE;
         }
         progress = 1;
     }
@@ -527,7 +491,7 @@ void pscom_shm_bulk_stop(struct pscom_shm_link *link)
     /* In the middle of the peer's message: it may free its area now.
      * Only if the area is still the peer's (a dead peer's frames may
      * belong to someone else by now). */
-    if (bk->rx_stage != RX_NONE &&
+    if (bk->rx_stage != PSCOM_BULK_RX_NONE &&
         bk->ops->resolve(link, bk->rx.off,
                          ring_bulk_area_size(bk->rx.nslots, bk->rx.slot_size),
                          &why)) {

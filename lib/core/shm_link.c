@@ -84,7 +84,7 @@ static int link_read(struct pscom_shm_link *link)
                       ring_consumer_reason(&link->rx));
             return -1;
         }
-        if (link->bulk) {
+        if (pscom_shm_bulk_wants_run(link, run, len)) {
             /* A large message's announcement or header: what it
              * takes is consumed here, its data follow from the area. */
             long taken = pscom_shm_bulk_read_run(link, run, len);
@@ -139,7 +139,7 @@ static int link_write(struct pscom_shm_link *link)
     while ((len = pscom_con_write_get_iov(con, iov)) > 0) {
         ssize_t n;
 
-        if (link->bulk) {
+        if (pscom_shm_bulk_wants(link, iov)) {
             int rc = pscom_shm_bulk_write(link, iov);
             if (rc == PSCOM_BULK_CLOSED) {
                 return -1;
@@ -196,7 +196,7 @@ static int link_poll(pscom_poller_t *poller)
                   ring_producer_reason(&link->tx));
         return 1;
     }
-    if (rc == 0 && !link->writing) {
+    if (rc == 0 && !link->writing && pscom_shm_bulk_holds(link)) {
         pscom_shm_bulk_idle(link);
     }
     progress |= rc;
