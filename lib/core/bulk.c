@@ -17,9 +17,9 @@
  *    else sysfs, else 1 MiB), between 32 KiB and 1 MiB: the receiver
  *    reads lines the sender wrote a moment ago, still in its cache, and a
  *    slot's hand-off (two cache lines crossing) is 1-2% of copying it;
- *  - a message goes in chunks of a quarter of its length (64-byte
- *    multiple, at least 4 KiB, at most a slot): even a message just over
- *    the threshold is pipelined;
+ *  - a message goes in chunks of sqrt(length * 8 KiB) (chunk_for():
+ *    pipeline start against hand-offs), in pages, at most a slot: even a
+ *    message just over the threshold is pipelined;
  *  - threshold: PSP_SHM_BULK_THRESHOLD, or four of the ring's largest
  *    chunks (16 KiB with the default 8 KiB ring): below that the ring
  *    already overlaps both copies and an announcement would cost more
@@ -227,11 +227,36 @@ static int tx_acquire(struct pscom_shm_link *link)
     return 0;
 }
 
+/* Bytes one core copies while a cache line crosses to the other core and
+ * back (a chunk's hand-off): 100-300 ns at 20-50 GB/s, 2-15 KB. */
+#define BULK_HANDOFF_BYTES 8192u
+
+static uint64_t isqrt(uint64_t x)
+{
+    uint64_t r = 0;
+
+    for (uint64_t b = (uint64_t)1 << 62; b; b >>= 2) {
+        if (x >= r + b) {
+            x -= r + b;
+            r = (r >> 1) + b;
+        } else {
+            r >>= 1;
+        }
+    }
+    return r;
+}
+
+/* The chunk of a message: the receiver starts once the first chunk is
+ * in (a chunk's copy of delay), and each chunk costs a hand-off; the sum
+ * len / n + n * BULK_HANDOFF_BYTES is least at n = sqrt(len / handoff),
+ * i.e. chunks of sqrt(len * handoff): 11 KiB at 16 KiB, 90 KiB at 1 MiB.
+ * In pages (the copies keep their alignment), at most a slot. */
 static uint32_t chunk_for(uint64_t msg_len)
 {
     const struct bulk_geometry *g = geometry();
-    uint64_t c = (msg_len / 4 + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
+    uint64_t c = isqrt(msg_len * BULK_HANDOFF_BYTES);
 
+    c = (c + RING_BULK_PAGE - 1) & ~(uint64_t)(RING_BULK_PAGE - 1);
     if (c < RING_BULK_PAGE) {
         c = RING_BULK_PAGE;
     }
