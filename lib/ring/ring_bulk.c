@@ -128,7 +128,7 @@ int ring_bulk_tx_slot(struct ring_bulk_tx *t, void **ptr)
     /* Anything but the lap before (not drained yet) is impossible. */
     if (t->seq >= 2 * (uint64_t)t->nslots ? e != want - t->nslots
                                            : e != 0) {
-        t->reason = "bulk area: consumer's mark impossible";
+        t->reason = "consumer's mark impossible";
         return -EPROTO;
     }
     return 0;
@@ -204,7 +204,7 @@ int ring_bulk_rx_peek(struct ring_bulk_rx *r, const void **ptr, size_t *len)
          * (or nothing). Anything else is impossible. */
         uint64_t before = r->seq >= r->nslots ? r->seq - r->nslots + 1 : 0;
         if (f != before) {
-            r->reason = "bulk area: producer's mark impossible";
+            r->reason = "producer's mark impossible";
             return -EPROTO;
         }
         return 0;
@@ -212,7 +212,7 @@ int ring_bulk_rx_peek(struct ring_bulk_rx *r, const void **ptr, size_t *len)
     want_len = r->left < r->chunk ? r->left : r->chunk;
     l = p->len; /* read once */
     if (l != want_len) {
-        r->reason = "bulk area: chunk length differs from the announcement";
+        r->reason = "chunk length differs from the announcement";
         return -EPROTO;
     }
     r->cur = (uint32_t)l;

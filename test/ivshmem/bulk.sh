@@ -6,7 +6,7 @@
 # PSP_DEBUG=2), and a SIGKILL in the middle of a transfer (the server's
 # reclaim and the survivor give every frame back). Every run --verify.
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
-tap_plan 17
+tap_plan 21
 
 rows_via() { # FILE TYPE: table rows that went over TYPE
     grep -cE "^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  $2\$" "$1"
@@ -93,8 +93,33 @@ tap_result $? "... the sender said so at PSP_DEBUG=2"
 kill -TERM "$TL_PID_s2"
 tl_wait_exit s2 30 >/dev/null
 
-# SIGKILL in the middle of a transfer: both sides' bulk areas in use.
 PSP_IVSHMEM_DEVICE=$seg
+
+# Hostile memory: a third party overwrites the marks of both bulk areas
+# in the middle of a transfer. The connection fails with a clear error
+# (the client exits with an error, not a signal); the server survives.
+tl_start h1 /bin/bash -c \
+    'while :; do "$0" --minsize 64M --maxsize 64M "$1" || exit $?; done' \
+    "$pp" "$addr1"
+for _ in $(seq 1500); do
+    "$(host_info)" --json "$seg" >"$TL_DIR/info.json" 2>/dev/null
+    [ "$(grep -o '"tag": "bulk"' "$TL_DIR/info.json" | wc -l)" -ge 2 ] && break
+    tl_nap
+done
+n=$(python3 "$top_srcdir/test/ivshmem/scribble.py" "$seg" "$TL_DIR/info.json" \
+    --bulk-marks 0xa5 "$TL_PID_h1" 20)
+tap_is "$n" 2 "hostile: both bulk areas' marks overwritten mid-transfer"
+tl_wait_exit h1 60
+rc=$?
+[ $rc -ge 1 ] && [ $rc -lt 128 ]
+tap_result $? "hostile: the client fails with an error (exit $rc), no signal"
+kill -0 "$TL_PID_s1" 2>/dev/null
+tap_result $? "hostile: the server process survives"
+grep -q "bulk area: .*impossible" "$TL_DIR/s1.out" "$TL_DIR/h1.out"
+tap_result $? "hostile: the bad mark is logged"
+tap_diag "$(grep -h "bulk area" "$TL_DIR/s1.out" "$TL_DIR/h1.out" | head -n 2)"
+
+# SIGKILL in the middle of a transfer: both sides' bulk areas in use.
 # (pscom_pp caps the rounds of a size: one client after the other, each
 # in its own process group, which the kill takes whole.)
 tl_start k1 /bin/bash -c 'while "$0" --minsize 64M --maxsize 64M "$1"; do :; done' \
