@@ -209,11 +209,20 @@ static void shm_free(pscom_con_t *con)
     pscom_con_set_priv(con, NULL);
 }
 
+/* Bytes of each bulk area we offer: the host's geometry in pages, or 0
+ * (the ring carries everything) when it is larger than a peer accepts. */
+static uint64_t shm_bulk_len(void)
+{
+    uint64_t bulk = (pscom_shm_bulk_area_len() + 4095) & ~(uint64_t)4095;
+
+    return bulk > SHM_BULK_MAX ? 0 : bulk;
+}
+
 static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
                      char *reason)
 {
     static unsigned int counter;
-    uint64_t bulk = (pscom_shm_bulk_area_len() + 4095) & ~(uint64_t)4095;
+    uint64_t bulk = shm_bulk_len();
     struct shm_offer o = {.magic = SHM_MAGIC, .version = SHM_VERSION,
                           .size = SHM_BULK_OFF + 2 * bulk,
                           .ring_len = SHM_RING_LEN, .bulk_len = bulk};
