@@ -113,11 +113,11 @@ static const pscom_env_row_t core_rows[] = {
         "bytes of data from which a message takes the bulk area; 0: four "
         "of the ring's largest chunks (16 KiB)", shm_bulk_threshold),
     ROW("PSP_SHM_BULK_SLOT", PSCOM_ENV_UINT, "0",
-        "bytes per slot of a bulk area (rounded up to 4 KiB); 0: all "
-        "slots within the L2 cache, 32 KiB to 1 MiB", shm_bulk_slot),
-    ROW("PSP_SHM_BULK_SLOTS", PSCOM_ENV_UINT, "4",
-        "slots of a bulk area (2-64): the sender fills one while the "
-        "receiver drains another", shm_bulk_slots),
+        "bytes per slot of a bulk area (rounded up to 4 KiB); 0: 64 KiB",
+        shm_bulk_slot),
+    ROW("PSP_SHM_BULK_SLOTS", PSCOM_ENV_UINT, "0",
+        "slots of a bulk area (4-64); 0: as many as fill the L2 cache",
+        shm_bulk_slots),
     ROW("PSP_SHM_BULK_IDLE_MS", PSCOM_ENV_UINT, "100",
         "milliseconds without a large message after which a connection "
         "gives its bulk area back", shm_bulk_idle_ms),
