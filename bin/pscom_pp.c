@@ -784,6 +784,15 @@ static int pp_win_size(struct pp_client *c, pscom_request_t **s,
         return -1;
     }
     xh.kind = PP_WIN_DATA;
+    /* One untimed window, as the ping-pong's untimed round: first
+     * touches and a transport's lazy set-up are not what we measure. */
+    xh.window = 0;
+    if (o->verify) {
+        pp_fill(c->sbuf, size, 0);
+    }
+    if (pp_win_send(c, s, w, &xh, size) < 0 || pp_win_ready(c, r) < 0) {
+        return -1;
+    }
     t0 = pp_now();
     for (i = 0; i < n; i++) {
         xh.window = (uint32_t)(i + 1);
