@@ -110,8 +110,9 @@ static const pscom_env_row_t core_rows[] = {
         "large messages over shm and ivshmem go through a bulk area beside "
         "the ring (0: all through the ring)", shm_bulk),
     ROW("PSP_SHM_BULK_THRESHOLD", PSCOM_ENV_UINT, "0",
-        "bytes of data from which a message takes the bulk area; 0: four "
-        "of the ring's largest chunks (16 KiB)", shm_bulk_threshold),
+        "bytes of data from which a message takes the bulk area; 0: a "
+        "quarter of the area (256 KiB with a 1 MiB L2 cache)",
+        shm_bulk_threshold),
     ROW("PSP_SHM_BULK_SLOT", PSCOM_ENV_UINT, "0",
         "bytes per slot of a bulk area (rounded up to 4 KiB); 0: 64 KiB",
         shm_bulk_slot),
