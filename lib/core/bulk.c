@@ -260,13 +260,16 @@ static uint32_t chunk_for(uint64_t msg_len)
     return c > g->slot ? g->slot : (uint32_t)c;
 }
 
-/* Announce req in the ring. */
+/* Announce req in the ring, its header and xheader right behind in the
+ * same chunk (one hand-off less before the receiver knows where the data
+ * go). */
 static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
                     const struct iovec iov[2])
 {
     struct pscom_shm_bulk *bk = link->bulk;
     const struct bulk_geometry *g = geometry();
     struct ring_bulk_announce a;
+    struct iovec w[2];
     ssize_t n;
 
     if (!bk->tx_have && tx_acquire(link) < 0) {
@@ -285,18 +288,30 @@ static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
         .slot_size = g->slot,
         .nslots = g->nslots,
     };
-    /* Smaller than the ring's smallest split: all of it or nothing. */
-    n = ring_write(&link->tx, &(struct iovec){&a, sizeof(a)}, 1);
+    /* The ring takes all of a write or at least 1 KiB of it: the whole
+     * announcement or nothing, then maybe part of the header. */
+    w[0] = (struct iovec){&a, sizeof(a)};
+    w[1] = iov[0];
+    n = ring_write(&link->tx, w, 2);
     if (n < 0) {
         return bulk_fail(link, PSCOM_OP_WRITE, ring_producer_reason(&link->tx));
     }
     if (n == 0) {
         return PSCOM_BULK_BLOCKED;
     }
+    if ((size_t)n < sizeof(a)) {
+        return bulk_fail(link, PSCOM_OP_WRITE, "announcement split");
+    }
     bk->tx_req = req;
-    bk->tx_stage = PSCOM_BULK_TX_HEADER;
+    bk->tx_stage = (size_t)n - sizeof(a) == iov[0].iov_len
+                       ? PSCOM_BULK_TX_DATA
+                       : PSCOM_BULK_TX_HEADER;
     bk->tx_chunk = a.chunk;
     bk->tx_left = a.msg_len;
+    if ((size_t)n > sizeof(a)) {
+        /* Never the whole request: its data are still to come. */
+        pscom_con_write_done(link->con, (size_t)n - sizeof(a));
+    }
     return PSCOM_BULK_PROGRESS;
 }
 
@@ -358,15 +373,11 @@ int pscom_shm_bulk_write(struct pscom_shm_link *link, struct iovec iov[2])
 
     req = list_entry(con->sendq.next, struct pscom_req, next);
     if (bk->tx_req != req) {
-        int rc;
-
         if (!tx_eligible(con, req, iov)) {
             return PSCOM_BULK_NONE;
         }
-        rc = tx_begin(link, req, iov);
-        if (rc != PSCOM_BULK_PROGRESS) {
-            return rc;
-        }
+        /* The iovecs moved on: the loop asks for them again. */
+        return tx_begin(link, req, iov);
     }
     return bk->tx_stage == PSCOM_BULK_TX_HEADER ? tx_header(link, iov)
                                      : tx_data(link, iov);

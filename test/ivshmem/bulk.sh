@@ -6,7 +6,7 @@
 # PSP_DEBUG=2), and a SIGKILL in the middle of a transfer (the server's
 # reclaim and the survivor give every frame back). Every run --verify.
 . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
-tap_plan 21
+tap_plan 22
 
 rows_via() { # FILE TYPE: table rows that went over TYPE
     grep -cE "^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  $2\$" "$1"
@@ -21,6 +21,10 @@ tap_is "$(rows_via "$TL_DIR/c1.out" shm)" 1 "... over shm"
 PSP_SHM=1 PSP_IVSHMEM=0 "$pp" --window 16 --minsize 4K --maxsize 2M \
     --loops 4 --verify "$addr" >"$TL_DIR/c2.out" 2>&1
 tap_result $? "shm: 16 messages in flight, 4 KiB .. 2 MiB, verified"
+# A 60000-byte xheader: the header follows the announcement in pieces.
+PSP_SHM=1 PSP_IVSHMEM=0 "$pp" --minsize 256K --maxsize 1M --loops 4 \
+    --xheader 60000 --verify "$addr" >"$TL_DIR/c2x.out" 2>&1
+tap_result $? "shm: 256 KiB .. 1 MiB messages with a 60000-byte xheader, verified"
 grep -q "bulk: L2 " "$TL_DIR/shm.out"
 tap_result $? "... the server derived its bulk geometry (PSP_DEBUG=3)"
 kill -TERM "$TL_PID_shm"
