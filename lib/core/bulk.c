@@ -260,9 +260,11 @@ static uint32_t chunk_for(uint64_t msg_len)
     return c > g->slot ? g->slot : (uint32_t)c;
 }
 
-/* Announce req in the ring, its header and xheader right behind in the
- * same chunk (one hand-off less before the receiver knows where the data
- * go). */
+/* Announce req in the ring; a small header and xheader right behind in
+ * the same chunk (one hand-off less before the receiver knows where the
+ * data go). Larger ones follow in their own writes: a write of more than
+ * RING_WHOLE_MAX bytes may be split anywhere, also inside the
+ * announcement, which the receiver takes from one run. */
 static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
                     const struct iovec iov[2])
 {
@@ -288,11 +290,11 @@ static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
         .slot_size = g->slot,
         .nslots = g->nslots,
     };
-    /* The ring takes all of a write or at least 1 KiB of it: the whole
-     * announcement or nothing, then maybe part of the header. */
+    /* At most RING_WHOLE_MAX bytes: all of it or nothing. */
     w[0] = (struct iovec){&a, sizeof(a)};
     w[1] = iov[0];
-    n = ring_write(&link->tx, w, 2);
+    n = ring_write(&link->tx, w,
+                   sizeof(a) + iov[0].iov_len <= RING_WHOLE_MAX ? 2 : 1);
     if (n < 0) {
         return bulk_fail(link, PSCOM_OP_WRITE, ring_producer_reason(&link->tx));
     }
