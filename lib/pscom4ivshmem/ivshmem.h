@@ -24,8 +24,10 @@
 
 /** "IVHM" little-endian. */
 #define IVSHMEM_MSG_MAGIC 0x4d485649u
-/** Version of the hand-shake message; also covers the area layout. */
-#define IVSHMEM_MSG_VERSION 1u
+/** Version of the hand-shake message; also covers the area layout and
+ * the data path's protocol (2: large messages through bulk areas, which
+ * a version 1 peer would take for a bad message type). */
+#define IVSHMEM_MSG_VERSION 2u
 /** The lib/ring layout version the rings use (attach checks it too;
  * 2 since the terminator rules of ring_layout.h changed, 3 since chunks
  * go up to half the ring). */
