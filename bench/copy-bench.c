@@ -4,6 +4,10 @@
  * source (modulo 4 KiB) and block size, best of several rounds, one
  * core, data in cache (what a ring chunk is). Run it with
  * bench/copy-bench.sh; numbers only mean something on a quiet machine.
+ *
+ * copy-bench --limit N prints only the GB/s of one core's memcpy() of N
+ * bytes between two page-aligned buffers (best of ROUNDS): the ceiling
+ * bench/pp-table.sh compares the streaming bandwidth with.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -56,8 +60,42 @@ static double rate(copy_fn f, unsigned char *src, unsigned char *dst,
     return (double)PASSES * AREA / best / 1e9;
 }
 
-int main(void)
+/* memcpy() GB/s of n bytes, buffers of their own, best of ROUNDS. */
+static int limit(size_t n)
 {
+    unsigned char *s = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+    unsigned char *d = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+    size_t reps = n ? (size_t)(256u << 20) / n : 0;
+    double best = 1e30;
+
+    if (!s || !d || n == 0) {
+        fprintf(stderr, "copy-bench: out of memory or size 0\n");
+        return 1;
+    }
+    reps = reps < 4 ? 4 : reps;
+    memset(s, 1, n);
+    memset(d, 2, n);
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = now_s(), t;
+
+        for (size_t i = 0; i < reps; i++) {
+            memcpy(d, s, n);
+            __asm__ __volatile__("" : : "r"(d) : "memory");
+        }
+        t = now_s() - t0;
+        best = t < best ? t : best;
+    }
+    printf("%.1f\n", (double)reps * n / best / 1e9);
+    free(s);
+    free(d);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--limit") == 0) {
+        return limit((size_t)strtoull(argv[2], NULL, 0));
+    }
     static const size_t deltas[] = {0, 8, 16, 32, 48, 64, 1024, 2048};
     static const size_t blocks[] = {1024, 2048, 4096, 65536};
     /* Both 8 bytes into a page: like a ring payload after its header. */

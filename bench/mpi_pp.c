@@ -8,6 +8,11 @@
  * for small messages, about 32 MiB per size for large ones, at least 4),
  * one untimed round per size and the same columns as pscom_pp, so that
  * bench/tcp-vs-ompi.sh can put both side by side. Rank 0 prints.
+ *
+ * --window W: streaming bandwidth as osu_bw measures it (and pscom_pp
+ * --window): rank 1 posts W receives, rank 0 sends W messages at once,
+ * rank 1 answers with a 0-byte message when all arrived; the time column
+ * is microseconds per message, MB/s the streaming bandwidth.
  */
 #include <mpi.h>
 
@@ -62,6 +67,8 @@ bad:
 int main(int argc, char **argv)
 {
     unsigned long minsize = 0, maxsize = 4UL * 1024 * 1024, loops = 1000;
+    unsigned long window = 0;
+    MPI_Request reqs[1024];
     int json = 0, rank, nprocs, bad = 0;
     unsigned char *buf;
 
@@ -81,6 +88,9 @@ int main(int argc, char **argv)
             bad = parse_ulong(argv[i], next, 1UL << 30, &loops) ||
                   loops == 0;
             i++;
+        } else if (strcmp(argv[i], "--window") == 0) {
+            bad = parse_ulong(argv[i], next, 1024, &window) || window == 0;
+            i++;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else {
@@ -91,7 +101,8 @@ int main(int argc, char **argv)
     if (bad || nprocs != 2 || minsize > maxsize) {
         if (rank == 0) {
             fprintf(stderr, "usage: mpirun -np 2 mpi_pp [--minsize N] "
-                            "[--maxsize N] [--loops N] [--json]\n");
+                            "[--maxsize N] [--loops N] [--window W] "
+                            "[--json]\n");
         }
         MPI_Finalize();
         return 2;
@@ -107,13 +118,30 @@ int main(int argc, char **argv)
                "MB/s", "type");
     }
     for (unsigned long size = minsize;;) {
-        unsigned long n = pp_loops(size, loops);
+        unsigned long n = pp_loops(window ? size * window : size, loops);
         int peer = 1 - rank;
         double t0 = 0, t;
 
         /* Round 0 is the untimed warm-up, as in pscom_pp. */
         for (unsigned long i = 0; i <= n; i++) {
-            if (rank == 0) {
+            if (window) {
+                for (unsigned long k = 0; k < window; k++) {
+                    if (rank == 0) {
+                        MPI_Isend(buf, (int)size, MPI_BYTE, peer, 1,
+                                  MPI_COMM_WORLD, &reqs[k]);
+                    } else {
+                        MPI_Irecv(buf, (int)size, MPI_BYTE, peer, 1,
+                                  MPI_COMM_WORLD, &reqs[k]);
+                    }
+                }
+                MPI_Waitall((int)window, reqs, MPI_STATUSES_IGNORE);
+                if (rank == 0) {
+                    MPI_Recv(NULL, 0, MPI_BYTE, peer, 2, MPI_COMM_WORLD,
+                             MPI_STATUS_IGNORE);
+                } else {
+                    MPI_Send(NULL, 0, MPI_BYTE, peer, 2, MPI_COMM_WORLD);
+                }
+            } else if (rank == 0) {
                 MPI_Send(buf, (int)size, MPI_BYTE, peer, 0, MPI_COMM_WORLD);
                 MPI_Recv(buf, (int)size, MPI_BYTE, peer, 0, MPI_COMM_WORLD,
                          MPI_STATUS_IGNORE);
@@ -128,7 +156,8 @@ int main(int argc, char **argv)
         }
         t = MPI_Wtime() - t0;
         if (rank == 0) {
-            double half_us = t / (double)n / 2.0 * 1e6;
+            double half_us = window ? t / (double)(n * window) * 1e6
+                                    : t / (double)n / 2.0 * 1e6;
             double mbs = half_us > 0 ? (double)size / half_us : 0.0;
 
             if (json) {

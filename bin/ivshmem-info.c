@@ -30,6 +30,7 @@ static const char *tag_name(unsigned t)
     case SHMSEG_TAG_NONE: return "none";
     case SHMSEG_TAG_RING: return "ring";
     case SHMSEG_TAG_PARTITION: return "partition";
+    case SHMSEG_TAG_BULK: return "bulk";
     case SHMSEG_TAG_TEST: return "test";
     default: return "other";
     }

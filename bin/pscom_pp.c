@@ -12,6 +12,12 @@
  *
  * The loop count per size follows pp_loops(); bench/mpi_pp.c uses the
  * same rule so that both programs measure the same thing.
+ *
+ * --window W measures streaming bandwidth instead, like osu_bw: per
+ * size the client tells the server (a 0-byte control message) to post W
+ * receives, then repeatedly sends W messages at once and waits for the
+ * server's 0-byte "posted again" reply; MB/s is the bytes of all windows
+ * over the time between the first and the last reply.
  */
 #include "pscom.h"
 
@@ -21,6 +27,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +57,26 @@ struct pp_opts {
     int once;    /* -1: serve one client (0x0200; the default) */
     int histo;   /* -i: histogram of round-trip times per size */
     int valloc;  /* --valloc: page-aligned buffers */
+    unsigned long window; /* client: messages in flight, 0: ping-pong */
+    double linger;        /* client: seconds connected after the run */
 };
 
 /* The 0x0200 program's client connects here without an address. */
 #define PP_DEFAULT_PEER "localhost:7100"
 /* Buckets of the --histo histogram: round trips below 2^k us. */
 #define PP_HISTO_BUCKETS 32
+
+/* The xheader of --window's messages. */
+struct pp_win_xh {
+    uint32_t magic; /* PP_WIN_MAGIC */
+    uint32_t kind;  /* PP_WIN_* */
+    uint32_t size;  /* START: bytes per message */
+    uint32_t window; /* START: messages in flight; DATA: the round */
+    uint32_t verify; /* START: check every message */
+};
+#define PP_WIN_MAGIC 0x57425050u /* "PPBW" */
+#define PP_WIN_MAX 1024UL
+enum { PP_WIN_START = 1, PP_WIN_DATA, PP_WIN_STOP, PP_WIN_READY };
 
 static const char *pp_prog = "pscom_pp";
 
@@ -87,6 +108,10 @@ static void pp_usage(FILE *out)
             "      --json          one JSON object per size instead of the "
             "table\n"
             "      --forever       server: serve clients until killed\n"
+            "      --window W      streaming bandwidth, W messages in "
+            "flight (osu_bw)\n"
+            "      --linger S      client: stay connected (calling pscom) "
+            "S seconds after the run\n"
             "  -h, --help          this text\n"
             "Exit status: 0 ok, 1 run-time error, 2 bad command line.\n",
             pp_prog, pp_prog, pp_prog, PP_MIN_LOOPS);
@@ -187,6 +212,8 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         OPT_VALLOC,
         OPT_JSON,
         OPT_FOREVER,
+        OPT_WINDOW,
+        OPT_LINGER,
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -202,6 +229,8 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         {"maxtime", required_argument, NULL, OPT_MAXTIME},
         {"json", no_argument, NULL, OPT_JSON},
         {"forever", no_argument, NULL, OPT_FOREVER},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"linger", required_argument, NULL, OPT_LINGER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -230,6 +259,12 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
             break;
         case OPT_XHEADER:
             o->xheader = pp_parse_size("--xheader", optarg, PP_MAX_XHEADER);
+            break;
+        case OPT_LINGER:
+            o->linger = pp_parse_seconds("--linger", optarg);
+            break;
+        case OPT_WINDOW:
+            o->window = pp_parse_size("--window", optarg, PP_WIN_MAX);
             break;
         case 'V':
             o->verify = 1;
@@ -403,6 +438,101 @@ static int pp_echo_accept(pscom_request_t *req, pscom_connection_t *con,
     return 1;
 }
 
+/* 1 if req carries a --window control xheader of that kind. */
+static int pp_win_kind(const pscom_request_t *req, struct pp_win_xh *xh)
+{
+    if (req->header.xheader_len != sizeof(*xh)) {
+        return 0;
+    }
+    memcpy(xh, &req->xheader, sizeof(*xh));
+    return xh->magic == PP_WIN_MAGIC ? (int)xh->kind : 0;
+}
+
+static int pp_win_wait_all(pscom_request_t **r, unsigned long n)
+{
+    int ok = 1;
+
+    for (unsigned long i = 0; i < n; i++) {
+        pscom_wait(r[i]);
+        ok &= pscom_req_successful(r[i]);
+    }
+    return ok;
+}
+
+/* Window rounds: post W receives, say READY, take W messages; until the
+ * client sends W STOPs. -1 on failure. */
+static int pp_serve_window(pscom_connection_t *con, const struct pp_win_xh *st)
+{
+    unsigned long w = st->window, nbuf = st->verify ? w : 1;
+    pscom_request_t **r = calloc(w ? w : 1, sizeof(*r));
+    unsigned char **buf = calloc(nbuf ? nbuf : 1, sizeof(*buf));
+    pscom_request_t *ready = pscom_request_create(sizeof(struct pp_win_xh), 0);
+    struct pp_win_xh xh = {.magic = PP_WIN_MAGIC, .kind = PP_WIN_READY};
+    int rc = -1, stop = 0;
+
+    if (w == 0 || w > PP_WIN_MAX || !r || !buf || !ready) {
+        goto out;
+    }
+    for (unsigned long i = 0; i < nbuf; i++) {
+        if (!(buf[i] = malloc(st->size ? st->size : 1))) {
+            goto out;
+        }
+    }
+    for (unsigned long i = 0; i < w; i++) {
+        if (!(r[i] = pscom_request_create(sizeof(xh), 0))) {
+            goto out;
+        }
+    }
+    while (!stop) {
+        for (unsigned long i = 0; i < w; i++) {
+            r[i]->connection = con;
+            r[i]->xheader_len = sizeof(xh);
+            r[i]->data = buf[st->verify ? i : 0];
+            r[i]->data_len = st->size;
+            pscom_post_recv(r[i]);
+        }
+        ready->connection = con;
+        ready->xheader_len = sizeof(xh);
+        memcpy(&ready->xheader, &xh, sizeof(xh));
+        ready->data_len = 0;
+        pscom_post_send(ready);
+        pscom_wait(ready);
+        if (!pp_win_wait_all(r, w) || !pscom_req_successful(ready)) {
+            goto out;
+        }
+        for (unsigned long i = 0; i < w; i++) {
+            struct pp_win_xh m;
+            int kind = pp_win_kind(r[i], &m);
+
+            if (kind == PP_WIN_STOP) {
+                stop = 1;
+            } else if (kind != PP_WIN_DATA ||
+                       r[i]->header.data_len != st->size ||
+                       (st->verify &&
+                        pp_check(buf[i], st->size, m.window) < 0)) {
+                fprintf(stderr, "%s: window: bad message %lu\n", pp_prog, i);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    for (unsigned long i = 0; r && i < w; i++) {
+        if (r[i]) {
+            pscom_request_free(r[i]);
+        }
+    }
+    for (unsigned long i = 0; buf && i < nbuf; i++) {
+        free(buf[i]);
+    }
+    if (ready) {
+        pscom_request_free(ready);
+    }
+    free(r);
+    free(buf);
+    return rc;
+}
+
 static int pp_serve_one(pscom_connection_t *con)
 {
     pscom_request_t *rreq = pscom_request_create(PP_MAX_XHEADER, 0);
@@ -434,6 +564,17 @@ static int pp_serve_one(pscom_connection_t *con)
         }
         if (!pscom_req_successful(rreq)) {
             break; /* the client closed the connection (or it broke) */
+        }
+        {
+            struct pp_win_xh xh;
+
+            if (pp_win_kind(rreq, &xh) == PP_WIN_START) {
+                if (pp_serve_window(con, &xh) < 0) {
+                    rc = -1;
+                    break;
+                }
+                continue;
+            }
         }
         sreq->connection = con;
         sreq->xheader_len = rreq->header.xheader_len;
@@ -565,9 +706,13 @@ static void pp_print_header(const struct pp_opts *o, pscom_connection_t *con)
     if (o->json) {
         return;
     }
-    printf("# pscom_pp to %s via %s, xheader %lu%s\n", o->peer,
+    printf("# pscom_pp to %s via %s, xheader %lu%s", o->peer,
            pscom_con_type_str(con->type), o->xheader,
            o->verify ? ", verify" : "");
+    if (o->window) {
+        printf(", window %lu: us per message, streaming MB/s", o->window);
+    }
+    printf("\n");
     printf("%10s %8s %12s %10s  %s\n", "size", "loops", "half-RTT/us",
            "MB/s", "type");
 }
@@ -684,6 +829,131 @@ static unsigned char *pp_alloc(const struct pp_opts *o, size_t len)
     return p;
 }
 
+/* Send W messages of kind/size from sbuf and wait for all. */
+static int pp_win_send(struct pp_client *c, pscom_request_t **s, unsigned long w,
+                       const struct pp_win_xh *xh, size_t size)
+{
+    for (unsigned long i = 0; i < w; i++) {
+        s[i]->connection = c->con;
+        s[i]->xheader_len = sizeof(*xh);
+        memcpy(&s[i]->xheader, xh, sizeof(*xh));
+        s[i]->data = c->sbuf;
+        s[i]->data_len = size;
+        pscom_post_send(s[i]);
+    }
+    return pp_win_wait_all(s, w) ? 0 : -1;
+}
+
+/* Wait for the server's READY. */
+static int pp_win_ready(struct pp_client *c, pscom_request_t *r)
+{
+    struct pp_win_xh xh;
+
+    r->connection = c->con;
+    r->xheader_len = sizeof(xh);
+    r->data = NULL;
+    r->data_len = 0;
+    pscom_post_recv(r);
+    pscom_wait(r);
+    return pscom_req_successful(r) && pp_win_kind(r, &xh) == PP_WIN_READY
+               ? 0
+               : -1;
+}
+
+/* One size of --window: n rounds of W messages. */
+static int pp_win_size(struct pp_client *c, pscom_request_t **s,
+                       pscom_request_t *r, size_t size)
+{
+    const struct pp_opts *o = c->o;
+    unsigned long w = o->window;
+    unsigned long n = pp_loops(size * w, o->loops), i;
+    struct pp_win_xh xh = {.magic = PP_WIN_MAGIC, .kind = PP_WIN_START,
+                           .size = (uint32_t)size, .window = (uint32_t)w,
+                           .verify = (uint32_t)o->verify};
+    double t0, t;
+
+    if (pp_win_send(c, s, 1, &xh, 0) < 0 || pp_win_ready(c, r) < 0) {
+        return -1;
+    }
+    xh.kind = PP_WIN_DATA;
+    /* One untimed window, as the ping-pong's untimed round: first
+     * touches and a transport's lazy set-up are not what we measure. */
+    xh.window = 0;
+    if (o->verify) {
+        pp_fill(c->sbuf, size, 0);
+    }
+    if (pp_win_send(c, s, w, &xh, size) < 0 || pp_win_ready(c, r) < 0) {
+        return -1;
+    }
+    t0 = pp_now();
+    for (i = 0; i < n; i++) {
+        xh.window = (uint32_t)(i + 1);
+        if (o->verify) {
+            pp_fill(c->sbuf, size, i + 1);
+        }
+        if (pp_win_send(c, s, w, &xh, size) < 0 || pp_win_ready(c, r) < 0) {
+            fprintf(stderr, "%s: window of size %zu round %lu failed\n",
+                    pp_prog, size, i);
+            return -1;
+        }
+        if (o->maxtime > 0 && pp_now() - t0 > o->maxtime) {
+            i++;
+            break;
+        }
+    }
+    t = pp_now() - t0;
+    xh.kind = PP_WIN_STOP;
+    if (pp_win_send(c, s, w, &xh, 0) < 0) {
+        return -1;
+    }
+    /* The "half-RTT" column: microseconds per message. */
+    pp_print_row(o, c->con, size, i * w, t / (double)(i * w) * 1e6);
+    return 0;
+}
+
+static int pp_run_window(struct pp_client *c)
+{
+    const struct pp_opts *o = c->o;
+    unsigned long w = o->window, size = o->minsize;
+    pscom_request_t **s = calloc(w, sizeof(*s));
+    pscom_request_t *r = pscom_request_create(sizeof(struct pp_win_xh), 0);
+    int rc = -1;
+
+    if (!s || !r) {
+        goto out;
+    }
+    for (unsigned long i = 0; i < w; i++) {
+        if (!(s[i] = pscom_request_create(sizeof(struct pp_win_xh), 0))) {
+            goto out;
+        }
+    }
+    pp_print_header(o, c->con);
+    for (;;) {
+        if (pp_win_size(c, s, r, size) < 0) {
+            goto out;
+        }
+        if (size >= o->maxsize) {
+            break;
+        }
+        size = size ? size * 2 : 1;
+        if (size > o->maxsize) {
+            size = o->maxsize;
+        }
+    }
+    rc = 0;
+out:
+    for (unsigned long i = 0; s && i < w; i++) {
+        if (s[i]) {
+            pscom_request_free(s[i]);
+        }
+    }
+    if (r) {
+        pscom_request_free(r);
+    }
+    free(s);
+    return rc;
+}
+
 static int pp_client(const struct pp_opts *o)
 {
     struct pp_client c = {.o = o};
@@ -723,8 +993,19 @@ static int pp_client(const struct pp_opts *o)
                 pscom_err_str(err));
         goto out;
     }
-    if (pp_run_sizes(&c) == 0) {
+    if ((o->window ? pp_run_window(&c) : pp_run_sizes(&c)) == 0) {
         rc = 0;
+    }
+    if (rc == 0 && o->linger > 0) {
+        /* Idle but connected, polling as an application waiting in
+         * pscom would (the transports' idle work runs). */
+        double end = pp_now() + o->linger;
+
+        printf("lingering\n");
+        fflush(stdout);
+        while (pp_now() < end) {
+            pscom_test_any();
+        }
     }
 out:
     if (c.sreq) {

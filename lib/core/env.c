@@ -120,6 +120,22 @@ static const pscom_env_row_t core_rows[] = {
         "and ivshmem), so that memory changed under a connection fails it "
         "instead of delivering wrong data; used when either side asks",
         mem_checksum),
+    ROW("PSP_SHM_BULK", PSCOM_ENV_INT, "1",
+        "large messages over shm and ivshmem go through a bulk area beside "
+        "the ring (0: all through the ring)", shm_bulk),
+    ROW("PSP_SHM_BULK_THRESHOLD", PSCOM_ENV_UINT, "0",
+        "bytes of data from which a message takes the bulk area; 0: a "
+        "quarter of the area (256 KiB with a 1 MiB L2 cache)",
+        shm_bulk_threshold),
+    ROW("PSP_SHM_BULK_SLOT", PSCOM_ENV_UINT, "0",
+        "bytes per slot of a bulk area (rounded up to 4 KiB); 0: 64 KiB",
+        shm_bulk_slot),
+    ROW("PSP_SHM_BULK_SLOTS", PSCOM_ENV_UINT, "0",
+        "slots of a bulk area (4-64); 0: as many as fill the L2 cache",
+        shm_bulk_slots),
+    ROW("PSP_SHM_BULK_IDLE_MS", PSCOM_ENV_UINT, "100",
+        "milliseconds without a large message after which a connection "
+        "gives its bulk area back", shm_bulk_idle_ms),
 };
 _Static_assert(RING_STALL_DEFAULT_MS == 1000, "PSP_SHM_STALL_MS default");
 

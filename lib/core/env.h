@@ -40,6 +40,11 @@ struct pscom_env {
     unsigned int prio_tcp;
     unsigned int prio_shm;
     unsigned int shm_stall_ms;
+    int shm_bulk;
+    unsigned int shm_bulk_threshold;
+    unsigned int shm_bulk_slot;
+    unsigned int shm_bulk_slots;
+    unsigned int shm_bulk_idle_ms;
     unsigned int spin_us;
     unsigned int handshake_timeout;
     unsigned int handshake_max;

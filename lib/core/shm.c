@@ -6,6 +6,12 @@
  * /dev/shm once both sides mapped it). The data path is shm_link.c, the
  * same one the ivshmem plugin uses.
  *
+ * Behind the rings lie the two bulk areas of large messages (bulk.c),
+ * one per sending side, page-aligned. They belong to the object from the
+ * start but take memory only while used: the sender reserves its area
+ * with fallocate() on its first large message (no space in /dev/shm: the
+ * message streams through the ring) and punches it out again when idle.
+ *
  * Same OS: the boot ids must be equal (two VMs, or a VM and its host,
  * differ) and the peer must open the very object we created: a random
  * cookie in its first cache line proves it (containers with their own
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -29,8 +36,8 @@
 #include "shm.h"
 
 #define SHM_MAGIC 0x314d4853u /* "SHM1" */
-/* 4: the flags word (3: lib/ring version 3 rings; 2: version 2,
- * 32 KiB). */
+/* 4: the flags word and bulk areas behind the rings (3: lib/ring
+ * version 3 rings; 2: version 2, 32 KiB). */
 #define SHM_VERSION 4u
 /* flags: the sender wants a checksum after every message
  * (PSP_IVSHMEM_CHECKSUM); in the reply: both sides use it. */
@@ -38,8 +45,12 @@
 /* Both rings and the cookie line in 16 KiB per connection: the ring's
  * default region (lib/ring/ring.h says why it is small). */
 #define SHM_RING_LEN (RING_DEFAULT_REGION - RING_ALIGN)
-#define SHM_SIZE (RING_ALIGN + 2 * SHM_RING_LEN)
-static_assert(SHM_SIZE <= 64 * 1024, "at most 64 KiB per connection");
+#define SHM_RINGS_SIZE (RING_ALIGN + 2 * SHM_RING_LEN)
+static_assert(SHM_RINGS_SIZE <= 64 * 1024, "at most 64 KiB per connection");
+/* Bulk area A (the accepting side sends) starts here, B after it. */
+#define SHM_BULK_OFF ((SHM_RINGS_SIZE + 4095) & ~(uint64_t)4095)
+/* Largest bulk area an offer may name. */
+#define SHM_BULK_MAX ((uint64_t)256 << 20)
 #define SHM_NAME_PREFIX "/pscom-shm-"
 #define SHM_COOKIE 16
 #define SHM_BOOT_ID 40
@@ -53,6 +64,7 @@ struct shm_offer {
     uint32_t reserved;
     uint64_t size;
     uint64_t ring_len;
+    uint64_t bulk_len; /* bytes of each bulk area, 0: none */
     uint8_t cookie[SHM_COOKIE];
     char boot_id[SHM_BOOT_ID];
     char name[SHM_NAME_MAX];
@@ -68,6 +80,11 @@ struct shm_reply {
 struct shm_con {
     struct pscom_shm_link link; /* first: the pscom_shm_op_* use it */
     unsigned char *map;
+    uint64_t size;     /* of the mapping */
+    uint64_t bulk_len; /* of each bulk area */
+    uint64_t tx_bulk;  /* offset of the area we send through */
+    uint64_t rx_bulk;  /* offset of the peer's */
+    int fd;            /* the object, for fallocate() of our area */
     char name[SHM_NAME_MAX]; /* creator only, until unlinked */
 };
 
@@ -101,14 +118,77 @@ static void *ring_b(struct shm_con *sc) /* the accepting side receives */
     return sc->map + RING_ALIGN + SHM_RING_LEN;
 }
 
-/* Map the object behind fd and close fd either way. NULL on failure
- * (reason set). */
-static unsigned char *map_close(int fd, const char *name, char *reason)
-{
-    void *map = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                     0);
+/* ---- bulk areas (shm.h, struct pscom_shm_bulk_ops) ---------------------- */
 
-    close(fd);
+static struct shm_con *link_sc(struct pscom_shm_link *link)
+{
+    return (struct shm_con *)link; /* the link is the first member */
+}
+
+/* Reserve our area's memory now, so that a full /dev/shm means falling
+ * back to the ring, not SIGBUS in the middle of a copy. */
+static int bulk_acquire(struct pscom_shm_link *link, uint64_t len,
+                        uint64_t *off, void **ptr, const char **why)
+{
+    struct shm_con *sc = link_sc(link);
+
+    if (len > sc->bulk_len) {
+        *why = "the connection's object has no (big enough) bulk area";
+        return -1;
+    }
+    if (fallocate(sc->fd, 0, (off_t)sc->tx_bulk, (off_t)len) < 0) {
+        *why = errno == ENOSPC ? "no space left in /dev/shm"
+                               : "fallocate of the bulk area failed";
+        return -1;
+    }
+    *off = sc->tx_bulk;
+    *ptr = sc->map + sc->tx_bulk;
+    return 0;
+}
+
+/* Drained: the memory goes back to the system; the range stays mapped
+ * (and reads as zeros). Not drained (closing): the peer may still read
+ * it; the object goes when both sides unmapped it. */
+static void bulk_release(struct pscom_shm_link *link, uint64_t off, void *ptr,
+                         int drained, uint32_t nslots, uint64_t seq)
+{
+    struct shm_con *sc = link_sc(link);
+
+    (void)ptr;
+    (void)nslots;
+    (void)seq;
+    if (drained) {
+        fallocate(sc->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)off, (off_t)sc->bulk_len);
+    }
+}
+
+/* The peer's area is the one fixed place: off must name it exactly. */
+static void *bulk_resolve(struct pscom_shm_link *link, uint64_t off,
+                          uint64_t len, const char **why)
+{
+    struct shm_con *sc = link_sc(link);
+
+    if (off != sc->rx_bulk || len > sc->bulk_len) {
+        *why = "announced area is not the peer's bulk area";
+        return NULL;
+    }
+    return sc->map + off;
+}
+
+static const struct pscom_shm_bulk_ops shm_bulk_ops = {
+    .acquire = bulk_acquire,
+    .release = bulk_release,
+    .resolve = bulk_resolve,
+};
+
+/* Map size bytes of the object behind fd (kept open for fallocate()).
+ * NULL on failure (reason set). */
+static unsigned char *map_fd(int fd, uint64_t size, const char *name,
+                             char *reason)
+{
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
     if (map == MAP_FAILED) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "mmap %s: %s", name,
                  strerror(errno));
@@ -128,24 +208,38 @@ static void shm_free(pscom_con_t *con)
         shm_unlink(sc->name);
     }
     if (sc->map) {
-        munmap(sc->map, SHM_SIZE);
+        munmap(sc->map, sc->size);
+    }
+    if (sc->fd >= 0) {
+        close(sc->fd);
     }
     free(sc);
     pscom_con_set_priv(con, NULL);
+}
+
+/* Bytes of each bulk area we offer: the host's geometry in pages, or 0
+ * (the ring carries everything) when it is larger than a peer accepts. */
+static uint64_t shm_bulk_len(void)
+{
+    uint64_t bulk = (pscom_shm_bulk_area_len() + 4095) & ~(uint64_t)4095;
+
+    return bulk > SHM_BULK_MAX ? 0 : bulk;
 }
 
 static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
                      char *reason)
 {
     static unsigned int counter;
+    uint64_t bulk = shm_bulk_len();
     struct shm_offer o = {.magic = SHM_MAGIC, .version = SHM_VERSION,
-                          .size = SHM_SIZE, .ring_len = SHM_RING_LEN};
+                          .size = SHM_BULK_OFF + 2 * bulk,
+                          .ring_len = SHM_RING_LEN, .bulk_len = bulk};
+    struct shm_con *sc;
+    int fd;
 
     if (pscom_shm_checksum_wanted()) {
         o.flags |= SHM_F_CHECKSUM;
     }
-    struct shm_con *sc;
-    int fd;
 
     if (getrandom(o.cookie, sizeof(o.cookie), GRND_NONBLOCK) !=
         (ssize_t)sizeof(o.cookie)) {
@@ -158,6 +252,11 @@ static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         return -1;
     }
+    sc->fd = -1;
+    sc->size = o.size;
+    sc->bulk_len = bulk;
+    sc->tx_bulk = SHM_BULK_OFF + bulk; /* B: the connecting side sends */
+    sc->rx_bulk = SHM_BULK_OFF;
     snprintf(o.name, sizeof(o.name), SHM_NAME_PREFIX "%d-%u-%02x%02x%02x%02x",
              (int)getpid(), counter++, o.cookie[0], o.cookie[1], o.cookie[2],
              o.cookie[3]);
@@ -168,16 +267,18 @@ static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
         goto err_free;
     }
     memcpy(sc->name, o.name, sizeof(sc->name));
-    if (ftruncate(fd, SHM_SIZE) < 0) {
+    /* Sparse: the bulk areas take memory only once reserved. */
+    if (ftruncate(fd, (off_t)o.size) < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ftruncate %s: %s", o.name,
                  strerror(errno));
         goto err_unlink;
     }
-    sc->map = map_close(fd, o.name, reason);
-    fd = -1;
+    sc->map = map_fd(fd, o.size, o.name, reason);
     if (!sc->map) {
         goto err_unlink;
     }
+    sc->fd = fd;
+    fd = -1;
     memcpy(sc->map, o.cookie, sizeof(o.cookie));
     /* Rings are laid out before the peer learns the name. */
     ring_init(ring_a(sc), SHM_RING_LEN);
@@ -209,7 +310,8 @@ static int offer_valid(const void *blob, size_t len, struct shm_offer *o,
     }
     memcpy(o, blob, sizeof(*o));
     if (o->magic != SHM_MAGIC || o->version != SHM_VERSION ||
-        o->size != SHM_SIZE || o->ring_len != SHM_RING_LEN ||
+        o->ring_len != SHM_RING_LEN || o->bulk_len > SHM_BULK_MAX ||
+        o->bulk_len % 4096 || o->size != SHM_BULK_OFF + 2 * o->bulk_len ||
         (o->flags & ~SHM_F_CHECKSUM) || o->reserved) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
                  "offer: bad magic, version or sizes");
@@ -249,6 +351,11 @@ static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         return -1;
     }
+    sc->fd = -1;
+    sc->size = o.size;
+    sc->bulk_len = o.bulk_len;
+    sc->tx_bulk = SHM_BULK_OFF; /* A: the accepting side sends */
+    sc->rx_bulk = SHM_BULK_OFF + o.bulk_len;
     fd = shm_open(o.name, O_RDWR, 0);
     if (fd < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
@@ -259,16 +366,17 @@ static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
     /* Nobody needs the name any more: nothing is left behind if either
      * side dies from here on. */
     shm_unlink(o.name);
-    if (fstat(fd, &st) < 0 || st.st_size != (off_t)SHM_SIZE) {
+    if (fstat(fd, &st) < 0 || st.st_size != (off_t)o.size) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "%s: wrong size", o.name);
         close(fd);
         goto err_free;
     }
-    sc->map = map_close(fd, o.name, reason);
-    fd = -1;
+    sc->map = map_fd(fd, o.size, o.name, reason);
     if (!sc->map) {
+        close(fd);
         goto err_free;
     }
+    sc->fd = fd;
     if (memcmp(sc->map, o.cookie, sizeof(o.cookie))) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
                  "%s is not the peer's object (cookie differs)", o.name);
@@ -284,13 +392,21 @@ static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
         r.flags |= SHM_F_CHECKSUM;
     }
     pscom_shm_link_checksum(&sc->link, (r.flags & SHM_F_CHECKSUM) != 0);
+    /* The checksum covers what passes through the ring; large messages
+     * then stay in the ring too (bulk data would bypass it). */
+    if (!(r.flags & SHM_F_CHECKSUM) &&
+        pscom_shm_link_set_bulk(&sc->link, &shm_bulk_ops) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
+        goto err_unmap;
+    }
     memcpy(reply, &r, sizeof(r));
     *reply_len = sizeof(r);
     pscom_con_set_priv(con, sc);
     return 0;
 
 err_unmap:
-    munmap(sc->map, SHM_SIZE);
+    munmap(sc->map, sc->size);
+    close(sc->fd);
 err_free:
     free(sc);
     return -1;
@@ -330,6 +446,11 @@ static int shm_finish(pscom_con_t *con, const void *reply, size_t reply_len,
         return -1;
     }
     pscom_shm_link_checksum(&sc->link, (r.flags & SHM_F_CHECKSUM) != 0);
+    if (!(r.flags & SHM_F_CHECKSUM) &&
+        pscom_shm_link_set_bulk(&sc->link, &shm_bulk_ops) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
+        return -1;
+    }
     return 0;
 }
 

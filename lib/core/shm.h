@@ -39,6 +39,30 @@
 #pragma GCC visibility push(default)
 
 struct pscom_shm_link;
+struct pscom_shm_bulk;
+
+/** The bulk area of a memory transport (large messages, lib/core/bulk.c;
+ * layout and protocol in lib/ring/ring_bulk.h). The SENDER owns its area:
+ * it takes it on its first large message and gives it back after
+ * PSP_SHM_BULK_IDLE_MS without one, or when the connection closes. */
+struct pscom_shm_bulk_ops {
+    /** Sender: an area of len bytes (64-byte aligned). 0 with *off (the
+     * value the peer's resolve() checks) and *ptr; negative when there
+     * is none now (the message streams through the ring instead), with
+     * *why (static string). */
+    int (*acquire)(struct pscom_shm_link *link, uint64_t len, uint64_t *off,
+                   void **ptr, const char **why);
+    /** Sender: give the area back. drained = 0: the peer may still read
+     * it (closing in the middle of a message): free it only once
+     * ring_bulk_released(ptr, nslots, seq) or the peer is gone. */
+    void (*release)(struct pscom_shm_link *link, uint64_t off, void *ptr,
+                    int drained, uint32_t nslots, uint64_t seq);
+    /** Receiver: the peer's area [off, off + len) checked against the
+     * transport's record of it (owner, extent): its address, or NULL
+     * with *why. Untrusted values. */
+    void *(*resolve)(struct pscom_shm_link *link, uint64_t off, uint64_t len,
+                     const char **why);
+};
 
 /** Optional health check run on every poll (e.g. "were we evicted from
  * the segment?"). Return 0, or a negative value to fail the connection
@@ -63,6 +87,7 @@ struct pscom_shm_link {
     size_t tx_msg_left;  /* bytes of the message being written */
     size_t tx_tail_left; /* bytes of its trailer not written yet */
     unsigned char tx_trailer[4];
+    struct pscom_shm_bulk *bulk; /* large messages (bulk.c), or NULL */
 };
 
 /**
@@ -92,6 +117,19 @@ int pscom_shm_checksum_wanted(void);
  * to one without.
  */
 void pscom_shm_link_checksum(struct pscom_shm_link *link, int on);
+
+/**
+ * Give the link a bulk area for large messages (after link_init): ops
+ * must outlive the link. Without it every message goes through the ring
+ * (and a peer's bulk announcement fails the connection).
+ * @return 0, or -ENOMEM.
+ */
+int pscom_shm_link_set_bulk(struct pscom_shm_link *link,
+                            const struct pscom_shm_bulk_ops *ops);
+
+/** Bytes of a bulk area with the geometry of this host (PSP_SHM_BULK_*,
+ * cache sizes; bulk.c says how it is derived), 0 when bulk is off. */
+uint64_t pscom_shm_bulk_area_len(void);
 
 /**
  * Start polling the rings and watching the control socket.

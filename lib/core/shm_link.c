@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bulk.h"
 #include "pscom_priv.h"
 #include "ring_crc.h"
 #include "shm.h"
@@ -57,6 +58,17 @@ static int link_read(struct pscom_shm_link *link)
     pscom_con_t *con = link->con;
     int progress = 0;
 
+    if (link->reading && pscom_shm_bulk_reading(link)) {
+        /* A large message's data come before anything behind it. */
+        int rc = pscom_shm_bulk_read_data(link);
+        if (rc < 0) {
+            return -1;
+        }
+        if (pscom_shm_bulk_reading(link)) {
+            return rc;
+        }
+        progress = rc;
+    }
     /* After a message, only look whether another one is there: the
      * ring's housekeeping waits for the next poll (ring_consumer_empty()). */
     while (link->reading && !(progress ? ring_consumer_empty(&link->rx)
@@ -72,6 +84,31 @@ static int link_read(struct pscom_shm_link *link)
             link_fail(link, PSCOM_OP_READ, "receive ring",
                       ring_consumer_reason(&link->rx));
             return -1;
+        }
+        if (pscom_shm_bulk_wants_run(link, run, len)) {
+            /* A large message's announcement or header: what it
+             * takes is consumed here, its data follow from the area. */
+            long taken = pscom_shm_bulk_read_run(link, run, len);
+            if (taken < 0) {
+                return -1;
+            }
+            if (taken > 0) {
+                if (ring_consume(&link->rx, (size_t)taken) < 0) {
+                    link_fail(link, PSCOM_OP_READ, "receive ring",
+                              ring_consumer_reason(&link->rx));
+                    return -1;
+                }
+                progress = 1;
+                if (pscom_shm_bulk_reading(link)) {
+                    if (pscom_shm_bulk_read_data(link) < 0) {
+                        return -1;
+                    }
+                    if (pscom_shm_bulk_reading(link)) {
+                        return progress;
+                    }
+                }
+                continue;
+            }
         }
         /* The core copies straight into the posted buffer (or parses the
          * header from a private copy); the run stays ours until consumed,
@@ -173,7 +210,22 @@ static int link_write(struct pscom_shm_link *link)
         return link_write_csum(link);
     }
     while ((len = pscom_con_write_get_iov(con, iov)) > 0) {
-        ssize_t n = ring_write(&link->tx, iov, 2);
+        ssize_t n;
+
+        if (pscom_shm_bulk_wants(link, iov)) {
+            int rc = pscom_shm_bulk_write(link, iov);
+            if (rc == PSCOM_BULK_CLOSED) {
+                return -1;
+            }
+            if (rc == PSCOM_BULK_BLOCKED) {
+                return progress; /* the poller retries */
+            }
+            if (rc == PSCOM_BULK_PROGRESS) {
+                progress = 1;
+                continue;
+            }
+        }
+        n = ring_write(&link->tx, iov, 2);
 
         if (n < 0) {
             link_fail(link, PSCOM_OP_WRITE, "send ring",
@@ -217,6 +269,9 @@ static int link_poll(pscom_poller_t *poller)
                   ring_producer_reason(&link->tx));
         return 1;
     }
+    if (rc == 0 && !link->writing && pscom_shm_bulk_holds(link)) {
+        pscom_shm_bulk_idle(link);
+    }
     progress |= rc;
     if (link->writing) {
         rc = link_write(link);
@@ -251,8 +306,10 @@ static void link_ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
         link_fail(link, PSCOM_OP_READ, "control socket", "unexpected data");
         return;
     }
-    if (n == 0 && link->reading && ring_peek(&link->rx, &(const void *){0},
-                                             &(size_t){0}) > 0) {
+    /* In a large message whose chunks stopped: the peer is gone with
+     * them, and what waits behind it in the ring is unreachable. */
+    if (n == 0 && link->reading && !pscom_shm_bulk_reading(link) &&
+        ring_peek(&link->rx, &(const void *){0}, &(size_t){0}) > 0) {
         /* Flow control holds bytes back; EOF once they are read. */
         return;
     }
@@ -339,6 +396,7 @@ void pscom_shm_link_stop(struct pscom_shm_link *link)
         link->con->csum = 0;
     }
     pscom_poller_stop(&link->poller);
+    pscom_shm_bulk_stop(link);
     if (link->ctl.registered) {
         pscom_ufd_del(&link->ctl);
     }

@@ -24,8 +24,10 @@
 
 /** "IVHM" little-endian. */
 #define IVSHMEM_MSG_MAGIC 0x4d485649u
-/** Version of the hand-shake message; also covers the area layout. */
-#define IVSHMEM_MSG_VERSION 1u
+/** Version of the hand-shake message; also covers the area layout and
+ * the data path's protocol (2: large messages through bulk areas, which
+ * a version 1 peer would take for a bad message type). */
+#define IVSHMEM_MSG_VERSION 2u
 /** flags: in an OFFER, the sender asks for a checksum after every
  * message (PSP_IVSHMEM_CHECKSUM); in an ACCEPT, both sides use it (set
  * when either side asked). A peer from before the flags word calls it
@@ -137,6 +139,15 @@ uint64_t ivshmem_area_len(const struct shmseg *seg);
  */
 void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
                          uint32_t peer_owner);
+
+/**
+ * The same for our bulk area at off (nslots slots, chunks 0..seq-1
+ * sent): free it once the peer drained the last chunk, detached from
+ * the area (ring_bulk_released()) or is gone.
+ */
+void ivshmem_seg_release_bulk(unsigned con_epoch, uint64_t off,
+                              uint32_t peer_owner, uint32_t nslots,
+                              uint64_t seq);
 
 /** Stop the heartbeat thread and leave the segment (process exit, or a
  * reprobe: the next ivshmem_seg_get() discovers again). Connections must

@@ -21,6 +21,8 @@ struct ivshmem_con {
     struct ivshmem_ctl *peer_ctl; /* the peer's area, validated */
     int linked;             /* link_init done: the peer may write */
     unsigned polls;         /* paces the peer liveness check */
+    uint64_t bulk_seen;     /* the peer's bulk area whose every frame
+                               word was checked (0: none) */
 };
 
 /* Polls between two looks at our own and the peer's membership. */
@@ -135,6 +137,83 @@ static int check_member(struct pscom_shm_link *link, const char **why)
     return 0;
 }
 
+/* ---- bulk areas (shm.h, struct pscom_shm_bulk_ops) ---------------------- */
+
+/* Our bulk area: frames of the segment, tagged and owned by us, so the
+ * server reclaims them if we die in the middle of a message. */
+static int bulk_acquire(struct pscom_shm_link *link, uint64_t len,
+                        uint64_t *off, void **ptr, const char **why)
+{
+    struct ivshmem_con *ic = (struct ivshmem_con *)link;
+    char reason[PSCOM_PLUGIN_REASON_MAX];
+    struct shmseg *seg;
+    int rc;
+
+    if (!ivshmem_seg_member_ok(ic->epoch, why) ||
+        !(seg = ivshmem_seg_get(reason))) {
+        *why = "no segment membership";
+        return -1;
+    }
+    rc = shmseg_alloc(ivshmem_seg_member(), shmseg_frames_for(seg, len),
+                      SHMSEG_TAG_BULK, off);
+    if (rc < 0) {
+        *why = rc == -SHMSEG_ENOSPC ? "segment full" : shmseg_strerror(rc);
+        return -1;
+    }
+    *ptr = shmseg_ptr(seg, *off);
+    return 0;
+}
+
+static void bulk_release(struct pscom_shm_link *link, uint64_t off, void *ptr,
+                         int drained, uint32_t nslots, uint64_t seq)
+{
+    struct ivshmem_con *ic = (struct ivshmem_con *)link;
+
+    (void)ptr;
+    if (drained) {
+        ivshmem_seg_free(ic->epoch, off);
+    } else {
+        ivshmem_seg_release_bulk(ic->epoch, off, ic->peer_owner, nslots, seq);
+    }
+}
+
+/* The announced area must be a run the allocator records as the peer's
+ * bulk area, at least len bytes: a forged head word cannot make us
+ * read or write frames of others (every word is checked the first time
+ * an area is seen, the head on every announcement). */
+static void *bulk_resolve(struct pscom_shm_link *link, uint64_t off,
+                          uint64_t len, const char **why)
+{
+    struct ivshmem_con *ic = (struct ivshmem_con *)link;
+    char reason[PSCOM_PLUGIN_REASON_MAX];
+    struct shmseg_alloc_info ai;
+    struct shmseg *seg;
+
+    /* Membership first: with it valid, getting the segment is a load. */
+    if (!ivshmem_seg_member_ok(ic->epoch, why) ||
+        !(seg = ivshmem_seg_get(reason))) {
+        *why = "no segment membership";
+        return NULL;
+    }
+    if (shmseg_alloc_get(seg, off, off != ic->bulk_seen, &ai) < 0) {
+        *why = "announced area is no allocation of the segment";
+        return NULL;
+    }
+    if (ai.owner != ic->peer_owner || ai.tag != SHMSEG_TAG_BULK ||
+        !ai.owner_live || len > (uint64_t)ai.nframes * seg->frame_size) {
+        *why = "announced area is not the peer's bulk area";
+        return NULL;
+    }
+    ic->bulk_seen = off;
+    return shmseg_ptr(seg, off);
+}
+
+static const struct pscom_shm_bulk_ops ivshmem_bulk_ops = {
+    .acquire = bulk_acquire,
+    .release = bulk_release,
+    .resolve = bulk_resolve,
+};
+
 /* Validate the peer's message (its OFFER, or with is_reply its ACCEPT)
  * and join both areas to the link. The checksum is on when either side
  * asked: the accepting side ORs the offer's flag into its reply, so a
@@ -171,6 +250,12 @@ static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
         return -1;
     }
     pscom_shm_link_checksum(&ic->link, csum);
+    /* The checksum covers what passes through the ring; large messages
+     * then stay in the ring too (bulk data would bypass it). */
+    if (!csum && pscom_shm_link_set_bulk(&ic->link, &ivshmem_bulk_ops) < 0) {
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
+        return -1;
+    }
     ic->peer_owner = m.owner;
     ic->peer_ctl = (struct ivshmem_ctl *)peer;
     ic->linked = 1;

@@ -16,15 +16,20 @@
 #include <unistd.h>
 
 #include "ivshmem.h"
+#include "ring_bulk.h"
 #include "shmseg_discover.h"
 
 /* Heartbeats well inside the server's default 10 s owner timeout. */
 #define HEARTBEAT_MS 500
 
-/* An area whose peer may still write into it (ours, this epoch). */
+/* An area whose peer may still use it (ours, this epoch): a receive
+ * area the peer may still write into, or (nslots != 0) a bulk area the
+ * peer may still be draining chunks 0..seq-1 from. */
 struct zombie {
     uint64_t off;
     uint32_t peer_owner;
+    uint32_t nslots;
+    uint64_t seq;
     struct zombie *next;
 };
 
@@ -93,6 +98,13 @@ static void zombies_drop(void)
     }
 }
 
+/* The peer drained our bulk area, detached from it, or is gone. */
+static int bulk_released(const struct zombie *z)
+{
+    return !ivshmem_seg_peer_live(z->peer_owner) ||
+           ring_bulk_released(shmseg_ptr(&dev.seg, z->off), z->nslots, z->seq);
+}
+
 static void area_free(uint64_t off)
 {
     int rc = shmseg_free(&me, off);
@@ -110,7 +122,8 @@ static void zombies_sweep(void)
 
     while (*zp) {
         struct zombie *z = *zp;
-        if (area_released(z->off, z->peer_owner)) {
+        if (z->nslots ? bulk_released(z) : area_released(z->off,
+                                                           z->peer_owner)) {
             area_free(z->off);
             *zp = z->next;
             free(z);
@@ -297,16 +310,25 @@ void ivshmem_seg_free(unsigned con_epoch, uint64_t off)
 void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
                          uint32_t peer_owner)
 {
+    ivshmem_seg_release_bulk(con_epoch, off, peer_owner, 0, 0);
+}
+
+void ivshmem_seg_release_bulk(unsigned con_epoch, uint64_t off,
+                              uint32_t peer_owner, uint32_t nslots,
+                              uint64_t seq)
+{
     struct zombie *z;
+    struct zombie probe = {.off = off, .peer_owner = peer_owner,
+                           .nslots = nslots, .seq = seq};
 
     pthread_mutex_lock(&lock);
     if (con_epoch != epoch || shmseg_member_valid(&me) < 0) {
         /* Lost with the membership: the server reclaims the area. */
-    } else if (area_released(off, peer_owner)) {
+    } else if (nslots ? bulk_released(&probe)
+                      : area_released(off, peer_owner)) {
         area_free(off);
     } else if ((z = malloc(sizeof(*z)))) {
-        z->off = off;
-        z->peer_owner = peer_owner;
+        *z = probe;
         z->next = zombies;
         zombies = z;
     } else {

@@ -70,6 +70,11 @@
 /** Smallest data area ring_init() accepts. */
 #define RING_MIN_DATA (4 * RING_ALIGN)
 
+/** A ring_write() of at most this many bytes is taken whole or not at all
+ * and arrives as one run (it is moved to the start rather than split at
+ * the end of the data area). Larger writes may be split anywhere. */
+#define RING_WHOLE_MAX 504u
+
 /** Largest data area (chunk lengths are 32-bit). */
 #define RING_MAX_DATA ((size_t)1 << 30)
 

@@ -61,6 +61,8 @@
 /* A small message is never split across the end of the data area if the
  * space left there is below this: a PAD chunk skips to the start. */
 #define RING_PAD_MAX 512u
+static_assert(RING_WHOLE_MAX + RING_HDR_BYTES <= RING_PAD_MAX,
+              "a write of RING_WHOLE_MAX bytes is padded, never split");
 
 /* Chunks of at most this many ring bytes are zeroed line by line by the
  * consumer; of larger ones only the header word (see above). Not below

@@ -143,3 +143,40 @@ int shmseg_free(struct shmseg_member *m, uint64_t offset)
     rollback(w, owner, w_tag(head), i, i + 1, i + n);
     return 0;
 }
+
+int shmseg_alloc_get(const struct shmseg *seg, uint64_t offset, bool whole,
+                     struct shmseg_alloc_info *out)
+{
+    _Atomic uint64_t *w = st_words(seg);
+    uint32_t i, n;
+    uint64_t head;
+
+    if (shmseg_check_range(seg, offset, seg->frame_size) < 0) {
+        return -SHMSEG_ERANGE;
+    }
+    i = (uint32_t)((offset - seg->first_frame_off) >> seg->frame_shift);
+    head = atomic_load_explicit(&w[i], memory_order_acquire);
+    if (head == 0 || !(head & SHMSEG_FRAME_HEAD)) {
+        return -SHMSEG_ENOTHEAD;
+    }
+    n = w_run(head);
+    if (n == 0 || n > seg->frame_count - i) {
+        return -SHMSEG_ECORRUPT;
+    }
+    for (uint32_t k = 1; whole && k < n; k++) {
+        uint64_t t = atomic_load_explicit(&w[i + k], memory_order_relaxed);
+
+        if (t != w_make(w_owner(head), k, w_tag(head), false)) {
+            return -SHMSEG_ECORRUPT;
+        }
+    }
+    out->first = i;
+    out->nframes = n;
+    out->offset = offset;
+    out->owner = w_owner(head);
+    out->slot = w_slot(head);
+    out->gen = w_gen(head);
+    out->tag = w_tag(head);
+    out->owner_live = shmseg_owner_is_live(seg, out->owner);
+    return 0;
+}

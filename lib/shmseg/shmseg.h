@@ -264,6 +264,21 @@ int shmseg_free(struct shmseg_member *m, uint64_t offset);
 
 /* ---- inspection -------------------------------------------------------- */
 
+struct shmseg_alloc_info;
+
+/**
+ * The allocator's record of the run that starts at `offset` (a peer
+ * named it: the value is untrusted). Reads the head word and, with
+ * `whole`, every tail word too, which must name the same owner, tag and
+ * distance back to the head (a forged head cannot claim frames owned by
+ * others).
+ * @return 0 and *out; -SHMSEG_ERANGE (outside the frame area or not on
+ * a frame); -SHMSEG_ENOTHEAD (free, or inside a run); -SHMSEG_ECORRUPT
+ * (a run that overruns the frame area or disagrees with its tail).
+ */
+int shmseg_alloc_get(const struct shmseg *seg, uint64_t offset, bool whole,
+                     struct shmseg_alloc_info *out);
+
 /** Decoded state of one allocation (a run). */
 struct shmseg_alloc_info {
     uint32_t first;         /**< frame index of the head */

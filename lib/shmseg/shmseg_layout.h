@@ -101,6 +101,8 @@ enum shmseg_tag {
     SHMSEG_TAG_NONE = 0,
     SHMSEG_TAG_RING = 1,      /**< per-connection receive ring (plugin) */
     SHMSEG_TAG_PARTITION = 2, /**< named partition (lib/region) */
+    SHMSEG_TAG_BULK = 3,      /**< a connection's bulk area (large messages,
+                                   owned by the sending side) */
     SHMSEG_TAG_TEST = 63,     /**< tests and benchmarks */
 };
 

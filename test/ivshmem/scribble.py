@@ -19,7 +19,12 @@ that it may write into its memory (/proc/PID/mem, allowed to a parent
 without privileges): once CMD maps a connection object, both rings of
 every such object, until CMD exits or SECONDS pass; then it waits for
 CMD (60 s at most, then kills it). Prints the number of rings and CMD's
-exit status (124 if it had to be killed)."""
+exit status (124 if it had to be killed).
+
+scribble.py SEGMENT INFO-JSON --bulk-marks BYTE PID SECONDS: overwrite
+the first 4 KiB (header line and slot marks) of every bulk area listed
+with BYTE, again and again for SECONDS or until PID exits (a sender's
+next mark would heal a single pass). Prints the number of areas."""
 import json
 import mmap
 import os
@@ -113,7 +118,14 @@ def main():
     frame = info["frame_size"]
     with open(path, "r+b") as f:
         m = mmap.mmap(f.fileno(), 0)
-        if sys.argv[3] == "--zero-headers":
+        if sys.argv[3] == "--bulk-marks":
+            junk = bytes([int(sys.argv[4], 0)]) * 4096
+            pid, end = int(sys.argv[5]), time.monotonic() + float(sys.argv[6])
+            allocs = [a for a in info["allocations"] if a["tag"] == "bulk"]
+            while allocs and time.monotonic() < end and alive(pid):
+                for a in allocs:
+                    m[a["offset"]:a["offset"] + 4096] = junk
+        elif sys.argv[3] == "--zero-headers":
             pid = int(sys.argv[4])
             allocs = ivshmem_rings(info, pid)
             lines = [(m, o) for a in allocs for o in

@@ -57,7 +57,7 @@ else
 fi
 
 if (cd "$work" && ./$name -max_total_time="$secs" -runs="$runs" \
-        -timeout=10 -rss_limit_mb=1024 -max_len=8192 -print_final_stats=1 \
+        -timeout=10 -rss_limit_mb=1024 -max_len="${FUZZ_MAX_LEN:-8192}" -print_final_stats=1 \
         corpus) >"$work/fuzz.log" 2>&1; then
     grep -E '^stat::number_of_executed_units' "$work/fuzz.log" | sed 's/^/# /'
     echo "ok 3 - fuzz $what for ${secs}s"

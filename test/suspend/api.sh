@@ -12,7 +12,7 @@ st=$top_builddir/test/suspend/susp_stream
 [ -x "$st" ] || tap_bail "$st is missing (make check builds it)"
 tl_init
 export PSP_IVSHMEM=0
-tap_plan 15
+tap_plan 16
 
 # pair NAME "server options" "client options": run a pair to the end.
 pair() {
@@ -52,6 +52,11 @@ tap_result $? "eight connections, one suspended and resumed: all complete"
 
 pair small "-n 4000 -L 64 -a 3999" "-n 4000 -L 64 -a 1"
 tap_result $? "suspend right after the first and before the last message"
+
+# Every 8th message 4 MiB: over shm they go through the bulk area in
+# chunks, so the suspends land while large messages are in flight.
+pair large "-n 400 -L 4194304 -a 201" "-n 400 -L 4194304 -a 97"
+tap_result $? "shm: suspend while 4 MiB messages stream (bulk area): no loss"
 
 # PSP_SIGSUSPEND: SIGUSR1 toggles the process-wide suspend; the worker
 # does it while the application computes (it waits for a file without
