@@ -48,6 +48,7 @@ struct pp_opts {
     unsigned long minsize;
     unsigned long maxsize;
     unsigned long loops;
+    unsigned long rounds; /* --rounds: at every size, 0: pp_loops() */
     unsigned long xheader;
     double maxtime;      /* seconds per size, 0: no limit */
     int verify;
@@ -105,6 +106,8 @@ static void pp_usage(FILE *out)
             "  -1, --once          server: serve one client (the default)\n"
             "      --maxtime S     stop a size after S seconds (default: "
             "no limit)\n"
+            "      --rounds N      exactly N timed round trips at every "
+            "size\n"
             "      --json          one JSON object per size instead of the "
             "table\n"
             "      --forever       server: serve clients until killed\n"
@@ -214,6 +217,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         OPT_FOREVER,
         OPT_WINDOW,
         OPT_LINGER,
+        OPT_ROUNDS,
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -227,6 +231,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         {"histo", no_argument, NULL, 'i'},
         {"valloc", no_argument, NULL, OPT_VALLOC},
         {"maxtime", required_argument, NULL, OPT_MAXTIME},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
         {"json", no_argument, NULL, OPT_JSON},
         {"forever", no_argument, NULL, OPT_FOREVER},
         {"window", required_argument, NULL, OPT_WINDOW},
@@ -255,6 +260,12 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
             o->loops = pp_parse_size("--loops", optarg, INT_MAX);
             if (o->loops == 0) {
                 pp_bad_usage("--loops: must be at least 1");
+            }
+            break;
+        case OPT_ROUNDS:
+            o->rounds = pp_parse_size("--rounds", optarg, ULONG_MAX);
+            if (o->rounds == 0) {
+                pp_bad_usage("--rounds: must be at least 1");
             }
             break;
         case OPT_XHEADER:
@@ -365,6 +376,13 @@ static unsigned long pp_loops(unsigned long size, unsigned long loops)
         n = loops;
     }
     return n < PP_MIN_LOOPS ? PP_MIN_LOOPS : n;
+}
+
+/* Timed rounds for BYTES per round: --rounds when given (a stream that
+ * must last, e.g. a test's victim), else pp_loops(). */
+static unsigned long pp_rounds(const struct pp_opts *o, unsigned long bytes)
+{
+    return o->rounds ? o->rounds : pp_loops(bytes, o->loops);
 }
 
 static double pp_now(void)
@@ -765,7 +783,7 @@ static int pp_run_sizes(struct pp_client *c)
 
     pp_print_header(o, c->con);
     for (;;) {
-        unsigned long n = pp_loops(size, o->loops), i;
+        unsigned long n = pp_rounds(o, size), i;
         unsigned long histo[PP_HISTO_BUCKETS] = {0};
         double t0, t, tr = 0;
 
@@ -866,7 +884,7 @@ static int pp_win_size(struct pp_client *c, pscom_request_t **s,
 {
     const struct pp_opts *o = c->o;
     unsigned long w = o->window;
-    unsigned long n = pp_loops(size * w, o->loops), i;
+    unsigned long n = pp_rounds(o, size * w), i;
     struct pp_win_xh xh = {.magic = PP_WIN_MAGIC, .kind = PP_WIN_START,
                            .size = (uint32_t)size, .window = (uint32_t)w,
                            .verify = (uint32_t)o->verify};

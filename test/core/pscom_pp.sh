@@ -8,7 +8,7 @@ pp=$top_builddir/bin/pscom_pp
 [ -x "$pp" ] || tap_bail "$pp is missing (make builds it)"
 export PSP_SHM=0 PSP_IVSHMEM=0
 tl_init
-tap_plan 25
+tap_plan 27
 
 start_server() { # NAME
     tl_start "$1" "$pp" -l 0
@@ -35,6 +35,14 @@ tap_result $? "client with --json exits 0"
 sizes=$(sed -n 's/^{"size": \([0-9]*\),.*"type": "tcp"}$/\1/p' "$TL_DIR/c2.out" | tr '\n' ' ')
 tap_is "$sizes" "3 4 8 16 32 64 100 " "JSON lines: sizes from minsize to maxsize"
 tl_wait_exit srv2 30 >/dev/null
+
+# --rounds: the same count at every size (loops would give 1000 rounds at
+# 8 bytes and 32 at 1 MiB).
+start_server srv6
+"$pp" --minsize 8 --maxsize 1M --rounds 7 --json "$addr" >"$TL_DIR/c6.out" 2>&1
+loops=$(sed -n 's/^{"size": [0-9]*, "loops": \([0-9]*\),.*/\1/p' "$TL_DIR/c6.out" | sort -u | tr '\n' ' ')
+tap_is "$loops" "7 " "--rounds 7: seven round trips at every size, 8 B to 1 MiB"
+tl_wait_exit srv6 30 >/dev/null
 
 # --forever serves one client after the other; --maxtime ends each size
 # early (a million loops would otherwise take minutes).
@@ -81,6 +89,7 @@ bad "negative --minsize" --minsize -1 127.0.0.1:1
 bad "non-numeric --maxsize" --maxsize abc 127.0.0.1:1
 bad "min > max" --minsize 10 --maxsize 5 127.0.0.1:1
 bad "--loops 0" --loops 0 127.0.0.1:1
+bad "--rounds 0" --rounds 0 127.0.0.1:1
 bad "port out of range" 127.0.0.1:99999
 bad "unresolvable host" no-such-host.invalid:4000
 bad "no address" --maxsize 1K

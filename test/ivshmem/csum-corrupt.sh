@@ -38,13 +38,14 @@ json.dump(j, open(sys.argv[3], "w"))' "$1" "$2" "$3"
 # continue PID. The victim may have been stopped where nothing is on its
 # way to it (it was sending): then let it run a moment and try again.
 attack() {
+    # The victim's rings stay where they are while its connection lives.
+    ivt_info csum >"$TL_DIR/now.json" &&
+        keep "$TL_DIR/now.json" "$TL_DIR/victim" "$TL_DIR/v.json" || return 1
     for _ in $(seq 200); do
         kill -STOP "$1" 2>/dev/null || return 1 # gone: the caller says why
         for _ in $(seq 10); do
-            ivt_info csum >"$TL_DIR/now.json" 2>/dev/null &&
-                keep "$TL_DIR/now.json" "$TL_DIR/victim" "$TL_DIR/v.json" &&
-                [ "$(python3 "$rp" "$PSP_IVSHMEM_DEVICE" "$TL_DIR/v.json" \
-                    probe)" -ge 5952 ] && break 2
+            [ "$(python3 "$rp" "$PSP_IVSHMEM_DEVICE" "$TL_DIR/v.json" \
+                probe)" -ge 5952 ] && break 2
             tl_nap
         done
         kill -CONT "$1"
@@ -66,8 +67,10 @@ for mode in on off; do
         ivt_pp_server "srv$n" PSP_IVSHMEM_CHECKSUM=0
     fi
     srv=$addr
+    # --rounds: the stream lasts until the attack ends it, however slow
+    # the machine (512 rounds of 64 KiB were once over before it hit).
     tl_start "victim$n" env PSP_IVSHMEM_CHECKSUM=0 "$pp" --minsize 64K \
-        --maxsize 64K --loops 1000000000 --verify "$srv"
+        --maxsize 64K --rounds 1000000000 --verify "$srv"
     tl_wait_line "$TL_DIR/srv$n.out" "via ivshmem" ||
         tap_diag "$(cat "$TL_DIR/srv$n.out")"
     for _ in $(seq 1500); do
