@@ -15,9 +15,11 @@
  *               resume with pscom_resume_connection()
  *   -w FILE     when everything is received, print "received" and wait
  *               for FILE to exist before the final exchange and close
- *   -h N        print "halfway" once N messages were sent and received on each
- *               connection, then wait for the file -g names (if given)
- *               without calling pscom (an application that computes)
+ *   -h N        send no more than N messages until N were sent and
+ *               received on each connection, print "halfway", then wait
+ *               for the file -g names (if given) without calling pscom
+ *               (an application that computes); so the peer gets the
+ *               second half only after that
  *   -g FILE     see -h
  *   -k          a connection error is printed ("conerror CON: ERR") and
  *               the program goes on (its requests fail: it ends with
@@ -57,6 +59,7 @@ static unsigned int nstreams, accepted;
 static int keep_going;
 static uint64_t count = 2000;
 static uint32_t large = 131072;
+static uint64_t send_limit = UINT64_MAX; /* -h: halfway until it passed */
 
 static void fail(const char *why, uint64_t a, uint64_t b)
 {
@@ -128,7 +131,7 @@ static int stream_step(struct stream *st)
         st->s_used--;
         any = 1;
     }
-    while (st->s_used < WIN && st->sent < count) {
+    while (st->s_used < WIN && st->sent < count && st->sent < send_limit) {
         post_send(st, st->sent++, 0);
         any = 1;
     }
@@ -266,7 +269,10 @@ int main(int argc, char **argv)
         case 'L': large = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'a': api_at = strtoull(optarg, NULL, 0); break;
         case 'w': wait_path = optarg; break;
-        case 'h': halfway = strtoull(optarg, NULL, 0); break;
+        case 'h':
+            halfway = strtoull(optarg, NULL, 0);
+            send_limit = halfway ? halfway : UINT64_MAX;
+            break;
         case 'g': half_path = optarg; break;
         case 'k': keep_going = 1; break;
         default:
@@ -324,6 +330,7 @@ int main(int argc, char **argv)
         }
         if (halfway && !half_done && all_half) {
             half_done = 1;
+            send_limit = UINT64_MAX;
             printf("halfway\n");
             if (half_path) {
                 wait_file(half_path, 0);

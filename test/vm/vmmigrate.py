@@ -113,6 +113,20 @@ def guest_stream(g, args, env):
             'echo $? >/tmp/st.rc) </dev/null >/dev/null 2>&1 &' % (env, args))
 
 
+@contextlib.contextmanager
+def stream_logs_on_error(*guests):
+    """A step that fails shows what each guest's stream said last."""
+    try:
+        yield
+    except Exception:
+        for g in guests:
+            with contextlib.suppress(Exception):
+                vmlib.log('%s: %s' % (g.name, g.run(
+                    'tail -n 4 /tmp/st.log; tail -n 25 /tmp/st.err; '
+                    'cat /proc/net/tcp', timeout=20)[1]))
+        raise
+
+
 def body_for(kind, start='ivshmem'):
     def body(tap, s):
         run_cycle(tap, s, kind, start)
@@ -200,12 +214,12 @@ def run_cycle(tap, s, kind, start):
                     states.append(json.loads(line.split(' ', 1)[1])['state'])
         vmlib.log('states of A\'s process on its status topic: %s'
                   % ' '.join(states))
-    with tap.step():
+    with tap.step(), stream_logs_on_error(a, b):
         a.check('touch /tmp/go')
         for g in (a, b):
             g.poll('grep -c "^received type=%s" /tmp/st.log' % kind, '1',
                    timeout=120)
-    with tap.step():
+    with tap.step(), stream_logs_on_error(a, b):
         for g in (a, b):
             g.check('touch /tmp/end')
         for g in (a, b):
