@@ -20,7 +20,7 @@
 # --repeat N alternates all runs N times; the table shows each size's
 # median over the rounds, for every column alike. Not the best round: on
 # a shared host a column sometimes gets a lucky stretch (seen: vader at
-# 18 GB/s for a few seconds, 2.5x its usual), and the best of N then
+# several times its usual bandwidth for a few seconds), and the best of N then
 # measures luck. The goal lines give the worst ratio by both statistics.
 # --loops (default 20000) is the round trips per small size, for every
 # column alike: 1000 round trips of 0.1 us are over in 0.2 ms, too short

@@ -990,9 +990,9 @@ static int pp_client(const struct pp_opts *o)
     c.rreq = pscom_request_create(o->xheader, 0);
     c.sbuf = pp_alloc(o, o->maxsize ? o->maxsize : 1);
     /* One buffer for both directions, as bench/mpi_pp uses (its
-     * MPI_Send() and MPI_Recv() share one): in interleaved A/B runs a
-     * second buffer cost 10-17% of the median half round trip at 1-2 KiB,
-     * likely the L1 lines it adds. Sharing is safe: the echo starts only
+     * MPI_Send() and MPI_Recv() share one): a second buffer made 1-2 KiB
+     * round trips measurably slower (doc/performance.md), likely the L1
+     * lines it adds. Sharing is safe: the echo starts only
      * after the server has our whole message, so the send has read the
      * buffer before the answer lands in it. --verify keeps a second
      * buffer, so that an answer that never arrived cannot pass as the

@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libhwloc-dev hwloc libpaho-mqtt-dev mosquitto mosquitto-clients
 openmpi-bin libopenmpi-dev python3-mpi4py hpcc libcmocka-dev uuid-dev
-clang libclang-rt-14-dev
+clang libclang-rt-14-dev clang-format
 qemu-system-x86 busybox-static linux-headers-amd64 python3 procps iproute2 systemd"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -8,7 +8,7 @@
  * Both copy at the same time: the sender fills slot k + 1 while the
  * receiver drains slot k.
  *
- * Geometry (not tuned to one host; README "Large messages"):
+ * Geometry (not tuned to one host; doc/ivshmem.md, "Large messages"):
  *  - slot size: PSP_SHM_BULK_SLOT, or 64 KiB: eight times what a core
  *    copies during one hand-off (a cache line to the other core and
  *    back, BULK_HANDOFF_BYTES), so hand-offs cost an eighth at most;
@@ -16,10 +16,8 @@
  *    (sysconf(_SC_LEVEL2_CACHE_SIZE), else sysfs, else 1 MiB; 256 KiB to
  *    4 MiB), 4 to 64: what is in flight is what the sender may run
  *    ahead of the receiver, and the receiver still finds it in a cache.
- *    Measured on a loaded 2-vCPU VM (two threads through one area,
- *    lib/ring alone): with 1 MiB in flight 7-9 GB/s whether in 16 slots
- *    of 64 KiB or 4 of 256 KiB, with 512 KiB 3 GB/s: the bytes in
- *    flight matter, not the chunk size;
+ *    The bytes in flight matter, not the slot size (doc/performance.md,
+ *    "The bulk area's geometry");
  *  - a message goes in chunks of sqrt(length * 8 KiB) (chunk_for():
  *    pipeline start against hand-offs), in pages, at most a slot: even a
  *    message just over the threshold is pipelined;
@@ -27,10 +25,8 @@
  *    holds in flight (256 KiB with a 1 MiB L2): a message that fills
  *    less of the pipeline gains less from it than its fixed costs (the
  *    announcement and header through the ring, the first chunk copied
- *    before the receiver starts). Measured in ping-pong over shm on a
- *    2-vCPU EPYC VM, ring against area, alternating: 64 KiB 5.8 against
- *    8.7 us, 128 KiB 10.3 against 16.1, 256 KiB 20.4 against 18.7,
- *    1 MiB 112 against 40.
+ *    before the receiver starts); measured ring against area in
+ *    doc/performance.md.
  * The sender's area is taken on its first large message and given back
  * after PSP_SHM_BULK_IDLE_MS without one (or at close): an idle
  * connection keeps only its rings.
@@ -50,7 +46,7 @@
 #include "shm.h"
 
 /* Bytes one core copies while a cache line crosses to the other core and
- * back (a chunk's hand-off): 100-300 ns at 20-50 GB/s, 2-15 KB. */
+ * back (a chunk's hand-off; the range it spans: doc/performance.md). */
 #define BULK_HANDOFF_BYTES 8192u
 
 struct bulk_geometry {

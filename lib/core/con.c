@@ -240,8 +240,9 @@ static void ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
         pscom_con_fail(con, PSCOM_OP_READ,
                        n == 0 ? PSCOM_ERR_EOF : PSCOM_ERR_IOERROR);
     } else if (n > 0) {
-        /* Nothing is sent on the control channel yet (reserved for the
-         * suspend protocol): a byte here is a protocol error. */
+        /* No byte is sent on the control channel (the suspend protocol
+         * goes through the transport and ends here with EOF): a byte here
+         * is a protocol error. */
         DPRINT(1, "pscom: %s: unexpected data on the control channel",
                pscom_con_str(&con->pub));
         pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_IOERROR);

@@ -418,9 +418,9 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
             } else if (yield) {
                 sched_yield();
             }
-            /* No pause instruction between polls: on the machines we
-             * measured it costs 25-40 ns before the next poll sees the
-             * peer's line, a quarter of a small message's round trip,
+            /* No pause instruction between polls: it delays the next
+             * poll's view of the peer's line by a good part of a small
+             * message's round trip (doc/performance.md),
              * and the poll itself only reads lines that are shared
              * until the peer writes them. */
             continue;

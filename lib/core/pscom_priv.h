@@ -5,7 +5,10 @@
  * -fvisibility=hidden); only pscom.h and the services in plugin.h are
  * exported.
  *
- * How the pieces fit (one file per concern; every file of lib/core):
+ * How the pieces fit (one file per concern; every file of lib/core, kept
+ * complete by test/docs/filemap.sh; the other rooms: HACKING.md):
+ *   pscom_priv.h  this header: the structures every file shares
+ *   plugin.h   the transport contract, exported to plugins
  *   init.c     library initialisation, version check, node id
  *   env.c      the PSP_* table (env.h), printed by pscom_info
  *   debug.c    PSP_DEBUG / PSP_DEBUG_OUT output, rate-limited messages
@@ -28,11 +31,14 @@
  *   tcp.c, loop.c   built-in transports
  *   shm.c, shm_link.c   the built-in shm transport and the ring data path
  *              it shares with the memory plugins (see shm.h)
+ *   bulk.c     large messages of both memory transports through a bulk
+ *              area beside the ring, called from shm_link.c (bulk.h)
  *   plugins.c  loader and priority order (the contract: plugin.h)
  *   group.c    bcast (binomial tree) and barrier (dissemination)
  *   rma.c      pscom_post_rma_write/read built from core messages
  *   suspend.c, suspend_proc.c   suspend/resume of one connection and of
  *              the process (see suspend.h); mqtt_agent.c its MQTT agent
+ *              (mqtt_agent.h; the text formats are lib/mqttproto's)
  *   addr.c     service and host names to ports and IPv4 addresses
  *   str.c      names for printing, the socket string format
  *   io.c       pscom_readall / pscom_writeall

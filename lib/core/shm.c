@@ -387,7 +387,7 @@ static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "ring: %s", why);
         goto err_unmap;
     }
-    /* Either side asking is enough: both check (README). */
+    /* Either side asking is enough: both check (doc/ivshmem.md). */
     if ((o.flags & SHM_F_CHECKSUM) || pscom_shm_checksum_wanted()) {
         r.flags |= SHM_F_CHECKSUM;
     }

@@ -301,8 +301,8 @@ static void link_ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
         return;
     }
     if (n > 0) {
-        /* Nothing travels on the control channel yet (reserved for the
-         * suspend protocol). */
+        /* No byte travels on the control channel: even the suspend
+         * protocol goes through the ring and ends here with EOF. */
         link_fail(link, PSCOM_OP_READ, "control socket", "unexpected data");
         return;
     }

@@ -64,7 +64,7 @@ static void tcp_read_start(pscom_con_t *con)
 /* Bytes handed to one sendmsg. A larger call makes the kernel copy the
  * whole message into socket buffers before the receiver (on another
  * core) may drain any of it: beyond the L2 cache both copies slow down
- * (measured: 3.7 GB/s for 1 MiB calls against 7 GB/s for 512 KiB ones).
+ * (doc/performance.md, "tcp: 256 KiB per sendmsg").
  * Pieces this size let sender and receiver copy at the same time with
  * their data in cache, as Open MPI's 128 KiB fragments do. */
 #define TCP_SEND_CHUNK (256u * 1024u)

@@ -7,23 +7,21 @@
  * Why "rep movsb" from 1 KiB: a ring copy reads lines the other core
  * just wrote, or writes lines the other core holds. On the test
  * machines' EPYC (Zen 4, FSRM) "rep movsb" does that faster than glibc's
- * vector loop, which glibc uses below 2112 bytes. Paired A/B of pscom_pp
- * over ivshmem (blocks of each variant alternating, the two cores in the
- * usual placements): half round-trip -5..-12% at 2 KiB, -4..-7% at
- * 1.5 KiB, -1..-4% at 1 KiB, about half of it in the send copy and half
- * in the receive copy. Below 1 KiB it lost (+2..6% at 256 and 512 B);
- * in one core, in cache, both copy at the same speed (bench/copy-bench.sh).
+ * vector loop, which glibc uses below 2112 bytes, in the send copy and in
+ * the receive copy alike; below 1 KiB it is slower, and in one core, in
+ * cache, both copy at the same speed (doc/performance.md, "The ring
+ * copy"; bench/copy-bench.sh).
  * Above RING_COPY_REP_MAX memcpy() again: glibc switches to stores that
  * bypass the cache for copies far larger than a default ring's chunks.
  *
- * The trap: on AMD Zen cores "rep movsb" runs at 2-3 GB/s instead of
- * 40-55 when the destination lies 1 to 15 bytes after the source modulo
- * 4 KiB, and at about half speed up to 47 bytes (measured from 1 KiB
- * blocks up with bench/copy-bench.sh): the core cannot tell the stores
- * from the loads ahead of them and falls back to a slow mode. A ring
+ * The trap: on AMD Zen cores "rep movsb" runs at a fraction of its speed
+ * when the destination lies 1 to 47 bytes after the source modulo 4 KiB
+ * (worst from 1 to 15; doc/performance.md, bench/copy-bench.sh): the
+ * core cannot tell the stores from the loads ahead of them and falls
+ * back to a slow mode. A ring
  * payload starts 8 bytes into a line and a large malloc() buffer 16
  * bytes into a page, so a stream of chunks can land in that window for
- * whole chunks. In that window a plain loop of 16-byte moves (35-50 GB/s
+ * whole chunks. In that window a plain loop of 16-byte moves (full speed
  * whatever the offsets) copies instead, for memcpy()'s own "rep movsb"
  * (from about 2 KiB) as well.
  */

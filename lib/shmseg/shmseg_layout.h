@@ -14,7 +14,7 @@
  *
  *   0                      struct shmseg_header      (256 bytes)
  *   part_off               struct shmseg_participant [part_count]
- *   dir_off                reserved directory area   (dir_size bytes, zero)
+ *   dir_off                partition directory       (dir_size bytes, zeroed)
  *   state_off              _Atomic uint64_t          [frame_count]
  *   first_frame_off        frame_count frames of frame_size bytes
  *   first_frame_off + frame_count * frame_size <= total_size
@@ -62,7 +62,7 @@
 /** Default and maximum number of participant slots. */
 #define SHMSEG_DEFAULT_PARTICIPANTS 64u
 #define SHMSEG_MAX_PARTICIPANTS 1024u
-/** Size of the reserved directory area in layout 1. */
+/** Size of the directory area (lib/region's partitions) in layout 1. */
 #define SHMSEG_DIR_RESERVED 4096u
 
 /*
@@ -159,7 +159,7 @@ struct shmseg_header {
     uint64_t part_off;          /*  48: participant table */
     uint32_t part_count;        /*  56: slots */
     uint32_t part_size;         /*  60: sizeof(struct shmseg_participant) */
-    uint64_t dir_off;           /*  64: reserved directory area */
+    uint64_t dir_off;           /*  64: lib/region's partition directory */
     uint64_t dir_size;          /*  72 */
     uint64_t state_off;         /*  80: frame state words */
     uint64_t first_frame_off;   /*  88: frame 0, frame_size aligned */
