@@ -12,8 +12,8 @@
  * before each receive, so stale data cannot pass. Then the timed
  * ping-pong at 0 B and 1 MiB (one untimed round first, no checks inside
  * the timing). Rank 0 prints "verified N messages" and one line per timed
- * size, "time SIZE LOOPS HALF_RTT_US"; a failed check prints "bad ..." and
- * aborts the job.
+ * size, "time SIZE LOOPS MEAN MEDIAN" (half round-trips in microseconds);
+ * a failed check prints "bad ..." and aborts the job.
  */
 #include <mpi.h>
 
@@ -76,14 +76,30 @@ static int verified_rounds(unsigned char *buf, unsigned long size, int rank)
     return checked;
 }
 
-/* Half round-trip time in microseconds over loops round trips. */
-static double timed_rounds(unsigned char *buf, unsigned long size, int loops,
-                           int rank)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* loops timed round trips of size bytes after an untimed one: the mean
+ * and the median half round-trip in microseconds. The median, because
+ * TCG guests on a busy host lose the CPU for milliseconds now and then
+ * and a few such rounds dominate the mean. */
+static void timed_rounds(unsigned char *buf, unsigned long size, int loops,
+                         int rank, double *mean, double *median)
 {
     int peer = 1 - rank;
-    double t0 = 0;
+    double *rt = calloc((size_t)loops + 1, sizeof(*rt)), sum = 0;
 
+    if (!rt) {
+        fprintf(stderr, "mpi_vm_pp: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     for (int i = 0; i <= loops; i++) {
+        double t0 = MPI_Wtime();
+
         if (rank == 0) {
             MPI_Send(buf, (int)size, MPI_BYTE, peer, 3, MPI_COMM_WORLD);
             MPI_Recv(buf, (int)size, MPI_BYTE, peer, 3, MPI_COMM_WORLD,
@@ -93,11 +109,16 @@ static double timed_rounds(unsigned char *buf, unsigned long size, int loops,
                      MPI_STATUS_IGNORE);
             MPI_Send(buf, (int)size, MPI_BYTE, peer, 3, MPI_COMM_WORLD);
         }
-        if (i == 0) {
-            t0 = MPI_Wtime(); /* round 0 is the untimed warm-up */
-        }
+        rt[i] = (MPI_Wtime() - t0) / 2.0 * 1e6;
     }
-    return (MPI_Wtime() - t0) / loops / 2.0 * 1e6;
+    /* rt[0] is the untimed warm-up */
+    for (int i = 1; i <= loops; i++) {
+        sum += rt[i];
+    }
+    qsort(rt + 1, (size_t)loops, sizeof(*rt), cmp_double);
+    *mean = sum / loops;
+    *median = rt[1 + loops / 2];
+    free(rt);
 }
 
 int main(int argc, char **argv)
@@ -137,10 +158,13 @@ int main(int argc, char **argv)
         printf("verified %d messages\n", total);
     }
     for (size_t i = 0; i < sizeof(timed) / sizeof(timed[0]); i++) {
-        double us = timed_rounds(buf, timed[i].size, timed[i].loops, rank);
+        double mean, median;
 
+        timed_rounds(buf, timed[i].size, timed[i].loops, rank, &mean,
+                     &median);
         if (rank == 0) {
-            printf("time %lu %d %.2f\n", timed[i].size, timed[i].loops, us);
+            printf("time %lu %d %.2f %.2f\n", timed[i].size, timed[i].loops,
+                   mean, median);
         }
     }
     fflush(stdout);
