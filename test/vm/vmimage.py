@@ -261,9 +261,21 @@ class Initramfs:
             m = m or re.match(r'\s*(/\S+) \(0x', line)
             if not m:
                 continue
-            lib = m.group(m.lastindex)
-            self.add_file(lib, lib)
-            self.add_file(lib, os.path.realpath(lib))
+            self.add_lib(m.group(m.lastindex))
+
+    def add_lib(self, lib):
+        """A system library at the path ldd names and at its real path:
+        one copy at the real path, a symbolic link at the other (Open
+        MPI's libraries would otherwise be in the image twice)."""
+        real = os.path.realpath(lib)
+        self.add_file(lib, real)
+        if real == lib:
+            return
+        full = os.path.join(self.root, lib.lstrip('/'))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(full)
+        os.symlink(real, full)
 
     def add_text(self, dst, text, mode=0o644):
         full = os.path.join(self.root, dst.lstrip('/'))
