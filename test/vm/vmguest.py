@@ -131,8 +131,10 @@ class Guest:
     """One QEMU guest: serial command channel and QMP."""
 
     def __init__(self, session, name, shm=None, net=False, incoming=None,
-                 mem='256M', doorbell=None, hostfwd=None):
+                 mem='256M', doorbell=None, hostfwd=None, qemu_args=()):
         self.session = session
+        # further devices, after the others (e.g. a second NIC)
+        self.qemu_args = list(qemu_args)
         self.name = name
         self.shm = shm
         self.doorbell = doorbell    # (server socket, vectors)
@@ -171,6 +173,7 @@ class Guest:
             argv += ['-chardev', 'socket,path=%s,id=iv' % self.doorbell[0],
                      '-device', 'ivshmem-doorbell,chardev=iv,vectors=%d,'
                      'id=ivsh0' % self.doorbell[1]]
+        argv += self.qemu_args
         if incoming:
             argv += ['-incoming', incoming]
         return argv + shlex.split(os.environ.get('VM_QEMU_ARGS', ''))
