@@ -5,7 +5,7 @@
 # slots taken). The server's reclaim pass must free every slot whose
 # state is no valid state, after which new processes join the segment
 # and talk over ivshmem.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 5
 ivt_server slots 4 -r 50
 SEG=$PSP_IVSHMEM_DEVICE

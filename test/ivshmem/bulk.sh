@@ -5,7 +5,7 @@
 # no room for a bulk area (streams through the ring, says so at
 # PSP_DEBUG=2), and a SIGKILL in the middle of a transfer (the server's
 # reclaim and the survivor give every frame back). Every run --verify.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 22
 
 rows_via() { # FILE TYPE: table rows that went over TYPE
@@ -110,7 +110,7 @@ for _ in $(seq 1500); do
     [ "$(grep -o '"tag": "bulk"' "$TL_DIR/info.json" | wc -l)" -ge 2 ] && break
     tl_nap
 done
-n=$(python3 "$top_srcdir/test/ivshmem/scribble.py" "$seg" "$TL_DIR/info.json" \
+n=$(python3 "$top_srcdir/test/common/scribble.py" "$seg" "$TL_DIR/info.json" \
     --bulk-marks 0xa5 "$TL_PID_h1" 20)
 tap_is "$n" 2 "hostile: both bulk areas' marks overwritten mid-transfer"
 tl_wait_exit h1 60

@@ -10,12 +10,12 @@
 #     signal; the server and an unrelated pair on the same segment go on
 #   checksum off: the transport delivers the changed byte silently; only
 #     the application's own --verify notices
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 12
 # A stopped client misses heartbeats: stay far from its eviction.
 ivt_server csum 8 -T 60000
 export PSP_DEBUG=1
-rp=$top_srcdir/test/ivshmem/ring-pending.py
+rp=$top_srcdir/test/common/ring-pending.py
 
 rings() { # INFO-JSON: the ring allocations' offsets, one a line
     python3 -c 'import json, sys

@@ -10,7 +10,7 @@
 # client talks ivshmem again (not tcp forever); and after the server
 # re-initialised the segment (-t) the old connections fail naming that,
 # and new ones use the new segment.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 15
 # -T 3000: short enough for a test, long against 500 ms heartbeats.
 ivt_server evict 4 -T 3000

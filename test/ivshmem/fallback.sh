@@ -4,7 +4,7 @@
 # refuse cleanly and fall back to tcp (no device, another segment, no room
 # for a ring), and a client killed with SIGKILL mid-stream: the server
 # survives, serves the next client, and every frame comes back.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 12
 
 ivt_server a 4

@@ -5,7 +5,7 @@
 # and so is the answer: the receiver sees its producer's position ahead
 # of an empty chunk header and fails the connection with a clear error
 # after PSP_SHM_STALL_MS, no hang; another shm connection keeps going.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 6
 PSP_IVSHMEM=0 PSP_SHM=90 PSP_DEBUG=1 PSP_SHM_STALL_MS=300
 export PSP_IVSHMEM PSP_SHM PSP_DEBUG PSP_SHM_STALL_MS
@@ -20,7 +20,7 @@ ivt_pp_server srv
 # The scribbler starts the victim client itself (a parent may write into
 # its memory) and zeros until it exits (bounded): a hit needs a message
 # waiting to be read.
-set -- $(python3 "$top_srcdir/test/ivshmem/scribble.py" --zero-headers-shm \
+set -- $(python3 "$top_srcdir/test/common/scribble.py" --zero-headers-shm \
     30 "$TL_DIR/c.out" "$pp" --minsize 0 --maxsize 0 --loops 1000000000 \
     "$addr")
 tap_is "$1" 2 "zeros written into the victim connection's chunk headers"

@@ -10,7 +10,7 @@
 # each other for ever; the receiver must see its producer's position
 # ahead of an empty chunk header and fail the connection with a clear
 # error, while another connection on the same segment keeps working.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tap_plan 15
 ivt_server hostile 4
 export PSP_DEBUG=1
@@ -41,7 +41,7 @@ for byte in 0xff 0xa5; do
         [ "$(rings "$TL_DIR/info.json")" -ge 2 ] && break
         tl_nap
     done
-    rings=$(python3 "$top_srcdir/test/ivshmem/scribble.py" \
+    rings=$(python3 "$top_srcdir/test/common/scribble.py" \
         "$PSP_IVSHMEM_DEVICE" "$TL_DIR/info.json" $byte)
     tap_is "$rings" 2 "round $n: both rings overwritten with $byte"
     tl_wait_exit "c$n" 60
@@ -82,7 +82,7 @@ sys.exit(not any(a["tag"] == "ring" and a["slot"] in s
     tl_nap
 done
 # Until c4 exits (bounded): a hit needs a message waiting to be read.
-rings=$(python3 "$top_srcdir/test/ivshmem/scribble.py" \
+rings=$(python3 "$top_srcdir/test/common/scribble.py" \
     "$PSP_IVSHMEM_DEVICE" "$TL_DIR/info.json" --zero-headers \
     "$TL_PID_c4" 30)
 tap_is "$rings" 1 "round 3: zeros written into the victim's chunk headers"

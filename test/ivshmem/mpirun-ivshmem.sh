@@ -5,7 +5,7 @@
 # from every root and barriers (test/common/mesh.c through
 # test/core/mesh_test); blocking connects and on demand. Afterwards every
 # frame is back in the segment.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 NP=4
 CHECKS="mesh types alltoall bcast barrier"
 prog=$top_builddir/test/core/mesh_test
