@@ -1,7 +1,7 @@
 /*
  * test_e2e.c -- single-process end-to-end checks of libpscom: loop and tcp
  * connections between sockets of this process (the multi-process battery
- * lives in test/core).
+ * is battery.c, beside it).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -3,7 +3,7 @@
 # PSP_PLUGINDIR, refusals logged at PSP_DEBUG=2 (into PSP_DEBUG_OUT).
 # With "disabled": PSP_TESTPLUG=0 turns it off.
 set -u
-b=${top_builddir:?}/test/unit-core
+b=${top_builddir:?}/test/core
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pscom-plugin.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 if [ ! -f "$b/.libs/libpscom4testplug.so" ]; then
