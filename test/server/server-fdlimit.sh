@@ -9,7 +9,7 @@
 . "$top_srcdir/test/common/host.sh"
 host_init
 tl_need python3 prlimit
-CLIENT="$top_srcdir/test/host/ivsrv_client.py"
+CLIENT="$top_srcdir/test/server/ivsrv_client.py"
 HOLDERS=3
 tap_plan 6
 

@@ -6,7 +6,7 @@
 . "$top_srcdir/test/common/lib.sh"
 . "$top_srcdir/test/common/host.sh"
 host_init
-OWNER="$(tl_builddir)/test/host/seg_owner"
+OWNER="$(tl_builddir)/test/shmseg/seg_owner"
 INFO=$(host_info)
 tap_plan 11
 

@@ -55,7 +55,7 @@ tap_ok "uio without map1 size rejected with reason" \
     grep -q "uio2: rejected: no uio map1 size" "$T/err"
 tap_ok "peer id read from the IVPosition register" \
     grep -q '"peer_id": 7,' "$T/out"
-PSP_IVSHMEM_DEVICE="$T/dev/uio3" "$(tl_builddir)/test/host/seg_owner" \
+PSP_IVSHMEM_DEVICE="$T/dev/uio3" "$(tl_builddir)/test/shmseg/seg_owner" \
     -N 5:1 >/dev/null
 tap_is "$(od -An -tx4 -j12 -N4 "$T/dev/uio3" | tr -d ' ')" 00050001 \
     "doorbell write: peer 5 vector 1 in the Doorbell register"

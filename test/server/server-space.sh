@@ -10,7 +10,7 @@
 host_init
 tl_need mount umount
 SRV=$(host_server)
-OWNER="$(tl_builddir)/test/host/seg_owner"
+OWNER="$(tl_builddir)/test/shmseg/seg_owner"
 MNT="$TL_DIR/small"
 trap 'umount "$MNT" 2>/dev/null; host_cleanup' EXIT
 trap 'umount "$MNT" 2>/dev/null; host_cleanup; exit 1' INT TERM HUP

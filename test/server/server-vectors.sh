@@ -10,7 +10,7 @@
 . "$top_srcdir/test/common/host.sh"
 host_init
 tl_need qemu-system-x86_64 python3
-CLIENT="$top_srcdir/test/host/ivsrv_client.py"
+CLIENT="$top_srcdir/test/server/ivsrv_client.py"
 GUESTS=8
 NV=64
 tap_plan 6

@@ -1,4 +1,4 @@
-/* seg_owner -- a segment participant for the host tests: finds the
+/* seg_owner -- a segment participant for the shmseg and server tests: finds the
  * segment like the plugin does (PSP_IVSHMEM_DEVICE...), joins, allocates,
  * says so on stdout, then heartbeats until evicted (exit 3) or told to
  * stop (SIGTERM: leave cleanly, exit 0).
