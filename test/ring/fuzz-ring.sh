@@ -5,7 +5,7 @@
 # Other rooms run their libFuzzer targets through this script by setting
 # FUZZ_NAME (program), FUZZ_WHAT (test text), FUZZ_SOURCES (clang
 # arguments: -I flags and sources) and FUZZ_CORPUS (seed directory);
-# test/ivshmem/fuzz-msg.sh does.
+# test/pscom4ivshmem/fuzz-msg.sh does.
 set -u
 : "${top_srcdir:?top_srcdir must be set (make check sets it)}"
 src="$top_srcdir/test/ring"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the fuzz seeds for fuzz_msg.c into the directory given (the
-checked-in test/ivshmem/msg-corpus was made with it)."""
+checked-in test/pscom4ivshmem/msg-corpus was made with it)."""
 import os
 import struct
 import sys

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Zeros into the chunk headers of one shm transport connection while it
 # streams (a buggy or hostile process writing into the connection's
-# object): the ring link is the one ivshmem uses (hostile.sh round 3),
+# object): the ring link is the one ivshmem uses
+# (test/pscom4ivshmem/hostile.sh round 3),
 # and so is the answer: the receiver sees its producer's position ahead
 # of an empty chunk header and fails the connection with a clear error
 # after PSP_SHM_STALL_MS, no hang; another shm connection keeps going.
