@@ -7,8 +7,9 @@ b=${top_builddir:?}/test/core
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pscom-plugin.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 if [ ! -f "$b/.libs/libpscom4testplug.so" ]; then
-    echo "1..1"
-    echo "not ok 1 - $b/.libs/libpscom4testplug.so was not built"
+    . "$top_srcdir/test/common/tap.sh"
+    tap_plan 1
+    tap_result 1 "$b/.libs/libpscom4testplug.so was not built"
     exit 1
 fi
 PSP_PLUGINDIR="$b/.libs" PSP_DEBUG=2 PSP_DEBUG_OUT="$tmp/debug.log"

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "shmseg/shmseg.h"
+#include "tap.h"
 
 #define SEG_SIZE (1u << 20) /* ~250 frames: contention and ENOSPC */
 #define MAX_HELD 24
@@ -156,17 +157,8 @@ static void on_reclaim(void *arg, const struct shmseg_part_info *who,
                        enum shmseg_death why, long frames)
 {
     count_reclaims++;
-    printf("# reclaimed %ld frames of slot %u (%s)\n", frames, who->slot,
+    tap_diag("reclaimed %ld frames of slot %u (%s)", frames, who->slot,
            why == SHMSEG_DEATH_PID ? "pid gone" : "timeout");
-}
-
-static int tn;
-static int failed;
-
-static void ok(bool cond, const char *what)
-{
-    printf("%sok %d - %s\n", cond ? "" : "not ", ++tn, what);
-    failed |= !cond;
 }
 
 int main(int argc, char **argv)
@@ -187,15 +179,14 @@ int main(int argc, char **argv)
                 "usage: stress [WORKERS<=32 [ITERS [KILLS<WORKERS]]]\n");
         return 2;
     }
-    printf("1..6\n");
+    tap_plan(6);
     mem = mmap(NULL, SEG_SIZE, PROT_READ | PROT_WRITE,
                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     rep = mmap(NULL, sizeof(*rep) * MAX_WORKERS, PROT_READ | PROT_WRITE,
                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED || rep == MAP_FAILED ||
         shmseg_format(&seg, mem, SEG_SIZE, NULL) < 0) {
-        printf("Bail out! cannot set up the segment\n");
-        return 1;
+        tap_bail("cannot set up the segment");
     }
     memset(rep, 0, sizeof(*rep) * MAX_WORKERS);
     shmseg_monitor_init(&mon, &seg, 3600000, true);
@@ -241,17 +232,17 @@ int main(int argc, char **argv)
             held += atomic_load(&rep[i].held_frames);
         }
     }
-    printf("# %d workers, %llu iterations in all, %llu ENOSPC, %d killed\n",
+    tap_diag("%d workers, %llu iterations in all, %llu ENOSPC, %d killed",
            nw, (unsigned long long)total_it, (unsigned long long)nospc,
            kills);
-    ok(viol == 0, "no canary overwritten: live allocations never overlap");
-    ok(bad == 0, "no unexpected error code; double frees refused");
-    ok(count_reclaims == kills, "every SIGKILLed worker was reclaimed");
+    tap_ok(viol == 0, "no canary overwritten: live allocations never overlap");
+    tap_ok(bad == 0, "no unexpected error code; double frees refused");
+    tap_ok(count_reclaims == kills, "every SIGKILLed worker was reclaimed");
     shmseg_walk(&seg, NULL, NULL, &u);
-    printf("# used %u, free %u, stale %u, bad %u, held by live %llu\n",
+    tap_diag("used %u, free %u, stale %u, bad %u, held by live %llu",
            u.used_frames, u.free_frames, u.stale_frames, u.bad_frames,
            (unsigned long long)held);
-    ok(u.used_frames == held && u.stale_frames == 0 && u.bad_frames == 0,
+    tap_ok(u.used_frames == held && u.stale_frames == 0 && u.bad_frames == 0,
        "every used frame belongs to a live worker, nothing stale");
     for (int i = kills; i < nw; i++) {
         int st;
@@ -260,8 +251,8 @@ int main(int argc, char **argv)
         waitpid(pids[i], &st, 0);
         clean += WIFEXITED(st) && WEXITSTATUS(st) == 0;
     }
-    ok(clean == nw - kills, "surviving workers leave, freeing what they held");
+    tap_ok(clean == nw - kills, "surviving workers leave, freeing what they held");
     shmseg_walk(&seg, NULL, NULL, &u);
-    ok(u.free_frames == seg.frame_count, "all frames free at the end");
-    return failed;
+    tap_ok(u.free_frames == seg.frame_count, "all frames free at the end");
+    return tap_exit_status();
 }
