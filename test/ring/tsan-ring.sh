@@ -19,7 +19,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tsan-ring.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 
 if "$CLANG" -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=thread -pthread \
-        -I"$lib" -I"$src" "$src/tsan_ring.c" "$src/ring_test_util.c" \
+        -I"$lib" -I"$src" -I"$top_srcdir/test/common" "$src/tsan_ring.c" \
+        "$src/ring_test_util.c" "$top_srcdir/test/common/tap.c" \
         "$lib/ring_init.c" "$lib/ring_producer.c" "$lib/ring_consumer.c" \
         -o "$work/tsan_ring" >"$work/build.log" 2>&1; then
     tap_result 0 "build tsan_ring with $CLANG -fsanitize=thread"
