@@ -75,7 +75,7 @@ extern "C" {
  * does not watch it and the plugin reports EOF with pscom_con_error(). */
 #define PSCOM_PLUGIN_F_OWNS_FD 0x1
 
-/** Private con type of the test-only plugin in test/unit-core: it reuses
+/** Private con type of the test-only plugin in test/core: it reuses
  * the otherwise unused VELO value, so pscom_con_type_str() says "velo". */
 #define PSCOM_CON_TYPE_TESTPLUG PSCOM_CON_TYPE_VELO
 

@@ -1,7 +1,7 @@
 /*
  * msg.c -- the hand-shake message of the ivshmem plugin: every field the
  * peer sends is checked before it is used (the fuzz target in
- * test/ivshmem drives ivshmem_msg_parse()).
+ * test/pscom4ivshmem drives ivshmem_msg_parse()).
  */
 #include <stdio.h>
 #include <string.h>

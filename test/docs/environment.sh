@@ -8,24 +8,22 @@ set -u
 src=${top_srcdir:?}
 bld=${top_builddir:?}
 doc=$src/doc/environment.md
-n=0; fail=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $*"; }
+. "$top_srcdir/test/common/tap.sh"
 
-[ -f "$doc" ] || { echo "Bail out! $doc is missing"; exit 1; }
+[ -f "$doc" ] || { tap_bail "$doc is missing"; }
 info=$bld/bin/pscom_info
-[ -x "$info" ] || { echo "Bail out! $info is missing (make)"; exit 1; }
+[ -x "$info" ] || { tap_bail "$info is missing (make)"; }
 plugdir=$bld/lib/pscom4ivshmem/.libs/
 [ -f "$plugdir/libpscom4ivshmem.so" ] ||
-    { echo "Bail out! ivshmem plugin not built in $plugdir"; exit 1; }
+    { tap_bail "ivshmem plugin not built in $plugdir"; }
 
 # pscom_info in an environment without PSP_* (so it prints the defaults)
 # but PSP_PLUGINDIR: "  NAME = VALUE [origin]".
 unset $(env | sed -n 's/^\(PSP_[A-Za-z0-9_]*\)=.*/\1/p')
 listed=$(PSP_PLUGINDIR=$plugdir "$info" 2>&1 | sed -n 's/^  \(PSP_[A-Z0-9_]*\) *= *\(.*[^ ]\) *\[\(.*\)\]$/\1\t\2\t\3/p')
-[ -n "$listed" ] || { echo "Bail out! pscom_info listed no variables"; exit 1; }
+[ -n "$listed" ] || { tap_bail "pscom_info listed no variables"; }
 echo "$listed" | grep -q '^PSP_IVSHMEM_' ||
-    notok "pscom_info lists the plugin's PSP_IVSHMEM_* variables"
+    tap_result 1 "pscom_info lists the plugin's PSP_IVSHMEM_* variables"
 
 # The doc's rows: "| `NAME` | `DEFAULT` or (empty) | ...".
 rows=$(sed -n 's/^| `\(PSP_[A-Z0-9_]*\)` | \([^|]*\) |.*/\1\t\2/p' "$doc" |
@@ -35,30 +33,30 @@ while IFS=$'\t' read -r name value origin; do
     value=${value#\"}; value=${value%\"}
     row=$(printf '%s\n' "$rows" | awk -F'\t' -v v="$name" '$1 == v')
     if [ -z "$row" ]; then
-        notok "doc/environment.md has a row for $name"
+        tap_result 1 "doc/environment.md has a row for $name"
     elif [ "$origin" != default ]; then
-        ok "doc/environment.md has a row for $name (set by this test)"
+        tap_result 0 "doc/environment.md has a row for $name (set by this test)"
     elif [ "$(printf '%s' "$row" | cut -f2)" = "$value" ]; then
-        ok "doc/environment.md: $name default '$value'"
+        tap_result 0 "doc/environment.md: $name default '$value'"
     else
-        notok "doc/environment.md: $name default '$(printf '%s' "$row" | cut -f2)', pscom_info says '$value'"
+        tap_result 1 "doc/environment.md: $name default '$(printf '%s' "$row" | cut -f2)', pscom_info says '$value'"
     fi
 done <<<"$listed"
 
 names=$(echo "$listed" | cut -f1)
 for v in $(printf '%s\n' "$rows" | cut -f1); do
-    if grep -qxF -- "$v" <<<"$names"; then ok "$v (documented) is read by the library"
-    else notok "$v (documented) is read by the library"; fi
+    if grep -qxF -- "$v" <<<"$names"; then tap_result 0 "$v (documented) is read by the library"
+    else tap_result 1 "$v (documented) is read by the library"; fi
 done
 
 # Names the code reads directly (getenv in lib/shmseg, the plugin).
 for v in $(grep -rhoE '"PSP_[A-Z0-9_]+' "$src/lib" | tr -d '"' | sort -u); do
     if printf '%s\n' "$rows" | cut -f1 | grep -qxF -- "$v"; then
-        ok "lib/ reads $v: documented"
+        tap_result 0 "lib/ reads $v: documented"
     else
-        notok "lib/ reads $v: documented in doc/environment.md"
+        tap_result 1 "lib/ reads $v: documented in doc/environment.md"
     fi
 done
 
-echo "1..$n"
-exit $fail
+tap_plan "$TAP_N"
+exit "$(tap_status)"

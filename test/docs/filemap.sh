@@ -5,13 +5,11 @@
 # directory of lib/ and vendor/, and bin, bench, test, doc and scripts.
 set -u
 src=${top_srcdir:?}
-n=0; fail=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $*"; }
+. "$top_srcdir/test/common/tap.sh"
 
 priv=$src/lib/core/pscom_priv.h
 hacking=$src/HACKING.md
-[ -f "$priv" ] && [ -f "$hacking" ] || { echo "Bail out! $priv or $hacking missing"; exit 1; }
+[ -f "$priv" ] && [ -f "$hacking" ] || { tap_bail "$priv or $hacking missing"; }
 
 # The header comment: everything before its closing " */".
 map=$(sed -n '1,/^ \*\//p' "$priv")
@@ -23,16 +21,16 @@ for f in "$src"/lib/core/*.c "$src"/lib/core/*.h; do
         # shellcheck disable=SC2254
         case $b in $pat) hit=1; break ;; esac
     done
-    if [ -n "$hit" ]; then ok "pscom_priv.h's map names lib/core/$b"
-    else notok "pscom_priv.h's map names lib/core/$b"; fi
+    if [ -n "$hit" ]; then tap_result 0 "pscom_priv.h's map names lib/core/$b"
+    else tap_result 1 "pscom_priv.h's map names lib/core/$b"; fi
 done
 
 rooms=$(sed -n '/^## Rooms/,/^## /p' "$hacking" | grep '^|')
 dirs=$(cd "$src" && ls -d lib/*/ vendor/*/ | sed 's:/$::')
 for d in $dirs bin bench test doc scripts; do
-    if printf '%s\n' "$rooms" | grep -qF -- "\`$d/"; then ok "HACKING.md's rooms table has $d/"
-    else notok "HACKING.md's rooms table has $d/"; fi
+    if printf '%s\n' "$rooms" | grep -qF -- "\`$d/"; then tap_result 0 "HACKING.md's rooms table has $d/"
+    else tap_result 1 "HACKING.md's rooms table has $d/"; fi
 done
 
-echo "1..$n"
-exit $fail
+tap_plan "$TAP_N"
+exit "$(tap_status)"

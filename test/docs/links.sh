@@ -6,7 +6,8 @@
 # code (`doc/x.md`, `vendor/ivshmem/README.md`) count as links too.
 set -u
 src=${top_srcdir:?}
-command -v python3 >/dev/null || { echo "Bail out! python3 is missing (scripts/deps.sh)"; exit 1; }
+. "$src/test/common/tap.sh"
+command -v python3 >/dev/null || { tap_bail "python3 is missing (scripts/deps.sh)"; }
 exec python3 - "$src" <<'PY'
 import os, re, sys
 

@@ -7,34 +7,32 @@
 set -u
 src=${top_srcdir:?}
 readme=$src/README.md
-n=0; fail=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $*"; }
+. "$top_srcdir/test/common/tap.sh"
 
-[ -f "$readme" ] || { echo "Bail out! $readme is missing"; exit 1; }
+[ -f "$readme" ] || { tap_bail "$readme is missing"; }
 
-if grep -qF -- '(doc/environment.md)' "$readme"; then ok "README links doc/environment.md"
-else notok "README links doc/environment.md"; fi
+if grep -qF -- '(doc/environment.md)' "$readme"; then tap_result 0 "README links doc/environment.md"
+else tap_result 1 "README links doc/environment.md"; fi
 
 # Programs: every *_PROGRAMS entry in bin/ and vendor/ivshmem/server.
 progs=$(sed -n 's/^\(s\?bin\)_PROGRAMS *+\?= *//p' \
         "$src/bin/Makefile.am" "$src/vendor/ivshmem/server/Makefile.am" | tr ' ' '\n' | grep -v '^$' | sort -u)
 for p in $progs; do
     # automake names: pscom_pp, ivshmem-server ...
-    if grep -qF -- "$p" "$readme"; then ok "README names program $p"
-    else notok "README names program $p"; fi
+    if grep -qF -- "$p" "$readme"; then tap_result 0 "README names program $p"
+    else tap_result 1 "README names program $p"; fi
 done
 
 cmd=$(grep -vE '^\s*(#|$|set |cd |export )' "$src/.ci/run" | head -n 1)
-if grep -qF -- "$cmd" "$readme"; then ok "README names the CI test command ($cmd)"
-else notok "README names the CI test command ($cmd)"; fi
+if grep -qF -- "$cmd" "$readme"; then tap_result 0 "README names the CI test command ($cmd)"
+else tap_result 1 "README names the CI test command ($cmd)"; fi
 
 for form in './scripts/demo.sh' \
     'mpirun -np 8 -x PSP_IVSHMEM=1 --mca pml cm --mca mtl pscom ./app' \
     'OMPI_MCA_pml=cm OMPI_MCA_mtl=pscom mpirun -np 8 -x PSP_IVSHMEM=1 ./app'; do
-    if grep -qF -- "$form" "$readme"; then ok "README names '$form'"
-    else notok "README names '$form'"; fi
+    if grep -qF -- "$form" "$readme"; then tap_result 0 "README names '$form'"
+    else tap_result 1 "README names '$form'"; fi
 done
 
-echo "1..$n"
-exit $fail
+tap_plan "$TAP_N"
+exit "$(tap_status)"

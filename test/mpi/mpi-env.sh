@@ -22,7 +22,7 @@
 #   mpi_relay LABEL   re-emit the TAP lines of $TL_DIR/LABEL.out, prefixed
 #                     with LABEL, plus a result that all planned ran
 #   mpi_diag LABEL    the tails of LABEL's output as TAP comments
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 tl_need mpirun ompi_info
 MPI_SEM=$top_builddir/test/mpi/mpi_sem
 MPI_STREAM=$top_builddir/test/mpi/mpi_stream

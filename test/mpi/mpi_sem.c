@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "pattern.h"
+#include "tap.h"
 
 static int rank, nprocs;
 static int big;
@@ -38,8 +39,7 @@ static int fail(const char *what, ...)
     va_start(ap, what);
     vsnprintf(msg, sizeof(msg), what, ap);
     va_end(ap);
-    printf("# rank %d: %s\n", rank, msg);
-    fflush(stdout);
+    tap_diag("rank %d: %s", rank, msg);
     return 1;
 }
 
@@ -1130,10 +1130,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (rank == 0) {
-        printf("1..%d\n", planned);
-        fflush(stdout);
+        tap_plan(planned);
     }
-    int n = 0;
     for (size_t i = 0; i < NCASES; i++) {
         int mine, all;
 
@@ -1143,11 +1141,9 @@ int main(int argc, char **argv)
         }
         mine = cases[i].fn();
         MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        n++;
         if (rank == 0) {
-            printf("%s %d - %s: %s (%d ranks)\n", all ? "not ok" : "ok", n,
-                   cases[i].name, cases[i].what, nprocs);
-            fflush(stdout);
+            tap_ok(!all, "%s: %s (%d ranks)", cases[i].name, cases[i].what,
+                   nprocs);
         }
         failed |= all;
     }

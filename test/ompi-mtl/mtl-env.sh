@@ -19,7 +19,7 @@ MTL_CHECKS=17
 
 mtl_init() { # TRANSPORT
     if [ "$1" = ivshmem ]; then
-        . "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+        . "$top_srcdir/test/common/ivshmem-env.sh"
     else
         . "$top_srcdir/test/common/tap.sh"
         . "$top_srcdir/test/common/lib.sh"

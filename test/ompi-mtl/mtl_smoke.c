@@ -25,7 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static int rank, np, tap_n, failed;
+#include "tap.h"
+
+static int rank, np, failed;
 
 #define CHECK(cond)                                                         \
     do {                                                                    \
@@ -42,8 +44,7 @@ static void report(const char *name, int ok)
 
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
     if (rank == 0) {
-        printf("%s %d - %s\n", all ? "ok" : "not ok", ++tap_n, name);
-        fflush(stdout);
+        tap_ok(all, "%s", name);
     }
     failed |= !all;
 }
@@ -678,13 +679,14 @@ int main(int argc, char **argv)
     }
     if (np < 2) {
         if (rank == 0) {
+            /* Not tap_bail(): every rank still finalizes. */
             printf("Bail out! needs 2 or more ranks\n");
         }
         MPI_Finalize();
         return 1;
     }
     if (rank == 0) {
-        printf("1..17\n");
+        tap_plan(17);
     }
     report("sizes 0 B .. 64 MiB, blocking and non-blocking", check_sizes());
     report("synchronous send completes after the match", check_ssend());

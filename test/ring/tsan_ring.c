@@ -10,6 +10,7 @@
  */
 #include "ring.h"
 #include "ring_test_util.h"
+#include "tap.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -75,19 +76,19 @@ int main(int argc, char **argv)
     a.len = ring_region_size(data);
     a.failed = 0;
     a.base = rt_alloc(a.len);
-    printf("1..1\n");
+    tap_plan(1);
     if (a.len == 0 || ring_init(a.base, a.len) != 0) {
-        printf("not ok 1 - ring of %zu data bytes\n", data);
+        tap_ok(0, "ring of %zu data bytes", data);
         return 1;
     }
     struct ring_consumer c;
     if (ring_attach_consumer(&c, a.base, a.len) != 0) {
-        printf("not ok 1 - attach\n");
+        tap_ok(0, "attach");
         return 1;
     }
     pthread_t t;
     if (pthread_create(&t, NULL, producer, &a) != 0) {
-        printf("not ok 1 - pthread_create\n");
+        tap_ok(0, "pthread_create");
         return 1;
     }
     uint64_t rng = 0x2222ULL;
@@ -122,10 +123,10 @@ int main(int argc, char **argv)
     }
     free(a.base);
     if (bad != NULL) {
-        printf("not ok 1 - %s at byte %llu\n", bad, (unsigned long long)pos);
+        tap_ok(0, "%s at byte %llu", bad, (unsigned long long)pos);
         return 1;
     }
-    printf("ok 1 - %llu bytes through a %zu-byte ring, two threads\n",
+    tap_ok(1, "%llu bytes through a %zu-byte ring, two threads",
            (unsigned long long)a.total, data);
     return 0;
 }

@@ -37,10 +37,10 @@
 # scribbled peer must give an error, which is the point.
 #
 # SOAK_SEED repeats a run's random choices (printed at the start).
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 st=$top_builddir/test/suspend/susp_stream
 mig=$top_builddir/bin/pscom-migrate
-rp=$top_srcdir/test/ivshmem/ring-pending.py
+rp=$top_srcdir/test/common/ring-pending.py
 [ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
 tl_need mosquitto mosquitto_sub
 tap_plan 8

@@ -7,7 +7,7 @@
 # is not migrating): it follows passively, its sends wait, it finishes.
 # Then a connection set up while the process is suspended: it is
 # suspended as soon as it is up, and resumed with the process.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 . "$top_srcdir/test/suspend/stream-pair.sh"
 st=$top_builddir/test/suspend/susp_stream
 mig=$top_builddir/bin/pscom-migrate

@@ -7,7 +7,7 @@
 # re-probes the device, finds the new segment, the peer still sees the
 # old one: not co-located, so the connection comes back over tcp -- and
 # every message still arrives exactly once and in order.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 . "$top_srcdir/test/suspend/stream-pair.sh"
 st=$top_builddir/test/suspend/susp_stream
 mig=$top_builddir/bin/pscom-migrate

@@ -8,7 +8,7 @@
 # consumer). Then the peer continues (SIGCONT): the interrupted suspend
 # exchange ends, the connection comes back over ivshmem and every message
 # arrives once and in order. First with PSP_SIGSUSPEND, then over MQTT.
-. "$top_srcdir/test/ivshmem/ivshmem-env.sh"
+. "$top_srcdir/test/common/ivshmem-env.sh"
 st=$top_builddir/test/suspend/susp_stream
 mig=$top_builddir/bin/pscom-migrate
 [ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"

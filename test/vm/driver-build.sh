@@ -5,19 +5,17 @@
 # vermagic of that kernel, GPL licence, the ivshmem PCI alias.
 set -u
 : "${top_srcdir:?run through make check}"
-echo "1..5"
+. "$top_srcdir/test/common/tap.sh"
+tap_plan 5
 vmlib="$top_srcdir/test/vm/vmlib.py"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/driver-build.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-fail=0
-ok() { echo "ok $1 - $2"; }
-notok() { echo "not ok $1 - $2"; fail=1; }
 
 if rel=$(python3 "$vmlib" kernel-release 2>"$tmp/err"); then
     kver=${rel%% *}
-    ok 1 "guest kernel headers: $rel"
+    tap_result 0 "guest kernel headers: $rel"
 else
-    notok 1 "linux-headers-amd64 (scripts/deps.sh installs it)"
+    tap_result 1 "linux-headers-amd64 (scripts/deps.sh installs it)"
     sed 's/^/# /' "$tmp/err"
     kver=none
 fi
@@ -34,9 +32,9 @@ chmod u+w "$tmp/drv"/*
 unset MAKEFLAGS MFLAGS MAKELEVEL
 if make -C "$tmp/drv" KDIR="/usr/src/linux-headers-$kver" \
         >"$tmp/build.log" 2>&1 && [ -f "$tmp/drv/uio_ivshmem.ko" ]; then
-    ok 2 "uio_ivshmem.ko builds against linux-headers-$kver"
+    tap_result 0 "uio_ivshmem.ko builds against linux-headers-$kver"
 else
-    notok 2 "uio_ivshmem.ko builds against linux-headers-$kver"
+    tap_result 1 "uio_ivshmem.ko builds against linux-headers-$kver"
     sed 's/^/# /' "$tmp/build.log"
 fi
 
@@ -44,10 +42,10 @@ fi
 # modpost's ("WARNING: modpost: ...").
 if grep -E ': (warning|error):|WARNING: modpost' "$tmp/build.log" \
         >"$tmp/warn"; then
-    notok 3 "no compiler warnings"
+    tap_result 1 "no compiler warnings"
     sed 's/^/# /' "$tmp/warn"
 else
-    ok 3 "no compiler warnings"
+    tap_result 0 "no compiler warnings"
 fi
 
 info="$tmp/modinfo"
@@ -59,9 +57,9 @@ else
 fi
 if grep -q "^vermagic=$kver " "$info" && grep -q '^license=GPL' "$info" &&
         grep -q '^alias=pci:v00001AF4d00001110sv' "$info"; then
-    ok 4 "modinfo: vermagic $kver, GPL, pci alias 1af4:1110"
+    tap_result 0 "modinfo: vermagic $kver, GPL, pci alias 1af4:1110"
 else
-    notok 4 "modinfo: vermagic $kver, GPL, pci alias 1af4:1110"
+    tap_result 1 "modinfo: vermagic $kver, GPL, pci alias 1af4:1110"
     sed 's/^/# /' "$info"
 fi
 
@@ -70,9 +68,9 @@ fi
 if make -C "$tmp/drv" KDIR="/usr/src/linux-headers-$kver" \
         INSTALL_MOD_PATH="$tmp/root" modules_install >"$tmp/inst.log" 2>&1 &&
         [ -f "$tmp/root/lib/modules/$kver/extra/uio_ivshmem.ko" ]; then
-    ok 5 "modules_install places lib/modules/$kver/extra/uio_ivshmem.ko"
+    tap_result 0 "modules_install places lib/modules/$kver/extra/uio_ivshmem.ko"
 else
-    notok 5 "modules_install places lib/modules/$kver/extra/uio_ivshmem.ko"
+    tap_result 1 "modules_install places lib/modules/$kver/extra/uio_ivshmem.ko"
     sed 's/^/# /' "$tmp/inst.log"
 fi
-exit $fail
+exit "$(tap_status)"

@@ -1,3 +1,0 @@
-#!/bin/sh
-# PSP_TESTPLUG=0 disables the test plugin: connections use tcp.
-exec "${top_srcdir:?}/test/unit-core/test_plugin.sh" disabled
