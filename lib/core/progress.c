@@ -251,6 +251,10 @@ void pscom_run_done(void)
 
 int pscom_precon_run_timers(void);
 
+/* 1 while every started poller is armed (pollers_sleep()): the step
+ * sleeps in epoll instead of polling them. */
+static int pollers_armed;
+
 /* One progress step; spinning: called again at once if nothing happened
  * (see epoll_tick_passed()). */
 static int progress_step(int timeout_ms, int spinning)
@@ -267,7 +271,7 @@ static int progress_step(int timeout_ms, int spinning)
         progressed = 1;
         timeout_ms = 0;
     }
-    if (pscom_g.pollers_active) {
+    if (pscom_g.pollers_active && !pollers_armed) {
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
@@ -386,6 +390,50 @@ static int idle_spin_poll(struct idle_spin *s)
     return s->yielding || pscom_env.sched_yield;
 }
 
+/* Disarm every started poller that can (after a sleep the list may
+ * have changed: pollers of closed connections are gone, new ones were
+ * never armed, and disarming those is harmless). */
+static void pollers_disarm(unsigned int count)
+{
+    pscom_poller_t *p = pscom_g.pollers;
+
+    for (unsigned int i = 0; i < count && p; i++, p = p->next_) {
+        if (p->disarm) {
+            p->disarm(p);
+        }
+    }
+}
+
+/* After PSP_SPIN_US without progress: if every started poller arms its
+ * doorbell, sleep in epoll until a ufd wakes us (a doorbell, a control
+ * socket, a timer), then disarm them all. 1 when it slept. Not with
+ * PSCOM_THREAD_MULTIPLE: another thread would poll (and so sleep on
+ * cond) while the rings are armed, keeping it simple to reason about. */
+static int pollers_sleep(void)
+{
+    pscom_poller_t *p = pscom_g.pollers;
+    unsigned int n = pscom_g.pollers_active;
+    unsigned int armed = 0;
+
+    if (pscom_g.threaded) {
+        return 0;
+    }
+    for (; armed < n && p; armed++, p = p->next_) {
+        if (!p->arm || p->arm(p) != 0) {
+            break;
+        }
+    }
+    if (armed < n) {
+        pollers_disarm(armed);
+        return 0;
+    }
+    pollers_armed = 1;
+    progress_step(-1, 0);
+    pollers_armed = 0;
+    pollers_disarm(pscom_g.pollers_active);
+    return 1;
+}
+
 void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
 {
     uint64_t spin_start = 0;
@@ -415,6 +463,10 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
                     sched_yield();
                 }
                 pscom_lock();
+            } else if (idle.yielding && pollers_sleep()) {
+                /* Woken: poll for PSP_SPIN_US again before the next
+                 * sleep (the answer to what woke us comes soon). */
+                idle_spin_reset(&idle);
             } else if (yield) {
                 sched_yield();
             }

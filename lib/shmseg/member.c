@@ -42,6 +42,7 @@ int shmseg_join(struct shmseg *seg, struct shmseg_member *m,
             continue;
         }
         memset(p->label, 0, sizeof(p->label));
+        atomic_store_explicit(&p->doorbell, 0, memory_order_relaxed);
         if (label) {
             strncpy(p->label, label, sizeof(p->label) - 1);
         }
@@ -123,4 +124,46 @@ long shmseg_leave(struct shmseg_member *m)
         return -SHMSEG_EEVICTED;
     }
     return n;
+}
+
+int shmseg_member_set_doorbell(struct shmseg_member *m, int peer,
+                               unsigned vector)
+{
+    uint64_t word = 0;
+
+    if (!m || !m->seg || peer > (int)SHMSEG_DOORBELL_MASK16 ||
+        vector > SHMSEG_DOORBELL_MASK16) {
+        return -SHMSEG_EINVAL;
+    }
+    if (shmseg_member_valid(m) < 0) {
+        return -SHMSEG_EEVICTED;
+    }
+    if (peer >= 0) {
+        word = SHMSEG_DOORBELL_TAG << SHMSEG_DOORBELL_TAG_SHIFT |
+               (uint64_t)peer << SHMSEG_DOORBELL_PEER_SHIFT | vector;
+    }
+    /* Release: a peer that reads the word reads our slot as it is now. */
+    atomic_store_explicit(&part_at(m->seg, m->slot)->doorbell, word,
+                          memory_order_release);
+    return 0;
+}
+
+int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
+                          uint16_t *peer, uint16_t *vector)
+{
+    uint32_t slot = shmseg_owner_slot(owner);
+    uint64_t word;
+
+    if (!seg || slot >= seg->part_count || !shmseg_owner_is_live(seg, owner)) {
+        return -1;
+    }
+    word = atomic_load_explicit(&part_at(seg, slot)->doorbell,
+                                memory_order_acquire);
+    if (word >> SHMSEG_DOORBELL_TAG_SHIFT != SHMSEG_DOORBELL_TAG ||
+        (word >> 32 & SHMSEG_DOORBELL_MASK16) != 0) {
+        return -1;
+    }
+    *peer = (uint16_t)(word >> SHMSEG_DOORBELL_PEER_SHIFT);
+    *vector = (uint16_t)word;
+    return 0;
 }
