@@ -255,6 +255,12 @@ int pscom_precon_run_timers(void);
  * sleeps in epoll instead of polling them. */
 static int pollers_armed;
 
+/* The longest such sleep: the transports' health checks (a peer evicted
+ * from the segment, a guest whose device was unplugged while its
+ * control socket stays open) run on their polls, so a sleeper polls at
+ * least this often. One wake-up a second costs nothing measurable. */
+#define POLLERS_SLEEP_MAX_MS 1000
+
 /* One progress step; spinning: called again at once if nothing happened
  * (see epoll_tick_passed()). */
 static int progress_step(int timeout_ms, int spinning)
@@ -428,7 +434,7 @@ static int pollers_sleep(void)
         return 0;
     }
     pollers_armed = 1;
-    progress_step(-1, 0);
+    progress_step(POLLERS_SLEEP_MAX_MS, 0);
     pollers_armed = 0;
     pollers_disarm(pscom_g.pollers_active);
     return 1;

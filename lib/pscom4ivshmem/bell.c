@@ -13,11 +13,22 @@
  *
  * Later peers (and departures) arrive as further messages on the socket:
  * we read them when a connection needs a peer we do not know yet.
+ *
+ * Guests (a doorbell device bound by uio_ivshmem with MSI-X): the peer
+ * id is the device's IVPosition; each process of the VM claims one
+ * vector in the participant table (the lowest no other live process of
+ * this peer id holds; with more processes than vectors the rest poll,
+ * said at PSP_DEBUG=2), sleeps in poll() on its own open /dev/uioN and
+ * rings others through the Doorbell register. The driver counts every
+ * vector as one uio event, so any interrupt wakes every sleeper of the
+ * VM; each looks at its own rings -- the meaning is in the segment.
  */
 #include <endian.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +56,16 @@ struct bell_peer {
 static struct {
     int sock;              /* the server's socket, -1: none */
     int64_t my_id;         /* our peer id, -1 until known */
+    const struct shmseg_device *guest; /* a guest's doorbell device */
+    unsigned guest_vectors;  /* its MSI-X vectors */
+    unsigned my_vec;       /* the vector we own */
     struct bell_peer *peers;
     unsigned npeers, cap;
     pscom_ufd_t ufd;       /* our vector 0 in the core's epoll */
 } bell = {.sock = -1, .my_id = -1, .ufd = {.fd = -1}};
+
+/* Guests: claim rounds before giving up (each lost race costs one). */
+#define BELL_CLAIM_TRIES 8
 
 char *ivshmem_env_doorbell;
 char *ivshmem_env_socket;
@@ -196,14 +213,63 @@ static int bell_drain(int64_t want, int wait_ms)
     return -1;
 }
 
-/* Our own vector 0 rang: drain it; the waiter polls the rings next. */
+/* Our doorbell rang: drain it (an eventfd's counter; a uio node's
+ * event count, read as 4 bytes); the waiter polls the rings next. */
 static void bell_cb(pscom_ufd_t *ufd, uint32_t revents)
 {
     uint64_t cnt;
-    ssize_t n = read(ufd->fd, &cnt, sizeof(cnt));
+    ssize_t n = read(ufd->fd, &cnt, bell.guest ? 4 : sizeof(cnt));
 
     (void)revents;
     (void)n;
+}
+
+/* MSI-X vectors of the uio device at dev->path (/dev/uioN): entries of
+ * its PCI function's msi_irqs directory; 0 without MSI-X. */
+static unsigned guest_vectors(const struct shmseg_device *dev)
+{
+    const char *sys = getenv("PSP_IVSHMEM_SYSFS_ROOT");
+    const char *base = strrchr(dev->path, '/');
+    char path[600];
+    unsigned n = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/class/uio/%s/device/msi_irqs",
+             sys && sys[0] ? sys : "/sys", base ? base + 1 : dev->path);
+    d = opendir(path);
+    if (!d) {
+        return 0;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+/* A guest's doorbell: the uio node to sleep on, BAR 0 to ring with. */
+static int bell_guest(const struct shmseg_device *dev, const char **why)
+{
+    int id;
+
+    if (!dev->regs || dev->irq_fd < 0) {
+        *why = "no doorbell: not a uio device with registers "
+               "(ivshmem-plain, or no uio_ivshmem driver)";
+        return -1;
+    }
+    bell.guest_vectors = guest_vectors(dev);
+    if (bell.guest_vectors == 0) {
+        *why = "no doorbell: the device has no MSI-X vectors (ivshmem-plain)";
+        return -1;
+    }
+    id = shmseg_device_peer_id(dev);
+    if (id < 0 || id == 0xffff) {
+        *why = "no doorbell: no IVPosition";
+        return -1;
+    }
+    bell.guest = dev;
+    bell.my_id = id;
+    return 0;
 }
 
 /* The same object as our mapping? */
@@ -289,6 +355,7 @@ void ivshmem_bell_close(void)
         bell.sock = -1;
     }
     bell.my_id = -1;
+    bell.guest = NULL;
 }
 
 int ivshmem_bell_open(const struct shmseg_device *dev)
@@ -307,22 +374,27 @@ int ivshmem_bell_open(const struct shmseg_device *dev)
         return -1;
     }
     if (!dev->host_local) {
-        why = "guests wait by polling (the uio interrupt is not used yet)";
-        goto err_close;
+        if (bell_guest(dev, &why) < 0) {
+            goto err_close;
+        }
+        bell.ufd.fd = dev->irq_fd;
+    } else {
+        if (bell_connect(dev, &why) < 0) {
+            goto err_close;
+        }
+        me = peer_find(bell.my_id);
+        bell.ufd.fd = me->efd[0];
     }
-    if (bell_connect(dev, &why) < 0) {
-        goto err_close;
-    }
-    me = peer_find(bell.my_id);
-    bell.ufd.fd = me->efd[0];
     bell.ufd.events = POLLIN;
     bell.ufd.cb = bell_cb;
     if (pscom_ufd_add(&bell.ufd) < 0) {
         why = "cannot watch our eventfd";
         goto err_close;
     }
-    pscom_debug(2, "ivshmem: doorbell: peer id %lld vector 0 of %s",
-                (long long)bell.my_id, ivshmem_env_socket);
+    if (!bell.guest) {
+        pscom_debug(2, "ivshmem: doorbell: peer id %lld vector 0 of %s",
+                    (long long)bell.my_id, ivshmem_env_socket);
+    }
     return 0;
 
 err_close:
@@ -337,10 +409,89 @@ int ivshmem_bell_id(void)
     return bell.my_id >= 0 && bell.ufd.registered ? (int)bell.my_id : -1;
 }
 
+/* Vectors of our peer id that other live processes hold: a bit each. */
+static uint64_t vectors_taken(const struct shmseg *seg,
+                              const struct shmseg_member *me, int lower_only)
+{
+    uint64_t taken = 0;
+
+    for (uint32_t s = 0; s < seg->part_count; s++) {
+        uint16_t peer, vec;
+
+        if (s == me->slot || (lower_only && s > me->slot) ||
+            shmseg_slot_doorbell(seg, s, &peer, &vec) < 0 ||
+            peer != bell.my_id || vec >= 64) {
+            continue;
+        }
+        taken |= 1ULL << vec;
+    }
+    return taken;
+}
+
+/* Guests: the lowest vector no other live process of this VM holds,
+ * published in our slot; on a tie the lower slot keeps it and we look
+ * again. 0, or -1 (all taken: we poll). */
+static int claim_vector(struct shmseg_member *me)
+{
+    unsigned nvec = bell.guest_vectors < 64 ? bell.guest_vectors : 64;
+
+    for (int t = 0; t < BELL_CLAIM_TRIES; t++) {
+        uint64_t taken = vectors_taken(me->seg, me, 0);
+        unsigned v = 0;
+
+        while (v < nvec && (taken >> v & 1)) {
+            v++;
+        }
+        if (v == nvec) {
+            pscom_debug(2, "ivshmem: no doorbell: all %u vectors of peer id "
+                           "%lld are held by other processes of this VM: "
+                           "waits poll, yielding after PSP_SPIN_US",
+                        nvec, (long long)bell.my_id);
+            return -1;
+        }
+        shmseg_member_set_doorbell(me, (int)bell.my_id, v);
+        /* Seq_cst: our word before the look at the others' (each of two
+         * claimants sees the other's word, the lower slot wins). */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!(vectors_taken(me->seg, me, 1) >> v & 1)) {
+            bell.my_vec = v;
+            pscom_debug(2, "ivshmem: doorbell: peer id %lld vector %u of "
+                           "%u (uio interrupt)",
+                        (long long)bell.my_id, v, nvec);
+            return 0;
+        }
+        shmseg_member_set_doorbell(me, -1, 0);
+    }
+    pscom_debug(2, "ivshmem: no doorbell: no vector after %d tries: waits "
+                   "poll", BELL_CLAIM_TRIES);
+    return -1;
+}
+
+int ivshmem_bell_publish(struct shmseg_member *me)
+{
+    if (ivshmem_bell_id() < 0) {
+        return -1;
+    }
+    if (!bell.guest) {
+        return shmseg_member_set_doorbell(me, (int)bell.my_id, 0) < 0 ? -1
+                                                                        : 0;
+    }
+    if (claim_vector(me) < 0) {
+        ivshmem_bell_close();
+        return -1;
+    }
+    return 0;
+}
+
 int ivshmem_bell_ring(uint16_t peer, uint16_t vector)
 {
-    struct bell_peer *p = peer_find(peer);
+    struct bell_peer *p;
     uint64_t one = 1;
+
+    if (bell.guest) {
+        return shmseg_device_notify(bell.guest, peer, vector) < 0 ? -1 : 0;
+    }
+    p = peer_find(peer);
 
     if (!p || vector >= p->nvec) {
         /* A peer that joined after our last look: read the socket. */
@@ -356,7 +507,14 @@ int ivshmem_bell_ring(uint16_t peer, uint16_t vector)
 
 int ivshmem_bell_reachable(uint16_t peer, uint16_t vector)
 {
-    struct bell_peer *p = peer_find(peer);
+    struct bell_peer *p;
+
+    if (bell.guest) {
+        /* The device rings any peer id the server knows; one it does
+         * not know is a peer without a doorbell word. */
+        return 1;
+    }
+    p = peer_find(peer);
 
     if (!p || vector >= p->nvec) {
         bell_drain(peer, BELL_WAIT_MS);

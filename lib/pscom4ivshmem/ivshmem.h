@@ -186,8 +186,13 @@ struct shmseg_device;
  * @return 0 with a doorbell, -1 without. */
 int ivshmem_bell_open(const struct shmseg_device *dev);
 
-/** Our peer id when we have a doorbell (vector 0), else -1. */
+/** Our peer id when we have a doorbell, else -1. */
 int ivshmem_bell_id(void);
+
+/** After a join: publish our doorbell in our participant slot (host:
+ * vector 0 of our peer id; guests claim a vector there first, and
+ * without one drop the doorbell and poll). 0, or -1 without. */
+int ivshmem_bell_publish(struct shmseg_member *me);
 
 /** 1 when we can ring (peer, vector): the server gave us its eventfd
  * (waits up to 2 s for a peer that just connected), else 0. */

@@ -177,9 +177,7 @@ static int seg_join(char *reason, size_t reason_len)
     }
     /* How to wake us, for every peer to read (a new membership starts
      * without: publish it again after a re-join). */
-    if (ivshmem_bell_id() >= 0) {
-        shmseg_member_set_doorbell(&me, ivshmem_bell_id(), 0);
-    }
+    ivshmem_bell_publish(&me);
     epoch++;
     return 0;
 }

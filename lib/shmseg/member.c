@@ -148,17 +148,13 @@ int shmseg_member_set_doorbell(struct shmseg_member *m, int peer,
     return 0;
 }
 
-int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
-                          uint16_t *peer, uint16_t *vector)
+/* The doorbell word of a slot, decoded: 0, or -1 without one. */
+static int slot_doorbell(const struct shmseg *seg, uint32_t slot,
+                         uint16_t *peer, uint16_t *vector)
 {
-    uint32_t slot = shmseg_owner_slot(owner);
-    uint64_t word;
+    uint64_t word = atomic_load_explicit(&part_at(seg, slot)->doorbell,
+                                         memory_order_acquire);
 
-    if (!seg || slot >= seg->part_count || !shmseg_owner_is_live(seg, owner)) {
-        return -1;
-    }
-    word = atomic_load_explicit(&part_at(seg, slot)->doorbell,
-                                memory_order_acquire);
     if (word >> SHMSEG_DOORBELL_TAG_SHIFT != SHMSEG_DOORBELL_TAG ||
         (word >> 32 & SHMSEG_DOORBELL_MASK16) != 0) {
         return -1;
@@ -166,4 +162,31 @@ int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
     *peer = (uint16_t)(word >> SHMSEG_DOORBELL_PEER_SHIFT);
     *vector = (uint16_t)word;
     return 0;
+}
+
+int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
+                          uint16_t *peer, uint16_t *vector)
+{
+    uint32_t slot = shmseg_owner_slot(owner);
+
+    if (!seg || slot >= seg->part_count || !shmseg_owner_is_live(seg, owner)) {
+        return -1;
+    }
+    return slot_doorbell(seg, slot, peer, vector);
+}
+
+int shmseg_slot_doorbell(const struct shmseg *seg, uint32_t slot,
+                         uint16_t *peer, uint16_t *vector)
+{
+    uint64_t st;
+
+    if (!seg || slot >= seg->part_count) {
+        return -1;
+    }
+    st = atomic_load_explicit(&part_at(seg, slot)->state,
+                              memory_order_acquire);
+    if ((st >> SHMSEG_PART_STATUS_SHIFT) != SHMSEG_PART_LIVE) {
+        return -1;
+    }
+    return slot_doorbell(seg, slot, peer, vector);
 }

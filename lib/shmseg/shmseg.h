@@ -177,6 +177,11 @@ int shmseg_member_set_doorbell(struct shmseg_member *m, int peer,
 int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
                           uint16_t *peer, uint16_t *vector);
 
+/** The same for whoever holds slot `slot` now (LIVE, any generation):
+ * for a scan of the table (which vectors are taken). 0 or -1. */
+int shmseg_slot_doorbell(const struct shmseg *seg, uint32_t slot,
+                         uint16_t *peer, uint16_t *vector);
+
 /** Join flags. */
 #define SHMSEG_JOIN_HOST_LOCAL 0x1u /**< record getpid(): we run on the host */
 
