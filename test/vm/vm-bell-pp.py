@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Doorbell waits between guests (issue 22): two ivshmem-doorbell guests
+on our ivshmem-server (2 vectors per peer), uio_ivshmem bound with MSI-X.
+pscom_pp between them over ivshmem with PSP_SPIN_US=1 (almost every wait
+sleeps on the uio interrupt and is woken by the peer's Doorbell write),
+every message verified. Then the client stops (SIGSTOP) while the
+server waits for its next message: the server's CPU time over 5 s
+(/proc/PID/stat utime + stime) is under 5 % of one core. Then B's device
+is hot-unplugged while A's server sleeps on it: A's server ends with an
+error instead of sleeping for ever (B's process, running again, loses
+its mapping: it dies of SIGBUS, or its heartbeat stops reaching the
+segment and the server evicts it; either reaches A)."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vmlib  # noqa: E402
+import vmpscom as vp  # noqa: E402
+
+VECTORS = 2
+GUEST_PORT = 5000
+MAXSIZE = 64 * 1024
+ENV = vp.GUEST_ENV + ' PSP_SPIN_US=1'
+
+STEPS = ['ivshmem-server serves a pscom segment with %d vectors' % VECTORS,
+         'guests A and B boot with ivshmem-doorbell, uio_ivshmem binds it',
+         'pscom_pp server in A (doorbell: uio interrupt)',
+         'pscom_pp in B: all sizes verified over ivshmem, both sides '
+         'report a doorbell vector',
+         'A\'s idle waiting server uses < 5 % CPU over 5 s',
+         'B\'s device hot-unplugged while A sleeps on it: A\'s server '
+         'ends with an error, no hang']
+
+
+def cpu_ticks(g, pid):
+    return int(g.check("awk '{ print $14 + $15 }' /proc/%s/stat" % pid))
+
+
+def body(tap, s):
+    with tap.step():
+        vp.require(tap)
+        sock, shm = s.start_server(VECTORS, layout='pscom')
+    with tap.step():
+        a = s.guest('A', doorbell=(sock, VECTORS),
+                    hostfwd={GUEST_PORT: vmlib.free_port()})
+        b = s.guest('B', doorbell=(sock, VECTORS), net=True)
+        vmlib.log('boot A %.2f s, B %.2f s' % (a.wait_boot(), b.wait_boot()))
+        for g in (a, b):
+            g.check('insmod /lib/modules/uio.ko && '
+                    'insmod /lib/modules/uio_ivshmem.ko')
+            g.poll('cat /sys/class/uio/uio0/name 2>/dev/null', 'ivshmem')
+    with tap.step():
+        vp.guest_pp_server(a, GUEST_PORT, env=ENV)
+    with tap.step():
+        b.check('(env %s pscom_pp --verify --json --maxsize %d --loops 20 '
+                '--linger 600 10.0.2.2:%d >/tmp/cli.log 2>/tmp/cli.err; '
+                'echo $? >/tmp/cli.rc) </dev/null >/dev/null 2>&1 &'
+                % (ENV, MAXSIZE, a.hostfwd[GUEST_PORT]))
+        b.poll('grep -c "^lingering" /tmp/cli.log', '1', timeout=300)
+        out = b.check('cat /tmp/cli.log')
+        vp.pp_rows(tap, 0, out, MAXSIZE, ['ivshmem'])
+        for g, f in ((a, '/tmp/pp.err'), (b, '/tmp/cli.err')):
+            _, err = g.run('grep "ivshmem: doorbell\\|no doorbell" %s' % f)
+            vmlib.log('%s: %s' % (g.name, err.strip()))
+            tap.expect('doorbell: peer id' in err and 'uio interrupt' in err,
+                       '%s has no doorbell: %s' % (g.name, err))
+    with tap.step():
+        b.check('kill -STOP $(pidof pscom_pp)')
+        pid = a.check('pidof pscom_pp')
+        hz = int(a.check('getconf CLK_TCK 2>/dev/null || echo 100'))
+        t0 = cpu_ticks(a, pid)
+        time.sleep(5)  # the measurement interval
+        t1 = cpu_ticks(a, pid)
+        pct = (t1 - t0) * 100.0 / (5 * hz)
+        vmlib.log('idle waiting server in A: %.1f %% CPU over 5 s' % pct)
+        tap.expect(pct < 5, 'idle server used %.1f %% CPU' % pct)
+    with tap.step():
+        # B lives on (polling in --linger) and loses its device: A, asleep
+        # on B's ring, must learn it from the segment or the socket.
+        b.check('kill -CONT $(pidof pscom_pp)')
+        b.detach_ivshmem()
+        t0 = time.monotonic()
+        a.poll('cat /tmp/pp.rc 2>/dev/null', '0', timeout=120)
+        _, err = a.run('cat /tmp/pp.err')
+        tap.expect('error' in err.lower() or 'end of file' in err,
+                   'A ended without an error: %s' % err)
+        vmlib.log('A\'s server ended %.1f s after the unplug: %s' % (
+            time.monotonic() - t0,
+            a.run('tail -n 3 /tmp/pp.err')[1].strip()))
+
+
+vmlib.main_test(STEPS, body, vp.EXTRA)
