@@ -71,8 +71,9 @@ const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
      "directory of the uio device nodes", &env_devroot},
     {"PSP_IVSHMEM_DOORBELL", PSCOM_ENV_STR, "auto",
      "auto: a wait idle for PSP_SPIN_US sleeps until the peer rings our "
-     "doorbell (host processes: an eventfd from the server's socket), "
-     "when there is one; 0: waits always poll", &ivshmem_env_doorbell},
+     "doorbell (host processes: an eventfd from the server's socket; "
+     "guests: the uio interrupt of a doorbell device), when there is one; "
+     "0: waits always poll", &ivshmem_env_doorbell},
     {"PSP_IVSHMEM_SOCKET", PSCOM_ENV_STR, "/tmp/ivshmem_socket",
      "the ivshmem server's unix socket, where host processes get their "
      "doorbells", &ivshmem_env_socket},
