@@ -3,7 +3,9 @@
 on our ivshmem-server (2 vectors per peer), uio_ivshmem bound with MSI-X.
 pscom_pp between them over ivshmem with PSP_SPIN_US=1 (almost every wait
 sleeps on the uio interrupt and is woken by the peer's Doorbell write),
-every message verified. Then the client stops (SIGSTOP) while the
+every message verified. A second pair inside A (PSP_SHM=0) takes A's
+second vector and finds none left for the fourth process, which polls
+and says so. Then the client stops (SIGSTOP) while the
 server waits for its next message: the server's CPU time over 5 s
 (/proc/PID/stat utime + stime) is under 5 % of one core. Then B's device
 is hot-unplugged while A's server sleeps on it: A's server ends with an
@@ -28,6 +30,9 @@ STEPS = ['ivshmem-server serves a pscom segment with %d vectors' % VECTORS,
          'pscom_pp server in A (doorbell: uio interrupt)',
          'pscom_pp in B: all sizes verified over ivshmem, both sides '
          'report a doorbell vector',
+         'more processes than vectors: a second pair inside A (vector 1 '
+         'and none) ping-pongs verified; the one without a vector says it '
+         'polls',
          'A\'s idle waiting server uses < 5 % CPU over 5 s',
          'B\'s device hot-unplugged while A sleeps on it: A\'s server '
          'ends with an error, no hang']
@@ -65,6 +70,25 @@ def body(tap, s):
             vmlib.log('%s: %s' % (g.name, err.strip()))
             tap.expect('doorbell: peer id' in err and 'uio interrupt' in err,
                        '%s has no doorbell: %s' % (g.name, err))
+    with tap.step():
+        # Two more processes in A (PSP_SHM=0: ivshmem inside one VM):
+        # the server takes vector 1, the client finds both taken.
+        a.check('(env %s pscom_pp -l %d >/tmp/s2.log 2>/tmp/s2.err; '
+                'echo $? >/tmp/s2.rc) </dev/null >/dev/null 2>&1 &'
+                % (ENV, GUEST_PORT + 1))
+        a.poll('grep -c "^Waiting for client" /tmp/s2.log', '1')
+        rc, out = a.run('env %s pscom_pp --verify --json --maxsize 4096 '
+                        '--loops 20 127.0.0.1:%d 2>/tmp/c2.err'
+                        % (ENV, GUEST_PORT + 1), timeout=180)
+        vp.pp_rows(tap, rc, out, 4096, ['ivshmem'])
+        a.poll('cat /tmp/s2.rc 2>/dev/null', '0')
+        # Whichever of the two opens the segment first (the client: the
+        # server joins at its accept) takes vector 1, the other none.
+        _, err = a.run('grep -h "doorbell" /tmp/c2.err /tmp/s2.err')
+        vmlib.log('A, second pair: %s' % err.strip())
+        tap.expect('vector 1 of 2' in err, 'no vector 1: %s' % err)
+        tap.expect('all 2 vectors of peer id' in err,
+                   'no "all vectors held" message: %s' % err)
     with tap.step():
         b.check('kill -STOP $(pidof pscom_pp)')
         pid = a.check('pidof pscom_pp')
