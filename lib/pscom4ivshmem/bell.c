@@ -61,7 +61,8 @@ static struct {
     unsigned my_vec;       /* the vector we own */
     struct bell_peer *peers;
     unsigned npeers, cap;
-    pscom_ufd_t ufd;       /* our vector 0 in the core's epoll */
+    pscom_ufd_t ufd;       /* our doorbell in the core's epoll */
+    unsigned gen;          /* doorbells opened so far (ivshmem_bell_gen) */
 } bell = {.sock = -1, .my_id = -1, .ufd = {.fd = -1}};
 
 /* Guests: claim rounds before giving up (each lost race costs one). */
@@ -391,6 +392,7 @@ int ivshmem_bell_open(const struct shmseg_device *dev)
         why = "cannot watch our eventfd";
         goto err_close;
     }
+    bell.gen++;
     if (!bell.guest) {
         pscom_debug(2, "ivshmem: doorbell: peer id %lld vector 0 of %s",
                     (long long)bell.my_id, ivshmem_env_socket);
@@ -407,6 +409,11 @@ err_close:
 int ivshmem_bell_id(void)
 {
     return bell.my_id >= 0 && bell.ufd.registered ? (int)bell.my_id : -1;
+}
+
+unsigned ivshmem_bell_gen(void)
+{
+    return ivshmem_bell_id() >= 0 ? bell.gen : 0;
 }
 
 /* Vectors of our peer id that other live processes hold: a bit each. */

@@ -189,6 +189,10 @@ int ivshmem_bell_open(const struct shmseg_device *dev);
 /** Our peer id when we have a doorbell, else -1. */
 int ivshmem_bell_id(void);
 
+/** Which doorbell we have (a new number each time one is opened: after
+ * a reprobe the old connections' peers ring the old one), 0: none. */
+unsigned ivshmem_bell_gen(void);
+
 /** After a join: publish our doorbell in our participant slot (host:
  * vector 0 of our peer id; guests claim a vector there first, and
  * without one drop the doorbell and poll). 0, or -1 without. */

@@ -24,6 +24,7 @@ struct ivshmem_con {
     uint64_t bulk_seen;     /* the peer's bulk area whose every frame
                                word was checked (0: none) */
     struct ivshmem_ctl *rx_ctl; /* our area's control line */
+    unsigned bell_gen;      /* our doorbell the peer rings (0: none) */
     int can_ring;           /* we ring the peer's doorbell: */
     uint16_t bell_peer;     /*   its peer id */
     uint16_t bell_vec;      /*   and vector */
@@ -238,7 +239,10 @@ static int bell_can_sleep(struct pscom_shm_link *link)
 {
     struct ivshmem_con *ic = (struct ivshmem_con *)link;
 
-    return atomic_load_explicit(&ic->rx_ctl->bell, memory_order_acquire) == 1;
+    /* Our doorbell must still be the one the peer learnt of: after a
+     * reprobe it is gone or another (we would sleep unheard). */
+    return ic->bell_gen != 0 && ic->bell_gen == ivshmem_bell_gen() &&
+           atomic_load_explicit(&ic->rx_ctl->bell, memory_order_acquire) == 1;
 }
 
 static const struct pscom_shm_bell_ops ivshmem_bell_ops = {
@@ -258,6 +262,7 @@ static void link_bell(struct ivshmem_con *ic, const struct shmseg *seg,
         return;
     }
     pscom_shm_link_set_bell(&ic->link, &ivshmem_bell_ops);
+    ic->bell_gen = ivshmem_bell_gen();
     if (shmseg_owner_doorbell(seg, ic->peer_owner, &peer, &vec) < 0 ||
         !ivshmem_bell_reachable(peer, vec)) {
         pscom_debug(2, "ivshmem: peer owner %#x has no doorbell we can "
