@@ -415,7 +415,7 @@ static void pollers_disarm(unsigned int count)
  * socket, a timer), then disarm them all. 1 when it slept. Not with
  * PSCOM_THREAD_MULTIPLE: another thread would poll (and so sleep on
  * cond) while the rings are armed, keeping it simple to reason about. */
-static int pollers_sleep(void)
+static int pollers_sleep(int timeout_ms)
 {
     pscom_poller_t *p = pscom_g.pollers;
     unsigned int n = pscom_g.pollers_active;
@@ -434,7 +434,7 @@ static int pollers_sleep(void)
         return 0;
     }
     pollers_armed = 1;
-    progress_step(POLLERS_SLEEP_MAX_MS, 0);
+    progress_step(timeout_ms, 0);
     pollers_armed = 0;
     pollers_disarm(pscom_g.pollers_active);
     return 1;
@@ -469,7 +469,7 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
                     sched_yield();
                 }
                 pscom_lock();
-            } else if (idle.yielding && pollers_sleep()) {
+            } else if (idle.yielding && pollers_sleep(POLLERS_SLEEP_MAX_MS)) {
                 /* Woken: poll for PSP_SPIN_US again before the next
                  * sleep (the answer to what woke us comes soon). */
                 idle_spin_reset(&idle);
@@ -551,6 +551,12 @@ void pscom_wait_any(void)
         idle_spin_reset(&wait_any_idle);
     } else {
         yield = idle_spin_poll(&wait_any_idle);
+        if (wait_any_idle.yielding && pollers_sleep(WAIT_ANY_MAX_MS)) {
+            /* Slept on the doorbells (as long as a wait without memory
+             * transports would): the caller looks at its conditions. */
+            idle_spin_reset(&wait_any_idle);
+            yield = 0;
+        }
     }
     pscom_unlock();
     if (yield) {

@@ -8,7 +8,8 @@
  * Random delays on both sides move the producer's publish across every
  * point of the consumer's arm. A lost wake-up leaves the consumer asleep
  * with a message in the ring and the producer waiting for it: the
- * consumer's generous timeout expiring is the failure. No storm: the producer rings at most once per sleep.
+ * consumer's generous timeout expiring is the failure. No storm: the
+ * producer rings at most once per sleep.
  */
 #include "config.h"
 
