@@ -5,13 +5,17 @@ pscom_pp between them over ivshmem with PSP_SPIN_US=1 (almost every wait
 sleeps on the uio interrupt and is woken by the peer's Doorbell write),
 every message verified. A second pair inside A (PSP_SHM=0) takes A's
 second vector and finds none left for the fourth process, which polls
-and says so. Then the client stops (SIGSTOP) while the
+and says so. A timing (logged, make check-vm prints it): the half-RTT
+with both sides idle 2 ms before every message and the idle server's
+CPU, with doorbells and with PSP_IVSHMEM_DOORBELL=0. Then the client
+stops (SIGSTOP) while the
 server waits for its next message: the server's CPU time over 5 s
 (/proc/PID/stat utime + stime) is under 5 % of one core. Then B's device
 is hot-unplugged while A's server sleeps on it: A's server ends with an
 error instead of sleeping for ever (B's process, running again, loses
 its mapping: it dies of SIGBUS, or its heartbeat stops reaching the
 segment and the server evicts it; either reaches A)."""
+import json
 import os
 import sys
 import time
@@ -34,6 +38,8 @@ STEPS = ['ivshmem-server serves a pscom segment with %d vectors' % VECTORS,
          'and none) ping-pongs verified; the one without a vector says it '
          'polls',
          'A\'s idle waiting server uses < 5 % CPU over 5 s',
+         'check-vm timing: wake-up half-RTT (both sides idle 2 ms before '
+         'every message) and idle CPU, doorbell beside polling',
          'B\'s device hot-unplugged while A sleeps on it: A\'s server '
          'ends with an error, no hang']
 
@@ -42,13 +48,56 @@ def cpu_ticks(g, pid):
     return int(g.check("awk '{ print $14 + $15 }' /proc/%s/stat" % pid))
 
 
+def bg(g, cmd, name):
+    """Run cmd in guest g in the background; its pid in /tmp/NAME.pid,
+    output in /tmp/NAME.log and .err. Returns the pid."""
+    g.check('%s >/tmp/%s.log 2>/tmp/%s.err </dev/null & echo $! >/tmp/%s.pid'
+            % (cmd, name, name, name))
+    return g.check('cat /tmp/%s.pid' % name)
+
+
+def timing(tap, a, b):
+    """Wake-up latency and idle CPU in A, doorbell beside polling (logged:
+    TCG guests on a shared host are no benchmark)."""
+    res = {}
+    for port, mode, bell in ((GUEST_PORT + 2, 'bell', 'auto'),
+                             (GUEST_PORT + 3, 'poll', '0')):
+        env = '%s PSP_IVSHMEM_DOORBELL=%s' % (ENV, bell)
+        spid = bg(a, 'env %s pscom_pp -l %d' % (env, port), 'ts_' + mode)
+        a.poll('grep -c "^Waiting for client" /tmp/ts_%s.log' % mode, '1')
+        cpid = bg(b, 'env %s pscom_pp --json --minsize 64 --maxsize 64 '
+                  '--loops 30 --gap 2000 --linger 600 10.0.2.2:%d'
+                  % (env, a.hostfwd[port]), 'tc_' + mode)
+        b.poll('grep -c "^lingering" /tmp/tc_%s.log' % mode, '1',
+               timeout=120)
+        row = json.loads([ln for ln in b.check('cat /tmp/tc_%s.log'
+                                                % mode).splitlines()
+                          if ln.startswith('{')][-1])
+        b.check('kill -STOP %s' % cpid)
+        t0 = cpu_ticks(a, spid)
+        time.sleep(5)  # the measurement interval
+        t1 = cpu_ticks(a, spid)
+        b.check('kill -KILL %s' % cpid)
+        a.poll('kill -0 %s 2>/dev/null || echo gone' % spid, 'gone')
+        res[mode] = (row['half_rtt_us'], (t1 - t0) * 100.0 / (5 * 100))
+    vmlib.log('wake-up half-RTT (idle 2 ms before every message): doorbell '
+              '%.0f us, polling %.0f us; idle CPU: doorbell %.1f %%, '
+              'polling %.1f %% (TCG guests)' % (
+                  res['bell'][0], res['poll'][0], res['bell'][1],
+                  res['poll'][1]))
+    tap.expect(res['bell'][1] < 5, 'idle CPU with doorbell %.1f %%'
+               % res['bell'][1])
+
+
 def body(tap, s):
     with tap.step():
         vp.require(tap)
         sock, shm = s.start_server(VECTORS, layout='pscom')
     with tap.step():
         a = s.guest('A', doorbell=(sock, VECTORS),
-                    hostfwd={GUEST_PORT: vmlib.free_port()})
+                    hostfwd={p: vmlib.free_port()
+                             for p in (GUEST_PORT, GUEST_PORT + 2,
+                                       GUEST_PORT + 3)})
         b = s.guest('B', doorbell=(sock, VECTORS), net=True)
         vmlib.log('boot A %.2f s, B %.2f s' % (a.wait_boot(), b.wait_boot()))
         for g in (a, b):
@@ -99,6 +148,8 @@ def body(tap, s):
         pct = (t1 - t0) * 100.0 / (5 * hz)
         vmlib.log('idle waiting server in A: %.1f %% CPU over 5 s' % pct)
         tap.expect(pct < 5, 'idle server used %.1f %% CPU' % pct)
+    with tap.step():
+        timing(tap, a, b)
     with tap.step():
         # B lives on (polling in --linger) and loses its device: A, asleep
         # on B's ring, must learn it from the segment or the socket.
