@@ -251,8 +251,8 @@ void pscom_run_done(void)
 
 int pscom_precon_run_timers(void);
 
-/* 1 while every started poller is armed (pollers_sleep()): the step
- * sleeps in epoll instead of polling them. */
+/* 1 when every started poller is armed (pollers_sleep()): the next
+ * step sleeps in epoll instead of polling them. */
 static int pollers_armed;
 
 /* The longest such sleep: the transports' health checks (a peer evicted
@@ -267,6 +267,7 @@ static int progress_step(int timeout_ms, int spinning)
 {
     struct epoll_event ev[EVENTS_MAX];
     int progressed = 0;
+    int armed;
     int n;
 
     pscom_g.in_progress++;
@@ -277,7 +278,11 @@ static int progress_step(int timeout_ms, int spinning)
         progressed = 1;
         timeout_ms = 0;
     }
-    if (pscom_g.pollers_active && !pollers_armed) {
+    /* Only this step sleeps armed: a wait nested in one of its
+     * callbacks (an io_done hook) polls as usual. */
+    armed = pollers_armed;
+    pollers_armed = 0;
+    if (pscom_g.pollers_active && !armed) {
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
@@ -433,9 +438,8 @@ static int pollers_sleep(int timeout_ms)
         pollers_disarm(armed);
         return 0;
     }
-    pollers_armed = 1;
+    pollers_armed = 1; /* progress_step() takes it */
     progress_step(timeout_ms, 0);
-    pollers_armed = 0;
     pollers_disarm(pscom_g.pollers_active);
     return 1;
 }
