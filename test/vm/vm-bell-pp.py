@@ -5,18 +5,20 @@ pscom_pp between them over ivshmem with PSP_SPIN_US=1 (almost every wait
 sleeps on the uio interrupt and is woken by the peer's Doorbell write),
 every message verified. A second pair inside A (PSP_SHM=0) takes A's
 second vector and finds none left for the fourth process, which polls
-and says so. A timing (logged, make check-vm prints it): the half-RTT
-with both sides idle 2 ms before every message and the idle server's
-CPU, with doorbells and with PSP_IVSHMEM_DOORBELL=0. Then the client
-stops (SIGSTOP) while the
-server waits for its next message: the server's CPU time over 5 s
-(/proc/PID/stat utime + stime) is under 5 % of one core. Then B's device
-is hot-unplugged while A's server sleeps on it: A's server ends with an
-error instead of sleeping for ever (B's process, running again, loses
-its mapping: it dies of SIGBUS, or its heartbeat stops reaching the
-segment and the server evicts it; either reaches A)."""
+and says so. While B's client lingers (polling), A's server waits for a
+message that does not come: its CPU time over 5 s (/proc/PID/stat
+utime + stime) is under 5 % of one core. A timing (logged, make
+check-vm prints it): the half-RTT with both sides idle 2 ms before
+every message and an idle server's CPU, with doorbells and with
+PSP_IVSHMEM_DOORBELL=0. Then B's device is hot-unplugged while A's
+server sleeps on it: A's server ends with an error instead of sleeping
+for ever (B's process loses its mapping: it dies of SIGBUS, or its
+heartbeat stops reaching the segment and the server evicts it; either
+reaches A). Last, a host process with eventfds from the server's socket
+and a process in A ring each other."""
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -41,7 +43,9 @@ STEPS = ['ivshmem-server serves a pscom segment with %d vectors' % VECTORS,
          'check-vm timing: wake-up half-RTT (both sides idle 2 ms before '
          'every message) and idle CPU, doorbell beside polling',
          'B\'s device hot-unplugged while A sleeps on it: A\'s server '
-         'ends with an error, no hang']
+         'ends with an error, no hang',
+         'a host process (eventfds from the server\'s socket) and a guest '
+         'ring each other: pscom_pp verified, both report a doorbell']
 
 
 def cpu_ticks(g, pid):
@@ -56,9 +60,29 @@ def bg(g, cmd, name):
     return g.check('cat /tmp/%s.pid' % name)
 
 
-def timing(tap, a, b):
+def wait_live(tap, shm, n, timeout=60):
+    """Wait until n participants are live: a guest process that exited
+    while its peer still held its area keeps its slot -- and vector --
+    until the server reclaims it (owner timeout, 10 s)."""
+    t0 = time.monotonic()
+    live = -1
+    while time.monotonic() < t0 + timeout:
+        live = sum(1 for p in vp.segment(shm)['participants']
+                   if p['status'] == 'live')
+        if live == n:
+            break
+        time.sleep(0.2)
+    tap.expect(live == n, '%d live participants, expected %d' % (live, n))
+    vmlib.log('%d live participants after %.1f s' % (
+        live, time.monotonic() - t0))
+
+
+def timing(tap, a, b, shm):
     """Wake-up latency and idle CPU in A, doorbell beside polling (logged:
     TCG guests on a shared host are no benchmark)."""
+    # A's first server and B's lingering client: the second pair's
+    # vectors are free again.
+    wait_live(tap, shm, 2)
     res = {}
     for port, mode, bell in ((GUEST_PORT + 2, 'bell', 'auto'),
                              (GUEST_PORT + 3, 'poll', '0')):
@@ -79,6 +103,8 @@ def timing(tap, a, b):
         t1 = cpu_ticks(a, spid)
         b.check('kill -KILL %s' % cpid)
         a.poll('kill -0 %s 2>/dev/null || echo gone' % spid, 'gone')
+        _, err = a.run('grep -h doorbell /tmp/ts_%s.err' % mode)
+        vmlib.log('A, %s server: %s' % (mode, err.strip()))
         res[mode] = (row['half_rtt_us'], (t1 - t0) * 100.0 / (5 * 100))
     vmlib.log('wake-up half-RTT (idle 2 ms before every message): doorbell '
               '%.0f us, polling %.0f us; idle CPU: doorbell %.1f %%, '
@@ -87,6 +113,41 @@ def timing(tap, a, b):
                   res['poll'][1]))
     tap.expect(res['bell'][1] < 5, 'idle CPU with doorbell %.1f %%'
                % res['bell'][1])
+
+
+def host_guest(tap, s, g, sock, shm):
+    """pscom_pp server on the host (PSP_IVSHMEM_SOCKET: the same server
+    socket the guests' QEMUs use), client in guest g: the host rings g's
+    vector through g's eventfd, g rings the host through its Doorbell
+    register."""
+    env = dict(os.environ, PSP_IVSHMEM_DEVICE=shm,
+               PSP_PLUGINDIR=vp.PLUGINDIR, PSP_IVSHMEM='1', PSP_SHM='0',
+               PSP_DEBUG='2', PSP_SPIN_US='1', PSP_IVSHMEM_SOCKET=sock)
+    errpath = os.path.join(s.dir, 'host-bell.err')
+    err = open(errpath, 'wb')
+    p = subprocess.Popen([vp.PP, '-l', '0'], stdout=subprocess.PIPE,
+                         stderr=err, env=env, universal_newlines=True)
+    err.close()
+    s.procs.append(p)
+    line = p.stdout.readline()
+    if not line.startswith('Waiting for client'):
+        raise vmlib.VmError('host pscom_pp: %r' % line)
+    port = int(line.rsplit(':', 1)[1])
+    rc, out = g.run('env %s pscom_pp --verify --json --maxsize 65536 '
+                    '--loops 20 10.0.2.2:%d 2>/tmp/hc.err' % (ENV, port),
+                    timeout=180)
+    vp.pp_rows(tap, rc, out, 65536, ['ivshmem'])
+    tap.expect(p.wait(timeout=30) == 0, 'host server failed')
+    host = open(errpath).read()
+    _, guest = g.run('grep "doorbell" /tmp/hc.err')
+    vmlib.log('host: %s' % '; '.join(
+        ln for ln in host.splitlines() if 'doorbell' in ln))
+    vmlib.log('%s: %s' % (g.name, guest.strip()))
+    tap.expect('doorbell: peer id' in host, 'host: no doorbell: %s' % host)
+    tap.expect('uio interrupt' in guest, '%s: no doorbell: %s'
+               % (g.name, guest))
+    tap.expect('no doorbell we can ring' not in host + guest,
+               'one side cannot ring the other')
 
 
 def body(tap, s):
@@ -139,7 +200,8 @@ def body(tap, s):
         tap.expect('all 2 vectors of peer id' in err,
                    'no "all vectors held" message: %s' % err)
     with tap.step():
-        b.check('kill -STOP $(pidof pscom_pp)')
+        # B's client lingers (polling, heartbeating); A's server waits for
+        # a message that does not come.
         pid = a.check('pidof pscom_pp')
         hz = int(a.check('getconf CLK_TCK 2>/dev/null || echo 100'))
         t0 = cpu_ticks(a, pid)
@@ -149,11 +211,10 @@ def body(tap, s):
         vmlib.log('idle waiting server in A: %.1f %% CPU over 5 s' % pct)
         tap.expect(pct < 5, 'idle server used %.1f %% CPU' % pct)
     with tap.step():
-        timing(tap, a, b)
+        timing(tap, a, b, shm)
     with tap.step():
-        # B lives on (polling in --linger) and loses its device: A, asleep
+        # B's client lives on (polling) and loses its device: A, asleep
         # on B's ring, must learn it from the segment or the socket.
-        b.check('kill -CONT $(pidof pscom_pp)')
         b.detach_ivshmem()
         t0 = time.monotonic()
         a.poll('cat /tmp/pp.rc 2>/dev/null', '0', timeout=120)
@@ -163,6 +224,10 @@ def body(tap, s):
         vmlib.log('A\'s server ended %.1f s after the unplug: %s' % (
             time.monotonic() - t0,
             a.run('tail -n 3 /tmp/pp.err')[1].strip()))
+    with tap.step():
+        # Every guest process gone (their slots, and vectors, reclaimed).
+        wait_live(tap, shm, 0)
+        host_guest(tap, s, a, sock, shm)
 
 
 vmlib.main_test(STEPS, body, vp.EXTRA)
