@@ -18,7 +18,6 @@ reaches A). Last, a host process with eventfds from the server's socket
 and a process in A ring each other."""
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -120,25 +119,14 @@ def host_guest(tap, s, g, sock, shm):
     socket the guests' QEMUs use), client in guest g: the host rings g's
     vector through g's eventfd, g rings the host through its Doorbell
     register."""
-    env = dict(os.environ, PSP_IVSHMEM_DEVICE=shm,
-               PSP_PLUGINDIR=vp.PLUGINDIR, PSP_IVSHMEM='1', PSP_SHM='0',
-               PSP_DEBUG='2', PSP_SPIN_US='1', PSP_IVSHMEM_SOCKET=sock)
-    errpath = os.path.join(s.dir, 'host-bell.err')
-    err = open(errpath, 'wb')
-    p = subprocess.Popen([vp.PP, '-l', '0'], stdout=subprocess.PIPE,
-                         stderr=err, env=env, universal_newlines=True)
-    err.close()
-    s.procs.append(p)
-    line = p.stdout.readline()
-    if not line.startswith('Waiting for client'):
-        raise vmlib.VmError('host pscom_pp: %r' % line)
-    port = int(line.rsplit(':', 1)[1])
+    p, port = vp.host_pp_server(s, shm, PSP_SPIN_US='1',
+                                PSP_IVSHMEM_SOCKET=sock)
     rc, out = g.run('env %s pscom_pp --verify --json --maxsize 65536 '
                     '--loops 20 10.0.2.2:%d 2>/tmp/hc.err' % (ENV, port),
                     timeout=180)
     vp.pp_rows(tap, rc, out, 65536, ['ivshmem'])
     tap.expect(p.wait(timeout=30) == 0, 'host server failed')
-    host = open(errpath).read()
+    host = open(os.path.join(s.dir, 'host-pp.err')).read()
     _, guest = g.run('grep "doorbell" /tmp/hc.err')
     vmlib.log('host: %s' % '; '.join(
         ln for ln in host.splitlines() if 'doorbell' in ln))
