@@ -117,6 +117,7 @@ long shmseg_leave(struct shmseg_member *m)
     /* Clear the pid before the slot turns FREE: the next owner's LIVE
      * state must never be paired with our (soon dead) pid. */
     atomic_store_explicit(&p->host_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->doorbell, 0, memory_order_relaxed);
     /* If a reclaimer raced us, it owns the slot's final transition. */
     if (!atomic_compare_exchange_strong_explicit(
             &p->state, &expect, part_state(m->gen, SHMSEG_PART_FREE),
