@@ -5,7 +5,7 @@
 . "$top_srcdir/test/common/tap.sh"
 # BENCH_OMPI=1 (set by make check where configure built lib/ompi-mtl):
 # mpi-table.sh too.
-tap_plan $((12 + ${BENCH_OMPI:-0} * 3))
+tap_plan $((15 + ${BENCH_OMPI:-0} * 3))
 
 # smoke NAME ROWS ROW-REGEX LAST-LINE-REGEX -- SCRIPT-ARGS...
 smoke() {
@@ -29,6 +29,9 @@ smoke tcp-vs-ompi.sh 18 "^ +[0-9]+ \| $num $num " \
 smoke pp-table.sh 18 "^ +[0-9]+ \| $num $num $num $num " \
     '^goal ivshmem: connect to first message' \
     -- --quick --builddir "$top_builddir"
+smoke pp-table.sh 14 "^ +[0-9]+ \| $num $num \| $num ${num}\$" \
+    '^CPU time of an idle waiting process per idle second' \
+    -- --quick --bell-only --builddir "$top_builddir"
 smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +shm $num $num $num ${num}\$" '' \
     -- --quick "$top_builddir"
 smoke suspend-bench.sh 2 "^ +[0-9]+ +1 +ivshmem $num $num $num ${num}\$" '' \

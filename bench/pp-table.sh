@@ -11,7 +11,16 @@
 # --limit), the ceiling a streaming copy is compared with.
 #
 #   bench/pp-table.sh [--quick] [--maxsize N] [--loops N] [--repeat N]
-#                     [--checksum] [--builddir DIR]
+#                     [--checksum] [--bell | --bell-only] [--builddir DIR]
+#
+# --bell adds doorbell waits (PSP_IVSHMEM_DOORBELL, host processes woken
+# through eventfds from the server's socket) beside polling: the
+# half-RTT with both sides idle before every message (pscom_pp --gap
+# 200, PSP_SPIN_US=1: every wait sleeps, so it is the wake-up latency),
+# the same back to back with the default PSP_SPIN_US (the doorbell's
+# cost per message: a fence and a load of the peer's line), and
+# the CPU time an idle waiting process uses per second (utime + stime
+# over 3 s). --bell-only prints just that table (no Open MPI run).
 #
 # --checksum also runs ivshmem with PSP_IVSHMEM_CHECKSUM=1 (a CRC32C after
 # every message) and prints its cost after the goals: a second table
@@ -36,6 +45,7 @@ loops=20000
 conns=200
 repeat=1
 checksum=0
+bell=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) maxsize=64K; loops=50; conns=20 ;;
@@ -43,6 +53,8 @@ while [ $# -gt 0 ]; do
     --loops) loops=$2; shift ;;
     --repeat) repeat=$2; shift ;;
     --checksum) checksum=1 ;;
+    --bell) bell=1 ;;
+    --bell-only) bell=2 ;;
     --builddir) builddir=$2; shift ;;
     -h | --help)
         sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -94,6 +106,7 @@ env_shm="PSP_SHM=1 PSP_IVSHMEM=0"
 env_tcp="PSP_SHM=0 PSP_IVSHMEM=0"
 env_ivscrc="$env_ivshmem PSP_IVSHMEM_CHECKSUM=1"
 transports="ivshmem shm tcp"
+
 [ $checksum = 1 ] && transports="$transports ivscrc"
 
 # A server pinned to one core, its client to the other; the client's
@@ -160,6 +173,80 @@ ompi_run() { # OUTPUT [mpi_pp args]
         { echo "pp-table: Open MPI run failed" >&2
           cat "$tmp/$out.err" >&2; exit 1; }
 }
+# ---- --bell: doorbell waits beside polling -------------------------------
+bell_env() { # poll|bell [PSP_SPIN_US]
+    echo "$env_ivshmem PSP_IVSHMEM_SOCKET=$tmp/ivshmem.sock" \
+        "PSP_SPIN_US=${2:-50}" \
+        "PSP_IVSHMEM_DOORBELL=$([ "$1" = bell ] && echo auto || echo 0)"
+}
+bell_idle_ms() { # poll|bell: CPU ms per idle second of a waiting server
+    local envs out spid cpid t0 t1 addr
+    envs=$(bell_env "$1")
+    out=$tmp/idle_$1
+    env $envs taskset -c $cpu_a "$pscom_pp" -l 0 >"$out.srv" 2>&1 &
+    spid=$!
+    for _ in $(seq 1 1000); do
+        grep -q '^Waiting for client: ' "$out.srv" && break
+        sleep 0.01
+    done
+    addr=$(sed -n 's/^Waiting for client: //p' "$out.srv")
+    env $envs taskset -c $cpu_b "$pscom_pp" --maxsize 0 --loops 10 \
+        --linger 60 "$addr" >"$out.cli" 2>&1 &
+    cpid=$!
+    for _ in $(seq 1 1000); do
+        grep -q '^lingering' "$out.cli" && break
+        sleep 0.01
+    done
+    kill -STOP "$cpid"
+    t0=$(awk '{ print $14 + $15 }' "/proc/$spid/stat")
+    sleep 3
+    t1=$(awk '{ print $14 + $15 }' "/proc/$spid/stat")
+    kill -KILL "$cpid"
+    wait "$cpid" "$spid" 2>/dev/null
+    echo $(((t1 - t0) * 1000 / $(getconf CLK_TCK) / 3))
+}
+if [ $bell -gt 0 ]; then
+    for _ in $(seq "$repeat"); do
+        for m in poll bell; do
+            pinned_pair "$(bell_env $m 1)" "$pscom_pp" -l 0 -- --json \
+                --maxsize 4K --loops $((loops / 20 + 1)) --gap 200 \
+                >>"$tmp/gap_$m.json" 2>"$tmp/gap_$m.err" &&
+            pinned_pair "$(bell_env $m)" "$pscom_pp" -l 0 -- --json \
+                --maxsize 4K --loops "$loops" \
+                >>"$tmp/b2b_$m.json" 2>"$tmp/b2b_$m.err" ||
+                { echo "pp-table: pscom_pp --gap ($m) failed" >&2
+                  cat "$tmp/gap_$m.err" "$tmp/b2b_$m.err" >&2; exit 1; }
+        done
+    done
+    idle_poll=$(bell_idle_ms poll)
+    idle_bell=$(bell_idle_ms bell)
+    python3 - "$tmp" "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)" \
+        "$idle_poll" "$idle_bell" <<'PY'
+import json, statistics, sys
+tmp, cpu = sys.argv[1], sys.argv[2]
+def load(name):
+    rows = {}
+    for line in open(f"{tmp}/{name}.json"):
+        d = json.loads(line)
+        rows.setdefault(d["size"], []).append(d["half_rtt_us"])
+    return {s: statistics.median(v) for s, v in rows.items()}
+cols = {n: load(n) for n in ("gap_poll", "gap_bell", "b2b_poll", "b2b_bell")}
+print(f"CPU: {cpu}")
+print("ivshmem on the host, doorbells (eventfds from the server's socket) "
+      "beside polling; half round-trip in us, median of rounds")
+print("idle: both sides idle 200 us before every message, PSP_SPIN_US=1 "
+      "(a wake-up each); busy: back to back, PSP_SPIN_US=50")
+head = f"{'size':>8} | {'poll idle':>9} {'bell idle':>9} | {'poll busy':>9} {'bell busy':>9}"
+print(head)
+print("-" * len(head))
+for s in sorted(cols["gap_poll"]):
+    print(f"{s:>8} | {cols['gap_poll'][s]:9.2f} {cols['gap_bell'][s]:9.2f} | "
+          f"{cols['b2b_poll'][s]:9.2f} {cols['b2b_bell'][s]:9.2f}")
+print(f"CPU time of an idle waiting process per idle second: polling "
+      f"{sys.argv[3]} ms, doorbell {sys.argv[4]} ms")
+PY
+    [ $bell = 2 ] && exit 0
+fi
 for _ in $(seq "$repeat"); do
     for t in $transports; do
         pp_run $t

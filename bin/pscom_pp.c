@@ -60,6 +60,7 @@ struct pp_opts {
     int valloc;  /* --valloc: page-aligned buffers */
     unsigned long window; /* client: messages in flight, 0: ping-pong */
     double linger;        /* client: seconds connected after the run */
+    unsigned long gap_us; /* --gap: idle microseconds before each round */
 };
 
 /* The 0x0200 program's client connects here without an address. */
@@ -113,6 +114,10 @@ static void pp_usage(FILE *out)
             "      --forever       server: serve clients until killed\n"
             "      --window W      streaming bandwidth, W messages in "
             "flight (osu_bw)\n"
+            "      --gap US        client: sleep US microseconds (outside "
+            "pscom, not timed)\n"
+            "                      before every round trip, so both sides "
+            "wait idle\n"
             "      --linger S      client: stay connected (calling pscom) "
             "S seconds after the run\n"
             "  -h, --help          this text\n"
@@ -217,6 +222,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         OPT_FOREVER,
         OPT_WINDOW,
         OPT_LINGER,
+        OPT_GAP,
         OPT_ROUNDS,
     };
     static const struct option longopts[] = {
@@ -236,6 +242,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
         {"forever", no_argument, NULL, OPT_FOREVER},
         {"window", required_argument, NULL, OPT_WINDOW},
         {"linger", required_argument, NULL, OPT_LINGER},
+        {"gap", required_argument, NULL, OPT_GAP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -270,6 +277,9 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
             break;
         case OPT_XHEADER:
             o->xheader = pp_parse_size("--xheader", optarg, PP_MAX_XHEADER);
+            break;
+        case OPT_GAP:
+            o->gap_us = pp_parse_size("--gap", optarg, 10000000UL);
             break;
         case OPT_LINGER:
             o->linger = pp_parse_seconds("--linger", optarg);
@@ -785,7 +795,7 @@ static int pp_run_sizes(struct pp_client *c)
     for (;;) {
         unsigned long n = pp_rounds(o, size), i;
         unsigned long histo[PP_HISTO_BUCKETS] = {0};
-        double t0, t, tr = 0;
+        double t0, t, tr = 0, busy = 0;
 
         /* One untimed round: the first touch of buffers and any lazy
          * connection setup are not what we measure. */
@@ -794,11 +804,22 @@ static int pp_run_sizes(struct pp_client *c)
         }
         t0 = pp_now();
         for (i = 0; i < n; i++) {
-            if (o->histo) {
+            if (o->gap_us) {
+                /* Idle outside pscom: the peer's wait goes to sleep
+                 * (doorbell) or keeps polling; only the round counts. */
+                struct timespec ts = {
+                    .tv_sec = (time_t)(o->gap_us / 1000000UL),
+                    .tv_nsec = (long)(o->gap_us % 1000000UL) * 1000L};
+                nanosleep(&ts, NULL);
+            }
+            if (o->histo || o->gap_us) {
                 tr = pp_now();
             }
             if (pp_round(c, size, i + 1) < 0) {
                 return -1;
+            }
+            if (o->gap_us) {
+                busy += pp_now() - tr;
             }
             if (o->histo) {
                 pp_histo_add(histo, pp_now() - tr);
@@ -808,7 +829,7 @@ static int pp_run_sizes(struct pp_client *c)
                 break;
             }
         }
-        t = pp_now() - t0;
+        t = o->gap_us ? busy : pp_now() - t0;
         pp_print_row(o, c->con, size, i, t / (double)i / 2.0 * 1e6);
         if (o->histo) {
             pp_histo_print(size, histo);

@@ -62,7 +62,8 @@ static const pscom_env_row_t core_rows[] = {
         "microseconds without progress a blocking wait polls before it "
         "sleeps (20 times as long while its transfer is under way); on a "
         "memory transport it yields the CPU between polls after that "
-        "(pscom_wait_any(): counted across calls)",
+        "(pscom_wait_any(): counted across calls), or sleeps until a "
+        "doorbell rings (PSP_IVSHMEM_DOORBELL)",
         spin_us),
     ROW("PSP_SIGSUSPEND", PSCOM_ENV_INT, "0",
         "signal that toggles the process-wide suspend of connections that "

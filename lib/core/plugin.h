@@ -60,7 +60,7 @@ extern "C" {
 #endif
 
 /** Version of this contract; a plugin built for another one is refused. */
-#define PSCOM_PLUGIN_VERSION 0x0102
+#define PSCOM_PLUGIN_VERSION 0x0103
 
 /** Largest OFFER/ACCEPT blob in bytes. */
 #define PSCOM_PLUGIN_BLOB_MAX 1024
@@ -264,10 +264,21 @@ void pscom_ufd_del(pscom_ufd_t *ufd);
 
 /** A function called from every progress step while started (rings: no
  * syscall on the fast path). While any poller is started, blocking waits
- * busy-poll instead of sleeping. */
+ * busy-poll instead of sleeping -- unless every started poller can arm a
+ * doorbell (since 0x0103): after PSP_SPIN_US without progress a blocking
+ * wait arms them all and sleeps in epoll, where a file descriptor the
+ * transport registered (an eventfd, a uio device) wakes it; then it
+ * disarms them all and polls again. */
 typedef struct pscom_poller {
     /** Return 1 if it made progress. Called with the lock held. */
     int (*poll)(struct pscom_poller *poller);
+    /** May be NULL (never sleep while this poller runs). Announce that
+     * we are about to sleep and look once more: 0 armed (nothing to do;
+     * whatever arrives now wakes a ufd of ours), 1 something to do (not
+     * armed), -1 cannot sleep now (not armed). */
+    int (*arm)(struct pscom_poller *poller);
+    /** After the sleep, for every poller whose arm() returned 0. */
+    void (*disarm)(struct pscom_poller *poller);
     void *priv;
     int active; /**< core internal */
     struct pscom_poller *next_, *prev_; /**< core internal */

@@ -251,12 +251,23 @@ void pscom_run_done(void)
 
 int pscom_precon_run_timers(void);
 
+/* 1 when every started poller is armed (pollers_sleep()): the next
+ * step sleeps in epoll instead of polling them. */
+static int pollers_armed;
+
+/* The longest such sleep: the transports' health checks (a peer evicted
+ * from the segment, a guest whose device was unplugged while its
+ * control socket stays open) run on their polls, so a sleeper polls at
+ * least this often. One wake-up a second costs nothing measurable. */
+#define POLLERS_SLEEP_MAX_MS 1000
+
 /* One progress step; spinning: called again at once if nothing happened
  * (see epoll_tick_passed()). */
 static int progress_step(int timeout_ms, int spinning)
 {
     struct epoll_event ev[EVENTS_MAX];
     int progressed = 0;
+    int armed;
     int n;
 
     pscom_g.in_progress++;
@@ -267,7 +278,11 @@ static int progress_step(int timeout_ms, int spinning)
         progressed = 1;
         timeout_ms = 0;
     }
-    if (pscom_g.pollers_active) {
+    /* Only this step sleeps armed: a wait nested in one of its
+     * callbacks (an io_done hook) polls as usual. */
+    armed = pollers_armed;
+    pollers_armed = 0;
+    if (pscom_g.pollers_active && !armed) {
         progressed |= run_pollers();
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
@@ -386,6 +401,49 @@ static int idle_spin_poll(struct idle_spin *s)
     return s->yielding || pscom_env.sched_yield;
 }
 
+/* Disarm every started poller that can (after a sleep the list may
+ * have changed: pollers of closed connections are gone, new ones were
+ * never armed, and disarming those is harmless). */
+static void pollers_disarm(unsigned int count)
+{
+    pscom_poller_t *p = pscom_g.pollers;
+
+    for (unsigned int i = 0; i < count && p; i++, p = p->next_) {
+        if (p->disarm) {
+            p->disarm(p);
+        }
+    }
+}
+
+/* After PSP_SPIN_US without progress: if every started poller arms its
+ * doorbell, sleep in epoll until a ufd wakes us (a doorbell, a control
+ * socket, a timer), then disarm them all. 1 when it slept. Not with
+ * PSCOM_THREAD_MULTIPLE: another thread would poll (and so sleep on
+ * cond) while the rings are armed, keeping it simple to reason about. */
+static int pollers_sleep(int timeout_ms)
+{
+    pscom_poller_t *p = pscom_g.pollers;
+    unsigned int n = pscom_g.pollers_active;
+    unsigned int armed = 0;
+
+    if (pscom_g.threaded) {
+        return 0;
+    }
+    for (; armed < n && p; armed++, p = p->next_) {
+        if (!p->arm || p->arm(p) != 0) {
+            break;
+        }
+    }
+    if (armed < n) {
+        pollers_disarm(armed);
+        return 0;
+    }
+    pollers_armed = 1; /* progress_step() takes it */
+    progress_step(timeout_ms, 0);
+    pollers_disarm(pscom_g.pollers_active);
+    return 1;
+}
+
 void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
 {
     uint64_t spin_start = 0;
@@ -415,6 +473,10 @@ void pscom_progress_until(volatile unsigned int *flag, unsigned int mask)
                     sched_yield();
                 }
                 pscom_lock();
+            } else if (idle.yielding && pollers_sleep(POLLERS_SLEEP_MAX_MS)) {
+                /* Woken: poll for PSP_SPIN_US again before the next
+                 * sleep (the answer to what woke us comes soon). */
+                idle_spin_reset(&idle);
             } else if (yield) {
                 sched_yield();
             }
@@ -493,6 +555,12 @@ void pscom_wait_any(void)
         idle_spin_reset(&wait_any_idle);
     } else {
         yield = idle_spin_poll(&wait_any_idle);
+        if (wait_any_idle.yielding && pollers_sleep(WAIT_ANY_MAX_MS)) {
+            /* Slept on the doorbells (as long as a wait without memory
+             * transports would): the caller looks at its conditions. */
+            idle_spin_reset(&wait_any_idle);
+            yield = 0;
+        }
     }
     pscom_unlock();
     if (yield) {

@@ -64,6 +64,18 @@ struct pscom_shm_bulk_ops {
                      const char **why);
 };
 
+/** A memory transport's doorbells (pscom_shm_link_set_bell()). Without
+ * them the link's waits poll (after PSP_SPIN_US with sched_yield()). */
+struct pscom_shm_bell_ops {
+    /** Producer: the peer's consumer sleeps on its receive ring and asked
+     * to be woken (once per sleep, ring_producer_doorbell_needed()):
+     * ring its doorbell. Must not block. */
+    void (*ring)(struct pscom_shm_link *link);
+    /** Consumer: 1 when we may sleep on this link: we have a doorbell of
+     * our own and the peer announced that it rings it. */
+    int (*can_sleep)(struct pscom_shm_link *link);
+};
+
 /** Optional health check run on every poll (e.g. "were we evicted from
  * the segment?"). Return 0, or a negative value to fail the connection
  * (then set *why to a static string for the log). */
@@ -88,6 +100,7 @@ struct pscom_shm_link {
     size_t tx_tail_left; /* bytes of its trailer not written yet */
     unsigned char tx_trailer[4];
     struct pscom_shm_bulk *bulk; /* large messages (bulk.c), or NULL */
+    const struct pscom_shm_bell_ops *bell; /* doorbells, or NULL */
 };
 
 /**
@@ -126,6 +139,15 @@ void pscom_shm_link_checksum(struct pscom_shm_link *link, int on);
  */
 int pscom_shm_link_set_bulk(struct pscom_shm_link *link,
                             const struct pscom_shm_bulk_ops *ops);
+
+/**
+ * Give the link doorbells (after link_init, before start; ops must
+ * outlive the link): its producer then asks after every write whether
+ * the peer sleeps (a seq_cst fence per write), and a blocking wait may
+ * sleep on its consumer (plugin.h, pscom_poller_t.arm). NULL: polling.
+ */
+void pscom_shm_link_set_bell(struct pscom_shm_link *link,
+                             const struct pscom_shm_bell_ops *ops);
 
 /** Bytes of a bulk area with the geometry of this host (PSP_SHM_BULK_*,
  * cache sizes; bulk.c says how it is derived), 0 when bulk is off. */

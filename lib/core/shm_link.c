@@ -245,6 +245,18 @@ static int link_write(struct pscom_shm_link *link)
     return progress;
 }
 
+/* link_write(), then, with doorbells, ring the peer if it sleeps on
+ * what we wrote. Return values as link_write. */
+static int link_write_bell(struct pscom_shm_link *link)
+{
+    int rc = link_write(link);
+
+    if (rc > 0 && link->bell && ring_producer_doorbell_needed(&link->tx) > 0) {
+        link->bell->ring(link);
+    }
+    return rc;
+}
+
 static int link_poll(pscom_poller_t *poller)
 {
     struct pscom_shm_link *link = poller->priv;
@@ -274,13 +286,41 @@ static int link_poll(pscom_poller_t *poller)
     }
     progress |= rc;
     if (link->writing) {
-        rc = link_write(link);
+        rc = link_write_bell(link);
         if (rc < 0) {
             return 1;
         }
         progress |= rc;
     }
     return progress;
+}
+
+/* Before a sleep (pscom_poller_t.arm): only an idle link sleeps -- one
+ * that writes waits for ring space and one in a large message waits for
+ * bulk chunks, which no doorbell announces -- and only when the peer
+ * rings us. */
+static int link_arm(pscom_poller_t *poller)
+{
+    struct pscom_shm_link *link = poller->priv;
+
+    if (!link->bell || link->writing || !link->reading ||
+        pscom_shm_bulk_reading(link) || !link->bell->can_sleep(link)) {
+        return -1;
+    }
+    return ring_consumer_arm(&link->rx) == 0 ? 0 : 1;
+}
+
+static void link_disarm(pscom_poller_t *poller)
+{
+    struct pscom_shm_link *link = poller->priv;
+
+    ring_consumer_disarm(&link->rx);
+}
+
+void pscom_shm_link_set_bell(struct pscom_shm_link *link,
+                             const struct pscom_shm_bell_ops *ops)
+{
+    link->bell = ops;
 }
 
 /* The control socket is readable: EOF (peer closed or died) or a
@@ -360,6 +400,10 @@ int pscom_shm_link_start(struct pscom_shm_link *link)
     }
     link->poller.poll = link_poll;
     link->poller.priv = link;
+    if (link->bell) {
+        link->poller.arm = link_arm;
+        link->poller.disarm = link_disarm;
+    }
     /* The parser checks trailers from the first byte on this link. */
     link->con->csum = link->csum;
     link->con->rx_crc = 0;
@@ -381,7 +425,7 @@ void pscom_shm_link_write_start(struct pscom_shm_link *link)
 {
     link->writing = 1;
     /* Write at once: latency. What does not fit goes from the poller. */
-    link_write(link);
+    link_write_bell(link);
 }
 
 void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on)

@@ -67,9 +67,14 @@ struct ivshmem_ctl {
     /** Set to 1 (release) by the producing peer when it will never
      * write into this area again. */
     _Atomic uint32_t detached;
-    uint8_t pad[60];
+    /** Set to 1 (release) by the producing peer when it rings our
+     * doorbell whenever our ring's armed word asks for it: only then
+     * may we sleep on this ring (anything else: we poll). */
+    _Atomic uint32_t bell;
+    uint8_t pad[56];
 };
 _Static_assert(sizeof(struct ivshmem_ctl) == 64, "one cache line");
+_Static_assert(offsetof(struct ivshmem_ctl, bell) == 4, "ctl.bell");
 
 /**
  * Parse and check a hand-shake message in isolation (no segment needed):
@@ -165,8 +170,42 @@ void ivshmem_seg_put(void);
 void ivshmem_seg_reprobe(void);
 
 /** The PSP_IVSHMEM_* rows (pscom_info lists them) and their values. */
-#define IVSHMEM_ENV_ROWS 5
+#define IVSHMEM_ENV_ROWS 7
 extern const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS];
 extern unsigned int ivshmem_env_area_size;
+extern char *ivshmem_env_doorbell; /* PSP_IVSHMEM_DOORBELL */
+extern char *ivshmem_env_socket;   /* PSP_IVSHMEM_SOCKET */
+
+/* ---- doorbells (bell.c) ------------------------------------------------ */
+
+struct shmseg_device;
+
+/** Get a doorbell as PSP_IVSHMEM_DOORBELL says (host processes: connect
+ * to the server's socket and watch our eventfd); logs at PSP_DEBUG=2
+ * which, or why waits will poll. Lock held (registers a ufd).
+ * @return 0 with a doorbell, -1 without. */
+int ivshmem_bell_open(const struct shmseg_device *dev);
+
+/** Our peer id when we have a doorbell, else -1. */
+int ivshmem_bell_id(void);
+
+/** Which doorbell we have (a new number each time one is opened: after
+ * a reprobe the old connections' peers ring the old one), 0: none. */
+unsigned ivshmem_bell_gen(void);
+
+/** After a join: publish our doorbell in our participant slot (host:
+ * vector 0 of our peer id; guests claim a vector there first, and
+ * without one drop the doorbell and poll). 0, or -1 without. */
+int ivshmem_bell_publish(struct shmseg_member *me);
+
+/** 1 when we can ring (peer, vector): the server gave us its eventfd
+ * (waits up to 2 s for a peer that just connected), else 0. */
+int ivshmem_bell_reachable(uint16_t peer, uint16_t vector);
+
+/** Ring (peer, vector). 0, or -1 when we have no eventfd for it. */
+int ivshmem_bell_ring(uint16_t peer, uint16_t vector);
+
+/** Drop the doorbell and the server connection. */
+void ivshmem_bell_close(void);
 
 #endif /* IVSHMEM_IVSHMEM_H_ */

@@ -23,6 +23,11 @@ struct ivshmem_con {
     unsigned polls;         /* paces the peer liveness check */
     uint64_t bulk_seen;     /* the peer's bulk area whose every frame
                                word was checked (0: none) */
+    struct ivshmem_ctl *rx_ctl; /* our area's control line */
+    unsigned bell_gen;      /* our doorbell the peer rings (0: none) */
+    int can_ring;           /* we ring the peer's doorbell: */
+    uint16_t bell_peer;     /*   its peer id */
+    uint16_t bell_vec;      /*   and vector */
 };
 
 /* Polls between two looks at our own and the peer's membership. */
@@ -79,6 +84,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
               len - sizeof(struct ivshmem_ctl));
     ic->rx_off = off;
     ic->rx_len = len;
+    ic->rx_ctl = shmseg_ptr(seg, off);
     ic->epoch = ivshmem_seg_epoch();
     ivshmem_seg_hold();
     *m = (struct ivshmem_msg){
@@ -214,6 +220,62 @@ static const struct pscom_shm_bulk_ops ivshmem_bulk_ops = {
     .resolve = bulk_resolve,
 };
 
+/* ---- doorbells (shm.h, struct pscom_shm_bell_ops) ----------------------- */
+
+/* The peer sleeps on its ring and asked for a doorbell. */
+static void bell_ring_peer(struct pscom_shm_link *link)
+{
+    struct ivshmem_con *ic = (struct ivshmem_con *)link;
+
+    if (ic->can_ring && ivshmem_bell_ring(ic->bell_peer, ic->bell_vec) < 0) {
+        /* Its eventfd is gone: the peer left the server (died). Its
+         * control socket tells us; until then the ring is polled. */
+        ic->can_ring = 0;
+    }
+}
+
+/* We may sleep on our ring once the peer promised to ring us. */
+static int bell_can_sleep(struct pscom_shm_link *link)
+{
+    struct ivshmem_con *ic = (struct ivshmem_con *)link;
+
+    /* Our doorbell must still be the one the peer learnt of: after a
+     * reprobe it is gone or another (we would sleep unheard). */
+    return ic->bell_gen != 0 && ic->bell_gen == ivshmem_bell_gen() &&
+           atomic_load_explicit(&ic->rx_ctl->bell, memory_order_acquire) == 1;
+}
+
+static const struct pscom_shm_bell_ops ivshmem_bell_ops = {
+    .ring = bell_ring_peer,
+    .can_sleep = bell_can_sleep,
+};
+
+/* With a doorbell of our own: ring the peer's when its participant slot
+ * names one the server gave us an eventfd for, and promise it so in its
+ * control line (then it may sleep on the ring we write). */
+static void link_bell(struct ivshmem_con *ic, const struct shmseg *seg,
+                      struct ivshmem_ctl *peer_ctl)
+{
+    uint16_t peer, vec;
+
+    if (ivshmem_bell_id() < 0) {
+        return;
+    }
+    pscom_shm_link_set_bell(&ic->link, &ivshmem_bell_ops);
+    ic->bell_gen = ivshmem_bell_gen();
+    if (shmseg_owner_doorbell(seg, ic->peer_owner, &peer, &vec) < 0 ||
+        !ivshmem_bell_reachable(peer, vec)) {
+        pscom_debug(2, "ivshmem: peer owner %#x has no doorbell we can "
+                       "ring: it polls for our messages",
+                    (unsigned)ic->peer_owner);
+        return;
+    }
+    ic->bell_peer = peer;
+    ic->bell_vec = vec;
+    ic->can_ring = 1;
+    atomic_store_explicit(&peer_ctl->bell, 1, memory_order_release);
+}
+
 /* Validate the peer's message (its OFFER, or with is_reply its ACCEPT)
  * and join both areas to the link. The checksum is on when either side
  * asked: the accepting side ORs the offer's flag into its reply, so a
@@ -259,6 +321,7 @@ static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
     ic->peer_owner = m.owner;
     ic->peer_ctl = (struct ivshmem_ctl *)peer;
     ic->linked = 1;
+    link_bell(ic, seg, ic->peer_ctl);
     return 0;
 }
 

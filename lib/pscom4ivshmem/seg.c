@@ -69,6 +69,14 @@ const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
      "sysfs root for device discovery", &env_sysfs},
     {"PSP_IVSHMEM_DEV_ROOT", PSCOM_ENV_STR, "/dev",
      "directory of the uio device nodes", &env_devroot},
+    {"PSP_IVSHMEM_DOORBELL", PSCOM_ENV_STR, "auto",
+     "auto: a wait idle for PSP_SPIN_US sleeps until the peer rings our "
+     "doorbell (host processes: an eventfd from the server's socket; "
+     "guests: the uio interrupt of a doorbell device), when there is one; "
+     "0: waits always poll", &ivshmem_env_doorbell},
+    {"PSP_IVSHMEM_SOCKET", PSCOM_ENV_STR, "/tmp/ivshmem_socket",
+     "the ivshmem server's unix socket, where host processes get their "
+     "doorbells", &ivshmem_env_socket},
 };
 
 int ivshmem_seg_peer_live(uint32_t owner)
@@ -160,7 +168,7 @@ static int seg_join(char *reason, size_t reason_len)
     int rc;
 
     gethostname(host, sizeof(host) - 1);
-    snprintf(label, sizeof(label), "pscom:%.20s:%d", host, (int)getpid());
+    snprintf(label, sizeof(label), "pscom:%.12s:%d", host, (int)getpid());
     rc = shmseg_join(&dev.seg, &me, label,
                      dev.host_local ? SHMSEG_JOIN_HOST_LOCAL : 0);
     if (rc < 0) {
@@ -168,6 +176,9 @@ static int seg_join(char *reason, size_t reason_len)
                  shmseg_strerror(rc));
         return -1;
     }
+    /* How to wake us, for every peer to read (a new membership starts
+     * without: publish it again after a re-join). */
+    ivshmem_bell_publish(&me);
     epoch++;
     return 0;
 }
@@ -185,6 +196,8 @@ static int seg_open(void)
                  dev.seg.why);
         return -1;
     }
+    /* Before the join, which publishes the doorbell. */
+    ivshmem_bell_open(&dev);
     if (seg_join(why, sizeof(why)) < 0) {
         goto err_close;
     }
@@ -200,6 +213,7 @@ static int seg_open(void)
 err_leave:
     shmseg_leave(&me);
 err_close:
+    ivshmem_bell_close();
     shmseg_device_close(&dev);
     return -1;
 }
@@ -397,6 +411,7 @@ void ivshmem_seg_shutdown(void)
         /* Frees every frame still ours. */
         shmseg_leave(&me);
     }
+    ivshmem_bell_close();
     shmseg_device_close(&dev);
     state = 0;
 }

@@ -58,8 +58,9 @@
  * ring_attach_*(). Exported so that a protocol exchanging rings can
  * refuse a peer with another layout before attaching (the ivshmem
  * plugin's hand-shake). 2: terminator rules of ring_layout.h; 3: chunks
- * of up to half the ring (2: a quarter). */
-#define RING_VERSION 3u
+ * of up to half the ring (2: a quarter); 4: a 64-bit armed word holding
+ * the number of the consumer's sleep, rung once per sleep. */
+#define RING_VERSION 4u
 
 /** Alignment of the region and granularity of chunks (one cache line). */
 #define RING_ALIGN 64
@@ -111,6 +112,7 @@ struct ring_producer {
     uint64_t stale_hi;    /*   the previous lap: [lo, hi), empty if lo>=hi */
     uint64_t span_lo;     /* the same span being built in this lap */
     uint64_t span_hi;
+    uint64_t rung;        /* the consumer's sleep we rang for last */
     int err;              /* 0, or the error that broke the ring */
     const char *reason;   /* what was wrong, for the log */
 };
@@ -137,6 +139,7 @@ struct ring_consumer {
     uint64_t stall_since;      /* when a stall at stall_total was seen */
     uint64_t stall_total;      /*   (CLOCK_MONOTONIC ns; 0: none) */
     unsigned idle_polls;       /* since the last stall check */
+    uint64_t sleeps;           /* number of the last arm (armed word) */
     int err;                   /* 0, or the error that broke the ring */
     const char *reason;        /* what was wrong, for the log */
 };
@@ -196,13 +199,15 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
 
 /**
  * After a ring_write() that returned > 0: does the consumer sleep and
- * want a doorbell? Announces the producer's position (one seq_cst store
- * on the producer line) and reads the consumer's armed flag, so no
- * wake-up is lost against ring_consumer_arm(). Returns 1 (ring it),
- * 0 (it polls), or the ring's error. Producers that never ring a
- * doorbell need not call it.
+ * want a doorbell we have not rung yet for this sleep? A seq_cst fence
+ * between our chunk headers (published by ring_write()) and the load of
+ * the consumer's armed word pairs with the fence in ring_consumer_arm(),
+ * so no wake-up is lost. Returns 1 (ring it, once: later calls return 0
+ * until the consumer sleeps again), 0 (it polls, or was rung already),
+ * or the ring's error. Producers that never ring a doorbell need not
+ * call it (and pay nothing: it is the fence).
  */
-int ring_producer_doorbell_needed(const struct ring_producer *p);
+int ring_producer_doorbell_needed(struct ring_producer *p);
 
 /**
  * For the producer's idle polls: announce the position written (a store
@@ -310,14 +315,17 @@ int ring_consume(struct ring_consumer *c, size_t len);
 int ring_consumer_flush(struct ring_consumer *c);
 
 /**
- * Before sleeping: publish the position and raise the "armed" flag that
- * ring_producer_doorbell_needed() reads, then look again. Returns 0 (the
- * ring is empty and stays armed: sleep), 1 (data arrived, not armed: do
- * not sleep) or the ring's error.
+ * Before sleeping: publish the position, store a new sleep number into
+ * the armed word that ring_producer_doorbell_needed() reads, a seq_cst
+ * fence, then look at our next chunk header again. Returns 0 (the ring
+ * is empty and stays armed: sleep), 1 (data arrived, not armed: do not
+ * sleep) or the ring's error. Lost wake-ups: either the producer's load
+ * after its fence sees our number (it rings), or our load after our
+ * fence sees its chunk header (we do not sleep).
  */
 int ring_consumer_arm(struct ring_consumer *c);
 
-/** After waking: lower the armed flag so the producer stops ringing. */
+/** After waking: clear the armed word so the producer stops ringing. */
 void ring_consumer_disarm(struct ring_consumer *c);
 
 /** Why the consumer broke (static string), or NULL while it is fine. */

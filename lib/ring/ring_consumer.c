@@ -259,17 +259,20 @@ int ring_consumer_arm(struct ring_consumer *c)
         return 1; /* a run is still waiting */
     }
     ring_consumer_flush(c);
-    /* seq_cst store then seq_cst load, paired with the producer's store of
-     * its position then load of armed (ring_producer_doorbell_needed):
-     * data announced while we arm is seen here, or the producer sees us
-     * armed. The announced position is only compared: a hostile value
-     * keeps us awake, nothing more. Our next header is looked at too, for
-     * producers that never ask about the doorbell. */
-    atomic_store_explicit(&shared_of(c)->cons.armed, 1, memory_order_seq_cst);
+    /* A new number for every sleep (64 bits: never 0, never repeated),
+     * so the producer rings once per sleep. Stored before the seq_cst
+     * fence, our next chunk header loaded after it; the producer pairs
+     * its own fence (ring_producer_doorbell_needed): either it sees this
+     * number or we see its header. The announced position is only
+     * compared: a hostile value keeps us awake, nothing more. */
+    c->sleeps++;
+    atomic_store_explicit(&shared_of(c)->cons.armed, c->sleeps,
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
     uint64_t seen = atomic_load_explicit(&shared_of(c)->prod.announced,
-                                         memory_order_seq_cst);
+                                         memory_order_relaxed);
     uint64_t w = atomic_load_explicit(ring_hdr_at(c->data, c->off),
-                                      memory_order_acquire);
+                                      memory_order_relaxed);
     if (seen > c->total || w != 0) {
         ring_consumer_disarm(c);
         return 1;

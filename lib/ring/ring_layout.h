@@ -4,7 +4,7 @@
  *
  *   offset   0  metadata line: magic, version, sizes (creator writes once)
  *   offset  64  producer line: position announced (doorbell, stall check)
- *   offset 128  consumer line: consumed position, armed flag
+ *   offset 128  consumer line: consumed position, armed word (sleeping)
  *   offset 192  data area: chunks, each starting on a 64-byte boundary
  *
  * A chunk is an 8-byte header word followed by its payload, padded to the
@@ -98,24 +98,27 @@ struct ring_meta {
 
 /* The three header lines. Each side writes only its own line, so the
  * lines never bounce between the two caches except for what is shared on
- * purpose (the consumed position, the armed flag). */
+ * purpose (the consumed position, the armed word). */
 struct ring_shared {
     alignas(RING_ALIGN) struct ring_meta meta;
     alignas(RING_ALIGN) struct {
-        /* Ring bytes written, stored when the producer asks whether to
-         * ring the doorbell (seq_cst) and on its idle polls (release);
-         * the consumer reads it when it arms and, now and then while
-         * idle, to find a zeroed chunk header (ring_consumer_stall_check).
-         * A wrong value keeps the consumer awake; with our chunk header
-         * zeroed as well it breaks the ring after the stall budget. */
+        /* Ring bytes written, stored on the producer's idle polls
+         * (release); the consumer reads it now and then while idle, to
+         * find a zeroed chunk header (ring_consumer_stall_check). A wrong
+         * value keeps the consumer awake; with our chunk header zeroed
+         * as well it breaks the ring after the stall budget. */
         _Atomic uint64_t announced;
     } prod;
     alignas(RING_ALIGN) struct {
         /* Ring bytes consumed, published in batches (release) and read
          * by the producer (acquire) only when the ring looks full. */
         _Atomic uint64_t pos;
-        /* Nonzero while the consumer sleeps and wants a doorbell. */
-        _Atomic uint32_t armed;
+        /* 0 while the consumer is awake; while it sleeps and wants a
+         * doorbell, the number of this sleep (never 0, never repeated:
+         * 64 bits do not wrap). The producer rings once per number, so
+         * a stream into a sleeping ring rings once, not per message
+         * (version 4; version 3 had a 32-bit flag and rang per message). */
+        _Atomic uint64_t armed;
     } cons;
 };
 
@@ -124,6 +127,10 @@ static_assert(offsetof(struct ring_shared, prod) == RING_ALIGN,
               "producer state on its own cache line");
 static_assert(offsetof(struct ring_shared, cons) == 2 * RING_ALIGN,
               "consumer state on its own cache line");
+static_assert(offsetof(struct ring_shared, cons.pos) == 2 * RING_ALIGN,
+              "consumed position");
+static_assert(offsetof(struct ring_shared, cons.armed) == 2 * RING_ALIGN + 8,
+              "armed word");
 static_assert(sizeof(struct ring_shared) == RING_HDR_SIZE, "header size");
 static_assert(sizeof(struct ring_meta) <= RING_ALIGN, "meta fits a line");
 static_assert(sizeof(_Atomic uint64_t) == 8, "8-byte header words");

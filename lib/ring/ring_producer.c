@@ -229,7 +229,7 @@ int ring_producer_idle(struct ring_producer *p)
     return 0;
 }
 
-int ring_producer_doorbell_needed(const struct ring_producer *p)
+int ring_producer_doorbell_needed(struct ring_producer *p)
 {
     if (p->err != 0) {
         return p->err;
@@ -237,15 +237,27 @@ int ring_producer_doorbell_needed(const struct ring_producer *p)
     if (p->total == 0) {
         return 0;
     }
-    /* Store-load ordering against ring_consumer_arm() on two locations,
-     * all four accesses seq_cst: we store our position then load armed,
-     * the consumer stores armed then loads our position. In the single
-     * total order one of the loads comes after the other side's store, so
-     * either we see it armed or it sees the data: no lost wake-up. */
+    /* Our position for the consumer's stall check and its arm (relaxed:
+     * the fence below orders it). */
     atomic_store_explicit(&shared_of(p)->prod.announced, p->total,
-                          memory_order_seq_cst);
-    return atomic_load_explicit(&shared_of(p)->cons.armed,
-                                memory_order_seq_cst) != 0;
+                          memory_order_relaxed);
+    /* Store-load ordering against ring_consumer_arm(): our chunk headers
+     * (and the position) are stored before this fence, the armed word
+     * loaded after it; the consumer stores the armed word before its
+     * fence and loads our header after it. Of the two fences one comes
+     * first in the single total order, so either we see its sleep number
+     * or it sees our chunk: no lost wake-up. */
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t armed = atomic_load_explicit(&shared_of(p)->cons.armed,
+                                          memory_order_relaxed);
+    /* Once per sleep: the consumer takes a new number for every sleep,
+     * so a stream into a sleeping ring rings once. Any value a hostile
+     * consumer writes only decides whether we ring it. */
+    if (armed == 0 || armed == p->rung) {
+        return 0;
+    }
+    p->rung = armed;
+    return 1;
 }
 
 const char *ring_producer_reason(const struct ring_producer *p)

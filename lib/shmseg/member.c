@@ -42,6 +42,7 @@ int shmseg_join(struct shmseg *seg, struct shmseg_member *m,
             continue;
         }
         memset(p->label, 0, sizeof(p->label));
+        atomic_store_explicit(&p->doorbell, 0, memory_order_relaxed);
         if (label) {
             strncpy(p->label, label, sizeof(p->label) - 1);
         }
@@ -116,6 +117,7 @@ long shmseg_leave(struct shmseg_member *m)
     /* Clear the pid before the slot turns FREE: the next owner's LIVE
      * state must never be paired with our (soon dead) pid. */
     atomic_store_explicit(&p->host_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->doorbell, 0, memory_order_relaxed);
     /* If a reclaimer raced us, it owns the slot's final transition. */
     if (!atomic_compare_exchange_strong_explicit(
             &p->state, &expect, part_state(m->gen, SHMSEG_PART_FREE),
@@ -123,4 +125,69 @@ long shmseg_leave(struct shmseg_member *m)
         return -SHMSEG_EEVICTED;
     }
     return n;
+}
+
+int shmseg_member_set_doorbell(struct shmseg_member *m, int peer,
+                               unsigned vector)
+{
+    uint64_t word = 0;
+
+    if (!m || !m->seg || peer > (int)SHMSEG_DOORBELL_MASK16 ||
+        vector > SHMSEG_DOORBELL_MASK16) {
+        return -SHMSEG_EINVAL;
+    }
+    if (shmseg_member_valid(m) < 0) {
+        return -SHMSEG_EEVICTED;
+    }
+    if (peer >= 0) {
+        word = SHMSEG_DOORBELL_TAG << SHMSEG_DOORBELL_TAG_SHIFT |
+               (uint64_t)peer << SHMSEG_DOORBELL_PEER_SHIFT | vector;
+    }
+    /* Release: a peer that reads the word reads our slot as it is now. */
+    atomic_store_explicit(&part_at(m->seg, m->slot)->doorbell, word,
+                          memory_order_release);
+    return 0;
+}
+
+/* The doorbell word of a slot, decoded: 0, or -1 without one. */
+static int slot_doorbell(const struct shmseg *seg, uint32_t slot,
+                         uint16_t *peer, uint16_t *vector)
+{
+    uint64_t word = atomic_load_explicit(&part_at(seg, slot)->doorbell,
+                                         memory_order_acquire);
+
+    if (word >> SHMSEG_DOORBELL_TAG_SHIFT != SHMSEG_DOORBELL_TAG ||
+        (word >> 32 & SHMSEG_DOORBELL_MASK16) != 0) {
+        return -1;
+    }
+    *peer = (uint16_t)(word >> SHMSEG_DOORBELL_PEER_SHIFT);
+    *vector = (uint16_t)word;
+    return 0;
+}
+
+int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
+                          uint16_t *peer, uint16_t *vector)
+{
+    uint32_t slot = shmseg_owner_slot(owner);
+
+    if (!seg || slot >= seg->part_count || !shmseg_owner_is_live(seg, owner)) {
+        return -1;
+    }
+    return slot_doorbell(seg, slot, peer, vector);
+}
+
+int shmseg_slot_doorbell(const struct shmseg *seg, uint32_t slot,
+                         uint16_t *peer, uint16_t *vector)
+{
+    uint64_t st;
+
+    if (!seg || slot >= seg->part_count) {
+        return -1;
+    }
+    st = atomic_load_explicit(&part_at(seg, slot)->state,
+                              memory_order_acquire);
+    if ((st >> SHMSEG_PART_STATUS_SHIFT) != SHMSEG_PART_LIVE) {
+        return -1;
+    }
+    return slot_doorbell(seg, slot, peer, vector);
 }

@@ -108,6 +108,7 @@ static long repair_slot(struct shmseg *seg, uint32_t slot, uint64_t st)
         return -SHMSEG_EINVAL;
     }
     atomic_store_explicit(&p->flags, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->doorbell, 0, memory_order_relaxed);
     memset(p->label, 0, sizeof(p->label));
     return finish_reclaim(seg, slot, gen);
 }

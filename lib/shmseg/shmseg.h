@@ -159,6 +159,29 @@ struct shmseg_member {
     uint32_t hint;          /**< next-fit scan start (frame index) */
 };
 
+/**
+ * Publish how to wake us (our participant slot's doorbell word): ivshmem
+ * peer id and vector, or clear it with peer < 0. After a join; a new
+ * join starts without one.
+ * @return 0, -SHMSEG_EINVAL (id or vector beyond 16 bits),
+ * -SHMSEG_EEVICTED (the slot is no longer ours).
+ */
+int shmseg_member_set_doorbell(struct shmseg_member *m, int peer,
+                               unsigned vector);
+
+/**
+ * How to wake owner id `owner`: 0 with *peer and *vector when its slot
+ * is LIVE in that generation and carries a doorbell word, -1 otherwise
+ * (no doorbell: it polls; or it is gone).
+ */
+int shmseg_owner_doorbell(const struct shmseg *seg, uint32_t owner,
+                          uint16_t *peer, uint16_t *vector);
+
+/** The same for whoever holds slot `slot` now (LIVE, any generation):
+ * for a scan of the table (which vectors are taken). 0 or -1. */
+int shmseg_slot_doorbell(const struct shmseg *seg, uint32_t slot,
+                         uint16_t *peer, uint16_t *vector);
+
 /** Join flags. */
 #define SHMSEG_JOIN_HOST_LOCAL 0x1u /**< record getpid(): we run on the host */
 

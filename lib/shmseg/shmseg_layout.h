@@ -52,7 +52,7 @@
 #define SHMSEG_HEADER_SIZE 256u
 #define SHMSEG_UUID_SIZE 16u
 #define SHMSEG_NAME_SIZE 64u
-#define SHMSEG_LABEL_SIZE 32u
+#define SHMSEG_LABEL_SIZE 24u
 
 /** Default frame size: a page; 16 frames make a 64 KiB connection ring. */
 #define SHMSEG_DEFAULT_FRAME_SIZE 4096u
@@ -145,7 +145,24 @@ struct shmseg_participant {
     _Atomic int32_t host_pid;    /* 24: pid when host-local, else 0 */
     _Atomic uint32_t flags;      /* 28: SHMSEG_PF_* */
     char label[SHMSEG_LABEL_SIZE]; /* 32: NUL-padded, not trusted */
+    _Atomic uint64_t doorbell;   /* 56: SHMSEG_DOORBELL_*, 0: none */
 };
+
+/*
+ * Participant doorbell word: how to wake the owner (an interrupt carries
+ * no meaning; the segment says whose it is). Written by the owner after
+ * it joined, 0 when it has no doorbell (it polls). Bits 0..15 the vector,
+ * bits 16..31 the ivshmem peer id (the server's id of the VM, or of the
+ * host process connected to its socket), bits 48..63 the tag
+ * SHMSEG_DOORBELL_TAG (a word without it is none: until layout 1 grew
+ * this field these were label bytes, which are ASCII). Untrusted: a
+ * reader checks the slot is LIVE with the owner's generation, and rings
+ * only peers and vectors the server gave it eventfds for.
+ */
+#define SHMSEG_DOORBELL_TAG 0xdb11ULL
+#define SHMSEG_DOORBELL_TAG_SHIFT 48u
+#define SHMSEG_DOORBELL_PEER_SHIFT 16u
+#define SHMSEG_DOORBELL_MASK16 0xffffULL
 
 /** The header at offset 0. Written once by the creator, then read-only. */
 struct shmseg_header {
@@ -186,6 +203,8 @@ _Static_assert(offsetof(struct shmseg_participant, hb_time_ns) == 16,
 _Static_assert(offsetof(struct shmseg_participant, host_pid) == 24, "p.pid");
 _Static_assert(offsetof(struct shmseg_participant, flags) == 28, "p.flags");
 _Static_assert(offsetof(struct shmseg_participant, label) == 32, "p.label");
+_Static_assert(offsetof(struct shmseg_participant, doorbell) == 56,
+               "p.doorbell");
 
 _Static_assert(sizeof(struct shmseg_header) == SHMSEG_HEADER_SIZE, "header");
 _Static_assert(offsetof(struct shmseg_header, magic) == 0, "h.magic");

@@ -483,6 +483,20 @@ static void test_armed_flag(void **state)
     assert_int_equal(ring_peek(&f.c, &ptr, &len), 1);
     assert_int_equal(ring_consumer_arm(&f.c), 1); /* run still waiting */
     assert_int_equal(get(&f, 10, 0), 10);
+    /* Once per sleep (version 4): a second message into the same sleep
+     * does not ring again; the next sleep is rung again. */
+    assert_int_equal(ring_consumer_arm(&f.c), 0);
+    assert_int_equal(put(&f, 10, 1), 10);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 1);
+    assert_int_equal(put(&f, 10, 1), 10);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 0);
+    ring_consumer_disarm(&f.c);
+    assert_int_equal(get(&f, 20, 0), 20);
+    assert_int_equal(ring_consumer_arm(&f.c), 0);
+    assert_int_equal(put(&f, 10, 1), 10);
+    assert_int_equal(ring_producer_doorbell_needed(&f.p), 1);
+    ring_consumer_disarm(&f.c);
+    assert_int_equal(get(&f, 10, 0), 10);
     fix_close(&f);
 }
 

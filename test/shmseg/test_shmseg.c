@@ -207,6 +207,52 @@ static void test_evict(void **state)
     assert_int_equal(u.free_frames, f->seg.frame_count);
 }
 
+/* The doorbell word (issue 22): published by the owner, read by others
+ * only while the slot is live in that generation and the word carries
+ * its tag; a label-like or hostile word is none. */
+static void test_doorbell_word(void **state)
+{
+    struct fx *f = *state;
+    struct shmseg_member a, b;
+    uint16_t peer = 0, vec = 0;
+
+    assert_int_equal(shmseg_join(&f->seg, &a, "bell", 0), 0);
+    uint32_t owner = shmseg_member_owner(&a);
+    assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), -1);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 65536, 0),
+                     -SHMSEG_EINVAL);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 7, 65536),
+                     -SHMSEG_EINVAL);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 65535, 3), 0);
+    assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), 0);
+    assert_int_equal(peer, 65535);
+    assert_int_equal(vec, 3);
+    assert_int_equal(shmseg_slot_doorbell(&f->seg, a.slot, &peer, &vec), 0);
+    assert_int_equal(shmseg_slot_doorbell(&f->seg, f->seg.part_count, &peer,
+                                          &vec),
+                     -1);
+    /* Garbage in the word (an old peer's long label, a hostile write). */
+    struct shmseg_participant *p =
+        (struct shmseg_participant *)((char *)f->mem + f->seg.part_off) +
+        a.slot;
+    atomic_store(&p->doorbell, 0x3837363534333231ULL);
+    assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), -1);
+    atomic_store(&p->doorbell, SHMSEG_DOORBELL_TAG << 48 | 1ULL << 40 | 5);
+    assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), -1);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 2, 1), 0);
+    assert_int_equal(shmseg_member_set_doorbell(&a, -1, 0), 0);
+    assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), -1);
+    /* Gone owners have none; a new member of the slot starts without. */
+    assert_int_equal(shmseg_member_set_doorbell(&a, 2, 1), 0);
+    assert_int_equal(shmseg_leave(&a), 0);
+    assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), -1);
+    assert_int_equal(shmseg_slot_doorbell(&f->seg, a.slot, &peer, &vec), -1);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 2, 1), -SHMSEG_EEVICTED);
+    assert_int_equal(shmseg_join(&f->seg, &b, "next", 0), 0);
+    assert_int_equal(b.slot, a.slot);
+    assert_int_equal(shmseg_slot_doorbell(&f->seg, b.slot, &peer, &vec), -1);
+}
+
 /* The questions clients ask (lib/region, the plugin): is an owner live,
  * and which run does an offset belong to. */
 static void test_owner_run_at(void **state)
@@ -481,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alloc_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doorbell_word, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_run_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),

@@ -36,11 +36,13 @@ def guest_pp_server(g, port, env=GUEST_ENV, args=''):
     g.poll('grep -c "^Waiting for client" /tmp/pp.log', '1')
 
 
-def host_pp_server(s, shm):
+def host_pp_server(s, shm, **extra_env):
     """pscom_pp -l 0 on the host, mapping the segment's shm object like a
-    guest maps its BAR (PSP_IVSHMEM_DEVICE). Returns (process, port)."""
+    guest maps its BAR (PSP_IVSHMEM_DEVICE); extra_env adds variables.
+    Its stderr goes to host-pp.err in the session's directory. Returns
+    (process, port)."""
     env = dict(os.environ, PSP_IVSHMEM_DEVICE=shm, PSP_PLUGINDIR=PLUGINDIR,
-               PSP_IVSHMEM='1', PSP_SHM='0', PSP_DEBUG='2')
+               PSP_IVSHMEM='1', PSP_SHM='0', PSP_DEBUG='2', **extra_env)
     err = open(os.path.join(s.dir, 'host-pp.err'), 'wb')
     p = subprocess.Popen([PP, '-l', '0'], stdout=subprocess.PIPE,
                          stderr=err, env=env, universal_newlines=True)
