@@ -81,8 +81,8 @@ static int throughput(int procs, long ops)
         fprintf(stderr, "alloc-bench: a worker failed\n");
         return 1;
     }
-    printf("%d %ld %.1f %.2f\n", procs, ops * procs,
-           t * 1e9 / (double)ops, (double)ops * procs / t / 1e6);
+    printf("%d %ld %.1f %.2f\n", procs, ops * procs, t * 1e9 / (double)ops,
+           (double)ops * procs / t / 1e6);
     return 0;
 }
 

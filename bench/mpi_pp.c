@@ -85,8 +85,7 @@ int main(int argc, char **argv)
             bad = parse_ulong(argv[i], next, PP_MAX_SIZE, &maxsize);
             i++;
         } else if (strcmp(argv[i], "--loops") == 0) {
-            bad = parse_ulong(argv[i], next, 1UL << 30, &loops) ||
-                  loops == 0;
+            bad = parse_ulong(argv[i], next, 1UL << 30, &loops) || loops == 0;
             i++;
         } else if (strcmp(argv[i], "--window") == 0) {
             bad = parse_ulong(argv[i], next, 1024, &window) || window == 0;
@@ -165,8 +164,8 @@ int main(int argc, char **argv)
                        "%.3f, \"mb_s\": %.2f, \"type\": \"mpi\"}\n",
                        size, n, half_us, mbs);
             } else {
-                printf("%10lu %8lu %12.2f %10.2f  %s\n", size, n, half_us,
-                       mbs, "mpi");
+                printf("%10lu %8lu %12.2f %10.2f  %s\n", size, n, half_us, mbs,
+                       "mpi");
             }
             fflush(stdout);
         }

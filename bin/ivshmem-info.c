@@ -17,22 +17,32 @@
 static const char *status_name(unsigned s)
 {
     switch (s) {
-    case SHMSEG_PART_FREE: return "free";
-    case SHMSEG_PART_LIVE: return "live";
-    case SHMSEG_PART_RECLAIMING: return "reclaiming";
-    default: return "bad";
+    case SHMSEG_PART_FREE:
+        return "free";
+    case SHMSEG_PART_LIVE:
+        return "live";
+    case SHMSEG_PART_RECLAIMING:
+        return "reclaiming";
+    default:
+        return "bad";
     }
 }
 
 static const char *tag_name(unsigned t)
 {
     switch (t) {
-    case SHMSEG_TAG_NONE: return "none";
-    case SHMSEG_TAG_RING: return "ring";
-    case SHMSEG_TAG_PARTITION: return "partition";
-    case SHMSEG_TAG_BULK: return "bulk";
-    case SHMSEG_TAG_TEST: return "test";
-    default: return "other";
+    case SHMSEG_TAG_NONE:
+        return "none";
+    case SHMSEG_TAG_RING:
+        return "ring";
+    case SHMSEG_TAG_PARTITION:
+        return "partition";
+    case SHMSEG_TAG_BULK:
+        return "bulk";
+    case SHMSEG_TAG_TEST:
+        return "test";
+    default:
+        return "other";
     }
 }
 
@@ -72,13 +82,14 @@ static int print_alloc(const struct shmseg_alloc_info *a, void *arg)
     if (o->json) {
         printf("%s\n    {\"offset\": %" PRIu64 ", \"frames\": %u, "
                "\"tag\": \"%s\", \"slot\": %u, \"gen\": %u, "
-               "\"owner_live\": %s}", o->first ? "" : ",", a->offset,
-               a->nframes, tag_name(a->tag), a->slot, a->gen,
-               a->owner_live ? "true" : "false");
+               "\"owner_live\": %s}",
+               o->first ? "" : ",", a->offset, a->nframes, tag_name(a->tag),
+               a->slot, a->gen, a->owner_live ? "true" : "false");
     } else {
         printf("  offset 0x%" PRIx64 " frames %u tag %s owner slot %u "
-               "gen %u (%s)\n", a->offset, a->nframes, tag_name(a->tag),
-               a->slot, a->gen, a->owner_live ? "live" : "dead, stale");
+               "gen %u (%s)\n",
+               a->offset, a->nframes, tag_name(a->tag), a->slot, a->gen,
+               a->owner_live ? "live" : "dead, stale");
     }
     o->first = false;
     return 0;
@@ -103,8 +114,8 @@ static void print_parts(const struct shmseg *seg, struct out *o)
                    age_s(p.hb_time_ns));
         } else {
             printf("  slot %u gen %u %s '%s' pid %d (%s) heartbeat %" PRIu64
-                   " (%.1f s ago, owner clock)\n", s, p.gen,
-                   status_name(p.status), p.label, (int)p.host_pid,
+                   " (%.1f s ago, owner clock)\n",
+                   s, p.gen, status_name(p.status), p.label, (int)p.host_pid,
                    pid_state(&p), p.heartbeat, age_s(p.hb_time_ns));
         }
         o->first = false;
@@ -130,12 +141,12 @@ static void print_seg(const struct shmseg_device *d, struct out *o)
                "  \"free_frames\": %u, \"used_frames\": %u, \"stale_frames\": "
                "%u, \"bad_frames\": %u, \"allocation_count\": %u,\n"
                "  \"peer_id\": %d,\n"
-               "  \"participants\": [", seg->name, d->path,
-               kind_name(d->kind), uuid, h->version, h->compat_features,
-               h->incompat_features, seg->total_size, seg->frame_size,
-               seg->frame_count, seg->first_frame_off, u.free_frames,
-               u.used_frames, u.stale_frames, u.bad_frames, u.allocations,
-               peer < 0 ? -1 : peer);
+               "  \"participants\": [",
+               seg->name, d->path, kind_name(d->kind), uuid, h->version,
+               h->compat_features, h->incompat_features, seg->total_size,
+               seg->frame_size, seg->frame_count, seg->first_frame_off,
+               u.free_frames, u.used_frames, u.stale_frames, u.bad_frames,
+               u.allocations, peer < 0 ? -1 : peer);
         print_parts(seg, o);
         printf("],\n  \"allocations\": [");
         o->first = true;
@@ -148,11 +159,12 @@ static void print_seg(const struct shmseg_device *d, struct out *o)
            "size:         %" PRIu64 " bytes\n"
            "frames:       %u x %u bytes at offset %" PRIu64 "\n"
            "usage:        %u free, %u used, %u stale, %u bad; "
-           "%u allocations\nparticipants:\n", seg->name, d->path,
-           kind_name(d->kind), uuid, h->version, h->compat_features,
-           h->incompat_features, seg->total_size, seg->frame_count,
-           seg->frame_size, seg->first_frame_off, u.free_frames,
-           u.used_frames, u.stale_frames, u.bad_frames, u.allocations);
+           "%u allocations\nparticipants:\n",
+           seg->name, d->path, kind_name(d->kind), uuid, h->version,
+           h->compat_features, h->incompat_features, seg->total_size,
+           seg->frame_count, seg->frame_size, seg->first_frame_off,
+           u.free_frames, u.used_frames, u.stale_frames, u.bad_frames,
+           u.allocations);
     if (peer >= 0) {
         printf("peer id:      %d (IVPosition)\n", peer);
     }

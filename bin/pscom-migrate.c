@@ -61,18 +61,17 @@ static double elapsed_ms(const struct timespec *t0)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: pscom-migrate suspend|resume HOST -n N [options]\n"
-            "       pscom-migrate toggle HOST -n N [options] [PID...]\n"
-            "       pscom-migrate watch HOST [options]\n"
-            "options:\n"
-            "  -n, --count N      answers (status messages for watch) to "
-            "wait for\n"
-            "  -b, --broker B     host:port or tcp://host:port "
-            "(default localhost:1883)\n"
-            "  -t, --timeout S    seconds to wait for each answer "
-            "(default 10)\n"
-            "  -h, --help\n");
+    fprintf(out, "usage: pscom-migrate suspend|resume HOST -n N [options]\n"
+                 "       pscom-migrate toggle HOST -n N [options] [PID...]\n"
+                 "       pscom-migrate watch HOST [options]\n"
+                 "options:\n"
+                 "  -n, --count N      answers (status messages for watch) to "
+                 "wait for\n"
+                 "  -b, --broker B     host:port or tcp://host:port "
+                 "(default localhost:1883)\n"
+                 "  -t, --timeout S    seconds to wait for each answer "
+                 "(default 10)\n"
+                 "  -h, --help\n");
 }
 
 /* Answers look like "<pid> : ALLOWED". Returns the pid or -1; *failed
@@ -213,8 +212,7 @@ static unsigned int wait_count(struct ctx *c, unsigned int *counter,
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += timeout;
         while (*counter == before) {
-            if (pthread_cond_timedwait(&c->cond, &c->lock, &dl) ==
-                ETIMEDOUT) {
+            if (pthread_cond_timedwait(&c->cond, &c->lock, &dl) == ETIMEDOUT) {
                 return *counter;
             }
         }
@@ -261,8 +259,7 @@ static int build_payload(char *out, size_t size, enum mode mode, int argc,
 
 static int parse_mode(const char *s, enum mode *mode)
 {
-    static const char *const names[] = {"suspend", "resume", "toggle",
-                                        "watch"};
+    static const char *const names[] = {"suspend", "resume", "toggle", "watch"};
 
     for (int i = 0; i < 4; i++) {
         if (strcmp(s, names[i]) == 0) {
@@ -309,8 +306,7 @@ int main(int argc, char **argv)
         return 2;
     }
     optind = 2;
-    while ((opt = getopt_long(argc, argv, "n:b:t:h", longopts, NULL)) !=
-           -1) {
+    while ((opt = getopt_long(argc, argv, "n:b:t:h", longopts, NULL)) != -1) {
         char *end;
         switch (opt) {
         case 'n':
@@ -364,8 +360,8 @@ int main(int argc, char **argv)
                         c.mode == MODE_WATCH ? MQTTPROTO_STATUS_TOPIC
                                              : MQTTPROTO_RESPONSE_TOPIC,
                         host, "+") ||
-        mqttproto_topic(req_topic, sizeof(req_topic),
-                        MQTTPROTO_REQUEST_TO_ALL, host, "+")) {
+        mqttproto_topic(req_topic, sizeof(req_topic), MQTTPROTO_REQUEST_TO_ALL,
+                        host, "+")) {
         fprintf(stderr, "pscom-migrate: bad host name '%s'\n", host);
         return 2;
     }
@@ -374,11 +370,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "pscom-migrate: bad broker address '%s'\n", broker);
         return 2;
     }
-    snprintf(client_id, sizeof(client_id), "pscom-migrate-%ld",
-             (long)getpid());
+    snprintf(client_id, sizeof(client_id), "pscom-migrate-%ld", (long)getpid());
     if (MQTTAsync_create(&client, addr.uri, client_id,
-                         MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
-        MQTTASYNC_SUCCESS) {
+                         MQTTCLIENT_PERSISTENCE_NONE,
+                         NULL) != MQTTASYNC_SUCCESS) {
         fprintf(stderr, "pscom-migrate: bad broker address '%s'\n", broker);
         return 2;
     }

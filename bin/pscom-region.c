@@ -35,31 +35,35 @@ struct opts {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"Usage: pscom-region [options] COMMAND [NAME]\n"
-"Named partitions in the pscom shared segment.\n"
-"Commands:\n"
-"  list                 partitions with owner, size, length, version\n"
-"  read NAME            print the partition's current content\n"
-"  write NAME           create NAME (ours) and write stdin into it\n"
-"  watch NAME           print each new version as it appears\n"
-"Options:\n"
-"  -d, --device PATH    segment device or shm object (default: discovery,\n"
-"                       PSP_IVSHMEM_DEVICE)\n"
-"  -j, --json           list as JSON\n"
-"  -i, --id ID          read/watch by id instead of NAME\n"
-"  -s, --size BYTES     write: partition size (default: input length,\n"
-"                       4096 with --lines)\n"
-"  -a, --append         write: append instead of replace\n"
-"  -l, --lines          write: one version per input line\n"
-"  -H, --hold           write: keep the partition until SIGTERM/SIGINT\n"
-"                       (it is deleted when pscom-region exits)\n"
-"  -n, --count N        watch: exit after N versions\n"
-"  -t, --interval MS    watch: poll period (default 20)\n"
-"  -h, --help           this help\n"
-"Exit: 0 ok, 1 error, 2 usage or bad name/size/id, 3 no such partition,\n"
-"4 stale (writer gone), 5 busy, 6 name taken or not ours, 7 stuck\n"
-"(the writer never completes a write).\n");
+    fprintf(
+        f,
+        "Usage: pscom-region [options] COMMAND [NAME]\n"
+        "Named partitions in the pscom shared segment.\n"
+        "Commands:\n"
+        "  list                 partitions with owner, size, length, version\n"
+        "  read NAME            print the partition's current content\n"
+        "  write NAME           create NAME (ours) and write stdin into it\n"
+        "  watch NAME           print each new version as it appears\n"
+        "Options:\n"
+        "  -d, --device PATH    segment device or shm object (default: "
+        "discovery,\n"
+        "                       PSP_IVSHMEM_DEVICE)\n"
+        "  -j, --json           list as JSON\n"
+        "  -i, --id ID          read/watch by id instead of NAME\n"
+        "  -s, --size BYTES     write: partition size (default: input length,\n"
+        "                       4096 with --lines)\n"
+        "  -a, --append         write: append instead of replace\n"
+        "  -l, --lines          write: one version per input line\n"
+        "  -H, --hold           write: keep the partition until "
+        "SIGTERM/SIGINT\n"
+        "                       (it is deleted when pscom-region exits)\n"
+        "  -n, --count N        watch: exit after N versions\n"
+        "  -t, --interval MS    watch: poll period (default 20)\n"
+        "  -h, --help           this help\n"
+        "Exit: 0 ok, 1 error, 2 usage or bad name/size/id, 3 no such "
+        "partition,\n"
+        "4 stale (writer gone), 5 busy, 6 name taken or not ours, 7 stuck\n"
+        "(the writer never completes a write).\n");
 }
 
 static int exit_code(int err)
@@ -102,12 +106,10 @@ static void print_json(const struct pscom_region_info *p, long n)
                "\"owner_slot\": %u, \"owner_label\": \"%s\", "
                "\"generation\": %u, \"size\": %llu, \"length\": %llu, "
                "\"version\": %llu, \"stale\": %s, \"stuck\": %s}",
-               i ? "," : "", (unsigned long long)p[i].id, p[i].name,
-               p[i].owner, p[i].owner_slot, p[i].owner_label,
-               p[i].generation, (unsigned long long)p[i].size,
-               (unsigned long long)p[i].length,
-               (unsigned long long)p[i].version,
-               p[i].stale ? "true" : "false",
+               i ? "," : "", (unsigned long long)p[i].id, p[i].name, p[i].owner,
+               p[i].owner_slot, p[i].owner_label, p[i].generation,
+               (unsigned long long)p[i].size, (unsigned long long)p[i].length,
+               (unsigned long long)p[i].version, p[i].stale ? "true" : "false",
                p[i].stuck ? "true" : "false");
     }
     printf("%s]\n", n ? "\n" : "");
@@ -180,8 +182,7 @@ static long read_all(pscom_region_t *r, pscom_region_id_t id, char **buf,
     }
 }
 
-static int cmd_read(pscom_region_t *r, const struct opts *o,
-                    const char *name)
+static int cmd_read(pscom_region_t *r, const struct opts *o, const char *name)
 {
     struct pscom_region_info info;
     pscom_region_id_t id;
@@ -210,8 +211,7 @@ static void nap_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-static int cmd_watch(pscom_region_t *r, const struct opts *o,
-                     const char *name)
+static int cmd_watch(pscom_region_t *r, const struct opts *o, const char *name)
 {
     struct pscom_region_info info;
     pscom_region_id_t id;
@@ -313,8 +313,7 @@ static int hold(pscom_region_t *r, const char *name, pscom_region_id_t id)
     }
 }
 
-static int cmd_write(pscom_region_t *r, const struct opts *o,
-                     const char *name)
+static int cmd_write(pscom_region_t *r, const struct opts *o, const char *name)
 {
     pscom_region_id_t id;
     char *buf = NULL;
@@ -323,8 +322,7 @@ static int cmd_write(pscom_region_t *r, const struct opts *o,
     int rc;
 
     if (!o->lines && slurp(stdin, &buf, &len) < 0) {
-        fprintf(stderr, "pscom-region: reading stdin: %s\n",
-                strerror(errno));
+        fprintf(stderr, "pscom-region: reading stdin: %s\n", strerror(errno));
         return EX_ERR;
     }
     if (size == 0) {
@@ -372,24 +370,43 @@ static int parse(int argc, char **argv, struct opts *o)
     int c;
 
     o->interval_ms = 20;
-    while ((c = getopt_long(argc, argv, "d:ji:s:alHn:t:h", longopts,
-                            NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:ji:s:alHn:t:h", longopts, NULL)) !=
+           -1) {
         errno = 0;
         switch (c) {
-        case 'd': o->device = optarg; break;
-        case 'j': o->json = true; break;
-        case 'a': o->append = true; break;
-        case 'l': o->lines = true; break;
-        case 'H': o->hold = true; break;
+        case 'd':
+            o->device = optarg;
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'a':
+            o->append = true;
+            break;
+        case 'l':
+            o->lines = true;
+            break;
+        case 'H':
+            o->hold = true;
+            break;
         case 'i':
             o->id = strtoull(optarg, &end, 0);
             o->have_id = true;
             break;
-        case 's': o->size = strtoull(optarg, &end, 0); break;
-        case 'n': o->count = strtoull(optarg, &end, 0); break;
-        case 't': o->interval_ms = (unsigned)strtoul(optarg, &end, 0); break;
-        case 'h': usage(stdout); exit(EX_OK);
-        default: return -1;
+        case 's':
+            o->size = strtoull(optarg, &end, 0);
+            break;
+        case 'n':
+            o->count = strtoull(optarg, &end, 0);
+            break;
+        case 't':
+            o->interval_ms = (unsigned)strtoul(optarg, &end, 0);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(EX_OK);
+        default:
+            return -1;
         }
         if (strchr("isnt", c) && (errno || *end || !*optarg)) {
             fprintf(stderr, "pscom-region: bad number '%s'\n", optarg);

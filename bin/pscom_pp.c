@@ -43,21 +43,21 @@
 #define PP_MIN_LOOPS 4UL
 
 struct pp_opts {
-    const char *listen;  /* server: port string, or NULL */
-    const char *peer;    /* client: HOST:PORT */
+    const char *listen; /* server: port string, or NULL */
+    const char *peer;   /* client: HOST:PORT */
     unsigned long minsize;
     unsigned long maxsize;
     unsigned long loops;
     unsigned long rounds; /* --rounds: at every size, 0: pp_loops() */
     unsigned long xheader;
-    double maxtime;      /* seconds per size, 0: no limit */
+    double maxtime; /* seconds per size, 0: no limit */
     int verify;
     int json;
     int forever;
-    int client;  /* -c: client, HOST:PORT optional (0x0200) */
-    int once;    /* -1: serve one client (0x0200; the default) */
-    int histo;   /* -i: histogram of round-trip times per size */
-    int valloc;  /* --valloc: page-aligned buffers */
+    int client;           /* -c: client, HOST:PORT optional (0x0200) */
+    int once;             /* -1: serve one client (0x0200; the default) */
+    int histo;            /* -i: histogram of round-trip times per size */
+    int valloc;           /* --valloc: page-aligned buffers */
     unsigned long window; /* client: messages in flight, 0: ping-pong */
     double linger;        /* client: seconds connected after the run */
     unsigned long gap_us; /* --gap: idle microseconds before each round */
@@ -70,9 +70,9 @@ struct pp_opts {
 
 /* The xheader of --window's messages. */
 struct pp_win_xh {
-    uint32_t magic; /* PP_WIN_MAGIC */
-    uint32_t kind;  /* PP_WIN_* */
-    uint32_t size;  /* START: bytes per message */
+    uint32_t magic;  /* PP_WIN_MAGIC */
+    uint32_t kind;   /* PP_WIN_* */
+    uint32_t size;   /* START: bytes per message */
     uint32_t window; /* START: messages in flight; DATA: the round */
     uint32_t verify; /* START: check every message */
 };
@@ -88,8 +88,8 @@ static void pp_usage(FILE *out)
             "Usage: %s [options] -l PORT      run the server (PORT 0 or ANY:"
             " any port)\n"
             "       %s [options] HOST:PORT    run the client\n"
-            "       %s [options] -c [HOST:PORT] run the client (default "
-            PP_DEFAULT_PEER ")\n"
+            "       %s [options] -c [HOST:PORT] run the client "
+            "(default " PP_DEFAULT_PEER ")\n"
             "Options (sizes take K, M, G suffixes, powers of 1024):\n"
             "  -l, --listen PORT   listen and echo (server)\n"
             "  -c, --client        run the client\n"
@@ -251,8 +251,7 @@ static void pp_parse_args(int argc, char **argv, struct pp_opts *o)
     memset(o, 0, sizeof(*o));
     o->maxsize = 4UL * 1024 * 1024;
     o->loops = 1000;
-    while ((c = getopt_long(argc, argv, "l:hcn:Vi1", longopts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "l:hcn:Vi1", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
             o->listen = optarg;
@@ -410,8 +409,7 @@ static void pp_fill(unsigned char *buf, size_t len, unsigned long round)
     }
 }
 
-static int pp_check(const unsigned char *buf, size_t len,
-                    unsigned long round)
+static int pp_check(const unsigned char *buf, size_t len, unsigned long round)
 {
     for (size_t i = 0; i < len; i++) {
         if (buf[i] != (unsigned char)(i * 7 + round * 13 + (i >> 8))) {
@@ -436,8 +434,8 @@ static void pp_con_error(pscom_connection_t *con, pscom_op_t op,
 {
     /* EOF is how a client says goodbye: not worth a message. */
     if (err != PSCOM_ERR_EOF) {
-        fprintf(stderr, "%s: connection %s: %s\n", pp_prog,
-                pscom_con_str(con), pscom_err_str(err));
+        fprintf(stderr, "%s: connection %s: %s\n", pp_prog, pscom_con_str(con),
+                pscom_err_str(err));
     }
 }
 
@@ -585,8 +583,8 @@ static int pp_serve_one(pscom_connection_t *con)
         pscom_post_recv(rreq);
         pscom_wait(rreq);
         if (rreq->state & PSCOM_REQ_STATE_TRUNCATED) {
-            fprintf(stderr, "%s: no memory for a %u byte message\n",
-                    pp_prog, rreq->header.data_len);
+            fprintf(stderr, "%s: no memory for a %u byte message\n", pp_prog,
+                    rreq->header.data_len);
             rc = -1;
             break;
         }
@@ -722,8 +720,8 @@ static int pp_round(struct pp_client *c, size_t size, unsigned long round)
         (c->rreq->header.data_len != size ||
          pp_check(c->rbuf, size, round) < 0 ||
          memcmp(&c->rreq->xheader, &c->sreq->xheader, c->o->xheader))) {
-        fprintf(stderr, "%s: verify failed at size %zu round %lu\n",
-                pp_prog, size, round);
+        fprintf(stderr, "%s: verify failed at size %zu round %lu\n", pp_prog,
+                size, round);
         return -1;
     }
     return 0;
@@ -741,8 +739,8 @@ static void pp_print_header(const struct pp_opts *o, pscom_connection_t *con)
         printf(", window %lu: us per message, streaming MB/s", o->window);
     }
     printf("\n");
-    printf("%10s %8s %12s %10s  %s\n", "size", "loops", "half-RTT/us",
-           "MB/s", "type");
+    printf("%10s %8s %12s %10s  %s\n", "size", "loops", "half-RTT/us", "MB/s",
+           "type");
 }
 
 static void pp_print_row(const struct pp_opts *o, pscom_connection_t *con,
@@ -807,9 +805,9 @@ static int pp_run_sizes(struct pp_client *c)
             if (o->gap_us) {
                 /* Idle outside pscom: the peer's wait goes to sleep
                  * (doorbell) or keeps polling; only the round counts. */
-                struct timespec ts = {
-                    .tv_sec = (time_t)(o->gap_us / 1000000UL),
-                    .tv_nsec = (long)(o->gap_us % 1000000UL) * 1000L};
+                struct timespec ts = {.tv_sec = (time_t)(o->gap_us / 1000000UL),
+                                      .tv_nsec = (long)(o->gap_us % 1000000UL) *
+                                                 1000L};
                 nanosleep(&ts, NULL);
             }
             if (o->histo || o->gap_us) {
@@ -869,8 +867,8 @@ static unsigned char *pp_alloc(const struct pp_opts *o, size_t len)
 }
 
 /* Send W messages of kind/size from sbuf and wait for all. */
-static int pp_win_send(struct pp_client *c, pscom_request_t **s, unsigned long w,
-                       const struct pp_win_xh *xh, size_t size)
+static int pp_win_send(struct pp_client *c, pscom_request_t **s,
+                       unsigned long w, const struct pp_win_xh *xh, size_t size)
 {
     for (unsigned long i = 0; i < w; i++) {
         s[i]->connection = c->con;
@@ -894,9 +892,8 @@ static int pp_win_ready(struct pp_client *c, pscom_request_t *r)
     r->data_len = 0;
     pscom_post_recv(r);
     pscom_wait(r);
-    return pscom_req_successful(r) && pp_win_kind(r, &xh) == PP_WIN_READY
-               ? 0
-               : -1;
+    return pscom_req_successful(r) && pp_win_kind(r, &xh) == PP_WIN_READY ? 0
+                                                                          : -1;
 }
 
 /* One size of --window: n rounds of W messages. */
@@ -906,8 +903,10 @@ static int pp_win_size(struct pp_client *c, pscom_request_t **s,
     const struct pp_opts *o = c->o;
     unsigned long w = o->window;
     unsigned long n = pp_rounds(o, size * w), i;
-    struct pp_win_xh xh = {.magic = PP_WIN_MAGIC, .kind = PP_WIN_START,
-                           .size = (uint32_t)size, .window = (uint32_t)w,
+    struct pp_win_xh xh = {.magic = PP_WIN_MAGIC,
+                           .kind = PP_WIN_START,
+                           .size = (uint32_t)size,
+                           .window = (uint32_t)w,
                            .verify = (uint32_t)o->verify};
     double t0, t;
 

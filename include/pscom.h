@@ -59,12 +59,12 @@ extern "C" {
 /** Error codes; values are ABI. */
 typedef enum PSCOM_err {
     PSCOM_SUCCESS = 0,
-    PSCOM_ERR_STDERROR = -1,   /**< see errno */
-    PSCOM_ERR_INVALID = -2,    /**< invalid argument */
-    PSCOM_ERR_ALREADY = -3,    /**< operation already in progress */
+    PSCOM_ERR_STDERROR = -1, /**< see errno */
+    PSCOM_ERR_INVALID = -2,  /**< invalid argument */
+    PSCOM_ERR_ALREADY = -3,  /**< operation already in progress */
     PSCOM_NOT_IMPLEMENTED = -4,
-    PSCOM_ERR_EOF = -5,        /**< end of file */
-    PSCOM_ERR_IOERROR = -6,    /**< IO error */
+    PSCOM_ERR_EOF = -5,     /**< end of file */
+    PSCOM_ERR_IOERROR = -6, /**< IO error */
     PSCOM_ERR_UNSUPPORTED_VERSION = -7,
     PSCOM_ERR_CONNECTION_REFUSED = -8, /**< connection refused */
 } pscom_err_t;
@@ -149,7 +149,7 @@ typedef struct PSCOM_group pscom_group_t;
 struct PSCOM_con_info {
     int node_id; /**< IPv4 address in host byte order */
     int pid;
-    void *id;    /**< opaque, unique per connection within a process */
+    void *id; /**< opaque, unique per connection within a process */
     char name[8];
 };
 
@@ -252,8 +252,8 @@ struct PSCOM_socket {
         /** A new connection was accepted (after it is usable). */
         void (*con_accept)(pscom_connection_t *new_connection);
         /** An error on a connection (EOF, IO error, refused). */
-        void (*con_error)(pscom_connection_t *connection,
-                          pscom_op_t operation, pscom_err_t error);
+        void (*con_error)(pscom_connection_t *connection, pscom_op_t operation,
+                          pscom_err_t error);
         /** Asked first for every incoming message; return a request to
          * receive it, or NULL to match against posted receives. */
         pscom_request_t *(*default_recv)(pscom_connection_t *connection,
@@ -314,8 +314,8 @@ void pscom_set_debug(unsigned int level);
 pscom_socket_t *pscom_open_socket(unsigned int socket_userdata_size,
                                   unsigned int connection_userdata_size);
 
-#define PSCOM_OPEN_SOCKET()                                                 \
-    pscom_open_socket(sizeof(PSCOM_SOCKET_USERDATA_TYPE),                   \
+#define PSCOM_OPEN_SOCKET()                                                    \
+    pscom_open_socket(sizeof(PSCOM_SOCKET_USERDATA_TYPE),                      \
                       sizeof(PSCOM_CONNECTION_USERDATA_TYPE))
 
 /** Name used by on-demand connections (at most 8 characters). */
@@ -339,9 +339,8 @@ pscom_err_t pscom_connect(pscom_connection_t *connection, int nodeid,
                           int portno);
 /** Connect on first write; the socket names decide who connects. */
 #define PSCOM_HAS_ON_DEMAND_CONNECTIONS 1
-pscom_err_t pscom_connect_ondemand(pscom_connection_t *connection,
-                                   int nodeid, int portno,
-                                   const char name[8]);
+pscom_err_t pscom_connect_ondemand(pscom_connection_t *connection, int nodeid,
+                                   int portno, const char name[8]);
 /** Connect to "host:port" or "host:port@name" (on demand); host is a
  * dotted address or a name (resolved with getaddrinfo, IPv4). */
 pscom_err_t pscom_connect_socket_str(pscom_connection_t *connection,
@@ -365,8 +364,8 @@ pscom_request_t *pscom_request_create(unsigned int max_xheader_len,
                                       unsigned int user_size);
 void pscom_request_free(pscom_request_t *request);
 
-#define PSCOM_REQUEST_CREATE()                                              \
-    pscom_request_create(sizeof(PSCOM_XHEADER_USER_TYPE),                   \
+#define PSCOM_REQUEST_CREATE()                                                 \
+    pscom_request_create(sizeof(PSCOM_XHEADER_USER_TYPE),                      \
                          sizeof(struct PSCOM_req_user))
 
 void pscom_post_recv(pscom_request_t *request);
@@ -392,8 +391,7 @@ pscom_req_prepare(pscom_request_t *req, pscom_connection_t *connection,
 
 /** Send a copy of xheader and data; returns at once. */
 void pscom_send(pscom_connection_t *connection, void *xheader,
-                unsigned int xheader_len, void *data,
-                unsigned int data_len);
+                unsigned int xheader_len, void *data, unsigned int data_len);
 /** Send without copying the data; io_done(state, priv) runs when the
  * buffers may be reused. */
 void pscom_send_inplace(pscom_connection_t *connection, void *xheader,
@@ -402,26 +400,24 @@ void pscom_send_inplace(pscom_connection_t *connection, void *xheader,
                         void (*io_done)(pscom_req_state_t state, void *priv),
                         void *priv);
 /** Blocking receive from a connection, or any connection of socket. */
-pscom_err_t pscom_recv(pscom_connection_t *connection,
-                       pscom_socket_t *socket, void *xheader,
-                       unsigned int xheader_len, void *data,
+pscom_err_t pscom_recv(pscom_connection_t *connection, pscom_socket_t *socket,
+                       void *xheader, unsigned int xheader_len, void *data,
                        unsigned int data_len);
 
 /** Blocking receive from one connection. */
 static inline pscom_err_t pscom_recv_from(pscom_connection_t *connection,
                                           void *xheader,
-                                          unsigned int xheader_len,
-                                          void *data, unsigned int data_len)
+                                          unsigned int xheader_len, void *data,
+                                          unsigned int data_len)
 {
     return pscom_recv(connection, connection->socket, xheader, xheader_len,
                       data, data_len);
 }
 
 /** Blocking receive from any connection of a socket. */
-static inline pscom_err_t pscom_recv_any(pscom_socket_t *socket,
-                                         void *xheader,
-                                         unsigned int xheader_len,
-                                         void *data, unsigned int data_len)
+static inline pscom_err_t pscom_recv_any(pscom_socket_t *socket, void *xheader,
+                                         unsigned int xheader_len, void *data,
+                                         unsigned int data_len)
 {
     return pscom_recv(NULL, socket, xheader, xheader_len, data, data_len);
 }
@@ -429,9 +425,9 @@ static inline pscom_err_t pscom_recv_any(pscom_socket_t *socket,
 /** Extension: pscom_recv_any() that also tells the connection the
  * message came from (*connection; may be NULL). */
 pscom_err_t pscom_recv_any_con(pscom_socket_t *socket,
-                               pscom_connection_t **connection,
-                               void *xheader, unsigned int xheader_len,
-                               void *data, unsigned int data_len);
+                               pscom_connection_t **connection, void *xheader,
+                               unsigned int xheader_len, void *data,
+                               unsigned int data_len);
 
 /** RMA write: put request->data_len bytes from request->data into the
  * peer's memory at request->xheader.rma_write.dest over
@@ -499,9 +495,8 @@ void pscom_group_close(pscom_group_t *group);
 /** Broadcast described by request->xheader.bcast (group_id, bcast_root);
  * the root's request is sent, the others receive. */
 void pscom_post_bcast(pscom_request_t *request);
-void pscom_bcast(pscom_group_t *group, unsigned int bcast_root,
-                 void *xheader, unsigned int xheader_len, void *data,
-                 unsigned int data_len);
+void pscom_bcast(pscom_group_t *group, unsigned int bcast_root, void *xheader,
+                 unsigned int xheader_len, void *data, unsigned int data_len);
 void pscom_barrier(pscom_group_t *group);
 /** The open group of socket with group_id, or NULL. */
 pscom_group_t *pscom_group_find(pscom_socket_t *socket, uint32_t group_id);
@@ -513,10 +508,8 @@ uint32_t pscom_group_get_id(pscom_group_t *group);
 void pscom_con_type_mask_all(pscom_socket_t *socket);
 void pscom_con_type_mask_only(pscom_socket_t *socket,
                               pscom_con_type_t con_type);
-void pscom_con_type_mask_add(pscom_socket_t *socket,
-                             pscom_con_type_t con_type);
-void pscom_con_type_mask_del(pscom_socket_t *socket,
-                             pscom_con_type_t con_type);
+void pscom_con_type_mask_add(pscom_socket_t *socket, pscom_con_type_t con_type);
+void pscom_con_type_mask_del(pscom_socket_t *socket, pscom_con_type_t con_type);
 int pscom_con_type_mask_is_set(pscom_socket_t *socket,
                                pscom_con_type_t con_type);
 
@@ -531,8 +524,7 @@ const char *pscom_socket_ondemand_str(int nodeid, int portno,
 const char *pscom_listen_socket_str(pscom_socket_t *socket);
 const char *pscom_listen_socket_ondemand_str(pscom_socket_t *socket);
 /** 0 on success, -1 (errno EINVAL) on a malformed string. */
-int pscom_parse_socket_str(const char *socket_str, int *nodeid,
-                           int *portno);
+int pscom_parse_socket_str(const char *socket_str, int *nodeid, int *portno);
 int pscom_parse_socket_ondemand_str(const char *socket_str, int *nodeid,
                                     int *portno, char (*name)[8]);
 
@@ -575,8 +567,7 @@ void pscom_env_get_dir(char **val, const char *name);
 /** The getenv()/setenv() the library uses; a program may replace them
  * (e.g. to read a launcher's key-value store). */
 extern char *(*pscom_env_get)(const char *name);
-extern int (*pscom_env_set)(const char *name, const char *value,
-                            int overwrite);
+extern int (*pscom_env_set)(const char *name, const char *value, int overwrite);
 
 /** Read/write exactly count bytes (retrying on EINTR and short counts);
  * returns count, or -1 with errno set. */
@@ -592,8 +583,7 @@ int pscom_atoaddr(const char *address, struct in_addr *addr);
 /** Fill *addr (AF_INET) from host (NULL: INADDR_ANY), port and protocol
  * ("tcp", "udp"); 0, or -1. */
 int pscom_ascii_to_sockaddr_in(const char *host, const char *port,
-                               const char *protocol,
-                               struct sockaddr_in *addr);
+                               const char *protocol, struct sockaddr_in *addr);
 
 #ifdef __cplusplus
 }

@@ -113,16 +113,16 @@ struct pscom_region_opts {
 struct pscom_region_info {
     pscom_region_id_t id;
     char name[PSCOM_REGION_NAME_MAX + 1];
-    uint32_t owner;           /**< segment owner id (slot | gen << 10) */
-    uint32_t owner_slot;      /**< participant slot of the writer */
+    uint32_t owner;      /**< segment owner id (slot | gen << 10) */
+    uint32_t owner_slot; /**< participant slot of the writer */
     char owner_label[PSCOM_REGION_LABEL_MAX + 1]; /**< sanitised */
-    uint32_t generation;      /**< directory slot generation (in the id) */
-    uint64_t size;            /**< capacity in bytes */
-    uint64_t length;          /**< bytes in the last complete version */
-    uint64_t version;         /**< writes completed so far (0: none) */
-    bool stale;               /**< writer gone; data no longer served */
-    bool mine;                /**< created through this handle */
-    bool stuck;               /**< writer alive, but its current buffer
+    uint32_t generation; /**< directory slot generation (in the id) */
+    uint64_t size;       /**< capacity in bytes */
+    uint64_t length;     /**< bytes in the last complete version */
+    uint64_t version;    /**< writes completed so far (0: none) */
+    bool stale;          /**< writer gone; data no longer served */
+    bool mine;           /**< created through this handle */
+    bool stuck;          /**< writer alive, but its current buffer
                                    is never complete (ESTUCK on read) */
 };
 
@@ -197,8 +197,8 @@ int pscom_region_lookup(pscom_region_t *r, const char *name,
  * (someone else's), -PSCOM_REGION_ENOENT, -PSCOM_REGION_EBADID,
  * -PSCOM_REGION_EEVICTED.
  */
-int pscom_region_write(pscom_region_t *r, pscom_region_id_t id,
-                       const void *buf, size_t len);
+int pscom_region_write(pscom_region_t *r, pscom_region_id_t id, const void *buf,
+                       size_t len);
 
 /**
  * Write buf[0..len) at byte `offset` of the current content, as one new

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The whole test suite, from a fresh checkout on Debian 12:
-#   1. installs the packages it needs (apt-get),
+#   1. installs the packages it needs (apt-get), checks that every C file
+#      is laid out as .clang-format says (scripts/format-check.sh),
 #   2. builds with -Wall -Wextra -Werror and runs 'make check' and
 #      'make check-vm' (real QEMU guests, test/vm) in that build,
 #   3. runs 'make distcheck' with AddressSanitizer + UBSan (builds the
@@ -23,6 +24,16 @@ step_fail() { echo "check: FAILED: $*" >&2; failed=$((failed + 1)); }
 
 "$top/scripts/deps.sh" || { echo "check: installing dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 "$top/scripts/autogen.sh" || { echo "check: autogen failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# --- 0. layout: every C file as .clang-format describes it ---------------
+mkdir -p "$top/build"
+if "$top/scripts/format-check.sh" >"$top/build/format.log" 2>&1; then
+    passed=$((passed + 1))
+    tail -n 1 "$top/build/format.log"
+else
+    cat "$top/build/format.log"
+    step_fail "format check (scripts/format-check.sh lists the files)"
+fi
 
 # --- 1. -Werror build and suite -------------------------------------------
 b="$top/build/check"

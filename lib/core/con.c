@@ -77,8 +77,8 @@ size_t pscom_con_write_get_iov(pscom_con_t *con, struct iovec iov[2])
 void pscom_con_write_done(pscom_con_t *con, size_t len)
 {
     while (len && !list_empty(&con->sendq)) {
-        struct pscom_req *req =
-            list_entry(con->sendq.next, struct pscom_req, next);
+        struct pscom_req *req = list_entry(con->sendq.next, struct pscom_req,
+                                           next);
 
         req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;
         for (int i = 0; i < 2 && len; i++) {
@@ -98,8 +98,7 @@ void pscom_con_write_done(pscom_con_t *con, size_t len)
             break;
         }
     }
-    if (list_empty(&con->sendq) && con->plugin &&
-        con->plugin->write_stop) {
+    if (list_empty(&con->sendq) && con->plugin && con->plugin->write_stop) {
         con->plugin->write_stop(con);
     }
 }
@@ -212,8 +211,7 @@ void pscom_con_fail(struct pscom_con *con, pscom_op_t op, pscom_err_t err)
     pscom_con_transport_close(con);
     con_fail_requests(con);
     DPRINT(err == PSCOM_ERR_EOF || con->blocking_connect ? 2 : 1,
-           "pscom: %s: %s (%s)",
-           pscom_con_str(&con->pub), pscom_err_str(err),
+           "pscom: %s: %s (%s)", pscom_con_str(&con->pub), pscom_err_str(err),
            op == PSCOM_OP_CONNECT ? "connect"
            : op == PSCOM_OP_WRITE ? "write"
                                   : "read");
@@ -249,8 +247,7 @@ static void ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
     }
 }
 
-void pscom_con_established(struct pscom_con *con,
-                           const pscom_plugin_t *plugin)
+void pscom_con_established(struct pscom_con *con, const pscom_plugin_t *plugin)
 {
     con->plugin = plugin;
     con->pub.type = plugin->con_type;
@@ -290,8 +287,8 @@ void pscom_con_free(struct pscom_con *con)
 void pscom_con_reap(void)
 {
     while (!list_empty(&pscom_g.zombies)) {
-        struct pscom_con *con =
-            list_entry(pscom_g.zombies.next, struct pscom_con, next);
+        struct pscom_con *con = list_entry(pscom_g.zombies.next,
+                                           struct pscom_con, next);
         list_del(&con->next);
         pscom_rx_cleanup(con);
         free(con);
@@ -312,8 +309,7 @@ pscom_connection_t *pscom_open_connection(pscom_socket_t *socket)
 
 static int is_own_node(int nodeid)
 {
-    return nodeid == pscom_g.nodeid ||
-           ((unsigned)nodeid >> 24) == 127;
+    return nodeid == pscom_g.nodeid || ((unsigned)nodeid >> 24) == 127;
 }
 
 static int is_loop_target(struct pscom_con *con, int nodeid, int portno)
@@ -382,9 +378,8 @@ pscom_err_t pscom_connect(pscom_connection_t *connection, int nodeid,
     return rc;
 }
 
-pscom_err_t pscom_connect_ondemand(pscom_connection_t *connection,
-                                   int nodeid, int portno,
-                                   const char name[8])
+pscom_err_t pscom_connect_ondemand(pscom_connection_t *connection, int nodeid,
+                                   int portno, const char name[8])
 {
     struct pscom_con *con = pscom_con_of(connection);
     pscom_err_t rc;
@@ -436,9 +431,10 @@ void pscom_con_ondemand_start(struct pscom_con *con)
     con->od_started = 1;
     con->pub.state = PSCOM_CON_STATE_CONNECTING;
     if (cmp == 0) {
-        DPRINT(0, "pscom: on-demand connection to a socket with our own "
-                  "name '%.8s': cannot decide who connects "
-                  "(pscom_socket_set_name)",
+        DPRINT(0,
+               "pscom: on-demand connection to a socket with our own "
+               "name '%.8s': cannot decide who connects "
+               "(pscom_socket_set_name)",
                con->od_name);
         pscom_con_fail(con, PSCOM_OP_CONNECT, PSCOM_ERR_INVALID);
         return;

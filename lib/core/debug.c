@@ -84,8 +84,7 @@ static int ratelimit_take(struct pscom_ratelimit *rl)
     return 1;
 }
 
-void pscom_debug_rl(struct pscom_ratelimit *rl, int level, const char *fmt,
-                    ...)
+void pscom_debug_rl(struct pscom_ratelimit *rl, int level, const char *fmt, ...)
 {
     char buf[400];
     va_list ap;

@@ -14,8 +14,7 @@ void pscom_dump_info(FILE *out)
     fprintf(out, "pscom-ivshmem %s, interface %s, plugin contract 0x%04x\n",
             PACKAGE_VERSION, PSCOM_IMPL_VERSION_STR, PSCOM_PLUGIN_VERSION);
     pscom_inet_str(ip, sizeof(ip), pscom_g.nodeid);
-    fprintf(out, "node id: %s (PSP_NETWORK or the hostname's address)\n",
-            ip);
+    fprintf(out, "node id: %s (PSP_NETWORK or the hostname's address)\n", ip);
     fprintf(out, "\nenvironment:\n");
     pscom_env_dump(out);
     fprintf(out, "\ntransports:\n");
@@ -39,8 +38,9 @@ void pscom_dump_connection(FILE *out, pscom_connection_t *connection)
 void pscom_dump_reqstat(FILE *out)
 {
     pscom_lock();
-    fprintf(out, "requests allocated: %llu, unexpected messages: %llu, "
-                 "progress steps: %llu\n",
+    fprintf(out,
+            "requests allocated: %llu, unexpected messages: %llu, "
+            "progress steps: %llu\n",
             (unsigned long long)pscom_g.stat_reqs,
             (unsigned long long)pscom_g.stat_unexp,
             (unsigned long long)pscom_g.stat_progress);

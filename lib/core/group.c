@@ -126,9 +126,8 @@ static pscom_connection_t *rank_con(pscom_group_t *g, uint32_t root,
 }
 
 /* Send to the children of this rank in the tree rooted at root. */
-static void bcast_forward(pscom_group_t *g, uint32_t root,
-                          const void *xheader, size_t xlen, const void *data,
-                          size_t dlen)
+static void bcast_forward(pscom_group_t *g, uint32_t root, const void *xheader,
+                          size_t xlen, const void *data, size_t dlen)
 {
     uint32_t vr = vrank(g, root);
     uint32_t mask = 1;
@@ -155,8 +154,7 @@ static int bcast_match(struct pscom_req *req, struct pscom_con *con,
     const pscom_xheader_bcast_t *mine = &req->pub.xheader.bcast;
 
     return h->msg_type == PSCOM_MSGTYPE_BCAST &&
-           &con->pub == req->pub.connection &&
-           bh->group_id == mine->group_id &&
+           &con->pub == req->pub.connection && bh->group_id == mine->group_id &&
            bh->bcast_root == mine->bcast_root;
 }
 
@@ -183,8 +181,7 @@ void pscom_post_bcast(pscom_request_t *request)
     pscom_lock();
     g = group_find(request->socket ? pscom_sock_of(request->socket) : NULL,
                    bh->group_id);
-    if (!g || bh->bcast_root >= g->size ||
-        request->xheader_len < sizeof(*bh)) {
+    if (!g || bh->bcast_root >= g->size || request->xheader_len < sizeof(*bh)) {
         DPRINT(1, "pscom: post_bcast: unknown group %u or bad root/xheader",
                bh->group_id);
         request->state = PSCOM_REQ_STATE_ERROR;
@@ -196,12 +193,10 @@ void pscom_post_bcast(pscom_request_t *request)
     req->done_hook = NULL;
     if (vr == 0) {
         /* Root: the children get copies, so the request is done now. */
-        request->state = PSCOM_REQ_STATE_SEND_REQUEST |
-                         PSCOM_REQ_STATE_POSTED;
+        request->state = PSCOM_REQ_STATE_SEND_REQUEST | PSCOM_REQ_STATE_POSTED;
         request->socket = &g->sock->pub;
         bcast_forward(g, bh->bcast_root, &request->xheader,
-                      request->xheader_len, request->data,
-                      request->data_len);
+                      request->xheader_len, request->data, request->data_len);
         pscom_req_complete(req);
     } else {
         uint32_t mask = 1;
@@ -217,13 +212,11 @@ void pscom_post_bcast(pscom_request_t *request)
     pscom_unlock();
 }
 
-void pscom_bcast(pscom_group_t *group, unsigned int bcast_root,
-                 void *xheader, unsigned int xheader_len, void *data,
-                 unsigned int data_len)
+void pscom_bcast(pscom_group_t *group, unsigned int bcast_root, void *xheader,
+                 unsigned int xheader_len, void *data, unsigned int data_len)
 {
     size_t hl = sizeof(pscom_xheader_bcast_t);
-    pscom_request_t *r =
-        pscom_request_create((unsigned)(hl + xheader_len), 0);
+    pscom_request_t *r = pscom_request_create((unsigned)(hl + xheader_len), 0);
 
     if (!r) {
         return;
@@ -256,8 +249,7 @@ static int barrier_match(struct pscom_req *req, struct pscom_con *con,
     const pscom_xheader_bcast_t *mine = &req->pub.xheader.bcast;
 
     return h->msg_type == PSCOM_MSGTYPE_BARRIER &&
-           &con->pub == req->pub.connection &&
-           bh->group_id == mine->group_id &&
+           &con->pub == req->pub.connection && bh->group_id == mine->group_id &&
            bh->bcast_root == mine->bcast_root;
 }
 

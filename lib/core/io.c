@@ -42,8 +42,7 @@ int pscom_writeall(int fd, const void *buf, int count)
         return -1;
     }
     while (done < count) {
-        ssize_t n =
-            write(fd, (const char *)buf + done, (size_t)(count - done));
+        ssize_t n = write(fd, (const char *)buf + done, (size_t)(count - done));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -11,19 +11,22 @@ struct list_head {
     struct list_head *prev;
 };
 
-#define LIST_HEAD_INIT(name) {&(name), &(name)}
+#define LIST_HEAD_INIT(name)                                                   \
+    {                                                                          \
+        &(name), &(name)                                                       \
+    }
 
-#define container_of(ptr, type, member)                                     \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member)                                        \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 
-#define list_for_each(pos, head)                                            \
+#define list_for_each(pos, head)                                               \
     for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 
 /** Safe against removal of pos inside the loop body. */
-#define list_for_each_safe(pos, n, head)                                    \
-    for ((pos) = (head)->next, (n) = (pos)->next; (pos) != (head);         \
+#define list_for_each_safe(pos, n, head)                                       \
+    for ((pos) = (head)->next, (n) = (pos)->next; (pos) != (head);             \
          (pos) = (n), (n) = (pos)->next)
 
 /** Make head an empty list. */
@@ -40,8 +43,7 @@ static inline int list_empty(const struct list_head *head)
 }
 
 /** Append item at the tail of head. */
-static inline void list_add_tail(struct list_head *item,
-                                 struct list_head *head)
+static inline void list_add_tail(struct list_head *item, struct list_head *head)
 {
     item->prev = head->prev;
     item->next = head;

@@ -77,7 +77,7 @@ static struct {
     /* Worker thread only: */
     struct answer *q_head, *q_tail;
     char *status_out; /* a status paho does not have yet, or NULL */
-    int q_warned;       /* "messages wait" said once per outage */
+    int q_warned;     /* "messages wait" said once per outage */
     /* paho's threads decrement, the worker increments (atomics). */
     unsigned int in_flight;
     long last_ack; /* time() of the last acknowledgement (atomic) */
@@ -99,8 +99,8 @@ static int own_topic(char *out, const char *tmpl, const char *var)
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     rc = mqttproto_topic(out, TOPIC_MAX, tmpl, host, pid);
     if (rc) {
-        DPRINT(0, "pscom: mqtt: %s='%.64s%s' %s (host name '%s')", var,
-               tmpl, strlen(tmpl) > 64 ? "..." : "",
+        DPRINT(0, "pscom: mqtt: %s='%.64s%s' %s (host name '%s')", var, tmpl,
+               strlen(tmpl) > 64 ? "..." : "",
                rc == -ENAMETOOLONG ? "is too long" : "is not a topic template",
                host);
     }
@@ -125,15 +125,17 @@ int pscom_mqtt_parse(const char *payload, size_t len, int pid)
         return -1;
     }
     if (r == -E2BIG) {
-        DPRINT(1, "pscom: mqtt: ignoring a request of %zu bytes (at most "
-                  "%d)",
+        DPRINT(1,
+               "pscom: mqtt: ignoring a request of %zu bytes (at most "
+               "%d)",
                len, MQTTPROTO_REQUEST_MAX);
     } else if (r == -EILSEQ) {
         DPRINT(1, "pscom: mqtt: ignoring a request with binary data");
     } else {
         /* Text (checked): it may be shown. */
-        DPRINT(1, "pscom: mqtt: unknown request '%.*s%s' (suspend, resume, "
-                  "* or a pid list)",
+        DPRINT(1,
+               "pscom: mqtt: unknown request '%.*s%s' (suspend, resume, "
+               "* or a pid list)",
                (int)shown, len ? payload : "", len > 64 ? "..." : "");
     }
     return -2;
@@ -212,8 +214,8 @@ static int send_counted(const char *topic, const char *text, int retained)
         }
         return 0;
     }
-    DPRINT(1, "pscom: mqtt: cannot publish on %s (%d): '%s' dropped", topic,
-           rc, text);
+    DPRINT(1, "pscom: mqtt: cannot publish on %s (%d): '%s' dropped", topic, rc,
+           text);
     return -1;
 }
 
@@ -398,8 +400,8 @@ static void on_connected(void *ctx, char *cause)
         publish(A.status_topic, A.status, 1);
     }
     pthread_mutex_unlock(&A.lock);
-    DPRINT(2, "pscom: mqtt: connected to %s, listening on %s",
-           A.broker.uri, A.req_topic);
+    DPRINT(2, "pscom: mqtt: connected to %s, listening on %s", A.broker.uri,
+           A.req_topic);
 }
 
 static void schedule_retry(void)
@@ -417,8 +419,9 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
     pthread_mutex_lock(&A.lock);
     A.connecting = 0;
     if (!A.warned) {
-        DPRINT(1, "pscom: mqtt: broker %s unreachable (%d); retrying in "
-                  "the background, communication continues",
+        DPRINT(1,
+               "pscom: mqtt: broker %s unreachable (%d); retrying in "
+               "the background, communication continues",
                A.broker.uri, resp ? resp->code : 0);
         A.warned = 1;
     }
@@ -434,8 +437,8 @@ static void on_lost(void *ctx, char *cause)
     A.warned = 1;
     pthread_mutex_unlock(&A.lock);
     /* paho reconnects by itself (automaticReconnect). */
-    DPRINT(1, "pscom: mqtt: lost the broker %s%s%s; reconnecting",
-           A.broker.uri, cause ? ": " : "", cause ? cause : "");
+    DPRINT(1, "pscom: mqtt: lost the broker %s%s%s; reconnecting", A.broker.uri,
+           cause ? ": " : "", cause ? cause : "");
 }
 
 /* Without A.lock (it calls paho); the caller set A.connecting. */
@@ -496,8 +499,9 @@ int pscom_mqtt_start(void)
     char id[64];
 
     if (mqttproto_broker_parse(b, &A.broker)) {
-        DPRINT(0, "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "
-                  "host:port or tcp://host:port)",
+        DPRINT(0,
+               "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "
+               "host:port or tcp://host:port)",
                b);
         return -1;
     }
@@ -518,8 +522,9 @@ int pscom_mqtt_start(void)
     if (MQTTAsync_createWithOptions(&A.client, A.broker.uri, id,
                                     MQTTCLIENT_PERSISTENCE_NONE, NULL,
                                     &cro) != MQTTASYNC_SUCCESS) {
-        DPRINT(0, "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "
-                  "host:port or tcp://host:port)",
+        DPRINT(0,
+               "pscom: mqtt: bad broker address '%s' (PSP_MQTT_BROKER: "
+               "host:port or tcp://host:port)",
                b);
         A.client = NULL;
         return -1;

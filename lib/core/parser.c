@@ -47,8 +47,9 @@ int pscom_header_check(const pscom_header_net_t *h)
     case PSCOM_MSGTYPE_BCAST:
     case PSCOM_MSGTYPE_BARRIER:
         if (h->xheader_len < sizeof(pscom_xheader_bcast_t)) {
-            DPRINT(1, "pscom: protocol error: group message with a %u byte "
-                      "xheader",
+            DPRINT(1,
+                   "pscom: protocol error: group message with a %u byte "
+                   "xheader",
                    (unsigned)h->xheader_len);
             return -EPROTO;
         }
@@ -57,15 +58,15 @@ int pscom_header_check(const pscom_header_net_t *h)
     case PSCOM_MSGTYPE_RMA_READ_ANSWER:
         /* Both carry a pointer-sized member first (dest, id). */
         if (h->xheader_len < sizeof(void *)) {
-            DPRINT(1, "pscom: protocol error: RMA message with a %u byte "
-                      "xheader",
+            DPRINT(1,
+                   "pscom: protocol error: RMA message with a %u byte "
+                   "xheader",
                    (unsigned)h->xheader_len);
             return -EPROTO;
         }
         return 0;
     case PSCOM_MSGTYPE_RMA_READ:
-        if (h->xheader_len < sizeof(pscom_xheader_rma_read_t) ||
-            h->data_len) {
+        if (h->xheader_len < sizeof(pscom_xheader_rma_read_t) || h->data_len) {
             DPRINT(1, "pscom: protocol error: bad RMA read request");
             return -EPROTO;
         }
@@ -78,8 +79,9 @@ int pscom_header_check(const pscom_header_net_t *h)
         }
         return 0;
     default:
-        DPRINT(1, "pscom: protocol error: unknown message type %u "
-                  "(xheader %u, data %u bytes)",
+        DPRINT(1,
+               "pscom: protocol error: unknown message type %u "
+               "(xheader %u, data %u bytes)",
                (unsigned)h->msg_type, (unsigned)h->xheader_len,
                (unsigned)h->data_len);
         return -EPROTO;
@@ -159,9 +161,10 @@ static void msg_checked(struct pscom_con *con)
     memcpy(&sent, con->rx_trailer, sizeof(sent));
     con->rx_crc = 0;
     if (sent != got) {
-        DPRINT(0, "pscom: %s: message checksum mismatch (CRC32C sent "
-                  "0x%08x, received 0x%08x): the shared memory was changed "
-                  "under the connection; closing it",
+        DPRINT(0,
+               "pscom: %s: message checksum mismatch (CRC32C sent "
+               "0x%08x, received 0x%08x): the shared memory was changed "
+               "under the connection; closing it",
                pscom_con_str(&con->pub), (unsigned)sent, (unsigned)got);
         pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_IOERROR);
         return;
@@ -190,8 +193,7 @@ static struct pscom_req *find_receiver(struct pscom_con *con,
         pscom_request_t *r = sock->pub.ops.default_recv(&con->pub, h);
         if (r) {
             struct pscom_req *req = pscom_req_of(r);
-            r->state =
-                PSCOM_REQ_STATE_RECV_REQUEST | PSCOM_REQ_STATE_POSTED;
+            r->state = PSCOM_REQ_STATE_RECV_REQUEST | PSCOM_REQ_STATE_POSTED;
             return req;
         }
     }
@@ -235,8 +237,9 @@ static void msg_unexpected(struct pscom_con *con)
 
     ux = malloc(sizeof(*ux) + h->xheader_len + (size_t)h->data_len);
     if (!ux) {
-        DPRINT(0, "pscom: %s: out of memory for an unexpected message of "
-                  "%u bytes",
+        DPRINT(0,
+               "pscom: %s: out of memory for an unexpected message of "
+               "%u bytes",
                pscom_con_str(&con->pub), (unsigned)h->data_len);
         pscom_con_fail(con, PSCOM_OP_READ, PSCOM_ERR_STDERROR);
         return;
@@ -413,7 +416,7 @@ void pscom_con_read_get_buf(pscom_con_t *con, void **buf, size_t *len)
     case PSCOM_RX_SKIP:
         *buf = discard_buf;
         *len = con->rx_left < sizeof(discard_buf) ? con->rx_left
-                                                   : sizeof(discard_buf);
+                                                  : sizeof(discard_buf);
         return;
     case PSCOM_RX_BLOCKED:
         *buf = NULL;

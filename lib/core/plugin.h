@@ -93,11 +93,11 @@ typedef enum pscom_env_type {
 
 /** One row of the PSP_* table; a plugin may register its own rows. */
 typedef struct pscom_env_row {
-    const char *name;      /**< "PSP_..." */
+    const char *name; /**< "PSP_..." */
     pscom_env_type_t type;
-    const char *defval;    /**< default, as it would be written in the env */
-    const char *help;      /**< one line, truthful */
-    void *value;           /**< int *, unsigned *, or char ** */
+    const char *defval; /**< default, as it would be written in the env */
+    const char *help;   /**< one line, truthful */
+    void *value;        /**< int *, unsigned *, or char ** */
 } pscom_env_row_t;
 
 /** The transport contract. Unused operations may be NULL where noted. */
@@ -133,8 +133,7 @@ typedef struct pscom_plugin {
      * skip this plugin for this connection. Per-connection state the
      * plugin allocates is stored with pscom_con_set_priv() and must be
      * freed by abort() or close(). */
-    int (*offer)(pscom_con_t *con, void *blob, size_t *blob_len,
-                 char *reason);
+    int (*offer)(pscom_con_t *con, void *blob, size_t *blob_len, char *reason);
     /** Accepting side: the peer's offer (read-only, valid during the call
      * only, size already checked against PSCOM_PLUGIN_BLOB_MAX); write the
      * reply into reply and *reply_len as for offer(). Return 0 to accept or
@@ -280,7 +279,7 @@ typedef struct pscom_poller {
     /** After the sleep, for every poller whose arm() returned 0. */
     void (*disarm)(struct pscom_poller *poller);
     void *priv;
-    int active; /**< core internal */
+    int active;                         /**< core internal */
     struct pscom_poller *next_, *prev_; /**< core internal */
 } pscom_poller_t;
 

@@ -71,8 +71,7 @@ static void entry_add(const char *name, size_t len)
 
     if (!name_ok(name, len)) {
         if (len) {
-            DPRINT(1, "pscom: ignoring bad plugin name '%.*s'", (int)len,
-                   name);
+            DPRINT(1, "pscom: ignoring bad plugin name '%.*s'", (int)len, name);
         }
         return;
     }
@@ -119,8 +118,7 @@ static void entry_load(struct plugin_entry *e)
         if (!dirs[i] || !dirs[i][0]) {
             continue;
         }
-        snprintf(e->path, sizeof(e->path), "%slibpscom4%s.so", dirs[i],
-                 name);
+        snprintf(e->path, sizeof(e->path), "%slibpscom4%s.so", dirs[i], name);
         e->dl = dlopen(e->path, RTLD_NOW | RTLD_LOCAL);
         if (!e->dl) {
             snprintf(e->reason, sizeof(e->reason), "%s", dlerror());
@@ -170,8 +168,7 @@ static void entry_load(struct plugin_entry *e)
         pscom_env_register(p->env_rows, p->env_rows_count);
     }
     if (e->prio == 0) {
-        snprintf(e->reason, sizeof(e->reason), "disabled (PSP_%s=0)",
-                 upper);
+        snprintf(e->reason, sizeof(e->reason), "disabled (PSP_%s=0)", upper);
         return;
     }
     e->reason[0] = '\0';
@@ -201,8 +198,7 @@ static void builtin_add(const pscom_plugin_t *p, unsigned int prio)
     e->p = p;
     e->prio = prio;
     if (prio == 0) {
-        snprintf(e->reason, sizeof(e->reason), "disabled (PSP_%s=0)",
-                 "SHM");
+        snprintf(e->reason, sizeof(e->reason), "disabled (PSP_%s=0)", "SHM");
         return;
     }
     if (p->init && p->init(e->reason)) {
@@ -238,8 +234,7 @@ void pscom_plugins_init(void)
         if (!plugins[i].p) { /* built-ins are set up already */
             entry_load(&plugins[i]);
         }
-        DPRINT(2, "pscom: plugin %s: %s", plugins[i].name,
-               plugins[i].reason);
+        DPRINT(2, "pscom: plugin %s: %s", plugins[i].name, plugins[i].reason);
     }
 }
 
@@ -305,8 +300,7 @@ const pscom_plugin_t *pscom_plugins_find(struct pscom_sock *sock,
     struct plugin_entry *e = entry_find(name);
 
     if (!e) {
-        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "%s is not known here",
-                 name);
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "%s is not known here", name);
         return NULL;
     }
     if (!e->usable || !e->prio) {
@@ -331,8 +325,8 @@ void pscom_plugins_dump(FILE *out)
     for (unsigned int i = 0; i < nplugins; i++) {
         struct plugin_entry *e = &plugins[i];
         fprintf(out, "  %-10s %s%s%s\n", e->name,
-                e->usable ? "loaded, " : (e->p ? "loaded, not usable: "
-                                               : "not loaded: "),
+                e->usable ? "loaded, "
+                          : (e->p ? "loaded, not usable: " : "not loaded: "),
                 e->reason, "");
         if (e->path[0]) {
             fprintf(out, "  %-10s (%s)\n", "", e->path);

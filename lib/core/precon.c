@@ -109,9 +109,8 @@ void pscom_precon_destroy(struct pscom_precon *pre)
 }
 
 /* The transport agreed on takes over con; a failed start fails con. */
-static void start_transport(struct pscom_con *con,
-                            const pscom_plugin_t *plugin, int connector,
-                            int accepted)
+static void start_transport(struct pscom_con *con, const pscom_plugin_t *plugin,
+                            int connector, int accepted)
 {
     int rc = plugin->start ? plugin->start(con) : 0;
 
@@ -163,8 +162,8 @@ static int maybe_finish(struct pscom_precon *pre)
     return 0;
 }
 
-void pscom_precon_fail(struct pscom_precon *pre, pscom_op_t op,
-                       pscom_err_t err, const char *why)
+void pscom_precon_fail(struct pscom_precon *pre, pscom_op_t op, pscom_err_t err,
+                       const char *why)
 {
     struct pscom_con *con = pre->con;
     int connector = pre->connector;
@@ -180,8 +179,8 @@ void pscom_precon_fail(struct pscom_precon *pre, pscom_op_t op,
     if (pscom_susp_precon_failed(con)) {
         return; /* retried */
     }
-    if (!connector && !con->ondemand && con->pub.state ==
-                                                  PSCOM_CON_STATE_ACCEPTING) {
+    if (!connector && !con->ondemand &&
+        con->pub.state == PSCOM_CON_STATE_ACCEPTING) {
         /* The application never saw this connection. */
         con->pub.state = PSCOM_CON_STATE_CLOSED;
         con->error_reported = 1;
@@ -203,8 +202,8 @@ void pscom_precon_fail(struct pscom_precon *pre, pscom_op_t op,
 static int run_handshake_deadlines(uint64_t now)
 {
     while (!list_empty(&timed_list)) {
-        struct pscom_precon *pre =
-            list_entry(timed_list.next, struct pscom_precon, timed);
+        struct pscom_precon *pre = list_entry(timed_list.next,
+                                              struct pscom_precon, timed);
         unsigned int frames = pre->frames;
         char why[80];
 
@@ -299,8 +298,7 @@ static int handle_frame(struct pscom_precon *pre)
 /* A read ended the hand-shake with rc (error or EOF). Always 1. */
 static int read_failed(struct pscom_precon *pre, int rc)
 {
-    if (pre->connector && (pre->flags & PRECON_F_BACKCONNECT) &&
-        rc == -EPIPE) {
+    if (pre->connector && (pre->flags & PRECON_F_BACKCONNECT) && rc == -EPIPE) {
         /* The peer read our back-connect request and hung up: done. */
         pscom_precon_destroy(pre);
         return 1;
@@ -311,8 +309,9 @@ static int read_failed(struct pscom_precon *pre, int rc)
          * frames: typically its half of two connects that crossed,
          * withdrawn because ours won. Not worth a line at the default
          * level (a frame cut short is bad input and keeps level 1). */
-        PRE_DPRINT(pre, 2, "pscom: connection set-up with %s withdrawn by "
-                           "the peer before it was bound",
+        PRE_DPRINT(pre, 2,
+                   "pscom: connection set-up with %s withdrawn by "
+                   "the peer before it was bound",
                    pscom_precon_peer_str(pre));
         pscom_precon_destroy(pre);
         return 1;

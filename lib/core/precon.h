@@ -75,14 +75,14 @@ enum precon_state {
     PRE_CONNECTING, /* TCP connect in progress */
     PRE_RETRY,      /* waiting to retry a refused connect */
     PRE_HANDSHAKE,
-    PRE_PARKED,     /* acceptor: on-demand peer, no connection yet */
+    PRE_PARKED, /* acceptor: on-demand peer, no connection yet */
 };
 
 struct pscom_precon {
-    struct list_head next; /* sock->precons or retry list */
+    struct list_head next;  /* sock->precons or retry list */
     struct list_head timed; /* timed_list while its deadline runs */
     uint64_t deadline_ms;
-    int counted; /* in sock->handshakes */
+    int counted;         /* in sock->handshakes */
     unsigned int frames; /* frames received and handled */
     struct pscom_sock *sock;
     struct pscom_con *con;
@@ -119,13 +119,13 @@ struct pscom_precon {
  * are rate limited. */
 extern struct pscom_ratelimit pscom_precon_rl;
 
-#define PRE_DPRINT(pre, level, ...)                                         \
-    do {                                                                    \
-        if ((pre)->connector) {                                             \
-            DPRINT((level), __VA_ARGS__);                                   \
-        } else {                                                            \
-            pscom_debug_rl(&pscom_precon_rl, (level), __VA_ARGS__);         \
-        }                                                                   \
+#define PRE_DPRINT(pre, level, ...)                                            \
+    do {                                                                       \
+        if ((pre)->connector) {                                                \
+            DPRINT((level), __VA_ARGS__);                                      \
+        } else {                                                               \
+            pscom_debug_rl(&pscom_precon_rl, (level), __VA_ARGS__);            \
+        }                                                                      \
     } while (0)
 
 /* Frame handlers: 0 handled, 1 pre was freed, -1 protocol error (the
@@ -141,8 +141,8 @@ void pscom_precon_handshake_begin(struct pscom_precon *pre);
 /** pre leaves the hand-shake: parked, finished or destroyed. */
 void pscom_precon_handshake_end(struct pscom_precon *pre);
 /** The one failure path: log, destroy pre, fail (or retry) its con. */
-void pscom_precon_fail(struct pscom_precon *pre, pscom_op_t op,
-                       pscom_err_t err, const char *why);
+void pscom_precon_fail(struct pscom_precon *pre, pscom_op_t op, pscom_err_t err,
+                       const char *why);
 /** Handle revents of pre; 1 if pre may be gone (freed or retrying). */
 int pscom_precon_step(struct pscom_precon *pre, uint32_t revents);
 /** "ip/pid(name)" of the peer, for messages (per thread buffer). */

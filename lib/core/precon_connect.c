@@ -54,8 +54,8 @@ static int start_connect(struct pscom_precon *pre)
     pre->fd = fd;
     pre->ufd.fd = fd;
     pre->state = PRE_CONNECTING;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno !=
-                                                                EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+        errno != EINPROGRESS) {
         int err = errno;
         pre->ufd.events = EPOLLOUT;
         /* Report through the normal path (refused -> retry). */
@@ -137,8 +137,7 @@ int pscom_precon_run_retries(uint64_t now)
 
     list_for_each_safe(pos, n, &retry_list)
     {
-        struct pscom_precon *pre =
-            list_entry(pos, struct pscom_precon, next);
+        struct pscom_precon *pre = list_entry(pos, struct pscom_precon, next);
         if (pre->retry_at_ms <= now) {
             list_del(&pre->next);
             list_add_tail(&pre->next, &pre->sock->precons);

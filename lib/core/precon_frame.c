@@ -86,8 +86,7 @@ void pscom_precon_update_events(struct pscom_precon *pre)
  * trusted for a read. */
 static int frame_header_ok(struct pscom_precon *pre)
 {
-    if (pre->rxh.magic == PRECON_MAGIC &&
-        pre->rxh.len <= PRECON_PAYLOAD_MAX) {
+    if (pre->rxh.magic == PRECON_MAGIC && pre->rxh.len <= PRECON_PAYLOAD_MAX) {
         return 1;
     }
     PRE_DPRINT(pre, 1,

@@ -130,8 +130,7 @@ static struct pscom_precon *find_parked(struct pscom_sock *sock,
 
     list_for_each(pos, &sock->precons)
     {
-        struct pscom_precon *pre =
-            list_entry(pos, struct pscom_precon, next);
+        struct pscom_precon *pre = list_entry(pos, struct pscom_precon, next);
         if (pre->state == PRE_PARKED &&
             !(pre->remote.flags & PRECON_F_RESUME) &&
             memcmp(pre->remote.name, name, 8) == 0) {
@@ -232,8 +231,7 @@ void pscom_precon_resume_check(struct pscom_con *con)
 
     list_for_each(pos, &con->sock->precons)
     {
-        struct pscom_precon *pre =
-            list_entry(pos, struct pscom_precon, next);
+        struct pscom_precon *pre = list_entry(pos, struct pscom_precon, next);
 
         if (parked_resume_of(pre, con)) {
             adopt_parked(pre, con);

@@ -32,15 +32,13 @@ static int offer_one(struct pscom_precon *pre, const pscom_plugin_t *p)
         return -1;
     }
     if (p->offer(pre->con, offer.blob, &len, reason)) {
-        DPRINT(2, "pscom: %s: %s not offered: %s",
-               pscom_precon_peer_str(pre), p->name,
-               reason[0] ? reason : "refused");
+        DPRINT(2, "pscom: %s: %s not offered: %s", pscom_precon_peer_str(pre),
+               p->name, reason[0] ? reason : "refused");
         return -1;
     }
     pre->trying = p;
     if (len > sizeof(offer.blob)) {
-        DPRINT(1, "pscom: plugin %s: offer blob too long (%zu)", p->name,
-               len);
+        DPRINT(1, "pscom: plugin %s: offer blob too long (%zu)", p->name, len);
         pscom_precon_drop_trying(pre);
         return -1;
     }
@@ -60,8 +58,7 @@ static int next_offer(struct pscom_precon *pre)
         }
     }
     if (pscom_plugins_tcp_priority() == 0) {
-        pscom_precon_fail(pre, PSCOM_OP_CONNECT,
-                          PSCOM_ERR_CONNECTION_REFUSED,
+        pscom_precon_fail(pre, PSCOM_OP_CONNECT, PSCOM_ERR_CONNECTION_REFUSED,
                           "no transport agreed and tcp is disabled "
                           "(PSP_TCP=0)");
         return 1;
@@ -124,8 +121,8 @@ int pscom_precon_on_offer(struct pscom_precon *pre, size_t len)
         snprintf(reason, sizeof(reason), "%.15s refused", offer->name);
     }
     reason[sizeof(reason) - 1] = '\0';
-    PRE_DPRINT(pre, 2, "pscom: %s: refusing %s: %s",
-               pscom_precon_peer_str(pre), offer->name, reason);
+    PRE_DPRINT(pre, 2, "pscom: %s: refusing %s: %s", pscom_precon_peer_str(pre),
+               offer->name, reason);
     pscom_precon_queue_frame(pre, PRECON_FRAME_REFUSE, reason,
                              strlen(reason) + 1);
     return 0;

@@ -74,13 +74,13 @@ enum pscom_msgtype {
     PSCOM_MSGTYPE_USER = 0,
     PSCOM_MSGTYPE_BCAST = 1,
     PSCOM_MSGTYPE_BARRIER = 2,
-    PSCOM_MSGTYPE_EOF = 3,         /**< graceful close, nothing follows */
-    PSCOM_MSGTYPE_SUSPEND = 4,     /**< suspend.h: all before it is in */
+    PSCOM_MSGTYPE_EOF = 3,     /**< graceful close, nothing follows */
+    PSCOM_MSGTYPE_SUSPEND = 4, /**< suspend.h: all before it is in */
     /** Never sent (the parser rejects it): the peer's own SUSPEND and a
      * TCP shutdown answer a SUSPEND (suspend.h); the value stays taken. */
     PSCOM_MSGTYPE_SUSPEND_ACK = 5,
-    PSCOM_MSGTYPE_RMA_WRITE = 6,   /**< rma.c: data for xheader dest */
-    PSCOM_MSGTYPE_RMA_READ = 7,    /**< rma.c: please send src_len at src */
+    PSCOM_MSGTYPE_RMA_WRITE = 6,       /**< rma.c: data for xheader dest */
+    PSCOM_MSGTYPE_RMA_READ = 7,        /**< rma.c: please send src_len at src */
     PSCOM_MSGTYPE_RMA_READ_ANSWER = 8, /**< rma.c: the data read */
     PSCOM_MSGTYPE_MAX
 };
@@ -115,12 +115,12 @@ struct pscom_unexp;
 struct pscom_req {
     unsigned int magic;
     unsigned int flags;
-    struct list_head next;   /* sendq, recvq or done queue */
-    struct pscom_con *con;   /* send: target */
-    struct iovec iov[2];     /* send: what is left to write */
-    size_t skip;             /* recv: bytes to discard (truncation) */
-    unsigned int rx_data;    /* recv: data bytes taken, min(posted, sent) */
-    pscom_match_fn match;    /* recv: NULL = user message rules */
+    struct list_head next; /* sendq, recvq or done queue */
+    struct pscom_con *con; /* send: target */
+    struct iovec iov[2];   /* send: what is left to write */
+    size_t skip;           /* recv: bytes to discard (truncation) */
+    unsigned int rx_data;  /* recv: data bytes taken, min(posted, sent) */
+    pscom_match_fn match;  /* recv: NULL = user message rules */
     void (*done_hook)(struct pscom_req *req); /* before io_done */
     void *hook_priv;
     size_t alloc_size;
@@ -148,7 +148,7 @@ struct pscom_unexp {
     struct pscom_req *req; /* receive waiting for the rest, or NULL */
     size_t received;       /* data bytes so far */
     int complete;
-    char *data;            /* data_len bytes, follows the header copy */
+    char *data;                /* data_len bytes, follows the header copy */
     pscom_header_net_t header; /* + xheader, then data */
 };
 
@@ -160,22 +160,22 @@ struct pscom_con {
     struct pscom_sock *sock;
     const pscom_plugin_t *plugin; /* transport in use, NULL before */
     void *plugin_priv;
-    int fd;                       /* TCP socket (data or control) */
-    pscom_ufd_t ctl_ufd;          /* control channel watch (non-tcp) */
+    int fd;              /* TCP socket (data or control) */
+    pscom_ufd_t ctl_ufd; /* control channel watch (non-tcp) */
     struct list_head sendq;
     struct pscom_precon *precon;
-    unsigned int busy;            /* in a transport callback */
-    int zombie;                   /* closed while busy: free later */
+    unsigned int busy; /* in a transport callback */
+    int zombie;        /* closed while busy: free later */
     int error_reported;
     pscom_err_t last_err;
-    int blocking_connect;         /* pscom_connect() waits: no con_error */
+    int blocking_connect; /* pscom_connect() waits: no con_error */
 
     /* receive parser */
     enum pscom_rx_state rx_state;
-    size_t rx_have;          /* bytes of the current header stage */
-    char *rx_hbuf;           /* header + xheader staging */
+    size_t rx_have; /* bytes of the current header stage */
+    char *rx_hbuf;  /* header + xheader staging */
     size_t rx_hbuf_size;
-    char *rx_dst;            /* data stage */
+    char *rx_dst; /* data stage */
     size_t rx_left;
     struct pscom_req *rx_req;
     struct pscom_unexp *rx_unexp;
@@ -183,15 +183,15 @@ struct pscom_con {
      * set by the link while it carries the connection): every message
      * is followed by the CRC32C of its header, xheader and data. */
     int csum;
-    int rx_csum_susp;        /* the checked message is a SUSPEND */
-    uint32_t rx_crc;         /* over what arrived of this message */
+    int rx_csum_susp; /* the checked message is a SUSPEND */
+    uint32_t rx_crc;  /* over what arrived of this message */
     unsigned char rx_trailer[4];
 
     /* on demand */
-    int ondemand;            /* waits for a lazy connect */
+    int ondemand; /* waits for a lazy connect */
     int od_nodeid;
     int od_portno;
-    char od_name[8];         /* remote socket name */
+    char od_name[8]; /* remote socket name */
     int od_started;
 
     /* connect retries */
@@ -210,11 +210,11 @@ struct pscom_con {
 /* ---- sockets ------------------------------------------------------------- */
 struct pscom_sock {
     unsigned int magic;
-    struct list_head next;     /* pscom_g.sockets */
-    struct list_head cons;     /* struct pscom_con.next */
-    struct list_head recvq;    /* posted receives, posting order */
-    struct list_head unexpq;   /* unexpected messages, arrival order */
-    struct list_head precons;  /* hand-shakes in progress / parked */
+    struct list_head next;    /* pscom_g.sockets */
+    struct list_head cons;    /* struct pscom_con.next */
+    struct list_head recvq;   /* posted receives, posting order */
+    struct list_head unexpq;  /* unexpected messages, arrival order */
+    struct list_head precons; /* hand-shakes in progress / parked */
     struct list_head groups;
     int listen_fd;
     int listen_suspended;
@@ -222,8 +222,8 @@ struct pscom_sock {
     /* accept control (precon*.c): the listener is watched only while
      * fewer than PSP_HANDSHAKE_MAX accepted connections are in hand-shake
      * and no back-off after EMFILE & co. runs */
-    unsigned int handshakes;      /* accepted, in hand-shake, not parked */
-    uint64_t accept_retry_ms;     /* back-off ends (CLOCK_MONOTONIC), 0 */
+    unsigned int handshakes;  /* accepted, in hand-shake, not parked */
+    uint64_t accept_retry_ms; /* back-off ends (CLOCK_MONOTONIC), 0 */
     unsigned int accept_backoff_ms;
     uint64_t con_type_mask;
     unsigned int con_userdata_size;
@@ -238,13 +238,13 @@ struct pscom_global {
     pthread_mutex_t lock;
     int nodeid;
     int epfd;
-    int wakefd;            /* eventfd: wakes a sleeping waiter */
+    int wakefd; /* eventfd: wakes a sleeping waiter */
     pscom_ufd_t wake_ufd;
-    int sleepers;          /* threads asleep in epoll (0 or 1) */
-    pthread_cond_t cond;   /* threads waiting while another sleeps */
+    int sleepers;        /* threads asleep in epoll (0 or 1) */
+    pthread_cond_t cond; /* threads waiting while another sleeps */
     unsigned int cond_waiters;
     struct list_head sockets;
-    struct list_head doneq; /* completed requests, io_done pending */
+    struct list_head doneq;  /* completed requests, io_done pending */
     pscom_poller_t *pollers; /* circular list of active pollers */
     unsigned int pollers_active;
     struct list_head zombies; /* cons freed at the end of a step */
@@ -380,8 +380,7 @@ struct pscom_con *pscom_con_create(struct pscom_sock *sock);
 /** Unlink and free (later, if a progress step is running). */
 void pscom_con_free(struct pscom_con *con);
 /** The transport is up: state RW, pending sends start. */
-void pscom_con_established(struct pscom_con *con,
-                           const pscom_plugin_t *plugin);
+void pscom_con_established(struct pscom_con *con, const pscom_plugin_t *plugin);
 /** Fail pending requests and report once to con_error. */
 void pscom_con_fail(struct pscom_con *con, pscom_op_t op, pscom_err_t err);
 /** Queue a send request on a connection and kick the transport. */
@@ -483,7 +482,7 @@ void pscom_debug_init(void);
  * Messages a remote peer can trigger at will (a hostile client at the
  * listening socket) go through one, so that they cannot flood the log. */
 struct pscom_ratelimit {
-    uint64_t last_ms;        /* last refill, CLOCK_MONOTONIC */
+    uint64_t last_ms; /* last refill, CLOCK_MONOTONIC */
     unsigned int tokens;
     unsigned int suppressed; /* dropped since the last printed line */
     int started;
@@ -492,8 +491,8 @@ struct pscom_ratelimit {
 
 /** DPRINT through rl: printed while rl has tokens; the first line after
  * dropped ones says how many were dropped. */
-void pscom_debug_rl(struct pscom_ratelimit *rl, int level, const char *fmt,
-                    ...) __attribute__((format(printf, 3, 4)));
+void pscom_debug_rl(struct pscom_ratelimit *rl, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- str.c --------------------------------------------------------------- */
 /** "a.b.c.d" of a node id into buf[16]. */

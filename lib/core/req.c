@@ -46,13 +46,15 @@ struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
     }
     if (cls >= 0 && cache_len[cls]) {
         req = cache[cls][--cache_len[cls]];
-        memset(req, 0, offsetof(struct pscom_req, pub) +
-                           sizeof(pscom_request_t));
+        memset(req, 0,
+               offsetof(struct pscom_req, pub) + sizeof(pscom_request_t));
     } else {
         req = calloc(1, size);
         if (!req) {
-            DPRINT(0, "pscom: out of memory allocating a request of %zu "
-                      "bytes", size);
+            DPRINT(0,
+                   "pscom: out of memory allocating a request of %zu "
+                   "bytes",
+                   size);
             return NULL;
         }
     }
@@ -66,10 +68,10 @@ struct pscom_req *pscom_req_alloc(unsigned int max_xheader_len,
     req->pub.xheader_len = max_xheader_len;
     req->pub.user_size = user_size;
     req->pub.user =
-        user_size ? (struct PSCOM_req_user *)(void *)((char *)&req->pub
-                                                          .xheader +
-                                                      xcap)
-                  : NULL;
+        user_size
+            ? (struct PSCOM_req_user *)(void *)((char *)&req->pub.xheader +
+                                                xcap)
+            : NULL;
     pscom_g.stat_reqs++;
     return req;
 }
@@ -80,16 +82,16 @@ void pscom_req_release(struct pscom_req *req)
         return;
     }
     if (req->flags & PSCOM_REQ_F_QUEUED) {
-        DPRINT(0, "pscom: pscom_request_free() of a request still in use "
-                  "(state %s): not freed",
+        DPRINT(0,
+               "pscom: pscom_request_free() of a request still in use "
+               "(state %s): not freed",
                pscom_req_state_str(req->pub.state));
         return;
     }
     pscom_g.stat_reqs--;
     req->magic = PSCOM_MAGIC_DEAD;
     for (int i = 0; i < CACHE_CLASSES; i++) {
-        if (req->alloc_size == cache_size[i] &&
-            cache_len[i] < CACHE_DEPTH) {
+        if (req->alloc_size == cache_size[i] && cache_len[i] < CACHE_DEPTH) {
             cache[i][cache_len[i]++] = req;
             return;
         }
@@ -157,9 +159,11 @@ void pscom_post_send(pscom_request_t *request)
 
     pscom_lock();
     req->done_hook = NULL;
-    pscom_post_send_internal(
-        req, request->connection ? pscom_con_of(request->connection) : NULL,
-        PSCOM_MSGTYPE_USER);
+    pscom_post_send_internal(req,
+                             request->connection
+                                 ? pscom_con_of(request->connection)
+                                 : NULL,
+                             PSCOM_MSGTYPE_USER);
     pscom_unlock();
 }
 
@@ -171,8 +175,9 @@ void pscom_send_internal(struct pscom_con *con, unsigned int msg_type,
 
     /* Requests and the wire carry unsigned int / uint32_t lengths. */
     if (xheader_len > PSCOM_XHEADER_MAX || data_len > UINT_MAX) {
-        DPRINT(0, "pscom: send of %zu bytes xheader, %zu bytes data: too "
-                  "long (at most %u and %u)",
+        DPRINT(0,
+               "pscom: send of %zu bytes xheader, %zu bytes data: too "
+               "long (at most %u and %u)",
                xheader_len, data_len, PSCOM_XHEADER_MAX, UINT_MAX);
         return;
     }
@@ -198,8 +203,8 @@ void pscom_send(pscom_connection_t *connection, void *xheader,
                 unsigned int xheader_len, void *data, unsigned int data_len)
 {
     pscom_lock();
-    pscom_send_internal(pscom_con_of(connection), PSCOM_MSGTYPE_USER,
-                        xheader, xheader_len, data, data_len);
+    pscom_send_internal(pscom_con_of(connection), PSCOM_MSGTYPE_USER, xheader,
+                        xheader_len, data, data_len);
     pscom_unlock();
 }
 
@@ -303,8 +308,9 @@ int pscom_unexp_take(struct pscom_sock *sock, struct pscom_req *req)
 void pscom_post_recv_internal(struct pscom_req *req)
 {
     struct pscom_sock *sock;
-    struct pscom_con *con =
-        req->pub.connection ? pscom_con_of(req->pub.connection) : NULL;
+    struct pscom_con *con = req->pub.connection
+                                ? pscom_con_of(req->pub.connection)
+                                : NULL;
 
     req->pub.state = PSCOM_REQ_STATE_RECV_REQUEST | PSCOM_REQ_STATE_POSTED;
     if (con) {
@@ -381,9 +387,8 @@ static pscom_err_t recv_common(pscom_connection_t *connection,
     return rc;
 }
 
-pscom_err_t pscom_recv(pscom_connection_t *connection,
-                       pscom_socket_t *socket, void *xheader,
-                       unsigned int xheader_len, void *data,
+pscom_err_t pscom_recv(pscom_connection_t *connection, pscom_socket_t *socket,
+                       void *xheader, unsigned int xheader_len, void *data,
                        unsigned int data_len)
 {
     return recv_common(connection, socket, NULL, xheader, xheader_len, data,
@@ -391,9 +396,9 @@ pscom_err_t pscom_recv(pscom_connection_t *connection,
 }
 
 pscom_err_t pscom_recv_any_con(pscom_socket_t *socket,
-                               pscom_connection_t **connection,
-                               void *xheader, unsigned int xheader_len,
-                               void *data, unsigned int data_len)
+                               pscom_connection_t **connection, void *xheader,
+                               unsigned int xheader_len, void *data,
+                               unsigned int data_len)
 {
     return recv_common(NULL, socket, connection, xheader, xheader_len, data,
                        data_len);

@@ -68,8 +68,9 @@ struct pscom_req *pscom_rma_passive_req(struct pscom_con *con,
 void pscom_post_rma_write(pscom_request_t *request)
 {
     struct pscom_req *req = pscom_req_of(request);
-    struct pscom_con *con =
-        request->connection ? pscom_con_of(request->connection) : NULL;
+    struct pscom_con *con = request->connection
+                                ? pscom_con_of(request->connection)
+                                : NULL;
 
     pscom_lock();
     req->done_hook = NULL;
@@ -96,16 +97,17 @@ static int rma_answer_match(struct pscom_req *req, struct pscom_con *con,
 void pscom_post_rma_read(pscom_request_t *request)
 {
     struct pscom_req *req = pscom_req_of(request);
-    struct pscom_con *con =
-        request->connection ? pscom_con_of(request->connection) : NULL;
+    struct pscom_con *con = request->connection
+                                ? pscom_con_of(request->connection)
+                                : NULL;
     pscom_xheader_rma_read_t rd;
 
     pscom_lock();
     req->done_hook = NULL;
     if (!con) {
         DPRINT(1, "pscom: post_rma_read without a connection");
-        request->state =
-            PSCOM_REQ_STATE_RMA_READ_REQUEST | PSCOM_REQ_STATE_ERROR;
+        request->state = PSCOM_REQ_STATE_RMA_READ_REQUEST |
+                         PSCOM_REQ_STATE_ERROR;
         pscom_req_complete(req);
         pscom_unlock();
         return;

@@ -60,8 +60,7 @@ pscom_socket_t *pscom_open_socket(unsigned int userdata_size,
 void pscom_socket_set_name(pscom_socket_t *socket, const char *name)
 {
     pscom_lock();
-    memset(socket->local_con_info.name, 0,
-           sizeof(socket->local_con_info.name));
+    memset(socket->local_con_info.name, 0, sizeof(socket->local_con_info.name));
     if (name) {
         memcpy(socket->local_con_info.name, name,
                strnlen(name, sizeof(socket->local_con_info.name)));
@@ -123,9 +122,9 @@ static void accept_back_off(struct pscom_sock *sock, int err)
 {
     unsigned int ms = sock->accept_backoff_ms;
 
-    ms = !ms ? ACCEPT_BACKOFF_MIN_MS
-             : ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
-                                               : 2 * ms;
+    ms = !ms                               ? ACCEPT_BACKOFF_MIN_MS
+         : ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
+                                           : 2 * ms;
     sock->accept_backoff_ms = ms;
     sock->accept_retry_ms = pscom_now_ms() + ms;
     pscom_debug_rl(&accept_rl, 1,
@@ -219,8 +218,7 @@ pscom_err_t pscom_listen(pscom_socket_t *sk, int portno)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sa.sin_addr.s_addr = htonl(INADDR_ANY);
     sa.sin_port = htons(portno == PSCOM_ANYPORT ? 0 : (uint16_t)portno);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-        listen(fd, SOMAXCONN) ||
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, SOMAXCONN) ||
         getsockname(fd, (struct sockaddr *)&sa, &salen)) {
         goto err_bind;
     }
@@ -342,17 +340,16 @@ void pscom_con_type_mask_all(pscom_socket_t *socket)
     pscom_unlock();
 }
 
-void pscom_con_type_mask_only(pscom_socket_t *socket,
-                              pscom_con_type_t con_type)
+void pscom_con_type_mask_only(pscom_socket_t *socket, pscom_con_type_t con_type)
 {
     pscom_lock();
-    pscom_sock_of(socket)->con_type_mask =
-        con_type < 64 ? (uint64_t)1 << con_type : 0;
+    pscom_sock_of(socket)->con_type_mask = con_type < 64
+                                               ? (uint64_t)1 << con_type
+                                               : 0;
     pscom_unlock();
 }
 
-void pscom_con_type_mask_add(pscom_socket_t *socket,
-                             pscom_con_type_t con_type)
+void pscom_con_type_mask_add(pscom_socket_t *socket, pscom_con_type_t con_type)
 {
     pscom_lock();
     if (con_type < 64) {
@@ -361,8 +358,7 @@ void pscom_con_type_mask_add(pscom_socket_t *socket,
     pscom_unlock();
 }
 
-void pscom_con_type_mask_del(pscom_socket_t *socket,
-                             pscom_con_type_t con_type)
+void pscom_con_type_mask_del(pscom_socket_t *socket, pscom_con_type_t con_type)
 {
     pscom_lock();
     if (con_type < 64) {

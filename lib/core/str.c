@@ -15,10 +15,10 @@
  * hands them out in turn, so that two results used together (a send's
  * and a receive's state in one printf) do not overwrite each other. */
 #define STR_SLOTS 4
-#define STR_SLOT(var, size)                                                 \
-    static __thread char var##_ring[STR_SLOTS][size];                      \
-    static __thread unsigned int var##_next;                               \
-    char *var = var##_ring[var##_next++ % STR_SLOTS];                      \
+#define STR_SLOT(var, size)                                                    \
+    static __thread char var##_ring[STR_SLOTS][size];                          \
+    static __thread unsigned int var##_next;                                   \
+    char *var = var##_ring[var##_next++ % STR_SLOTS];                          \
     const size_t var##_size = size
 
 void pscom_inet_str(char *buf, size_t size, int nodeid)
@@ -57,15 +57,13 @@ const char *pscom_listen_socket_str(pscom_socket_t *socket)
 
 const char *pscom_listen_socket_ondemand_str(pscom_socket_t *socket)
 {
-    return pscom_socket_ondemand_str(pscom_get_nodeid(),
-                                     socket->listen_portno,
+    return pscom_socket_ondemand_str(pscom_get_nodeid(), socket->listen_portno,
                                      socket->local_con_info.name);
 }
 
 /* Parse "host:port" (len bytes of s); host is a dotted address or a name
  * (resolved, as 0x0200 does: "localhost:5006"). */
-static int parse_addr_port(const char *s, size_t len, int *nodeid,
-                           int *portno)
+static int parse_addr_port(const char *s, size_t len, int *nodeid, int *portno)
 {
     char host[256];
     const char *colon;
@@ -183,9 +181,9 @@ const char *pscom_con_state_str(pscom_con_state_t state)
 const char *pscom_con_type_str(pscom_con_type_t type)
 {
     static const char *const names[] = {
-        "none",   "loop", "tcp",    "shm",  "p4s",    "gm",   "mvapi",
-        "openib", "elan", "dapl",   "demand", "ofed", "extoll", "psm",
-        "velo",   "cbc",  "mxm",    "susp", "ucp",    "ivshmem",
+        "none",   "loop", "tcp",  "shm",    "p4s",  "gm",      "mvapi",
+        "openib", "elan", "dapl", "demand", "ofed", "extoll",  "psm",
+        "velo",   "cbc",  "mxm",  "susp",   "ucp",  "ivshmem",
     };
 
     if ((unsigned)type < sizeof(names) / sizeof(names[0])) {
@@ -197,9 +195,9 @@ const char *pscom_con_type_str(pscom_con_type_t type)
 const char *pscom_req_state_str(pscom_req_state_t state)
 {
     static const char *const bits[] = {
-        "send", "recv", "grecv", "posted", "io_started", "io_done",
-        "error", "canceled", "truncated", "done", "rma_read", "rma_write",
-        "passive", "rendezvous", "grecv_merged",
+        "send",     "recv",      "grecv",    "posted",     "io_started",
+        "io_done",  "error",     "canceled", "truncated",  "done",
+        "rma_read", "rma_write", "passive",  "rendezvous", "grecv_merged",
     };
     STR_SLOT(buf, 192);
     size_t off = 0;
@@ -252,8 +250,7 @@ const char *pscom_con_info_str(pscom_con_info_t *con_info)
     char ip[16];
 
     pscom_inet_str(ip, sizeof(ip), con_info->node_id);
-    snprintf(buf, buf_size, "%s/%d(%.8s)", ip, con_info->pid,
-             con_info->name);
+    snprintf(buf, buf_size, "%s/%d(%.8s)", ip, con_info->pid, con_info->name);
     return buf;
 }
 

@@ -290,8 +290,9 @@ static int retry_or_give_up(struct pscom_con *con)
         s->fail_since_ms = now;
     }
     if (now - s->fail_since_ms >= pscom_env.resume_timeout) {
-        DPRINT(1, "pscom: %s: the peer did not take the connection back "
-                  "within %u ms (PSP_RESUME_TIMEOUT): giving up",
+        DPRINT(1,
+               "pscom: %s: the peer did not take the connection back "
+               "within %u ms (PSP_RESUME_TIMEOUT): giving up",
                pscom_con_str(&con->pub), pscom_env.resume_timeout);
         return 0;
     }
@@ -316,8 +317,9 @@ static void await_peer(struct pscom_con *con)
         s->fail_since_ms = now;
     }
     if (now - s->fail_since_ms >= pscom_env.resume_timeout) {
-        DPRINT(1, "pscom: %s: the peer did not reconnect within %u ms "
-                  "(PSP_RESUME_TIMEOUT): giving up",
+        DPRINT(1,
+               "pscom: %s: the peer did not reconnect within %u ms "
+               "(PSP_RESUME_TIMEOUT): giving up",
                pscom_con_str(&con->pub), pscom_env.resume_timeout);
         pscom_con_fail(con, PSCOM_OP_CONNECT, PSCOM_ERR_IOERROR);
         return;
@@ -379,8 +381,7 @@ static void run_one(struct pscom_con *con, uint64_t now)
     if (s->pending) {
         s->pending = 0;
         pscom_susp_pending--;
-        if (s->active && !s->tx_done && !s->req && !s->closed &&
-            con->plugin) {
+        if (s->active && !s->tx_done && !s->req && !s->closed && con->plugin) {
             if (queue_suspend(con)) {
                 pscom_con_fail(con, PSCOM_OP_WRITE, PSCOM_ERR_STDERROR);
                 return;

@@ -47,24 +47,24 @@ struct pscom_sock;
 
 /** Per-connection suspend state (struct pscom_con.susp). */
 struct pscom_con_susp {
-    unsigned int local : 1;     /* this process wants it suspended */
-    unsigned int by_proc : 1;   /* ... through the process-wide suspend */
-    unsigned int active : 1;    /* protocol running or suspended */
-    unsigned int tx_done : 1;   /* our SUSPEND is written: write nothing */
-    unsigned int rx_done : 1;   /* the peer's SUSPEND was parsed */
-    unsigned int wr_shut : 1;   /* we shut down our write side */
-    unsigned int peer_eof : 1;  /* the peer shut down its write side */
-    unsigned int closed : 1;    /* transport closed: SUSPENDED */
-    unsigned int connector : 1; /* we connected originally: we reconnect */
-    unsigned int pending : 1;   /* on the work list of the progress step */
-    unsigned int resuming : 1;  /* process-wide resume waits for it */
+    unsigned int local : 1;        /* this process wants it suspended */
+    unsigned int by_proc : 1;      /* ... through the process-wide suspend */
+    unsigned int active : 1;       /* protocol running or suspended */
+    unsigned int tx_done : 1;      /* our SUSPEND is written: write nothing */
+    unsigned int rx_done : 1;      /* the peer's SUSPEND was parsed */
+    unsigned int wr_shut : 1;      /* we shut down our write side */
+    unsigned int peer_eof : 1;     /* the peer shut down its write side */
+    unsigned int closed : 1;       /* transport closed: SUSPENDED */
+    unsigned int connector : 1;    /* we connected originally: we reconnect */
+    unsigned int pending : 1;      /* on the work list of the progress step */
+    unsigned int resuming : 1;     /* process-wide resume waits for it */
     unsigned int resumed_here : 1; /* suspended and resumed by us: the
                                     * peer gets PSP_RESUME_TIMEOUT */
-    struct pscom_req *req;      /* our SUSPEND message until written */
-    unsigned int retry_ms;      /* next reconnect delay */
-    uint64_t fail_since_ms;     /* first failed reconnect in a row;
+    struct pscom_req *req;         /* our SUSPEND message until written */
+    unsigned int retry_ms;         /* next reconnect delay */
+    uint64_t fail_since_ms;        /* first failed reconnect in a row;
                                  * acceptor: since it awaits the peer */
-    uint64_t retry_at_ms;       /* 0: no reconnect scheduled */
+    uint64_t retry_at_ms;          /* 0: no reconnect scheduled */
     /* Memory transports: watches the control socket for the peer's
      * step 3 (the core's guard watch is not always there). */
     pscom_ufd_t eof_ufd;

@@ -33,8 +33,8 @@
 
 enum proc_state { P_RUNNING, P_SUSPENDING, P_SUSPENDED, P_RESUMING };
 
-static const char *const state_names[] = {"running", "suspending",
-                                          "suspended", "resuming"};
+static const char *const state_names[] = {"running", "suspending", "suspended",
+                                          "resuming"};
 
 static struct {
     int enabled;
@@ -195,8 +195,7 @@ static void status_json(char *buf, size_t size)
             n = snprintf(buf + used, size - used,
                          "%s{\"peer\":\"%s/%d\",\"type\":\"%s\","
                          "\"state\":\"%s\"%s%s%s}",
-                         first ? "" : ",", ip,
-                         con->pub.remote_con_info.pid,
+                         first ? "" : ",", ip, con->pub.remote_con_info.pid,
                          pscom_con_type_str(con->pub.type),
                          pscom_con_state_str(con->pub.state),
                          con->error_reported ? ",\"error\":\"" : "",
@@ -376,8 +375,9 @@ static void do_suspend(int from_mqtt)
     if (!ok) {
         /* The framework must not detach the device now: no answer, it
          * times out and keeps the VM where it is. */
-        DPRINT(1, "pscom: suspend: connections did not drain within %u ms "
-                  "(peers not making progress?); not answering ALLOWED",
+        DPRINT(1,
+               "pscom: suspend: connections did not drain within %u ms "
+               "(peers not making progress?); not answering ALLOWED",
                pscom_env.suspend_timeout);
         publish_status();
         return;
@@ -531,8 +531,9 @@ void pscom_susp_proc_init(void)
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
         if (sig >= NSIG || sigaction(sig, &sa, NULL)) {
-            DPRINT(0, "pscom: PSP_SIGSUSPEND=%d: cannot install the "
-                      "handler",
+            DPRINT(0,
+                   "pscom: PSP_SIGSUSPEND=%d: cannot install the "
+                   "handler",
                    sig);
         }
     }

@@ -35,8 +35,8 @@ static void tcp_update(struct tcp_con *tc)
         pscom_ufd_del(&tc->ufd);
         return;
     }
-    pscom_ufd_mod(&tc->ufd, (tc->stopped ? 0 : EPOLLIN) |
-                                (tc->want_out ? EPOLLOUT : 0));
+    pscom_ufd_mod(&tc->ufd,
+                  (tc->stopped ? 0 : EPOLLIN) | (tc->want_out ? EPOLLOUT : 0));
 }
 
 static void tcp_read_stop(pscom_con_t *con)
@@ -181,8 +181,9 @@ static void tcp_do_read(struct tcp_con *tc)
         }
         if (n == 0) {
             if (con->rx_state != PSCOM_RX_HEADER || con->rx_have) {
-                DPRINT(1, "pscom: %s: peer closed in the middle of a "
-                          "message",
+                DPRINT(1,
+                       "pscom: %s: peer closed in the middle of a "
+                       "message",
                        pscom_con_str(&con->pub));
             }
             pscom_con_error(con, PSCOM_OP_READ, PSCOM_ERR_EOF);
@@ -261,8 +262,8 @@ static void tcp_close(pscom_con_t *con)
     shutdown(tc->ufd.fd, SHUT_WR);
     /* Unread input at close() makes the kernel send RST, which can cost
      * the peer data it has not read yet: discard what is here. */
-    for (int i = 0; i < 64 && recv(tc->ufd.fd, tc->bounce,
-                                   sizeof(tc->bounce), MSG_DONTWAIT) > 0;
+    for (int i = 0; i < 64 && recv(tc->ufd.fd, tc->bounce, sizeof(tc->bounce),
+                                   MSG_DONTWAIT) > 0;
          i++) {
     }
     pscom_con_set_priv(con, NULL);

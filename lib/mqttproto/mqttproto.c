@@ -113,8 +113,7 @@ int mqttproto_broker_parse(const char *broker, struct mqttproto_broker *b)
         rc = snprintf(b->uri, sizeof(b->uri), "tcp://[%s]:%s", b->host,
                       b->port);
     } else {
-        rc = snprintf(b->uri, sizeof(b->uri), "tcp://%s:%s", b->host,
-                      b->port);
+        rc = snprintf(b->uri, sizeof(b->uri), "tcp://%s:%s", b->host, b->port);
     }
     return rc < 0 || (size_t)rc >= sizeof(b->uri) ? -ENAMETOOLONG : 0;
 }
@@ -132,8 +131,8 @@ static int level_ok(const char *v)
     return strpbrk(v, "/#+") == NULL;
 }
 
-int mqttproto_topic(char *out, size_t size, const char *tmpl,
-                    const char *host, const char *pid)
+int mqttproto_topic(char *out, size_t size, const char *tmpl, const char *host,
+                    const char *pid)
 {
     size_t used = 0;
 
@@ -254,8 +253,7 @@ static int word_of(const char *s, size_t len)
     return -EINVAL;
 }
 
-int mqttproto_answer_format(char *out, size_t size, int pid,
-                            const char *word)
+int mqttproto_answer_format(char *out, size_t size, int pid, const char *word)
 {
     int n;
 

@@ -50,8 +50,8 @@ int mqttproto_broker_parse(const char *broker, struct mqttproto_broker *b);
  * -EINVAL when the template is empty or a value could change the topic's
  * levels (empty, or has '/', '#', or a '+' that is not the whole value),
  * -ENAMETOOLONG when the result does not fit. */
-int mqttproto_topic(char *out, size_t size, const char *tmpl,
-                    const char *host, const char *pid);
+int mqttproto_topic(char *out, size_t size, const char *tmpl, const char *host,
+                    const char *pid);
 
 /** The requests the framework publishes. */
 enum mqttproto_request {
@@ -84,8 +84,7 @@ const char *mqttproto_word_name(enum mqttproto_word w);
 /** The answer "<pid> : <word>" for word ("ALLOWED", "COMPLETED" or
  * "FAILED"). Returns its length, -EINVAL for another word or pid <= 0,
  * -ENAMETOOLONG when it does not fit. */
-int mqttproto_answer_format(char *out, size_t size, int pid,
-                            const char *word);
+int mqttproto_answer_format(char *out, size_t size, int pid, const char *word);
 
 /** Parse an answer payload (len bytes, not NUL-terminated):
  * "<pid> : <word>", blanks around the colon optional, trailing blanks

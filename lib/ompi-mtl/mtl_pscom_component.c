@@ -50,8 +50,8 @@ static int selection_names_us(void)
     const char *s;
     int idx = mca_base_var_find("ompi", "mtl", NULL, NULL);
 
-    if (idx < 0 || mca_base_var_get_value(idx, &value, NULL, NULL) !=
-                       OPAL_SUCCESS ||
+    if (idx < 0 ||
+        mca_base_var_get_value(idx, &value, NULL, NULL) != OPAL_SUCCESS ||
         !value || !*value) {
         return 0;
     }
@@ -89,8 +89,8 @@ static mca_mtl_base_module_t *component_init(bool enable_progress_threads,
         /* Logged where it failed; Open MPI falls back (ob1). */
         return NULL;
     }
-    ompi_mtl_pscom_module.mtl_request_size =
-        sizeof(struct mtl_pscom_req) - sizeof(mca_mtl_request_t);
+    ompi_mtl_pscom_module.mtl_request_size = sizeof(struct mtl_pscom_req) -
+                                             sizeof(mca_mtl_request_t);
     return &ompi_mtl_pscom_module;
 }
 

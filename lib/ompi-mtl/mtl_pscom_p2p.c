@@ -96,8 +96,8 @@ static void send_io_done(pscom_request_t *preq)
 
 static void ack_io_done(pscom_request_t *preq)
 {
-    struct mtl_pscom_req *mreq =
-        (struct mtl_pscom_req *)(uintptr_t)preq->xheader.user.sync;
+    struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)(uintptr_t)
+                                     preq->xheader.user.sync;
 
     pscom_request_free(preq);
     if (--mreq->pending == 0) {
@@ -146,8 +146,7 @@ int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
     mreq->error = 0;
     mreq->convertor = NULL;
     mreq->free_buf = false;
-    rc = ompi_mtl_datatype_pack(convertor, &mreq->buf, &len,
-                                &mreq->free_buf);
+    rc = ompi_mtl_datatype_pack(convertor, &mreq->buf, &len, &mreq->free_buf);
     if (rc != OMPI_SUCCESS) {
         return rc;
     }

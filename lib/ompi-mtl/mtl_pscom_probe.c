@@ -148,9 +148,8 @@ static struct mtl_pscom_mprobe *take_locked(const struct mtl_pscom_env *env,
 }
 
 int ompi_mtl_pscom_improbe(struct mca_mtl_base_module_t *mtl,
-                           struct ompi_communicator_t *comm, int src,
-                           int tag, int *matched,
-                           struct ompi_message_t **message,
+                           struct ompi_communicator_t *comm, int src, int tag,
+                           int *matched, struct ompi_message_t **message,
                            struct ompi_status_public_t *status)
 {
     struct mtl_pscom_mprobe *mp = NULL;

@@ -54,15 +54,15 @@ struct bell_peer {
 };
 
 static struct {
-    int sock;              /* the server's socket, -1: none */
-    int64_t my_id;         /* our peer id, -1 until known */
+    int sock;                          /* the server's socket, -1: none */
+    int64_t my_id;                     /* our peer id, -1 until known */
     const struct shmseg_device *guest; /* a guest's doorbell device */
-    unsigned guest_vectors;  /* its MSI-X vectors */
-    unsigned my_vec;       /* the vector we own */
+    unsigned guest_vectors;            /* its MSI-X vectors */
+    unsigned my_vec;                   /* the vector we own */
     struct bell_peer *peers;
     unsigned npeers, cap;
-    pscom_ufd_t ufd;       /* our doorbell in the core's epoll */
-    unsigned gen;          /* doorbells opened so far (ivshmem_bell_gen) */
+    pscom_ufd_t ufd; /* our doorbell in the core's epoll */
+    unsigned gen;    /* doorbells opened so far (ivshmem_bell_gen) */
 } bell = {.sock = -1, .my_id = -1, .ufd = {.fd = -1}};
 
 /* Guests: claim rounds before giving up (each lost race costs one). */
@@ -134,7 +134,8 @@ static int recv_msg(int64_t *value, int *fd)
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
                          .msg_control = ctl.buf,
                          .msg_controllen = sizeof(ctl.buf)};
     ssize_t n;
@@ -370,8 +371,10 @@ int ivshmem_bell_open(const struct shmseg_device *dev)
         return -1;
     }
     if (strcmp(ivshmem_env_doorbell, "auto") != 0) {
-        pscom_debug(1, "ivshmem: PSP_IVSHMEM_DOORBELL=%s: want auto or 0; "
-                       "doorbell off", ivshmem_env_doorbell);
+        pscom_debug(1,
+                    "ivshmem: PSP_IVSHMEM_DOORBELL=%s: want auto or 0; "
+                    "doorbell off",
+                    ivshmem_env_doorbell);
         return -1;
     }
     if (!dev->host_local) {
@@ -400,8 +403,10 @@ int ivshmem_bell_open(const struct shmseg_device *dev)
     return 0;
 
 err_close:
-    pscom_debug(2, "ivshmem: no doorbell (%s): waits poll, yielding after "
-                   "PSP_SPIN_US", why);
+    pscom_debug(2,
+                "ivshmem: no doorbell (%s): waits poll, yielding after "
+                "PSP_SPIN_US",
+                why);
     ivshmem_bell_close();
     return -1;
 }
@@ -450,9 +455,10 @@ static int claim_vector(struct shmseg_member *me)
             v++;
         }
         if (v == nvec) {
-            pscom_debug(2, "ivshmem: no doorbell: all %u vectors of peer id "
-                           "%lld are held by other processes of this VM: "
-                           "waits poll, yielding after PSP_SPIN_US",
+            pscom_debug(2,
+                        "ivshmem: no doorbell: all %u vectors of peer id "
+                        "%lld are held by other processes of this VM: "
+                        "waits poll, yielding after PSP_SPIN_US",
                         nvec, (long long)bell.my_id);
             return -1;
         }
@@ -462,15 +468,18 @@ static int claim_vector(struct shmseg_member *me)
         atomic_thread_fence(memory_order_seq_cst);
         if (!(vectors_taken(me->seg, me, 1) >> v & 1)) {
             bell.my_vec = v;
-            pscom_debug(2, "ivshmem: doorbell: peer id %lld vector %u of "
-                           "%u (uio interrupt)",
+            pscom_debug(2,
+                        "ivshmem: doorbell: peer id %lld vector %u of "
+                        "%u (uio interrupt)",
                         (long long)bell.my_id, v, nvec);
             return 0;
         }
         shmseg_member_set_doorbell(me, -1, 0);
     }
-    pscom_debug(2, "ivshmem: no doorbell: no vector after %d tries: waits "
-                   "poll", BELL_CLAIM_TRIES);
+    pscom_debug(2,
+                "ivshmem: no doorbell: no vector after %d tries: waits "
+                "poll",
+                BELL_CLAIM_TRIES);
     return -1;
 }
 
@@ -480,8 +489,7 @@ int ivshmem_bell_publish(struct shmseg_member *me)
         return -1;
     }
     if (!bell.guest) {
-        return shmseg_member_set_doorbell(me, (int)bell.my_id, 0) < 0 ? -1
-                                                                        : 0;
+        return shmseg_member_set_doorbell(me, (int)bell.my_id, 0) < 0 ? -1 : 0;
     }
     if (claim_vector(me) < 0) {
         ivshmem_bell_close();

@@ -24,11 +24,9 @@ int ivshmem_msg_parse(const void *buf, size_t len, struct ivshmem_msg *out,
         snprintf(why, why_len, "bad magic 0x%08x", m.magic);
         return -1;
     }
-    if (m.version != IVSHMEM_MSG_VERSION ||
-        m.ring_version != RING_VERSION) {
-        snprintf(why, why_len, "version %u/ring %u, we speak %u/%u",
-                 m.version, m.ring_version, IVSHMEM_MSG_VERSION,
-                 RING_VERSION);
+    if (m.version != IVSHMEM_MSG_VERSION || m.ring_version != RING_VERSION) {
+        snprintf(why, why_len, "version %u/ring %u, we speak %u/%u", m.version,
+                 m.ring_version, IVSHMEM_MSG_VERSION, RING_VERSION);
         return -1;
     }
     if (m.flags & ~IVSHMEM_MSG_F_CHECKSUM) {
@@ -39,8 +37,8 @@ int ivshmem_msg_parse(const void *buf, size_t len, struct ivshmem_msg *out,
     if (m.len < IVSHMEM_AREA_MIN || m.len > IVSHMEM_AREA_MAX ||
         m.len % RING_ALIGN || m.off % RING_ALIGN ||
         m.off > UINT64_MAX - m.len) {
-        snprintf(why, why_len, "bad area %llu+%llu",
-                 (unsigned long long)m.off, (unsigned long long)m.len);
+        snprintf(why, why_len, "bad area %llu+%llu", (unsigned long long)m.off,
+                 (unsigned long long)m.len);
         return -1;
     }
     *out = m;

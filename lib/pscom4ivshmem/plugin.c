@@ -14,20 +14,20 @@
 
 struct ivshmem_con {
     struct pscom_shm_link link; /* first: the pscom_shm_op_* use it */
-    uint64_t rx_off;        /* our area (allocated by us) */
+    uint64_t rx_off;            /* our area (allocated by us) */
     uint64_t rx_len;
     uint32_t peer_owner;
-    unsigned epoch;         /* our membership that owns rx_off */
+    unsigned epoch;               /* our membership that owns rx_off */
     struct ivshmem_ctl *peer_ctl; /* the peer's area, validated */
-    int linked;             /* link_init done: the peer may write */
-    unsigned polls;         /* paces the peer liveness check */
-    uint64_t bulk_seen;     /* the peer's bulk area whose every frame
+    int linked;                   /* link_init done: the peer may write */
+    unsigned polls;               /* paces the peer liveness check */
+    uint64_t bulk_seen;           /* the peer's bulk area whose every frame
                                word was checked (0: none) */
-    struct ivshmem_ctl *rx_ctl; /* our area's control line */
-    unsigned bell_gen;      /* our doorbell the peer rings (0: none) */
-    int can_ring;           /* we ring the peer's doorbell: */
-    uint16_t bell_peer;     /*   its peer id */
-    uint16_t bell_vec;      /*   and vector */
+    struct ivshmem_ctl *rx_ctl;   /* our area's control line */
+    unsigned bell_gen;            /* our doorbell the peer rings (0: none) */
+    int can_ring;                 /* we ring the peer's doorbell: */
+    uint16_t bell_peer;           /*   its peer id */
+    uint16_t bell_vec;            /*   and vector */
 };
 
 /* Polls between two looks at our own and the peer's membership. */
@@ -69,8 +69,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         return -1;
     }
-    rc = shmseg_alloc(me, shmseg_frames_for(seg, len), SHMSEG_TAG_RING,
-                      &off);
+    rc = shmseg_alloc(me, shmseg_frames_for(seg, len), SHMSEG_TAG_RING, &off);
     if (rc < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
                  "no receive ring in segment %s: %s", seg->name,
@@ -265,8 +264,9 @@ static void link_bell(struct ivshmem_con *ic, const struct shmseg *seg,
     ic->bell_gen = ivshmem_bell_gen();
     if (shmseg_owner_doorbell(seg, ic->peer_owner, &peer, &vec) < 0 ||
         !ivshmem_bell_reachable(peer, vec)) {
-        pscom_debug(2, "ivshmem: peer owner %#x has no doorbell we can "
-                       "ring: it polls for our messages",
+        pscom_debug(2,
+                    "ivshmem: peer owner %#x has no doorbell we can "
+                    "ring: it polls for our messages",
                     (unsigned)ic->peer_owner);
         return;
     }
@@ -339,9 +339,8 @@ static int ivshmem_offer(pscom_con_t *con, void *blob, size_t *blob_len,
     return 0;
 }
 
-static int ivshmem_accept(pscom_con_t *con, const void *offer,
-                          size_t offer_len, void *reply, size_t *reply_len,
-                          char *reason)
+static int ivshmem_accept(pscom_con_t *con, const void *offer, size_t offer_len,
+                          void *reply, size_t *reply_len, char *reason)
 {
     struct shmseg *seg = ivshmem_seg_get(reason);
     struct ivshmem_msg m;
@@ -366,8 +365,8 @@ static int ivshmem_accept(pscom_con_t *con, const void *offer,
     return 0;
 }
 
-static int ivshmem_finish(pscom_con_t *con, const void *reply,
-                          size_t reply_len, char *reason)
+static int ivshmem_finish(pscom_con_t *con, const void *reply, size_t reply_len,
+                          char *reason)
 {
     struct shmseg *seg = ivshmem_seg_get(reason);
 

@@ -58,13 +58,14 @@ static char *env_device, *env_segment, *env_sysfs, *env_devroot;
 const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
     {"PSP_IVSHMEM_DEVICE", PSCOM_ENV_STR, "",
      "segment to use: /dev/uioN, a sysfs resource2 file, or (host) "
-     "/dev/shm/NAME; empty: search uio and PCI devices", &env_device},
+     "/dev/shm/NAME; empty: search uio and PCI devices",
+     &env_device},
     {"PSP_IVSHMEM_SEGMENT", PSCOM_ENV_STR, "",
-     "wanted segment name (the server's -s/-f name); empty: any",
-     &env_segment},
+     "wanted segment name (the server's -s/-f name); empty: any", &env_segment},
     {"PSP_IVSHMEM_RING_SIZE", PSCOM_ENV_UINT, IVSHMEM_AREA_DEFAULT_STR,
      "bytes of shared memory each side of a connection receives into "
-     "(rounded up to frames)", &ivshmem_env_area_size},
+     "(rounded up to frames)",
+     &ivshmem_env_area_size},
     {"PSP_IVSHMEM_SYSFS_ROOT", PSCOM_ENV_STR, "/sys",
      "sysfs root for device discovery", &env_sysfs},
     {"PSP_IVSHMEM_DEV_ROOT", PSCOM_ENV_STR, "/dev",
@@ -73,10 +74,12 @@ const pscom_env_row_t ivshmem_env_rows[IVSHMEM_ENV_ROWS] = {
      "auto: a wait idle for PSP_SPIN_US sleeps until the peer rings our "
      "doorbell (host processes: an eventfd from the server's socket; "
      "guests: the uio interrupt of a doorbell device), when there is one; "
-     "0: waits always poll", &ivshmem_env_doorbell},
+     "0: waits always poll",
+     &ivshmem_env_doorbell},
     {"PSP_IVSHMEM_SOCKET", PSCOM_ENV_STR, "/tmp/ivshmem_socket",
      "the ivshmem server's unix socket, where host processes get their "
-     "doorbells", &ivshmem_env_socket},
+     "doorbells",
+     &ivshmem_env_socket},
 };
 
 int ivshmem_seg_peer_live(uint32_t owner)
@@ -130,8 +133,8 @@ static void zombies_sweep(void)
 
     while (*zp) {
         struct zombie *z = *zp;
-        if (z->nslots ? bulk_released(z) : area_released(z->off,
-                                                           z->peer_owner)) {
+        if (z->nslots ? bulk_released(z)
+                      : area_released(z->off, z->peer_owner)) {
             area_free(z->off);
             *zp = z->next;
             free(z);
@@ -188,12 +191,11 @@ static int seg_open(void)
     int rc;
 
     stopping = 0; /* after a reprobe() the thread starts again */
-    rc = shmseg_discover(&dev, env_segment && env_segment[0] ? env_segment
-                                                             : NULL);
+    rc = shmseg_discover(&dev,
+                         env_segment && env_segment[0] ? env_segment : NULL);
     if (rc < 0) {
         snprintf(why, sizeof(why), "no segment: %s%s%.100s",
-                 shmseg_strerror(rc), dev.seg.why[0] ? ": " : "",
-                 dev.seg.why);
+                 shmseg_strerror(rc), dev.seg.why[0] ? ": " : "", dev.seg.why);
         return -1;
     }
     /* Before the join, which publishes the doorbell. */
@@ -206,8 +208,8 @@ static int seg_open(void)
         snprintf(why, sizeof(why), "heartbeat thread: %s", strerror(rc));
         goto err_leave;
     }
-    pscom_debug(2, "ivshmem: joined segment %s (%s) as slot %u",
-                dev.seg.name, dev.path, me.slot);
+    pscom_debug(2, "ivshmem: joined segment %s (%s) as slot %u", dev.seg.name,
+                dev.path, me.slot);
     return 0;
 
 err_leave:
@@ -321,8 +323,7 @@ void ivshmem_seg_free(unsigned con_epoch, uint64_t off)
     pthread_mutex_unlock(&lock);
 }
 
-void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
-                         uint32_t peer_owner)
+void ivshmem_seg_release(unsigned con_epoch, uint64_t off, uint32_t peer_owner)
 {
     ivshmem_seg_release_bulk(con_epoch, off, peer_owner, 0, 0);
 }
@@ -332,8 +333,10 @@ void ivshmem_seg_release_bulk(unsigned con_epoch, uint64_t off,
                               uint64_t seq)
 {
     struct zombie *z;
-    struct zombie probe = {.off = off, .peer_owner = peer_owner,
-                           .nslots = nslots, .seq = seq};
+    struct zombie probe = {.off = off,
+                           .peer_owner = peer_owner,
+                           .nslots = nslots,
+                           .seq = seq};
 
     pthread_mutex_lock(&lock);
     if (con_epoch != epoch || shmseg_member_valid(&me) < 0) {
@@ -362,8 +365,9 @@ void ivshmem_seg_hold(void)
 void ivshmem_seg_put(void)
 {
     if (users && --users == 0 && reprobe_wanted) {
-        pscom_debug(2, "ivshmem: the last connection through segment %s "
-                       "is closed: looking for the device again",
+        pscom_debug(2,
+                    "ivshmem: the last connection through segment %s "
+                    "is closed: looking for the device again",
                     dev.seg.name);
         ivshmem_seg_shutdown();
     }
@@ -377,8 +381,9 @@ void ivshmem_seg_reprobe(void)
          * migrated then, the device is the one we have. Unmapping it
          * would pull the rings from under them; leave once they are
          * gone. */
-        pscom_debug(2, "ivshmem: reprobe deferred: %u connection(s) still "
-                       "use segment %s",
+        pscom_debug(2,
+                    "ivshmem: reprobe deferred: %u connection(s) still "
+                    "use segment %s",
                     users, dev.seg.name);
         reprobe_wanted = 1;
         return;

@@ -165,8 +165,7 @@ int region_dir_find(struct pscom_region *r, const char *name,
         }
         /* A stale or corrupt entry of that name: keep looking for a live
          * one, report the stale one if there is none. */
-        if (rc == -PSCOM_REGION_ESTALE ||
-            found == -PSCOM_REGION_ENOENT) {
+        if (rc == -PSCOM_REGION_ESTALE || found == -PSCOM_REGION_ENOENT) {
             *v = t;
             found = rc;
         }
@@ -182,14 +181,13 @@ static void nap(void)
 }
 
 /* Take any FREE entry (or a dead owner's) with a CAS. */
-static int claim_free(struct pscom_region *r, uint32_t owner,
-                      uint32_t *index, uint64_t *claimed)
+static int claim_free(struct pscom_region *r, uint32_t owner, uint32_t *index,
+                      uint64_t *claimed)
 {
     struct region_dirent *dir = region_dir(r);
 
     for (uint32_t i = 0; i < r->dir_entries; i++) {
-        uint64_t w = atomic_load_explicit(&dir[i].state,
-                                          memory_order_acquire);
+        uint64_t w = atomic_load_explicit(&dir[i].state, memory_order_acquire);
         uint32_t gen;
 
         if (region_e_status(w) != REGION_E_FREE) {
@@ -207,9 +205,9 @@ static int claim_free(struct pscom_region *r, uint32_t owner,
             gen = 1; /* 0 is never a valid generation in an id */
         }
         *claimed = region_estate(owner, gen, REGION_E_CLAIMING);
-        if (atomic_compare_exchange_strong_explicit(
-                &dir[i].state, &w, *claimed, memory_order_acq_rel,
-                memory_order_relaxed)) {
+        if (atomic_compare_exchange_strong_explicit(&dir[i].state, &w, *claimed,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
             *index = i;
             return 0;
         }
@@ -293,9 +291,8 @@ static int check_unique(struct pscom_region *r, uint32_t mine,
     return 0;
 }
 
-int region_dir_claim(struct pscom_region *r, const char *name,
-                     uint64_t off, uint64_t size, uint32_t *index,
-                     uint32_t *gen)
+int region_dir_claim(struct pscom_region *r, const char *name, uint64_t off,
+                     uint64_t size, uint32_t *index, uint32_t *gen)
 {
     struct region_dirent *e;
     uint32_t owner = shmseg_member_owner(&r->me);

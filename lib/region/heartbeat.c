@@ -69,8 +69,7 @@ err_mutex:
     pthread_mutex_destroy(&r->hb_lock);
 err:
     errno = rc;
-    shmseg_log(0, "region: cannot start the heartbeat thread: error %d",
-               rc);
+    shmseg_log(0, "region: cannot start the heartbeat thread: error %d", rc);
     return -PSCOM_REGION_ESYS;
 }
 

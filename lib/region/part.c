@@ -7,8 +7,7 @@
 
 #include "region_int.h"
 
-static struct region_phdr *phdr_at(const struct pscom_region *r,
-                                   uint64_t off)
+static struct region_phdr *phdr_at(const struct pscom_region *r, uint64_t off)
 {
     return (struct region_phdr *)(r->dev.seg.base + off);
 }
@@ -17,7 +16,8 @@ static struct region_bufhdr *bufhdr_at(const struct pscom_region *r,
                                        uint64_t off, unsigned b)
 {
     return (struct region_bufhdr *)(r->dev.seg.base + off +
-                                    sizeof(struct region_phdr)) + b;
+                                    sizeof(struct region_phdr)) +
+           b;
 }
 
 /* Data buffer b; cap must be the trusted per-buffer capacity. */
@@ -108,8 +108,7 @@ static long snapshot(struct pscom_region *r, const struct region_view *v,
         if (t > 8) {
             sched_yield(); /* let a writer on our core finish */
         }
-        c = (unsigned)atomic_load_explicit(&h->cur, memory_order_acquire) &
-            1u;
+        c = (unsigned)atomic_load_explicit(&h->cur, memory_order_acquire) & 1u;
         bh = bufhdr_at(r, v->off, c);
         s1 = atomic_load_explicit(&bh->seq, memory_order_acquire);
         /* The writer fills the buffer `cur` does NOT point at and flips

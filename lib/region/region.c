@@ -71,8 +71,8 @@ int pscom_region_open_opts(pscom_region_t **out,
     if (rc < 0) {
         goto err_free;
     }
-    r->dir_entries =
-        (uint32_t)(r->dev.seg.dir_size / sizeof(struct region_dirent));
+    r->dir_entries = (uint32_t)(r->dev.seg.dir_size /
+                                sizeof(struct region_dirent));
     if (r->dir_entries == 0) {
         shmseg_log(0, "region: segment '%s' has no directory area",
                    r->dev.seg.name);
@@ -92,8 +92,8 @@ int pscom_region_open_opts(pscom_region_t **out,
     rc = shmseg_join(&r->dev.seg, &r->me, label,
                      r->dev.host_local ? SHMSEG_JOIN_HOST_LOCAL : 0);
     if (rc < 0) {
-        shmseg_log(0, "region: cannot join segment '%s': %s",
-                   r->dev.seg.name, shmseg_strerror(rc));
+        shmseg_log(0, "region: cannot join segment '%s': %s", r->dev.seg.name,
+                   shmseg_strerror(rc));
         rc = rc == -SHMSEG_EFULL ? -PSCOM_REGION_EDIRFULL
                                  : -PSCOM_REGION_EINVAL;
         goto err_own;
@@ -144,8 +144,7 @@ int pscom_region_close(pscom_region_t *r)
     return rc;
 }
 
-static struct region_own *own_by_name(struct pscom_region *r,
-                                      const char *name)
+static struct region_own *own_by_name(struct pscom_region *r, const char *name)
 {
     for (uint32_t i = 0; i < r->dir_entries; i++) {
         if (r->own[i].used && strcmp(r->own[i].name, name) == 0) {
@@ -176,8 +175,8 @@ static int check_size(struct pscom_region *r, uint64_t size)
 }
 
 /* Allocate and claim; on success fill the own record (not yet used). */
-static int create_new(struct pscom_region *r, const char *name,
-                      uint64_t size, struct region_own *o)
+static int create_new(struct pscom_region *r, const char *name, uint64_t size,
+                      struct region_own *o)
 {
     const struct shmseg *seg = &r->dev.seg;
     uint32_t frames = shmseg_frames_for(seg, region_part_bytes(size));
@@ -271,8 +270,7 @@ static int own_by_id(struct pscom_region *r, pscom_region_id_t id,
         return 0;
     }
     rc = region_dir_get(r, id, &v);
-    if (rc == 0 || rc == -PSCOM_REGION_ESTALE ||
-        rc == -PSCOM_REGION_ECORRUPT) {
+    if (rc == 0 || rc == -PSCOM_REGION_ESTALE || rc == -PSCOM_REGION_ECORRUPT) {
         return -PSCOM_REGION_ENOTOWNER;
     }
     return rc;
@@ -333,8 +331,8 @@ int pscom_region_write_at(pscom_region_t *r, pscom_region_id_t id,
     return region_check_live(r);
 }
 
-int pscom_region_write(pscom_region_t *r, pscom_region_id_t id,
-                       const void *buf, size_t len)
+int pscom_region_write(pscom_region_t *r, pscom_region_id_t id, const void *buf,
+                       size_t len)
 {
     return pscom_region_write_at(r, id, 0, buf, len);
 }

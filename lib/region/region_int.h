@@ -62,10 +62,10 @@
 #define REGION_NAME_WORDS 5u
 
 struct region_dirent {
-    _Atomic uint64_t state;                    /*  0 */
-    _Atomic uint64_t off;                      /*  8: partition offset */
-    _Atomic uint64_t size;                     /* 16: requested bytes */
-    _Atomic uint64_t name[REGION_NAME_WORDS];  /* 24: NUL-padded */
+    _Atomic uint64_t state;                   /*  0 */
+    _Atomic uint64_t off;                     /*  8: partition offset */
+    _Atomic uint64_t size;                    /* 16: requested bytes */
+    _Atomic uint64_t name[REGION_NAME_WORDS]; /* 24: NUL-padded */
 };
 
 _Static_assert(sizeof(struct region_dirent) == 64, "dirent size");
@@ -100,10 +100,10 @@ static inline unsigned region_e_status(uint64_t w)
 #define REGION_MAGIC 0x4e4f494745525350ULL
 
 struct region_phdr {
-    uint64_t magic;        /*  0: REGION_MAGIC */
-    _Atomic uint64_t id;   /*  8: the directory id, back reference */
-    _Atomic uint64_t cur;  /* 16: buffer readers use (0 or 1) */
-    uint64_t cap;          /* 24: bytes per data buffer (informational) */
+    uint64_t magic;       /*  0: REGION_MAGIC */
+    _Atomic uint64_t id;  /*  8: the directory id, back reference */
+    _Atomic uint64_t cur; /* 16: buffer readers use (0 or 1) */
+    uint64_t cap;         /* 24: bytes per data buffer (informational) */
     uint8_t pad[32];
 };
 
@@ -117,8 +117,8 @@ struct region_bufhdr {
 _Static_assert(sizeof(struct region_phdr) == 64, "phdr size");
 _Static_assert(sizeof(struct region_bufhdr) == 64, "bufhdr size");
 
-#define REGION_DATA_OFF (sizeof(struct region_phdr) + \
-                         2 * sizeof(struct region_bufhdr))
+#define REGION_DATA_OFF                                                        \
+    (sizeof(struct region_phdr) + 2 * sizeof(struct region_bufhdr))
 
 /** Reader attempts before -PSCOM_REGION_EBUSY (the writer moved on
  * during them) or -PSCOM_REGION_ESTUCK (it did not). */
@@ -132,8 +132,8 @@ struct region_own {
     uint32_t index;
     uint32_t gen;
     uint64_t off;
-    uint64_t size;          /* requested */
-    uint64_t cap;           /* bytes per buffer */
+    uint64_t size; /* requested */
+    uint64_t cap;  /* bytes per buffer */
     uint64_t seq[2];
     uint64_t len;
     uint64_t version;
@@ -147,7 +147,7 @@ struct region_view {
     uint64_t state;
     uint64_t off;
     uint64_t size;
-    uint64_t cap;            /* from the frame run, not from the entry */
+    uint64_t cap; /* from the frame run, not from the entry */
     char name[PSCOM_REGION_NAME_MAX + 1];
 };
 
@@ -155,7 +155,7 @@ struct pscom_region {
     struct shmseg_device dev;
     struct shmseg_member me;
     uint32_t dir_entries;
-    struct region_own *own;  /* [dir_entries] */
+    struct region_own *own; /* [dir_entries] */
     pthread_t hb_thread;
     pthread_mutex_t hb_lock;
     pthread_cond_t hb_cond;
@@ -175,13 +175,10 @@ static inline pscom_region_id_t region_make_id(uint32_t index, uint32_t gen)
 }
 
 /* dir.c */
-int region_dir_claim(struct pscom_region *r, const char *name,
-                     uint64_t off, uint64_t size, uint32_t *index,
-                     uint32_t *gen);
-int region_dir_publish(struct pscom_region *r, uint32_t index,
-                       uint32_t gen);
-void region_dir_release(struct pscom_region *r, uint32_t index,
-                        uint32_t gen);
+int region_dir_claim(struct pscom_region *r, const char *name, uint64_t off,
+                     uint64_t size, uint32_t *index, uint32_t *gen);
+int region_dir_publish(struct pscom_region *r, uint32_t index, uint32_t gen);
+void region_dir_release(struct pscom_region *r, uint32_t index, uint32_t gen);
 int region_dir_find(struct pscom_region *r, const char *name,
                     struct region_view *v);
 int region_dir_get(struct pscom_region *r, pscom_region_id_t id,

@@ -112,9 +112,9 @@ struct ring_producer {
     uint64_t stale_hi;    /*   the previous lap: [lo, hi), empty if lo>=hi */
     uint64_t span_lo;     /* the same span being built in this lap */
     uint64_t span_hi;
-    uint64_t rung;        /* the consumer's sleep we rang for last */
-    int err;              /* 0, or the error that broke the ring */
-    const char *reason;   /* what was wrong, for the log */
+    uint64_t rung;      /* the consumer's sleep we rang for last */
+    int err;            /* 0, or the error that broke the ring */
+    const char *reason; /* what was wrong, for the log */
 };
 
 /** Consumer side, private to the receiving process. Fields are private. */

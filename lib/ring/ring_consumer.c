@@ -77,8 +77,7 @@ static void zero_lines(struct ring_consumer *c, uint64_t upto)
             c->skip_lo = c->skip_hi = 0;
             continue;
         }
-        atomic_store_explicit(ring_hdr_at(d, c->zoff), 0,
-                              memory_order_relaxed);
+        atomic_store_explicit(ring_hdr_at(d, c->zoff), 0, memory_order_relaxed);
         c->zeroed += RING_ALIGN;
         c->zoff += RING_ALIGN;
         if (c->zoff == c->cap) {

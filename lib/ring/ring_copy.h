@@ -60,7 +60,8 @@
 #define RING_COPY_PAGE 4096u
 
 /* 16 bytes, any alignment: the compiler emits unaligned vector moves. */
-typedef unsigned char ring_copy_v16 __attribute__((vector_size(16), aligned(1)));
+typedef unsigned char ring_copy_v16
+    __attribute__((vector_size(16), aligned(1)));
 
 /** 16 <= n <= 32 bytes: two 16-byte moves, one from each end (they
  * overlap in the middle below 32), loads before stores. */

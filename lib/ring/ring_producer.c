@@ -69,8 +69,8 @@ static uint64_t space(const struct ring_producer *p)
  * it gives back happen before we overwrite it. */
 static int refresh(struct ring_producer *p)
 {
-    uint64_t pos =
-        atomic_load_explicit(&shared_of(p)->cons.pos, memory_order_acquire);
+    uint64_t pos = atomic_load_explicit(&shared_of(p)->cons.pos,
+                                        memory_order_acquire);
     if (pos < p->cons_cached || pos > p->total ||
         (pos & (RING_ALIGN - 1)) != 0) {
         return (int)broken(p, -EPROTO, "consumer position out of range");

@@ -21,8 +21,8 @@ static void rollback(_Atomic uint64_t *w, uint32_t owner, unsigned tag,
 /* Try to claim [i, i + n). Tail first, head last, so the run is only
  * published (a head visible) when it is complete. Returns 0, or -1 with
  * *next = the frame after the conflicting one (where the scan resumes). */
-static int claim(_Atomic uint64_t *w, uint32_t owner, unsigned tag,
-                 uint32_t i, uint32_t n, uint32_t *next)
+static int claim(_Atomic uint64_t *w, uint32_t owner, unsigned tag, uint32_t i,
+                 uint32_t n, uint32_t *next)
 {
     for (uint32_t k = n; k-- > 0;) {
         uint64_t expect = 0;
@@ -30,9 +30,9 @@ static int claim(_Atomic uint64_t *w, uint32_t owner, unsigned tag,
 
         /* acq_rel: acquire makes the previous owner's frees (and writes
          * into the frame) happen-before our use; release publishes. */
-        if (!atomic_compare_exchange_strong_explicit(
-                &w[i + k], &expect, v, memory_order_acq_rel,
-                memory_order_relaxed)) {
+        if (!atomic_compare_exchange_strong_explicit(&w[i + k], &expect, v,
+                                                     memory_order_acq_rel,
+                                                     memory_order_relaxed)) {
             rollback(w, owner, tag, i, i + k + 1, i + n);
             *next = i + k + 1;
             return -1;

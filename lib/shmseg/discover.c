@@ -152,7 +152,8 @@ static int reserve_backing(int fd, const struct stat *sb, const char *path)
         return 0;
     }
     if (rc < 0) {
-        shmseg_log(1, "%s: rejected: cannot reserve the %lld bytes of its "
+        shmseg_log(1,
+                   "%s: rejected: cannot reserve the %lld bytes of its "
                    "backing (%s); mapping it would fault with SIGBUS",
                    path, (long long)sb->st_size, strerror(errno));
         return -1;
@@ -299,8 +300,8 @@ static int is_uio_entry(const struct dirent *de)
 }
 
 /* One uio candidate: check its sysfs name, then map and validate it. */
-static int try_uio(struct shmseg_device *dev, const char *dir,
-                   const char *uio, const char *name, int *rejected)
+static int try_uio(struct shmseg_device *dev, const char *dir, const char *uio,
+                   const char *name, int *rejected)
 {
     char p[700], devname[64];
     FILE *f;
@@ -328,8 +329,7 @@ static int try_uio(struct shmseg_device *dev, const char *dir,
     return try_candidate(dev, p, SHMSEG_DEV_UIO, name, rejected);
 }
 
-static int scan_uio(struct shmseg_device *dev, const char *name,
-                    int *rejected)
+static int scan_uio(struct shmseg_device *dev, const char *name, int *rejected)
 {
     char dir[400];
     struct dirent **list;
@@ -353,8 +353,7 @@ static int scan_uio(struct shmseg_device *dev, const char *name,
     return rc;
 }
 
-static int scan_pci(struct shmseg_device *dev, const char *name,
-                    int *rejected)
+static int scan_pci(struct shmseg_device *dev, const char *name, int *rejected)
 {
     const char *sys = env_or("PSP_IVSHMEM_SYSFS_ROOT", "/sys");
     hwloc_topology_t topo;
@@ -378,8 +377,10 @@ static int scan_pci(struct shmseg_device *dev, const char *name,
             continue;
         }
         found++;
-        snprintf(p, sizeof(p), "%s/bus/pci/devices/%04x:%02x:%02x.%01x/"
-                 "resource2", sys, a->domain, a->bus, a->dev, a->func);
+        snprintf(p, sizeof(p),
+                 "%s/bus/pci/devices/%04x:%02x:%02x.%01x/"
+                 "resource2",
+                 sys, a->domain, a->bus, a->dev, a->func);
         rc = try_candidate(dev, p, SHMSEG_DEV_PCI, name, rejected);
     }
     if (!found) {
@@ -417,19 +418,22 @@ int shmseg_discover(struct shmseg_device *dev, const char *name)
         }
     }
     if (explicit && *explicit) {
-        if (try_candidate(dev, explicit, kind_of(explicit), name,
-                          &rejected) == 0) {
+        if (try_candidate(dev, explicit, kind_of(explicit), name, &rejected) ==
+            0) {
             return 0;
         }
-        shmseg_log(1, "PSP_IVSHMEM_DEVICE=%s holds no usable segment "
-                   "(PSP_DEBUG=2 says why)", explicit);
+        shmseg_log(1,
+                   "PSP_IVSHMEM_DEVICE=%s holds no usable segment "
+                   "(PSP_DEBUG=2 says why)",
+                   explicit);
         return -SHMSEG_ENODEV;
     }
     if (scan_uio(dev, name, &rejected) == 0 ||
         scan_pci(dev, name, &rejected) == 0) {
         return 0;
     }
-    shmseg_log(1, "no ivshmem device with a valid segment%s%s (%d "
+    shmseg_log(1,
+               "no ivshmem device with a valid segment%s%s (%d "
                "candidate(s) rejected; PSP_DEBUG=2 says why)",
                name ? " named " : "", name ? name : "", rejected);
     return -SHMSEG_ENODEV;

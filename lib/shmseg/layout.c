@@ -89,9 +89,8 @@ int shmseg_format(struct shmseg *seg, void *base, uint64_t size,
     struct shmseg_header *h = base;
     uint32_t fs = params && params->frame_size ? params->frame_size
                                                : SHMSEG_DEFAULT_FRAME_SIZE;
-    uint32_t parts = params && params->part_count
-                         ? params->part_count
-                         : SHMSEG_DEFAULT_PARTICIPANTS;
+    uint32_t parts = params && params->part_count ? params->part_count
+                                                  : SHMSEG_DEFAULT_PARTICIPANTS;
     uint64_t state_off, first;
     uint32_t count;
     struct timespec ts;
@@ -136,10 +135,10 @@ int shmseg_format(struct shmseg *seg, void *base, uint64_t size,
     return shmseg_attach(seg, base, size);
 }
 
-#define FAIL(code, ...)                                                     \
-    do {                                                                    \
-        snprintf(seg->why, sizeof(seg->why), __VA_ARGS__);                  \
-        return -(code);                                                     \
+#define FAIL(code, ...)                                                        \
+    do {                                                                       \
+        snprintf(seg->why, sizeof(seg->why), __VA_ARGS__);                     \
+        return -(code);                                                        \
     } while (0)
 
 int shmseg_attach(struct shmseg *seg, void *base, uint64_t map_size)
@@ -154,25 +153,29 @@ int shmseg_attach(struct shmseg *seg, void *base, uint64_t map_size)
     }
     memset(seg, 0, sizeof(*seg));
     if (!base || map_size < SHMSEG_HEADER_SIZE) {
-        FAIL(SHMSEG_ETOOSMALL, "mapping of %" PRIu64
-             " bytes cannot hold the %u-byte header", map_size,
-             SHMSEG_HEADER_SIZE);
+        FAIL(SHMSEG_ETOOSMALL,
+             "mapping of %" PRIu64 " bytes cannot hold the %u-byte header",
+             map_size, SHMSEG_HEADER_SIZE);
     }
     /* Acquire pairs with the creator's release store of `ready`. */
     if (atomic_load_explicit(&((struct shmseg_header *)base)->ready,
                              memory_order_acquire) != SHMSEG_READY_VALUE) {
         if (h->magic == SHMSEG_MAGIC) {
             FAIL(SHMSEG_ENOTREADY, "segment is being initialised "
-                 "(ready word not set)");
+                                   "(ready word not set)");
         }
-        FAIL(SHMSEG_EBADMAGIC, "no pscom segment: magic 0x%016" PRIx64
+        FAIL(SHMSEG_EBADMAGIC,
+             "no pscom segment: magic 0x%016" PRIx64
              ", expected 0x%016llx (plain shared memory, or the server "
-             "was started without -c pscom)", h->magic, SHMSEG_MAGIC);
+             "was started without -c pscom)",
+             h->magic, SHMSEG_MAGIC);
     }
     memcpy(&c, base, sizeof(c));
     if (c.magic != SHMSEG_MAGIC) {
-        FAIL(SHMSEG_EBADMAGIC, "bad magic 0x%016" PRIx64 ", expected "
-             "0x%016llx", c.magic, SHMSEG_MAGIC);
+        FAIL(SHMSEG_EBADMAGIC,
+             "bad magic 0x%016" PRIx64 ", expected "
+             "0x%016llx",
+             c.magic, SHMSEG_MAGIC);
     }
     if (c.version != SHMSEG_LAYOUT_VERSION) {
         FAIL(SHMSEG_EBADVERSION, "layout version %u, this build supports %u",
@@ -192,9 +195,10 @@ int shmseg_attach(struct shmseg *seg, void *base, uint64_t map_size)
     }
     if (!is_pow2(c.frame_size) || c.frame_size < SHMSEG_MIN_FRAME_SIZE ||
         c.frame_size > SHMSEG_MAX_FRAME_SIZE) {
-        FAIL(SHMSEG_ECORRUPT, "frame size %u is not a power of two in "
-             "[%u, %u]", c.frame_size, SHMSEG_MIN_FRAME_SIZE,
-             SHMSEG_MAX_FRAME_SIZE);
+        FAIL(SHMSEG_ECORRUPT,
+             "frame size %u is not a power of two in "
+             "[%u, %u]",
+             c.frame_size, SHMSEG_MIN_FRAME_SIZE, SHMSEG_MAX_FRAME_SIZE);
     }
     if (c.part_count == 0 || c.part_count > SHMSEG_MAX_PARTICIPANTS ||
         c.part_size != sizeof(struct shmseg_participant)) {
@@ -209,10 +213,11 @@ int shmseg_attach(struct shmseg *seg, void *base, uint64_t map_size)
     if (c.part_off != SHMSEG_HEADER_SIZE || c.dir_off != parts_end ||
         c.dir_size != SHMSEG_DIR_RESERVED || c.state_off != soff ||
         c.first_frame_off != first || c.frame_count != count) {
-        FAIL(SHMSEG_ECORRUPT, "area offsets do not match the layout for "
-             "size %" PRIu64 " (frames %u at %" PRIu64 ", expected %u at %"
-             PRIu64 ")", c.total_size, c.frame_count, c.first_frame_off,
-             count, first);
+        FAIL(SHMSEG_ECORRUPT,
+             "area offsets do not match the layout for "
+             "size %" PRIu64 " (frames %u at %" PRIu64
+             ", expected %u at %" PRIu64 ")",
+             c.total_size, c.frame_count, c.first_frame_off, count, first);
     }
     seg->base = base;
     seg->map_size = map_size;
@@ -264,6 +269,6 @@ void shmseg_uuid_str(const uint8_t *u, char *out)
     snprintf(out, 37,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
              "%02x%02x%02x%02x%02x%02x",
-             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-             u[10], u[11], u[12], u[13], u[14], u[15]);
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+             u[11], u[12], u[13], u[14], u[15]);
 }

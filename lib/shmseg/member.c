@@ -15,8 +15,8 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int shmseg_join(struct shmseg *seg, struct shmseg_member *m,
-                const char *label, unsigned flags)
+int shmseg_join(struct shmseg *seg, struct shmseg_member *m, const char *label,
+                unsigned flags)
 {
     if (!seg || !m) {
         return -SHMSEG_EINVAL;
@@ -46,8 +46,10 @@ int shmseg_join(struct shmseg *seg, struct shmseg_member *m,
         if (label) {
             strncpy(p->label, label, sizeof(p->label) - 1);
         }
-        atomic_store_explicit(&p->flags, flags & SHMSEG_JOIN_HOST_LOCAL
-                                             ? SHMSEG_PF_HOST_LOCAL : 0,
+        atomic_store_explicit(&p->flags,
+                              flags & SHMSEG_JOIN_HOST_LOCAL
+                                  ? SHMSEG_PF_HOST_LOCAL
+                                  : 0,
                               memory_order_relaxed);
         atomic_store_explicit(&p->host_pid,
                               flags & SHMSEG_JOIN_HOST_LOCAL ? getpid() : 0,
@@ -98,8 +100,7 @@ int shmseg_heartbeat(struct shmseg_member *m)
     }
     /* Relaxed: observers only need to see the counter change eventually. */
     atomic_fetch_add_explicit(&p->heartbeat, 1, memory_order_relaxed);
-    atomic_store_explicit(&p->hb_time_ns, realtime_ns(),
-                          memory_order_relaxed);
+    atomic_store_explicit(&p->hb_time_ns, realtime_ns(), memory_order_relaxed);
     return 0;
 }
 
@@ -184,8 +185,7 @@ int shmseg_slot_doorbell(const struct shmseg *seg, uint32_t slot,
     if (!seg || slot >= seg->part_count) {
         return -1;
     }
-    st = atomic_load_explicit(&part_at(seg, slot)->state,
-                              memory_order_acquire);
+    st = atomic_load_explicit(&part_at(seg, slot)->state, memory_order_acquire);
     if ((st >> SHMSEG_PART_STATUS_SHIFT) != SHMSEG_PART_LIVE) {
         return -1;
     }

@@ -55,9 +55,10 @@ static long finish_reclaim(struct shmseg *seg, uint32_t slot, uint32_t gen)
     long n = shmseg_clear_owner(seg, slot | gen << SHMSEG_SLOT_BITS);
 
     atomic_store_explicit(&p->host_pid, 0, memory_order_relaxed);
-    atomic_compare_exchange_strong_explicit(
-        &p->state, &expect, part_state(gen, SHMSEG_PART_FREE),
-        memory_order_acq_rel, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&p->state, &expect,
+                                            part_state(gen, SHMSEG_PART_FREE),
+                                            memory_order_acq_rel,
+                                            memory_order_relaxed);
     return n;
 }
 
@@ -161,8 +162,8 @@ int shmseg_part_get(const struct shmseg *seg, uint32_t slot,
     out->gen = (uint32_t)st;
     out->status = (unsigned)(st >> SHMSEG_PART_STATUS_SHIFT);
     out->heartbeat = atomic_load_explicit(&p->heartbeat, memory_order_relaxed);
-    out->hb_time_ns =
-        atomic_load_explicit(&p->hb_time_ns, memory_order_relaxed);
+    out->hb_time_ns = atomic_load_explicit(&p->hb_time_ns,
+                                           memory_order_relaxed);
     out->host_pid = atomic_load_explicit(&p->host_pid, memory_order_relaxed);
     out->flags = atomic_load_explicit(&p->flags, memory_order_relaxed);
     /* The label is guest-written: keep safe characters only. */

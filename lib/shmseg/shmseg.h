@@ -73,13 +73,13 @@ const char *shmseg_strerror(int err);
  * once, so later writes to the header by a hostile guest change nothing.
  */
 struct shmseg {
-    uint8_t *base;          /**< start of the mapping */
-    uint64_t map_size;      /**< bytes mapped */
-    uint64_t total_size;    /**< header's total size (<= map_size) */
+    uint8_t *base;       /**< start of the mapping */
+    uint64_t map_size;   /**< bytes mapped */
+    uint64_t total_size; /**< header's total size (<= map_size) */
     uint8_t uuid[SHMSEG_UUID_SIZE];
     char name[SHMSEG_NAME_SIZE]; /**< NUL-terminated copy */
     uint32_t frame_size;
-    uint32_t frame_shift;   /**< log2(frame_size) */
+    uint32_t frame_shift; /**< log2(frame_size) */
     uint32_t frame_count;
     uint32_t part_count;
     uint64_t part_off;
@@ -87,14 +87,14 @@ struct shmseg {
     uint64_t dir_size;
     uint64_t state_off;
     uint64_t first_frame_off;
-    char why[160];          /**< why the last attach failed, for messages */
+    char why[160]; /**< why the last attach failed, for messages */
 };
 
 /** Parameters of shmseg_format(); zero fields take the defaults. */
 struct shmseg_params {
-    uint32_t frame_size;    /**< default SHMSEG_DEFAULT_FRAME_SIZE */
-    uint32_t part_count;    /**< default SHMSEG_DEFAULT_PARTICIPANTS */
-    const char *name;       /**< stored in the header; may be NULL */
+    uint32_t frame_size; /**< default SHMSEG_DEFAULT_FRAME_SIZE */
+    uint32_t part_count; /**< default SHMSEG_DEFAULT_PARTICIPANTS */
+    const char *name;    /**< stored in the header; may be NULL */
 };
 
 /**
@@ -156,7 +156,7 @@ struct shmseg_member {
     struct shmseg *seg;
     uint32_t slot;
     uint32_t gen;
-    uint32_t hint;          /**< next-fit scan start (frame index) */
+    uint32_t hint; /**< next-fit scan start (frame index) */
 };
 
 /**
@@ -190,8 +190,8 @@ int shmseg_slot_doorbell(const struct shmseg *seg, uint32_t slot,
  * flags, host pid (with SHMSEG_JOIN_HOST_LOCAL) and a first heartbeat.
  * @return 0, -SHMSEG_EFULL when all slots are taken, -SHMSEG_EINVAL.
  */
-int shmseg_join(struct shmseg *seg, struct shmseg_member *m,
-                const char *label, unsigned flags);
+int shmseg_join(struct shmseg *seg, struct shmseg_member *m, const char *label,
+                unsigned flags);
 
 /**
  * Leave cleanly: free every frame this member still owns, then free the
@@ -304,21 +304,21 @@ int shmseg_alloc_get(const struct shmseg *seg, uint64_t offset, bool whole,
 
 /** Decoded state of one allocation (a run). */
 struct shmseg_alloc_info {
-    uint32_t first;         /**< frame index of the head */
-    uint32_t nframes;       /**< run length */
-    uint64_t offset;        /**< byte offset of the head */
-    uint32_t owner;         /**< owner id */
+    uint32_t first;   /**< frame index of the head */
+    uint32_t nframes; /**< run length */
+    uint64_t offset;  /**< byte offset of the head */
+    uint32_t owner;   /**< owner id */
     uint32_t slot;
     uint32_t gen;
     unsigned tag;
-    bool owner_live;        /**< slot is LIVE with this generation */
+    bool owner_live; /**< slot is LIVE with this generation */
 };
 
 /** Decoded participant slot. */
 struct shmseg_part_info {
     uint32_t slot;
     uint32_t gen;
-    unsigned status;        /**< enum shmseg_part_status */
+    unsigned status; /**< enum shmseg_part_status */
     uint64_t heartbeat;
     uint64_t hb_time_ns;
     int32_t host_pid;
@@ -347,10 +347,10 @@ int shmseg_part_get(const struct shmseg *seg, uint32_t slot,
 /** Frame usage counts from one pass over the state words. */
 struct shmseg_usage {
     uint32_t free_frames;
-    uint32_t used_frames;   /**< owned by a live member */
-    uint32_t stale_frames;  /**< carrying an owner id that is not live */
-    uint32_t bad_frames;    /**< inconsistent words (hostile or torn) */
-    uint32_t allocations;   /**< heads with a live owner */
+    uint32_t used_frames;  /**< owned by a live member */
+    uint32_t stale_frames; /**< carrying an owner id that is not live */
+    uint32_t bad_frames;   /**< inconsistent words (hostile or torn) */
+    uint32_t allocations;  /**< heads with a live owner */
 };
 
 /**
@@ -410,14 +410,14 @@ struct shmseg_watch {
 struct shmseg_monitor {
     struct shmseg *seg;
     uint64_t timeout_ms;
-    bool check_pids;        /**< also use kill(pid, 0) for host-local
+    bool check_pids; /**< also use kill(pid, 0) for host-local
                                  owners (same pid namespace only) */
     struct shmseg_watch watch[SHMSEG_MAX_PARTICIPANTS];
     /** Called for each reclaim (for logging); may be NULL. */
     void (*on_reclaim)(void *arg, const struct shmseg_part_info *who,
                        enum shmseg_death why, long frames);
     void *arg;
-    unsigned polls;         /**< passes so far (orphan sweep pacing) */
+    unsigned polls; /**< passes so far (orphan sweep pacing) */
 };
 
 /** The orphan sweep reads every frame word; a monitor runs it on every

@@ -43,17 +43,17 @@ enum shmseg_dev_kind {
 /** ivshmem BAR 0 registers (32-bit, byte offsets). */
 #define SHMSEG_REG_INTR_MASK 0
 #define SHMSEG_REG_INTR_STATUS 4
-#define SHMSEG_REG_IVPOSITION 8  /**< our peer id (doorbell devices) */
-#define SHMSEG_REG_DOORBELL 12   /**< write peer << 16 | vector */
+#define SHMSEG_REG_IVPOSITION 8 /**< our peer id (doorbell devices) */
+#define SHMSEG_REG_DOORBELL 12  /**< write peer << 16 | vector */
 
 /** An opened, mapped and validated segment. */
 struct shmseg_device {
-    struct shmseg seg;      /**< validated view */
+    struct shmseg seg; /**< validated view */
     enum shmseg_dev_kind kind;
-    char path[512];         /**< what was mapped */
-    void *map;              /**< mmap() result */
+    char path[512]; /**< what was mapped */
+    void *map;      /**< mmap() result */
     size_t map_len;
-    bool host_local;        /**< join with SHMSEG_JOIN_HOST_LOCAL */
+    bool host_local; /**< join with SHMSEG_JOIN_HOST_LOCAL */
     /** BAR 0 registers (uio map 0, or sysfs resource0), NULL when the
      * device has none we could map (host objects, no permission). */
     volatile uint32_t *regs;

@@ -138,14 +138,14 @@ enum shmseg_part_status {
  * ESRCH to reclaim sooner, never to keep an owner alive.
  */
 struct shmseg_participant {
-    _Atomic uint64_t state;      /*  0: generation | status << 32 */
-    _Atomic uint64_t heartbeat;  /*  8: bumped by the owner */
-    _Atomic uint64_t hb_time_ns; /* 16: owner's CLOCK_REALTIME at last bump
+    _Atomic uint64_t state;        /*  0: generation | status << 32 */
+    _Atomic uint64_t heartbeat;    /*  8: bumped by the owner */
+    _Atomic uint64_t hb_time_ns;   /* 16: owner's CLOCK_REALTIME at last bump
                                         (informational; clocks differ) */
-    _Atomic int32_t host_pid;    /* 24: pid when host-local, else 0 */
-    _Atomic uint32_t flags;      /* 28: SHMSEG_PF_* */
+    _Atomic int32_t host_pid;      /* 24: pid when host-local, else 0 */
+    _Atomic uint32_t flags;        /* 28: SHMSEG_PF_* */
     char label[SHMSEG_LABEL_SIZE]; /* 32: NUL-padded, not trusted */
-    _Atomic uint64_t doorbell;   /* 56: SHMSEG_DOORBELL_*, 0: none */
+    _Atomic uint64_t doorbell;     /* 56: SHMSEG_DOORBELL_*, 0: none */
 };
 
 /*
@@ -166,26 +166,26 @@ struct shmseg_participant {
 
 /** The header at offset 0. Written once by the creator, then read-only. */
 struct shmseg_header {
-    uint64_t magic;             /*   0: SHMSEG_MAGIC */
-    uint32_t version;           /*   8: SHMSEG_LAYOUT_VERSION */
-    uint32_t header_size;       /*  12: SHMSEG_HEADER_SIZE */
-    uint64_t total_size;        /*  16: bytes the layout covers */
+    uint64_t magic;                 /*   0: SHMSEG_MAGIC */
+    uint32_t version;               /*   8: SHMSEG_LAYOUT_VERSION */
+    uint32_t header_size;           /*  12: SHMSEG_HEADER_SIZE */
+    uint64_t total_size;            /*  16: bytes the layout covers */
     uint8_t uuid[SHMSEG_UUID_SIZE]; /* 24: random, per formatting */
-    uint32_t frame_size;        /*  40: power of two */
-    uint32_t frame_count;       /*  44 */
-    uint64_t part_off;          /*  48: participant table */
-    uint32_t part_count;        /*  56: slots */
-    uint32_t part_size;         /*  60: sizeof(struct shmseg_participant) */
-    uint64_t dir_off;           /*  64: lib/region's partition directory */
-    uint64_t dir_size;          /*  72 */
-    uint64_t state_off;         /*  80: frame state words */
-    uint64_t first_frame_off;   /*  88: frame 0, frame_size aligned */
-    uint64_t created_ns;        /*  96: CLOCK_REALTIME of formatting */
-    uint32_t compat_features;   /* 104 */
-    uint32_t incompat_features; /* 108 */
-    char name[SHMSEG_NAME_SIZE]; /* 112: segment name, NUL-padded */
-    uint8_t pad0[76];           /* 176: zero */
-    _Atomic uint32_t ready;     /* 252: SHMSEG_READY_VALUE, written last */
+    uint32_t frame_size;            /*  40: power of two */
+    uint32_t frame_count;           /*  44 */
+    uint64_t part_off;              /*  48: participant table */
+    uint32_t part_count;            /*  56: slots */
+    uint32_t part_size;             /*  60: sizeof(struct shmseg_participant) */
+    uint64_t dir_off;               /*  64: lib/region's partition directory */
+    uint64_t dir_size;              /*  72 */
+    uint64_t state_off;             /*  80: frame state words */
+    uint64_t first_frame_off;       /*  88: frame 0, frame_size aligned */
+    uint64_t created_ns;            /*  96: CLOCK_REALTIME of formatting */
+    uint32_t compat_features;       /* 104 */
+    uint32_t incompat_features;     /* 108 */
+    char name[SHMSEG_NAME_SIZE];    /* 112: segment name, NUL-padded */
+    uint8_t pad0[76];               /* 176: zero */
+    _Atomic uint32_t ready;         /* 252: SHMSEG_READY_VALUE, written last */
 };
 
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 is 8 bytes");

@@ -83,8 +83,7 @@ static int mesh_publish(const char *dir, int rank, const char *addr)
     }
     fprintf(f, "%s\n", addr);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "mesh: cannot publish %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "mesh: cannot publish %s: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -176,8 +175,8 @@ static int mesh_connect_to(struct mesh *m, int peer, const char *addr,
     }
     err = pscom_connect_socket_str(con, addr);
     if (err != PSCOM_SUCCESS) {
-        fprintf(stderr, "mesh: rank %d: connect to rank %d (%s): %s\n",
-                m->rank, peer, addr, pscom_err_str(err));
+        fprintf(stderr, "mesh: rank %d: connect to rank %d (%s): %s\n", m->rank,
+                peer, addr, pscom_err_str(err));
         pscom_close_connection(con);
         return -1;
     }

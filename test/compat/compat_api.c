@@ -104,11 +104,11 @@ static void check_req_prepare(void)
     for (int i = 0; i < 100; i++) {
         data[i] = (char)(i ^ 0x5a);
     }
-    good =
-        pscom_req_prepare(s, loop, data, sizeof(data), &xh, sizeof(xh)) == s &&
-        s->connection == loop && s->data == data && s->data_len == 100 &&
-        s->xheader_len == sizeof(xh) &&
-        memcmp(&s->xheader.user, &xh, sizeof(xh)) == 0;
+    good = pscom_req_prepare(s, loop, data, sizeof(data), &xh, sizeof(xh)) ==
+               s &&
+           s->connection == loop && s->data == data && s->data_len == 100 &&
+           s->xheader_len == sizeof(xh) &&
+           memcmp(&s->xheader.user, &xh, sizeof(xh)) == 0;
     pscom_req_prepare(r, loop, in, sizeof(in), NULL, sizeof(xh));
     r->ops.recv_accept = accept_user;
     pscom_post_recv(r);
@@ -246,8 +246,8 @@ static void check_addresses(void)
                pscom_atoport("no-such-service", "tcp") == -1 &&
                pscom_atoport("70000", "tcp") == -1,
            "pscom_atoport: numbers and service names, network order");
-    good =
-        pscom_atoaddr("10.1.2.3", &ia) == 0 && ia.s_addr == htonl(0x0a010203);
+    good = pscom_atoaddr("10.1.2.3", &ia) == 0 &&
+           ia.s_addr == htonl(0x0a010203);
     good &= pscom_atoaddr("localhost", &ia) == 0 &&
             ia.s_addr == htonl(INADDR_LOOPBACK);
     tap_ok(good && pscom_atoaddr("no.such.invalid", &ia) == -1 &&

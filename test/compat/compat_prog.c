@@ -142,7 +142,8 @@ static int run_server(void)
         if (r->connection != con) {
             tap_bail("a message from another connection");
         }
-        send_msg(con, seq, buf, r->header.data_len, (uint64_t)(uintptr_t)window);
+        send_msg(con, seq, buf, r->header.data_len,
+                 (uint64_t)(uintptr_t)window);
         pscom_request_free(r);
     }
     /* The client's last message came after its RMA write: check it. */
@@ -294,8 +295,8 @@ static int run_bcast(int rank, int n, const char *dir)
     }
     tap_ok(good, "rank %d: on-demand connections by name", rank);
     g = pscom_group_open(sock, 4711, (uint32_t)rank, (uint32_t)n, cons);
-    good =
-        g && pscom_group_find(sock, 4711) == g && pscom_group_get_id(g) == 4711;
+    good = g && pscom_group_find(sock, 4711) == g &&
+           pscom_group_get_id(g) == 4711;
     for (int root = 0; root < n && good; root++) {
         char xh[8];
 

@@ -372,8 +372,7 @@ int main(int argc, char **argv)
             shutdown(fd, SHUT_WR);
         }
         tap_ok(bi_closed_by_server(fd, CLOSE_WAIT_MS),
-               "%s: server closes the connection",
-               attacks[i].name);
+               "%s: server closes the connection", attacks[i].name);
         close(fd);
         tap_ok(file_size(cs.out) > before, "%s: error message on stderr",
                attacks[i].name);

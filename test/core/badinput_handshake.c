@@ -167,8 +167,9 @@ static long cpu_ms(pid_t pid)
     /* Fields after the command name in parentheses: state is field 3,
      * utime 14, stime 15. */
     p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                            "%lu %lu",
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                     "%lu %lu",
                      &utime, &stime) != 2) {
         tap_bail("cannot parse %s", path);
     }
@@ -348,13 +349,15 @@ static void leak_backconnect(struct rig *r, int base_fds, long base_rss)
         unanswered += !bi_closed_by_server(fd, WAIT_MS);
         close(fd);
     }
-    tap_ok(unanswered == 0, "%d back-connect HELLOs: each taken and closed "
-           "(%d not)", BACKCONNECTS, unanswered);
+    tap_ok(unanswered == 0,
+           "%d back-connect HELLOs: each taken and closed "
+           "(%d not)",
+           BACKCONNECTS, unanswered);
     rig_good_round(r, "after the back-connect flood");
     rss = rss_kb(r->server.pid);
     tap_ok(rss - base_rss <= RSS_GROWTH_MAX_KB,
-           "server VmRSS %ld kB -> %ld kB: grew %ld kB (at most %ld)",
-           base_rss, rss, rss - base_rss, RSS_GROWTH_MAX_KB);
+           "server VmRSS %ld kB -> %ld kB: grew %ld kB (at most %ld)", base_rss,
+           rss, rss - base_rss, RSS_GROWTH_MAX_KB);
     n = wait_fds(r->server.pid, base_fds);
     tap_ok(n <= base_fds, "server descriptors back to %d (now %d)", base_fds,
            n);
@@ -428,8 +431,7 @@ static int wait_all_closed(struct rig *r, struct pollfd *idle, int n,
 
 /* Open n idle raw connections to the server and wait until it closed
  * them (see wait_all_closed()); how many it closed. */
-static int idle_attack(struct rig *r, struct pollfd *idle, int n,
-                       int *max_fds)
+static int idle_attack(struct rig *r, struct pollfd *idle, int n, int *max_fds)
 {
     int closed;
 

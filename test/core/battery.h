@@ -119,8 +119,8 @@ int bt_check_msg(struct bt_ctx *c, pscom_request_t *req, uint32_t tag,
 /** End of an exchange: unless rc is already -1, check the received
  * message r (as bt_check_msg()) and the send s; then wait for and free
  * both. Returns the resulting rc. */
-int bt_finish(struct bt_ctx *c, int rc, pscom_request_t *r,
-              pscom_request_t *s, uint32_t tag, uint32_t seq, size_t len);
+int bt_finish(struct bt_ctx *c, int rc, pscom_request_t *r, pscom_request_t *s,
+              uint32_t tag, uint32_t seq, size_t len);
 
 /** Exchange an end-of-case marker with the peer so both ends start the
  * next case together. 0 or -1 with why. */

@@ -80,8 +80,7 @@ static int case_ordering(struct bt_ctx *c)
         pscom_send(c->con, &xh, sizeof(xh), buf, i % ORDER_MAXLEN);
     }
     for (uint32_t i = 0; i < ORDER_COUNT && rc == 0; i++) {
-        pscom_request_t *r =
-            bt_post_recv(c, TAG_ORDER, 0, 1, buf, sizeof(buf));
+        pscom_request_t *r = bt_post_recv(c, TAG_ORDER, 0, 1, buf, sizeof(buf));
 
         rc = bt_check_msg(c, r, TAG_ORDER, i, i % ORDER_MAXLEN);
         pscom_request_free(r);
@@ -159,8 +158,7 @@ static int case_sizes(struct bt_ctx *c)
 
         rbuf[sizes[i]] = CANARY;
         r = bt_post_recv(c, TAG_SIZES, (uint32_t)i, 0, rbuf, sizes[i]);
-        pattern_fill(sbuf, sizes[i],
-                     bt_seed(TAG_SIZES, (uint32_t)i, c->role));
+        pattern_fill(sbuf, sizes[i], bt_seed(TAG_SIZES, (uint32_t)i, c->role));
         s = bt_post_send(c, TAG_SIZES, (uint32_t)i, sbuf, sizes[i]);
         rc = bt_wait_ok(c, s, "send");
         if (rc == 0) {
@@ -229,8 +227,8 @@ static int case_xheader(struct bt_ctx *c)
                 rc = -1;
             } else if (r->header.xheader_len != xlens[i] ||
                        r->header.data_len != dlens[d]) {
-                rc = bt_fail(c, "xheader %zu data %zu: got %u and %u",
-                             xlens[i], dlens[d], r->header.xheader_len,
+                rc = bt_fail(c, "xheader %zu data %zu: got %u and %u", xlens[i],
+                             dlens[d], r->header.xheader_len,
                              r->header.data_len);
             } else if (pattern_check(&r->xheader, xlens[i],
                                      bt_seed(0x700, seq, peer)) >= 0 ||
@@ -319,9 +317,9 @@ static int case_recv_accept(struct bt_ctx *c)
 static int case_probe(struct bt_ctx *c)
 {
     unsigned char sbuf[PROBE_LEN], rbuf[PROBE_LEN];
-    pscom_request_t *s, *r, *p = pscom_request_create(
-                                     sizeof(struct bt_xh),
-                                     sizeof(struct PSCOM_req_user));
+    pscom_request_t *s, *r,
+        *p = pscom_request_create(sizeof(struct bt_xh),
+                                  sizeof(struct PSCOM_req_user));
     struct bt_xh xh;
     int rc = 0;
 
@@ -335,8 +333,8 @@ static int case_probe(struct bt_ctx *c)
     p->xheader_len = sizeof(xh);
     pscom_probe(p);
     memcpy(&xh, &p->xheader, sizeof(xh));
-    if (p->header.data_len != PROBE_LEN || xh.tag != TAG_PROBE ||
-        xh.seq != 1 || p->connection != c->con) {
+    if (p->header.data_len != PROBE_LEN || xh.tag != TAG_PROBE || xh.seq != 1 ||
+        p->connection != c->con) {
         rc = bt_fail(c, "probe: data_len %u tag %#x seq %u connection %s",
                      p->header.data_len, xh.tag, xh.seq,
                      p->connection == c->con ? "right" : "wrong");
@@ -404,8 +402,7 @@ static int case_truncation(struct bt_ctx *c)
     r1 = bt_post_recv(c, TAG_TRUNC, 0, 0, rbuf, TRUNC_BUF);
     pscom_wait(r1);
     seed = bt_seed(TAG_TRUNC, 0, bt_peer_side(c));
-    if (!pscom_req_is_done(r1) ||
-        !(r1->state & PSCOM_REQ_STATE_TRUNCATED) ||
+    if (!pscom_req_is_done(r1) || !(r1->state & PSCOM_REQ_STATE_TRUNCATED) ||
         pscom_req_successful(r1)) {
         rc = bt_fail(c, "oversized message: state %s, want TRUNCATED",
                      pscom_req_state_str(r1->state));
@@ -418,8 +415,8 @@ static int case_truncation(struct bt_ctx *c)
     if (rc == 0) {
         rc = bt_check_msg(c, r2, TAG_TRUNC_NEXT, 0, TRUNC_NEXT_LEN);
     }
-    if (rc == 0 && (bt_wait_ok(c, s1, "send") < 0 ||
-                    bt_wait_ok(c, s2, "send") < 0)) {
+    if (rc == 0 &&
+        (bt_wait_ok(c, s1, "send") < 0 || bt_wait_ok(c, s2, "send") < 0)) {
         rc = -1;
     }
     pscom_wait(r2);
@@ -452,8 +449,8 @@ static int case_inplace(struct bt_ctx *c)
         goto out;
     }
     pattern_fill(sbuf, INPLACE_LEN, bt_seed(0x800, 5, c->role));
-    pscom_send_inplace(c->con, &xh, sizeof(xh), sbuf, INPLACE_LEN,
-                       inplace_done, &done);
+    pscom_send_inplace(c->con, &xh, sizeof(xh), sbuf, INPLACE_LEN, inplace_done,
+                       &done);
     err = pscom_recv_from(c->con, &rxh, sizeof(rxh), rbuf, INPLACE_LEN);
     if (err != PSCOM_SUCCESS) {
         rc = bt_fail(c, "pscom_recv_from: %s", pscom_err_str(err));
@@ -466,8 +463,7 @@ static int case_inplace(struct bt_ctx *c)
         pscom_wait_any();
     }
     if (rc == 0 && !pscom_req_state_successful(done)) {
-        rc = bt_fail(c, "send_inplace completed %s",
-                     pscom_req_state_str(done));
+        rc = bt_fail(c, "send_inplace completed %s", pscom_req_state_str(done));
     }
 out:
     free(sbuf);
@@ -568,8 +564,7 @@ const struct bt_pair_case bt_pair_cases[] = {
     {"recv_accept matching, receives posted out of order", case_recv_accept},
     {"probe and iprobe", case_probe},
     {"cancel of a posted receive", case_cancel_recv},
-    {"truncation: TRUNCATED, prefix correct, stream intact",
-     case_truncation},
+    {"truncation: TRUNCATED, prefix correct, stream intact", case_truncation},
     {"send_inplace and recv_from", case_inplace},
     {"default_recv is asked before posted receives", case_default_recv},
     {"rma_write/rma_read 0 B..1 MiB into/out of the peer, verified",

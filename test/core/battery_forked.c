@@ -285,7 +285,7 @@ static int any_receiver(void *arg)
 
         if (n % 2) {
             pscom_err_t err = pscom_recv_any_con(sock, &con, &xh, sizeof(xh),
-                                             buf, sizeof(buf));
+                                                 buf, sizeof(buf));
 
             if (err != PSCOM_SUCCESS) {
                 return child_fail("recv_any: %s", pscom_err_str(err));
@@ -581,7 +581,7 @@ static int cs_sender(void *arg)
                         "(state %s)",
                         pscom_req_state_str(sx->state));
     } else if (pscom_wait(sx), !(sx->state & PSCOM_REQ_STATE_CANCELED) ||
-               !pscom_req_is_done(sx)) {
+                                   !pscom_req_is_done(sx)) {
         rc = child_fail("cancelled send has state %s",
                         pscom_req_state_str(sx->state));
     }
@@ -699,8 +699,8 @@ static void *thr_recv(void *varg)
     unsigned char buf[200];
 
     for (uint32_t i = 0; i < THREAD_MSGS && t->rc == 0; i++) {
-        pscom_request_t *r = bt_post_recv(&t->c, TAG_THREAD + t->index, 0,
-                                          1, buf, sizeof(buf));
+        pscom_request_t *r = bt_post_recv(&t->c, TAG_THREAD + t->index, 0, 1,
+                                          buf, sizeof(buf));
 
         t->rc = bt_check_msg(&t->c, r, TAG_THREAD + t->index, i,
                              i % sizeof(buf));
@@ -733,8 +733,8 @@ static int thr_run(struct bt_ctx *c, void *(*fn)(void *))
 
 static int thr_init(void)
 {
-    pscom_err_t err =
-        pscom_init_thread_level(PSCOM_VERSION, PSCOM_THREAD_MULTIPLE);
+    pscom_err_t err = pscom_init_thread_level(PSCOM_VERSION,
+                                              PSCOM_THREAD_MULTIPLE);
 
     if (err != PSCOM_SUCCESS) {
         return child_fail("pscom_init_thread: %s", pscom_err_str(err));
@@ -820,8 +820,8 @@ const struct bt_forked_case bt_forked_cases[] = {
     {"threads", 2, case_threads},
     {"wait-any", 2, bt_case_wait_any},
 };
-const int bt_nforked_cases =
-    sizeof(bt_forked_cases) / sizeof(bt_forked_cases[0]);
+const int bt_nforked_cases = sizeof(bt_forked_cases) /
+                             sizeof(bt_forked_cases[0]);
 
 void bt_forked_set_expect(const char *expect)
 {

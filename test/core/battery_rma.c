@@ -56,8 +56,8 @@ static int rma_writes(struct bt_ctx *c, char *src, uint64_t peer_put)
         w[i]->connection = c->con;
         w[i]->data = from;
         w[i]->data_len = (unsigned int)rma_len[i];
-        w[i]->xheader.rma_write.dest =
-            (char *)(uintptr_t)peer_put + i * RMA_SPAN;
+        w[i]->xheader.rma_write.dest = (char *)(uintptr_t)peer_put +
+                                       i * RMA_SPAN;
         pscom_post_rma_write(w[i]);
     }
     for (size_t i = 0; i < RMA_N; i++) {
@@ -129,9 +129,9 @@ int bt_case_rma(struct bt_ctx *c)
     }
     /* The peer's "written" came after its writes: they are all in. */
     for (size_t i = 0; i < RMA_N; i++) {
-        if (pattern_check(
-                put + i * RMA_SPAN, rma_len[i],
-                bt_seed(TAG_RMA_ADDR, (uint32_t)i, bt_peer_side(c))) >= 0) {
+        if (pattern_check(put + i * RMA_SPAN, rma_len[i],
+                          bt_seed(TAG_RMA_ADDR, (uint32_t)i,
+                                  bt_peer_side(c))) >= 0) {
             rc = bt_fail(c, "rma_write of %zu B: wrong data arrived",
                          rma_len[i]);
             goto out;

@@ -64,15 +64,14 @@ static int spin_send(struct bt_ctx *c, uint32_t round)
 static int spin_recv(struct bt_ctx *c, uint32_t round)
 {
     uint32_t got = UINT32_MAX;
-    pscom_request_t *r = bt_post_recv(c, TAG_SPIN, round, 0, &got,
-                                      sizeof(got));
+    pscom_request_t *r = bt_post_recv(c, TAG_SPIN, round, 0, &got, sizeof(got));
     int rc = 0;
 
     if (spin_wait(r) < 0) {
         rc = spin_fail("receive", round, r);
     } else if (got != round) {
-        fprintf(stderr, "wait-any: round %" PRIu32 " got %" PRIu32 "\n",
-                round, got);
+        fprintf(stderr, "wait-any: round %" PRIu32 " got %" PRIu32 "\n", round,
+                got);
         rc = 1;
     }
     pscom_request_free(r);

@@ -152,14 +152,14 @@ int bt_check_msg(struct bt_ctx *c, pscom_request_t *req, uint32_t tag,
     }
     bad = pattern_check(req->data, len, bt_seed(tag, seq, xh.side));
     if (bad >= 0) {
-        return bt_fail(c, "tag %#x seq %u len %zu: byte %ld is wrong", tag,
-                       seq, len, bad);
+        return bt_fail(c, "tag %#x seq %u len %zu: byte %ld is wrong", tag, seq,
+                       len, bad);
     }
     return 0;
 }
 
-int bt_finish(struct bt_ctx *c, int rc, pscom_request_t *r,
-              pscom_request_t *s, uint32_t tag, uint32_t seq, size_t len)
+int bt_finish(struct bt_ctx *c, int rc, pscom_request_t *r, pscom_request_t *s,
+              uint32_t tag, uint32_t seq, size_t len)
 {
     if (rc == 0) {
         rc = bt_check_msg(c, r, tag, seq, len);
@@ -278,8 +278,7 @@ int bt_wait_child(struct bt_child *ch)
         }
     }
     if (WIFSIGNALED(status)) {
-        tap_diag("pid %d ended by signal %d%s", (int)ch->pid,
-                 WTERMSIG(status),
+        tap_diag("pid %d ended by signal %d%s", (int)ch->pid, WTERMSIG(status),
                  WTERMSIG(status) == SIGALRM ? " (timeout: a hang)" : "");
         return 128 + WTERMSIG(status);
     }

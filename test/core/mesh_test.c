@@ -96,8 +96,7 @@ static int all_to_all(struct mesh *m, char *why, size_t whylen)
             if (rc == 0 && (!pscom_req_successful(rr[p]) ||
                             rr[p]->header.data_len != len ||
                             pattern_check(rbuf[p], len,
-                                          a2a_seed(round, p, m->rank)) >=
-                                0)) {
+                                          a2a_seed(round, p, m->rank)) >= 0)) {
                 snprintf(why, whylen,
                          "round %d from rank %d: state %s, %u bytes, want "
                          "%zu with the sender's pattern",
@@ -138,8 +137,8 @@ static int bcast_all_roots(struct mesh *m, pscom_group_t *g, char *why,
         pscom_bcast(g, (unsigned)root, NULL, 0, buf, BCAST_LEN);
         bad = pattern_check(buf, BCAST_LEN, (uint32_t)root * 7919u);
         if (bad >= 0) {
-            snprintf(why, whylen, "bcast from root %d: byte %ld is wrong",
-                     root, bad);
+            snprintf(why, whylen, "bcast from root %d: byte %ld is wrong", root,
+                     bad);
             rc = -1;
         }
     }
@@ -187,8 +186,10 @@ static int check_types(struct mesh *m, const char *expect, char *why,
         }
         type = pscom_con_type_str(m->cons[p]->type);
         if (expect && strcmp(type, expect) != 0) {
-            snprintf(why, whylen, "connection to rank %d is \"%s\", want "
-                     "\"%s\"", p, type, expect);
+            snprintf(why, whylen,
+                     "connection to rank %d is \"%s\", want "
+                     "\"%s\"",
+                     p, type, expect);
             return -1;
         }
     }
@@ -237,8 +238,8 @@ int main(int argc, char **argv)
         fails += check_types(&m, expect, why, sizeof(why)) < 0;
         result(!fails, "types", why);
     }
-    g = pscom_group_open(m.sock, GROUP_ID, (uint32_t)m.rank,
-                         (uint32_t)m.size, m.cons);
+    g = pscom_group_open(m.sock, GROUP_ID, (uint32_t)m.rank, (uint32_t)m.size,
+                         m.cons);
     if (!g) {
         result(0, "bcast", "pscom_group_open failed");
         result(0, "barrier", "pscom_group_open failed");

@@ -98,8 +98,8 @@ static void test_tcp_sizes(void **state)
 {
     pscom_socket_t *a = open_listening("a"), *b = open_listening("b");
     pscom_connection_t *ca, *cb;
-    static const size_t sizes[] = {0, 1, 7, 8, 4095, 4096, 65536,
-                                   1000003, 4u << 20};
+    static const size_t sizes[] = {0,    1,     7,       8,       4095,
+                                   4096, 65536, 1000003, 4u << 20};
 
     tcp_pair(a, b, &ca, &cb);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -222,8 +222,8 @@ static void test_close_unused_socket(void **state)
     assert_int_equal(pscom_get_portno(s), -1);
     c = pscom_open_connection(s); /* never connected */
     assert_non_null(c);
-    pscom_stop_listen(s);          /* harmless when not listening */
-    pscom_close_socket(s);         /* must not abort */
+    pscom_stop_listen(s);  /* harmless when not listening */
+    pscom_close_socket(s); /* must not abort */
 }
 
 /* data_len is 32 bits: a 1 GiB message goes through tcp straight into
@@ -285,9 +285,9 @@ static void test_ondemand(void **state)
     char buf[8];
     const char name_alpha[8] = "alpha";
 
-    assert_int_equal(pscom_connect_socket_str(
-                         ca, pscom_listen_socket_ondemand_str(b)),
-                     PSCOM_SUCCESS);
+    assert_int_equal(
+        pscom_connect_socket_str(ca, pscom_listen_socket_ondemand_str(b)),
+        PSCOM_SUCCESS);
     assert_int_equal(ca->type, PSCOM_CON_TYPE_ONDEMAND);
     assert_string_equal(pscom_con_type_str(ca->type), "demand");
     assert_int_equal(pscom_connect_ondemand(cb, pscom_get_nodeid(),

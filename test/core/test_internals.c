@@ -207,8 +207,8 @@ static void test_parser_get_buf(void **state)
 static void test_truncation(void **state)
 {
     char stream[64], out[4];
-    size_t len = put_msg(stream, 0, PSCOM_MSGTYPE_USER, "xyz", 3,
-                         "0123456789", 10);
+    size_t len = put_msg(stream, 0, PSCOM_MSGTYPE_USER, "xyz", 3, "0123456789",
+                         10);
     struct pscom_req *r = post(con, out, sizeof(out), 2);
     struct pscom_req *r2;
 
@@ -234,8 +234,7 @@ static int accept_b(pscom_request_t *req, pscom_connection_t *c,
 static pscom_request_t *dflt_req;
 static int dflt_asked;
 
-static pscom_request_t *dflt_recv(pscom_connection_t *c,
-                                  pscom_header_net_t *h)
+static pscom_request_t *dflt_recv(pscom_connection_t *c, pscom_header_net_t *h)
 {
     dflt_asked++;
     return h->xheader_len && *(const char *)h->xheader == 'd' ? dflt_req : NULL;
@@ -301,8 +300,8 @@ static void test_matching_rules(void **state)
 static void test_unexpected_partial(void **state)
 {
     char stream[64], out[10];
-    size_t len = put_msg(stream, 0, PSCOM_MSGTYPE_USER, NULL, 0,
-                         "0123456789", 10);
+    size_t len = put_msg(stream, 0, PSCOM_MSGTYPE_USER, NULL, 0, "0123456789",
+                         10);
     len = put_msg(stream, len, PSCOM_MSGTYPE_USER, NULL, 0, "second", 7);
     struct pscom_req *r, *r2;
 
@@ -429,10 +428,21 @@ static void test_bad_header(void **state)
 static void test_socket_strings(void **state)
 {
     static const char *const bad[] = {
-        "",          ":1",           "1.2.3.4",        "1.2.3.4:",
-        "1.2.3.4:x", "1.2.3.4:70000", "1.2.3.4:-1",    "no.such.invalid:1",
-        "1.2.3:4",   "1.2.3.4:1 ",   "1.2.3.4:1@",     "1.2.3.4:1@123456789",
-        "@abc",      "1.2.3.4:+5",   "1.2.3.256:1",
+        "",
+        ":1",
+        "1.2.3.4",
+        "1.2.3.4:",
+        "1.2.3.4:x",
+        "1.2.3.4:70000",
+        "1.2.3.4:-1",
+        "no.such.invalid:1",
+        "1.2.3:4",
+        "1.2.3.4:1 ",
+        "1.2.3.4:1@",
+        "1.2.3.4:1@123456789",
+        "@abc",
+        "1.2.3.4:+5",
+        "1.2.3.256:1",
     };
     int n, p;
     char name[8];
@@ -445,10 +455,9 @@ static void test_socket_strings(void **state)
     assert_int_equal(pscom_parse_socket_str("localhost:5006", &n, &p), 0);
     assert_int_equal(n, 0x7f000001);
     assert_int_equal(p, 5006);
-    assert_int_equal(
-        pscom_parse_socket_ondemand_str("1.2.3.4:80@12345678", &n, &p,
-                                        &name),
-        0);
+    assert_int_equal(pscom_parse_socket_ondemand_str("1.2.3.4:80@12345678", &n,
+                                                     &p, &name),
+                     0);
     assert_memory_equal(name, "12345678", 8);
     assert_int_equal(p, 80);
     assert_string_equal(pscom_socket_ondemand_str(n, p, name),
@@ -456,8 +465,7 @@ static void test_socket_strings(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         n = p = 12345;
         errno = 0;
-        assert_int_equal(pscom_parse_socket_ondemand_str(bad[i], &n, &p,
-                                                         &name),
+        assert_int_equal(pscom_parse_socket_ondemand_str(bad[i], &n, &p, &name),
                          -1);
         assert_int_equal(errno, EINVAL);
         if (!strchr(bad[i], '@')) {
@@ -511,8 +519,7 @@ static void test_env_table(void **state)
     assert_int_equal(pscom_env.retry, 5); /* default kept */
     assert_int_equal(pscom_env_origin_of("PSP_RETRY"), PSCOM_ENV_BAD);
     assert_int_equal(pscom_env.so_sndbuf, 1048576);
-    assert_int_equal(pscom_env_origin_of("PSP_SO_SNDBUF"),
-                     PSCOM_ENV_FROM_ENV);
+    assert_int_equal(pscom_env_origin_of("PSP_SO_SNDBUF"), PSCOM_ENV_FROM_ENV);
     assert_int_equal(pscom_env_origin_of("PSP_GUARD"), PSCOM_ENV_DEFAULT);
     unsetenv("PSP_RETRY");
     unsetenv("PSP_SO_SNDBUF");

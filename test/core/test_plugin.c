@@ -50,8 +50,7 @@ static pscom_con_type_t connect_and_talk(size_t len, int mask_velo)
         pscom_con_type_mask_del(a, PSCOM_CON_TYPE_VELO);
     }
     accepted = NULL;
-    assert_int_equal(pscom_connect(ca, pscom_get_nodeid(),
-                                   pscom_get_portno(b)),
+    assert_int_equal(pscom_connect(ca, pscom_get_nodeid(), pscom_get_portno(b)),
                      PSCOM_SUCCESS);
     while (!accepted) {
         pscom_wait_any();
@@ -157,8 +156,7 @@ static void test_refuse_accept(void **state)
     assert_int_equal(connect_and_talk(1000, 0), PSCOM_CON_TYPE_TCP);
     /* logged by the refusing side and by the side that was refused */
     assert_true(log_has("refusing testplug: TESTPLUG_MODE=refuse_accept"));
-    assert_true(
-        log_has("peer refused testplug: TESTPLUG_MODE=refuse_accept"));
+    assert_true(log_has("peer refused testplug: TESTPLUG_MODE=refuse_accept"));
     assert_int_equal(live_states(), 0);
 }
 

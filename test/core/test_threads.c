@@ -39,8 +39,7 @@ static void *player(void *arg)
         if (s->first) {
             pscom_send(s->con, NULL, 0, &i, sizeof(i));
         }
-        if (pscom_recv_from(s->con, NULL, 0, &v, sizeof(v)) !=
-                PSCOM_SUCCESS ||
+        if (pscom_recv_from(s->con, NULL, 0, &v, sizeof(v)) != PSCOM_SUCCESS ||
             v != i) {
             s->errors++;
         }
@@ -52,8 +51,7 @@ static void *player(void *arg)
     return NULL;
 }
 
-static void run_pair(pscom_connection_t *a, pscom_connection_t *b,
-                     int b_first)
+static void run_pair(pscom_connection_t *a, pscom_connection_t *b, int b_first)
 {
     struct side sa = {a, 1, 0}, sb = {b, b_first, 0};
     pthread_t ta, tb;

@@ -74,8 +74,7 @@ static int tp_offer(pscom_con_t *con, void *blob, size_t *blob_len,
                     char *reason)
 {
     if (mode_is("refuse_offer")) {
-        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
-                 "TESTPLUG_MODE=refuse_offer");
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "TESTPLUG_MODE=refuse_offer");
         return -1;
     }
     if (tp_alloc(con)) {
@@ -118,8 +117,7 @@ static int tp_finish(pscom_con_t *con, const void *reply, size_t reply_len,
         return -1;
     }
     if (mode_is("fail_finish")) {
-        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
-                 "TESTPLUG_MODE=fail_finish");
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "TESTPLUG_MODE=fail_finish");
         return -1;
     }
     return 0;

@@ -79,7 +79,7 @@ static int check_count(const char *what, MPI_Status *st, MPI_Datatype t,
     return 0;
 }
 
-static const size_t sizes[] = {0,    1,     7,     64,    1000,  4096,
+static const size_t sizes[] = {0,    1,     7,     64,     1000,   4096,
                                8192, 65536, 70001, 262144, 1048576};
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
@@ -189,7 +189,8 @@ static int t_issend(void)
             }
             if (flag) {
                 bad |= fail("issend %zu B: complete before the receiver "
-                            "posted its receive", n);
+                            "posted its receive",
+                            n);
             }
             MPI_Send(&dummy, 1, MPI_INT, p, 2, MPI_COMM_WORLD);
             MPI_Wait(&rq, MPI_STATUS_IGNORE);
@@ -262,8 +263,8 @@ static int t_any(void)
                      MPI_COMM_WORLD, &st);
             if (msg[0] != st.MPI_SOURCE || msg[1] != st.MPI_TAG ||
                 st.MPI_TAG != 100 + st.MPI_SOURCE * 10 + seen[st.MPI_SOURCE]) {
-                bad |= fail("any: got (%d,%d) from source %d tag %d",
-                            msg[0], msg[1], st.MPI_SOURCE, st.MPI_TAG);
+                bad |= fail("any: got (%d,%d) from source %d tag %d", msg[0],
+                            msg[1], st.MPI_SOURCE, st.MPI_TAG);
             }
             if (st.MPI_SOURCE > 0 && st.MPI_SOURCE < 64) {
                 seen[st.MPI_SOURCE]++;
@@ -323,9 +324,8 @@ static int t_order(void)
             MPI_Status st;
             int seq, cnt;
 
-            MPI_Recv(b, (int)maxn, MPI_BYTE,
-                     k % 2 ? MPI_ANY_SOURCE : p, MPI_ANY_TAG, MPI_COMM_WORLD,
-                     &st);
+            MPI_Recv(b, (int)maxn, MPI_BYTE, k % 2 ? MPI_ANY_SOURCE : p,
+                     MPI_ANY_TAG, MPI_COMM_WORLD, &st);
             MPI_Get_count(&st, MPI_BYTE, &cnt);
             memcpy(&seq, b, sizeof(int));
             if (seq != k || st.MPI_TAG != k % 3) {
@@ -377,14 +377,16 @@ static int t_truncate(void)
             MPI_Error_class(rc, &cls);
             if (cls != MPI_ERR_TRUNCATE) {
                 bad |= fail("truncate %zu B: MPI_Recv returned class %d, "
-                            "want MPI_ERR_TRUNCATE", n, cls);
+                            "want MPI_ERR_TRUNCATE",
+                            n, cls);
             }
             MPI_Irecv(b, (int)(n / 2), MPI_BYTE, p, 7, c, &rq);
             rc = MPI_Wait(&rq, &st);
             MPI_Error_class(rc, &cls);
             if (cls != MPI_ERR_TRUNCATE) {
                 bad |= fail("truncate %zu B: MPI_Wait returned class %d, "
-                            "want MPI_ERR_TRUNCATE", n, cls);
+                            "want MPI_ERR_TRUNCATE",
+                            n, cls);
             }
             rc = MPI_Recv(big_b, (int)(2 * n), MPI_BYTE, p, 8, c, &st);
             if (rc != MPI_SUCCESS) {
@@ -399,7 +401,8 @@ static int t_truncate(void)
             MPI_Error_class(rc, &cls);
             if (cls != MPI_ERR_TRUNCATE) {
                 bad |= fail("truncate %zu B, probed first: class %d, want "
-                            "MPI_ERR_TRUNCATE", n, cls);
+                            "MPI_ERR_TRUNCATE",
+                            n, cls);
             }
             free(big_b);
         }
@@ -449,8 +452,7 @@ static int t_probe(void)
             }
             MPI_Get_count(&st, MPI_BYTE, &cnt);
             size_t n = (size_t)(k + 1) * 1000 + (k == 3 ? 300000 : 0);
-            if (st.MPI_SOURCE != p || st.MPI_TAG != 20 + k ||
-                cnt != (int)n) {
+            if (st.MPI_SOURCE != p || st.MPI_TAG != 20 + k || cnt != (int)n) {
                 bad |= fail("probe %d: source %d tag %d count %d", k,
                             st.MPI_SOURCE, st.MPI_TAG, cnt);
                 break;
@@ -521,8 +523,7 @@ static int t_cancel(void)
         MPI_Wait(&rq, &st);
         MPI_Test_cancelled(&st, &c);
         if (c || v != 4343) {
-            bad |= fail("cancel: a completed receive: cancelled=%d v=%d", c,
-                        v);
+            bad |= fail("cancel: a completed receive: cancelled=%d v=%d", c, v);
         }
     } else {
         MPI_Recv(&v, 0, MPI_INT, p, 41, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
@@ -612,8 +613,8 @@ static int t_datatypes(void)
         for (int k = 0; k < nv * 3; k++) {
             int want = (k / 3 * 5 + k % 3) * 7 + 1;
             if (rc[k] != want) {
-                bad |= fail("vector->int: element %d is %d, want %d", k,
-                            rc[k], want);
+                bad |= fail("vector->int: element %d is %d, want %d", k, rc[k],
+                            want);
                 break;
             }
         }
@@ -780,14 +781,14 @@ static int t_many(void)
         if ((rank % 2 == 0) == (pass == 0)) {
             for (int k = 0; k < n; k++) {
                 rb[k] = -1;
-                MPI_Irecv(&rb[k], 1, MPI_INT64_T, p, 80 + k % 4,
-                          MPI_COMM_WORLD, &rq[k]);
+                MPI_Irecv(&rb[k], 1, MPI_INT64_T, p, 80 + k % 4, MPI_COMM_WORLD,
+                          &rq[k]);
             }
         } else {
             for (int k = 0; k < n; k++) {
                 sb[k] = (int64_t)rank << 32 | k;
-                MPI_Isend(&sb[k], 1, MPI_INT64_T, p, 80 + k % 4,
-                          MPI_COMM_WORLD, &rq[n + k]);
+                MPI_Isend(&sb[k], 1, MPI_INT64_T, p, 80 + k % 4, MPI_COMM_WORLD,
+                          &rq[n + k]);
             }
         }
     }
@@ -849,7 +850,8 @@ static int t_threads(void)
 
     if (thread_level < MPI_THREAD_MULTIPLE) {
         return fail("threads: MPI_Init_thread provided %d, not "
-                    "MPI_THREAD_MULTIPLE", thread_level);
+                    "MPI_THREAD_MULTIPLE",
+                    thread_level);
     }
     if (partner() < 0) {
         return 0;
@@ -1064,8 +1066,7 @@ static const struct tcase cases[] = {
     {"blocking", t_blocking, "blocking send/recv around a ring, 0 B .. 1 MiB"},
     {"nonblocking", t_nonblocking,
      "Isend/Irecv with every rank, all sizes outstanding"},
-    {"ssend", t_issend,
-     "Issend incomplete until the receive is posted; Ssend"},
+    {"ssend", t_issend, "Issend incomplete until the receive is posted; Ssend"},
     {"rsend", t_rsend, "ready mode to a posted receive"},
     {"any", t_any, "MPI_ANY_SOURCE and MPI_ANY_TAG"},
     {"order", t_order, "non-overtaking per source, mixed sizes and tags"},

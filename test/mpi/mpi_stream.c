@@ -68,16 +68,16 @@ int main(int argc, char **argv)
         pattern_fill(s + sizeof(long), len, (uint32_t)(rank * 100003 + round));
         MPI_Irecv(r, MAXLEN + (int)sizeof(long), MPI_BYTE, from, 1,
                   MPI_COMM_WORLD, &rq[0]);
-        MPI_Isend(s, (int)(len + sizeof(long)), MPI_BYTE, to, 1,
-                  MPI_COMM_WORLD, &rq[1]);
+        MPI_Isend(s, (int)(len + sizeof(long)), MPI_BYTE, to, 1, MPI_COMM_WORLD,
+                  &rq[1]);
         MPI_Waitall(2, rq, st);
         memcpy(&got, r, sizeof(long));
         MPI_Get_count(&st[0], MPI_BYTE, &cnt);
         if (got != round || cnt != (int)(len + sizeof(long)) ||
             pattern_check(r + sizeof(long), len,
                           (uint32_t)(from * 100003 + round)) >= 0) {
-            printf("rank %d: round %ld: got message %ld or bad content\n",
-                   rank, round, got);
+            printf("rank %d: round %ld: got message %ld or bad content\n", rank,
+                   round, got);
             fflush(stdout);
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
@@ -89,7 +89,8 @@ int main(int argc, char **argv)
             int flags = 0, all;
 
             if (rank == 0) {
-                flags = exists(argv[1], "resumed") | exists(argv[1], "end") << 1;
+                flags = exists(argv[1], "resumed") | exists(argv[1], "end")
+                                                         << 1;
             }
             MPI_Allreduce(&flags, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
             if ((all & 1) && after < 0) {

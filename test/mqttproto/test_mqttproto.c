@@ -35,8 +35,8 @@ static void test_broker(void)
     broker_ok("127.0.0.1:4711", "tcp://127.0.0.1:4711", "127.0.0.1", "4711");
     broker_ok("tcp://broker.example:1884", "tcp://broker.example:1884",
               "broker.example", "1884");
-    broker_ok("tcp://broker.example", "tcp://broker.example",
-              "broker.example", "1883");
+    broker_ok("tcp://broker.example", "tcp://broker.example", "broker.example",
+              "1883");
     broker_ok("[::1]:1885", "tcp://[::1]:1885", "::1", "1885");
     broker_ok("[::1]", "tcp://[::1]:1883", "::1", "1883");
     broker_ok("tcp://[fe80::1]:1886", "tcp://[fe80::1]:1886", "fe80::1",
@@ -73,8 +73,8 @@ static void topic_is(const char *tmpl, const char *host, const char *pid,
     char out[MQTTPROTO_TOPIC_MAX];
     int rc = mqttproto_topic(out, sizeof(out), tmpl, host, pid);
 
-    tap_ok(rc == 0 && strcmp(out, want) == 0, "topic '%s' (%s, %s) -> %s",
-           tmpl, host, pid, want);
+    tap_ok(rc == 0 && strcmp(out, want) == 0, "topic '%s' (%s, %s) -> %s", tmpl,
+           host, pid, want);
 }
 
 static void topic_bad(const char *tmpl, const char *host, const char *pid,
@@ -90,8 +90,7 @@ static void topic_bad(const char *tmpl, const char *host, const char *pid,
 static void test_topic(void)
 {
     topic_is(MQTTPROTO_REQUEST_TOPIC, "n1", "42", "fast/pscom/n1/+/request");
-    topic_is(MQTTPROTO_RESPONSE_TOPIC, "n1", "42",
-             "fast/pscom/n1/42/response");
+    topic_is(MQTTPROTO_RESPONSE_TOPIC, "n1", "42", "fast/pscom/n1/42/response");
     topic_is(MQTTPROTO_STATUS_TOPIC, "n1", "+", "fast/pscom/n1/+/status");
     topic_is(MQTTPROTO_REQUEST_TO_ALL, "n1", "+",
              "fast/pscom/n1/any_proc/request");
@@ -136,8 +135,7 @@ static void answer_bad(const char *payload, size_t len)
 {
     int pid = -7;
 
-    tap_ok(mqttproto_answer_parse(payload, len, &pid) == -EINVAL &&
-               pid == -7,
+    tap_ok(mqttproto_answer_parse(payload, len, &pid) == -EINVAL && pid == -7,
            "answer '%.*s' (%zu bytes) refused", (int)len,
            payload ? payload : "", len);
 }
@@ -235,8 +233,7 @@ static void test_request(void)
     tap_ok(mqttproto_request_parse(big, MQTTPROTO_REQUEST_MAX, 5) ==
                MQTTPROTO_SUSPEND,
            "a request of MQTTPROTO_REQUEST_MAX bytes is read");
-    tap_ok(mqttproto_request_parse(big, MQTTPROTO_REQUEST_MAX + 1, 5) ==
-               -E2BIG,
+    tap_ok(mqttproto_request_parse(big, MQTTPROTO_REQUEST_MAX + 1, 5) == -E2BIG,
            "a longer one is refused");
 }
 

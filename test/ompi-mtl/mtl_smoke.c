@@ -29,13 +29,13 @@
 
 static int rank, np, failed;
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "rank %d: %s:%d: %s\n", rank, __FILE__,         \
-                    __LINE__, #cond);                                       \
-            return 0;                                                       \
-        }                                                                   \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "rank %d: %s:%d: %s\n", rank, __FILE__, __LINE__,  \
+                    #cond);                                                    \
+            return 0;                                                          \
+        }                                                                      \
     } while (0)
 
 static void report(const char *name, int ok)
@@ -57,8 +57,8 @@ static unsigned char pat(size_t i, int seed)
 /* Even ranks send to odd partners, then back; all sizes. */
 static int check_sizes(void)
 {
-    static const size_t sizes[] = {0, 1, 100, 4096, 65536, 1 << 20,
-                                   (64u << 20) + 3};
+    static const size_t sizes[] = {
+        0, 1, 100, 4096, 65536, 1 << 20, (64u << 20) + 3};
     int peer = rank ^ 1;
     size_t k, i;
 
@@ -164,8 +164,8 @@ static int check_wildcards(void)
     }
     int *seen = calloc((size_t)np, sizeof(int));
     for (i = 1; i < np; i++) {
-        MPI_Recv(&v, 1, MPI_INT, MPI_ANY_SOURCE, MPI_ANY_TAG,
-                 MPI_COMM_WORLD, &st);
+        MPI_Recv(&v, 1, MPI_INT, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD,
+                 &st);
         CHECK(v == st.MPI_SOURCE && v == st.MPI_TAG && !seen[v]);
         seen[v] = 1;
     }
@@ -265,8 +265,8 @@ static int check_mprobe(void)
         MPI_Mrecv(&x, 1, MPI_INT, &m1, &st);
         CHECK(x == 1 && st.MPI_SOURCE == 1 && st.MPI_TAG == 60);
         do {
-            MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag,
-                        &m2, &st);
+            MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &m2,
+                        &st);
         } while (!flag);
         CHECK(st.MPI_TAG == 61);
         MPI_Request rq;
@@ -340,8 +340,7 @@ static int check_many(void)
     }
     for (i = 0; i < N; i++) {
         sv[i] = rank * N + i;
-        MPI_Irecv(&rv[i], 1, MPI_INT, peer, 90 + i % 7, MPI_COMM_WORLD,
-                  &rq[i]);
+        MPI_Irecv(&rv[i], 1, MPI_INT, peer, 90 + i % 7, MPI_COMM_WORLD, &rq[i]);
     }
     for (i = 0; i < N; i++) {
         MPI_Isend(&sv[i], 1, MPI_INT, peer, 90 + i % 7, MPI_COMM_WORLD,
@@ -443,8 +442,8 @@ static int check_nbc_osc(void)
     CHECK(s == np * (np - 1) / 2);
     MPI_Ibarrier(MPI_COMM_WORLD, &rq);
     MPI_Wait(&rq, MPI_STATUS_IGNORE);
-    MPI_Win_create(buf, sizeof(buf), sizeof(int), MPI_INFO_NULL,
-                   MPI_COMM_WORLD, &win);
+    MPI_Win_create(buf, sizeof(buf), sizeof(int), MPI_INFO_NULL, MPI_COMM_WORLD,
+                   &win);
     MPI_Win_fence(0, win);
     MPI_Put(&v, 1, MPI_INT, right, 0, 1, MPI_INT, win);
     MPI_Win_fence(0, win);
@@ -583,8 +582,8 @@ static int loop(const char *stop)
             for (i = 0; i < BIG; i++) {
                 bo[i] = seq + i;
             }
-            MPI_Sendrecv(bo, BIG, MPI_LONG, peer, 2, bi, BIG, MPI_LONG, peer,
-                         2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Sendrecv(bo, BIG, MPI_LONG, peer, 2, bi, BIG, MPI_LONG, peer, 2,
+                         MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             for (i = 0; i < BIG; i++) {
                 CHECK(bi[i] == seq + i);
             }
@@ -631,8 +630,8 @@ static int spawn(const char *self)
 
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
-    rc = MPI_Comm_spawn(self, MPI_ARGV_NULL, 1, MPI_INFO_NULL, 0,
-                        MPI_COMM_SELF, &inter, &err);
+    rc = MPI_Comm_spawn(self, MPI_ARGV_NULL, 1, MPI_INFO_NULL, 0, MPI_COMM_SELF,
+                        &inter, &err);
     printf("SPAWN rc %d\n", rc);
     fflush(stdout);
     return rc != MPI_SUCCESS;
@@ -695,14 +694,12 @@ int main(int argc, char **argv)
     report("non-overtaking order with wildcards", check_order());
     report("truncation gives MPI_ERR_TRUNCATE", check_truncate());
     report("Probe and Iprobe", check_probe());
-    report("Mprobe/Mrecv, Improbe/Imrecv take their message",
-           check_mprobe());
+    report("Mprobe/Mrecv, Improbe/Imrecv take their message", check_mprobe());
     report("cancel of a posted receive", check_cancel());
     report("vector datatype both ways", check_datatype());
     report("4000 outstanding requests each way", check_many());
     report("Comm_dup isolation and Comm_split", check_comms());
-    report("Barrier Bcast Allreduce Alltoall Allgatherv",
-           check_collectives());
+    report("Barrier Bcast Allreduce Alltoall Allgatherv", check_collectives());
     report("Iallreduce, Ibarrier; one-sided Put/Get with fences",
            check_nbc_osc());
     report("MPI_THREAD_MULTIPLE: three threads ping-pong",

@@ -49,8 +49,8 @@ static pscom_region_id_t forge(const char *name, uint64_t off, uint64_t size)
     }
     atomic_store(&e->off, off);
     atomic_store(&e->size, size);
-    atomic_store(&e->state, region_estate(shmseg_member_owner(&evil), 1,
-                                          REGION_E_READY));
+    atomic_store(&e->state,
+                 region_estate(shmseg_member_owner(&evil), 1, REGION_E_READY));
     return region_make_id(i, 1);
 }
 

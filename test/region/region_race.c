@@ -80,16 +80,15 @@ int main(void)
     for (int t = 0; t < THREADS; t++) {
         pthread_join(th[t], NULL);
     }
-    tap_ok(bad_rounds == 0, "%d rounds of %d creators: one winner each",
-            ROUNDS, THREADS);
+    tap_ok(bad_rounds == 0, "%d rounds of %d creators: one winner each", ROUNDS,
+           THREADS);
     tap_ok(other_err == 0, "every loser got EEXIST");
     tap_ok(winners_total == ROUNDS, "winners in total: %d", winners_total);
     {
         pscom_region_id_t id;
 
-        tap_ok(pscom_region_lookup(h[0], "race-0", &id) ==
-                    -PSCOM_REGION_ENOENT,
-                "winners' partitions are gone after destroy");
+        tap_ok(pscom_region_lookup(h[0], "race-0", &id) == -PSCOM_REGION_ENOENT,
+               "winners' partitions are gone after destroy");
     }
     for (int t = 0; t < THREADS; t++) {
         tap_ok(pscom_region_close(h[t]) == 0, "racer %d closes", t);

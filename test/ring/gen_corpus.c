@@ -22,8 +22,8 @@ static int dump(const char *dir, const char *name, const void *base, size_t len)
         perror(path);
         return -1;
     }
-    int ok =
-        fwrite(ops, sizeof(ops), 1, f) == 1 && fwrite(base, len, 1, f) == 1;
+    int ok = fwrite(ops, sizeof(ops), 1, f) == 1 &&
+             fwrite(base, len, 1, f) == 1;
     if (fclose(f) != 0 || !ok) {
         perror(path);
         return -1;

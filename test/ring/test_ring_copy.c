@@ -68,9 +68,10 @@ static void check_copy(size_t so, size_t doff, size_t n)
  * length mod 64. */
 static void test_copy_every_offset(void **state)
 {
-    static const size_t sizes[] = {0,    1,    63,   64,   65,   1023,
-                                   1024, 1025, 1536, 2047, 2048, 2049,
-                                   2111, 2112, 3000, 4096 + 17, 3 * 4096 - 1};
+    static const size_t sizes[] = {0,         1,           63,   64,   65,
+                                   1023,      1024,        1025, 1536, 2047,
+                                   2048,      2049,        2111, 2112, 3000,
+                                   4096 + 17, 3 * 4096 - 1};
     (void)state;
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
         for (size_t so = GUARD; so < GUARD + 64; so += 8) {
@@ -93,8 +94,9 @@ static void test_window(void **state)
         int want = delta > 0 && delta < RING_COPY_WINDOW;
         assert_int_equal(ring_copy_in_window(s + delta, s, 4096), want);
         /* Modulo a page: a whole page further is the same case. */
-        assert_int_equal(
-            ring_copy_in_window(s + delta + RING_COPY_PAGE, s, 4096), want);
+        assert_int_equal(ring_copy_in_window(s + delta + RING_COPY_PAGE, s,
+                                             4096),
+                         want);
     }
     assert_int_equal(ring_copy_in_window(s + 8, s, RING_COPY_LOOP_MIN - 1), 0);
     assert_int_equal(ring_copy_in_window(s + 8, s, RING_COPY_LOOP_MIN), 1);

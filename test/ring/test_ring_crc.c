@@ -83,8 +83,8 @@ static void test_pieces(void **state)
 static void test_long(void **state)
 {
     static unsigned char buf[70000 + 16];
-    static const size_t lens[] = {1535, 1536, 1537, 3071, 3072, 3080,
-                                  4608, 5000, 65536, 70000};
+    static const size_t lens[] = {1535, 1536, 1537, 3071,  3072,
+                                  3080, 4608, 5000, 65536, 70000};
 
     (void)state;
     for (size_t i = 0; i < sizeof(buf); i++) {

@@ -51,8 +51,7 @@ struct model {
 /* A delay of a random number of iterations below 2^bits. */
 static void model_delay(uint64_t *rng, unsigned bits)
 {
-    for (volatile uint64_t k = rt_rand(rng) & ((1u << bits) - 1); k > 0;
-         k--) {
+    for (volatile uint64_t k = rt_rand(rng) & ((1u << bits) - 1); k > 0; k--) {
     }
 }
 

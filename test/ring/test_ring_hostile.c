@@ -200,9 +200,8 @@ static void test_hostile_peer(void **state)
     /* At least 400000 steps and until 100 runs came through (the peer
      * may get little CPU on a busy machine); the cap only ends a run
      * that makes no progress at all. */
-    for (long i = 0; bad == NULL && (i < 400000 || e.runs < 100) &&
-                     i < 200000000L;
-         i++) {
+    for (long i = 0;
+         bad == NULL && (i < 400000 || e.runs < 100) && i < 200000000L; i++) {
         /* Garbage leaves rings stuck sooner or later (a consumer that
          * re-attaches waits at the start forever): start over now and
          * then, as a reconnect would. The peer may be mid-call. */

@@ -68,7 +68,8 @@ static int start(void **state)
     assert_int_equal(pipe(ready), 0);
     s->pid = fork();
     if (s->pid == 0) {
-        struct ivsrv_config cfg = {.shm_name = s->shm, .size = 1 << 20,
+        struct ivsrv_config cfg = {.shm_name = s->shm,
+                                   .size = 1 << 20,
                                    .socket_path = s->sock,
                                    .vectors = VECTORS,
                                    .layout = IVSRV_LAYOUT_PSCOM,
@@ -126,7 +127,8 @@ static int64_t recv_msg(int sock, int *fd)
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
                          .msg_control = ctl.buf,
                          .msg_controllen = sizeof(ctl.buf)};
     struct cmsghdr *cm;

@@ -37,13 +37,26 @@ int main(int argc, char **argv)
 
     while ((c = getopt(argc, argv, "rn:k:b:l:N:")) != -1) {
         switch (c) {
-        case 'N': ring = optarg; break;
-        case 'r': remote = true; break;
-        case 'n': nframes = (unsigned)atoi(optarg); break;
-        case 'k': count = (unsigned)atoi(optarg); break;
-        case 'b': hb_ms = (unsigned)atoi(optarg); break;
-        case 'l': label = optarg; break;
-        default: return 2;
+        case 'N':
+            ring = optarg;
+            break;
+        case 'r':
+            remote = true;
+            break;
+        case 'n':
+            nframes = (unsigned)atoi(optarg);
+            break;
+        case 'k':
+            count = (unsigned)atoi(optarg);
+            break;
+        case 'b':
+            hb_ms = (unsigned)atoi(optarg);
+            break;
+        case 'l':
+            label = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     signal(SIGTERM, on_term);

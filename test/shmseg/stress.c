@@ -27,11 +27,11 @@
  * segment). Each worker writes only its own entry. */
 struct report {
     _Atomic uint64_t iterations;
-    _Atomic uint64_t violations;   /* canary overwritten: overlap */
-    _Atomic uint64_t bad_errors;   /* unexpected error codes */
+    _Atomic uint64_t violations; /* canary overwritten: overlap */
+    _Atomic uint64_t bad_errors; /* unexpected error codes */
     _Atomic uint64_t nospc;
-    _Atomic uint64_t held_frames;  /* frames held now */
-    _Atomic int done;              /* finished, waiting for SIGTERM */
+    _Atomic uint64_t held_frames; /* frames held now */
+    _Atomic int done;             /* finished, waiting for SIGTERM */
 };
 
 struct held {
@@ -103,8 +103,9 @@ static void worker(int id, uint64_t iters)
             rc = shmseg_alloc(&me, h->n, SHMSEG_TAG_TEST, &h->off);
             if (rc == -SHMSEG_ENOSPC) {
                 atomic_fetch_add(&r->nospc, 1);
-            } else if (rc < 0 || shmseg_check_range(&seg, h->off,
-                                     (uint64_t)h->n * seg.frame_size)) {
+            } else if (rc < 0 ||
+                       shmseg_check_range(&seg, h->off,
+                                          (uint64_t)h->n * seg.frame_size)) {
                 atomic_fetch_add(&r->bad_errors, 1);
             } else {
                 h->tag = (uint64_t)getpid() << 32 | it;
@@ -158,7 +159,7 @@ static void on_reclaim(void *arg, const struct shmseg_part_info *who,
 {
     count_reclaims++;
     tap_diag("reclaimed %ld frames of slot %u (%s)", frames, who->slot,
-           why == SHMSEG_DEATH_PID ? "pid gone" : "timeout");
+             why == SHMSEG_DEATH_PID ? "pid gone" : "timeout");
 }
 
 int main(int argc, char **argv)
@@ -232,18 +233,17 @@ int main(int argc, char **argv)
             held += atomic_load(&rep[i].held_frames);
         }
     }
-    tap_diag("%d workers, %llu iterations in all, %llu ENOSPC, %d killed",
-           nw, (unsigned long long)total_it, (unsigned long long)nospc,
-           kills);
+    tap_diag("%d workers, %llu iterations in all, %llu ENOSPC, %d killed", nw,
+             (unsigned long long)total_it, (unsigned long long)nospc, kills);
     tap_ok(viol == 0, "no canary overwritten: live allocations never overlap");
     tap_ok(bad == 0, "no unexpected error code; double frees refused");
     tap_ok(count_reclaims == kills, "every SIGKILLed worker was reclaimed");
     shmseg_walk(&seg, NULL, NULL, &u);
     tap_diag("used %u, free %u, stale %u, bad %u, held by live %llu",
-           u.used_frames, u.free_frames, u.stale_frames, u.bad_frames,
-           (unsigned long long)held);
+             u.used_frames, u.free_frames, u.stale_frames, u.bad_frames,
+             (unsigned long long)held);
     tap_ok(u.used_frames == held && u.stale_frames == 0 && u.bad_frames == 0,
-       "every used frame belongs to a live worker, nothing stale");
+           "every used frame belongs to a live worker, nothing stale");
     for (int i = kills; i < nw; i++) {
         int st;
 
@@ -251,7 +251,8 @@ int main(int argc, char **argv)
         waitpid(pids[i], &st, 0);
         clean += WIFEXITED(st) && WEXITSTATUS(st) == 0;
     }
-    tap_ok(clean == nw - kills, "surviving workers leave, freeing what they held");
+    tap_ok(clean == nw - kills,
+           "surviving workers leave, freeing what they held");
     shmseg_walk(&seg, NULL, NULL, &u);
     tap_ok(u.free_frames == seg.frame_count, "all frames free at the end");
     return tap_exit_status();

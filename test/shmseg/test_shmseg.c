@@ -198,8 +198,8 @@ static void test_evict(void **state)
     struct shmseg_participant *p =
         (struct shmseg_participant *)((char *)f->mem + f->seg.part_off) +
         b.slot;
-    atomic_store(&p->state, (uint64_t)b.gen |
-                                (uint64_t)SHMSEG_PART_RECLAIMING << 32);
+    atomic_store(&p->state,
+                 (uint64_t)b.gen | (uint64_t)SHMSEG_PART_RECLAIMING << 32);
     assert_int_equal(shmseg_member_valid(&b), -SHMSEG_EEVICTED);
     assert_int_equal(shmseg_reclaim_orphans(&f->seg), 3);
     assert_int_equal(atomic_load(&p->state) >> 32, SHMSEG_PART_FREE);
@@ -219,10 +219,8 @@ static void test_doorbell_word(void **state)
     assert_int_equal(shmseg_join(&f->seg, &a, "bell", 0), 0);
     uint32_t owner = shmseg_member_owner(&a);
     assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), -1);
-    assert_int_equal(shmseg_member_set_doorbell(&a, 65536, 0),
-                     -SHMSEG_EINVAL);
-    assert_int_equal(shmseg_member_set_doorbell(&a, 7, 65536),
-                     -SHMSEG_EINVAL);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 65536, 0), -SHMSEG_EINVAL);
+    assert_int_equal(shmseg_member_set_doorbell(&a, 7, 65536), -SHMSEG_EINVAL);
     assert_int_equal(shmseg_member_set_doorbell(&a, 65535, 3), 0);
     assert_int_equal(shmseg_owner_doorbell(&f->seg, owner, &peer, &vec), 0);
     assert_int_equal(peer, 65535);
@@ -271,7 +269,8 @@ static void test_owner_run_at(void **state)
     assert_int_equal(shmseg_owner_gen(owner), a.gen);
     assert_true(shmseg_owner_is_live(s, owner));
     assert_false(shmseg_owner_is_live(s, owner + (1u << SHMSEG_SLOT_BITS)));
-    assert_false(shmseg_owner_is_live(s, s->part_count | 1u << SHMSEG_SLOT_BITS));
+    assert_false(
+        shmseg_owner_is_live(s, s->part_count | 1u << SHMSEG_SLOT_BITS));
     assert_int_equal(shmseg_alloc(&a, 3, SHMSEG_TAG_PARTITION, &o), 0);
     /* Head and every tail frame name the same run. */
     for (unsigned k = 0; k < 3; k++) {
@@ -287,9 +286,9 @@ static void test_owner_run_at(void **state)
     assert_int_equal(shmseg_run_at(s, 0, &run), -SHMSEG_ERANGE);
     /* A forged tail pointing at a head that does not cover it. */
     fi = (uint32_t)((o - s->first_frame_off) >> s->frame_shift);
-    atomic_store(&w[fi + 5], (uint64_t)owner | 5ull << SHMSEG_RUN_SHIFT |
-                                 (uint64_t)SHMSEG_TAG_PARTITION
-                                     << SHMSEG_TAG_SHIFT);
+    atomic_store(&w[fi + 5],
+                 (uint64_t)owner | 5ull << SHMSEG_RUN_SHIFT |
+                     (uint64_t)SHMSEG_TAG_PARTITION << SHMSEG_TAG_SHIFT);
     assert_int_equal(shmseg_run_at(s, o + 5 * 4096u, &run), -SHMSEG_ECORRUPT);
     atomic_store(&w[fi + 5], 0);
     /* After the owner is declared dead the run reads as stale. */
@@ -411,8 +410,8 @@ static void test_repair_slots(void **state)
     assert_int_equal(repaired, f->seg.part_count - 1);
     for (uint32_t s = 0; s < f->seg.part_count; s++) {
         assert_int_equal(shmseg_part_get(&f->seg, s, &pi), 0);
-        assert_int_equal(pi.status, s == keep.slot ? SHMSEG_PART_LIVE
-                                                   : SHMSEG_PART_FREE);
+        assert_int_equal(pi.status,
+                         s == keep.slot ? SHMSEG_PART_LIVE : SHMSEG_PART_FREE);
     }
     assert_int_equal(shmseg_member_valid(&keep), 0);
     assert_int_equal(shmseg_join(&f->seg, &m, "new", 0), 0);
@@ -534,8 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repair_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_header, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_metadata, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_metadata, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

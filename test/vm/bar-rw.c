@@ -35,10 +35,10 @@
 #define REG_DOORBELL 12
 
 struct map {
-    void *base;   /* what mmap returned */
-    size_t len;   /* mapped length */
-    size_t offs;  /* start of the region inside the mapping */
-    size_t size;  /* size of the region */
+    void *base;  /* what mmap returned */
+    size_t len;  /* mapped length */
+    size_t offs; /* start of the region inside the mapping */
+    size_t size; /* size of the region */
 };
 
 static int read_hex(const char *path, unsigned long *out)
@@ -103,8 +103,7 @@ static int take_first(const char *bdf, void *arg)
     return 1;
 }
 
-static int map_file(const char *path, size_t offs, size_t size,
-                    struct map *m)
+static int map_file(const char *path, size_t offs, size_t size, struct map *m)
 {
     int fd = open(path, O_RDWR | O_SYNC);
     long page = sysconf(_SC_PAGESIZE);
@@ -264,11 +263,9 @@ static int run_shmem(const char *cmd, char **argv, int argc,
     return usage();
 }
 
-static int run_regs(const char *cmd, char **argv, int argc,
-                    const struct map *m)
+static int run_regs(const char *cmd, char **argv, int argc, const struct map *m)
 {
-    volatile uint32_t *regs =
-        (volatile uint32_t *)((char *)m->base + m->offs);
+    volatile uint32_t *regs = (volatile uint32_t *)((char *)m->base + m->offs);
     unsigned long off, peer, vec;
 
     if (!strcmp(cmd, "reg") && argc >= 1) {

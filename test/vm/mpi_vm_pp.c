@@ -160,8 +160,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(timed) / sizeof(timed[0]); i++) {
         double mean, median;
 
-        timed_rounds(buf, timed[i].size, timed[i].loops, rank, &mean,
-                     &median);
+        timed_rounds(buf, timed[i].size, timed[i].loops, rank, &mean, &median);
         if (rank == 0) {
             printf("time %lu %d %.2f %.2f\n", timed[i].size, timed[i].loops,
                    mean, median);

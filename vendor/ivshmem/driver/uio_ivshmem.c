@@ -37,10 +37,10 @@ struct ivshmem_uio {
 	struct uio_info info;
 	struct pci_dev *pdev;
 	void __iomem *regs;
-	int nvectors;		/* MSI-X vectors in use, 0 for INTx/none */
-	bool masked;		/* MSI-X: vectors currently disabled */
-	bool removing;		/* MSI-X: vectors being freed */
-	spinlock_t lock;	/* serialises irqcontrol */
+	int nvectors;	 /* MSI-X vectors in use, 0 for INTx/none */
+	bool masked;	 /* MSI-X: vectors currently disabled */
+	bool removing;	 /* MSI-X: vectors being freed */
+	spinlock_t lock; /* serialises irqcontrol */
 };
 
 static irqreturn_t ivshmem_uio_intx(int irq, struct uio_info *info)
@@ -106,8 +106,8 @@ static int ivshmem_uio_setup_msix(struct ivshmem_uio *dev)
 		return 0;
 	got = pci_alloc_irq_vectors(dev->pdev, 1, want, PCI_IRQ_MSIX);
 	if (got < 0) {
-		dev_warn(&dev->pdev->dev, "MSI-X unavailable (%d), using INTx\n",
-			 got);
+		dev_warn(&dev->pdev->dev,
+			 "MSI-X unavailable (%d), using INTx\n", got);
 		return 0;
 	}
 	for (i = 0; i < got; i++) {
@@ -215,10 +215,10 @@ static int ivshmem_uio_probe(struct pci_dev *pdev,
 		goto err_vectors;
 	}
 	pci_set_drvdata(pdev, dev);
-	dev_info(&pdev->dev, "shmem %pa bytes, %s\n",
-		 &dev->info.mem[1].size,
-		 dev->nvectors ? "MSI-X" :
-		 dev->info.irq == UIO_IRQ_NONE ? "no interrupt" : "INTx");
+	dev_info(&pdev->dev, "shmem %pa bytes, %s\n", &dev->info.mem[1].size,
+		 dev->nvectors			 ? "MSI-X"
+		 : dev->info.irq == UIO_IRQ_NONE ? "no interrupt"
+						 : "INTx");
 	return 0;
 
 err_vectors:
@@ -266,8 +266,7 @@ static void ivshmem_uio_remove(struct pci_dev *pdev)
 }
 
 static const struct pci_device_id ivshmem_uio_ids[] = {
-	{ PCI_DEVICE(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID) },
-	{ 0 }
+	{ PCI_DEVICE(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID) }, { 0 }
 };
 MODULE_DEVICE_TABLE(pci, ivshmem_uio_ids);
 

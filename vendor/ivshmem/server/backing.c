@@ -80,14 +80,14 @@ static int settle_size(struct ivsrv *srv, uint64_t cur, bool *fresh)
      * (QEMU aborts otherwise): refuse before any guest can try. */
     if ((*fresh ? want : cur) & ((*fresh ? want : cur) - 1)) {
         ivsrv_log("%s: size %" PRIu64 " is not a power of two, which QEMU's "
-                  "ivshmem device requires", srv->obj_path,
-                  *fresh ? want : cur);
+                  "ivshmem device requires",
+                  srv->obj_path, *fresh ? want : cur);
         return -1;
     }
     if (!*fresh && c->size && c->size != cur) {
         ivsrv_log("%s: exists with %" PRIu64 " bytes, -m asks for %" PRIu64
-                  "; refusing to resize without -t", srv->obj_path, cur,
-                  c->size);
+                  "; refusing to resize without -t",
+                  srv->obj_path, cur, c->size);
         return -1;
     }
     srv->size = *fresh ? want : cur;
@@ -109,16 +109,16 @@ static int check_existing(struct ivsrv *srv)
     if (n != (ssize_t)sizeof(hdr)) {
         ivsrv_log("%s: existing object holds no usable pscom segment "
                   "(header unreadable: %s); refusing to overwrite it "
-                  "without -t", srv->obj_path,
-                  n < 0 ? strerror(errno) : "short");
+                  "without -t",
+                  srv->obj_path, n < 0 ? strerror(errno) : "short");
         return -1;
     }
     /* shmseg_attach reads only the header at base; it bounds the rest
      * by the object's size, which is what it would map. */
     if (shmseg_attach(&probe, &hdr, srv->size) < 0) {
         ivsrv_log("%s: existing object holds no usable pscom segment (%s); "
-                  "refusing to overwrite it without -t", srv->obj_path,
-                  probe.why);
+                  "refusing to overwrite it without -t",
+                  srv->obj_path, probe.why);
         return -1;
     }
     return 0;
@@ -148,8 +148,8 @@ static int check_space(struct ivsrv *srv, const struct stat *sb)
     avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     if (need > avail) {
         ivsrv_log("%s: the filesystem cannot hold %" PRIu64 " bytes: %" PRIu64
-                  " more needed, %" PRIu64 " free", srv->obj_path, srv->size,
-                  need, avail);
+                  " more needed, %" PRIu64 " free",
+                  srv->obj_path, srv->size, need, avail);
         return -1;
     }
     return 0;
@@ -221,27 +221,28 @@ static int lay_out(struct ivsrv *srv, bool fresh)
         rc = shmseg_format(&srv->seg, srv->map, srv->size, &p);
         if (rc < 0) {
             ivsrv_log("%s: cannot lay out a segment of %" PRIu64 " bytes "
-                      "with frame size %u: %s", srv->obj_path, srv->size,
+                      "with frame size %u: %s",
+                      srv->obj_path, srv->size,
                       p.frame_size ? p.frame_size : SHMSEG_DEFAULT_FRAME_SIZE,
                       shmseg_strerror(rc));
             return -1;
         }
     } else if (shmseg_attach(&srv->seg, srv->map, srv->size) < 0) {
         ivsrv_log("%s: existing object holds no usable pscom segment (%s); "
-                  "refusing to overwrite it without -t", srv->obj_path,
-                  srv->seg.why);
+                  "refusing to overwrite it without -t",
+                  srv->obj_path, srv->seg.why);
         return -1;
     } else if (p.frame_size && p.frame_size != srv->seg.frame_size) {
         ivsrv_log("warning: keeping the existing frame size %u, not -F %u "
-                  "(-t re-initialises)", srv->seg.frame_size, p.frame_size);
+                  "(-t re-initialises)",
+                  srv->seg.frame_size, p.frame_size);
     }
     srv->have_seg = true;
     if (srv->size - srv->seg.first_frame_off >
         ((uint64_t)srv->seg.frame_count + 1) * srv->seg.frame_size) {
         ivsrv_log("warning: only %u frames of %u bytes are usable (at most "
                   "%u frames); a larger -F uses the whole segment",
-                  srv->seg.frame_count, srv->seg.frame_size,
-                  SHMSEG_MAX_FRAMES);
+                  srv->seg.frame_count, srv->seg.frame_size, SHMSEG_MAX_FRAMES);
     }
     shmseg_uuid_str(srv->seg.uuid, uuid);
     ivsrv_log("%s segment '%s' uuid %s: %u frames of %u bytes",
@@ -287,8 +288,8 @@ int ivsrv_backing_open(struct ivsrv *srv)
                     srv->shm_fd, 0);
     if (srv->map == MAP_FAILED) {
         srv->map = NULL;
-        ivsrv_log("%s: mmap of %" PRIu64 " bytes: %s", srv->obj_path,
-                  srv->size, strerror(errno));
+        ivsrv_log("%s: mmap of %" PRIu64 " bytes: %s", srv->obj_path, srv->size,
+                  strerror(errno));
         goto err_close;
     }
     if (c->layout == IVSRV_LAYOUT_PSCOM && lay_out(srv, fresh) < 0) {

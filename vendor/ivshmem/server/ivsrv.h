@@ -42,13 +42,13 @@ struct ivsrv_config {
     const char *socket_path; /**< unix socket to listen on */
     unsigned vectors;        /**< eventfds per peer, 1..IVSRV_MAX_VECTORS */
     enum ivsrv_layout layout;
-    uint32_t frame_size;     /**< 0 = SHMSEG_DEFAULT_FRAME_SIZE */
-    bool group_access;       /**< 0660 and group gid instead of 0600 */
+    uint32_t frame_size; /**< 0 = SHMSEG_DEFAULT_FRAME_SIZE */
+    bool group_access;   /**< 0660 and group gid instead of 0600 */
     gid_t gid;
-    bool unlink_shm;         /**< remove the shm object at shutdown */
-    unsigned period_ms;      /**< reclaim period, 0 = default */
-    unsigned timeout_ms;     /**< owner heartbeat timeout, 0 = default */
-    int verbose;             /**< 1: log every message sent */
+    bool unlink_shm;     /**< remove the shm object at shutdown */
+    unsigned period_ms;  /**< reclaim period, 0 = default */
+    unsigned timeout_ms; /**< owner heartbeat timeout, 0 = default */
+    int verbose;         /**< 1: log every message sent */
 };
 
 struct ivsrv;

@@ -47,7 +47,7 @@ struct ivsrv {
     /* backing object */
     int shm_fd;
     bool created;
-    char obj_path[512];     /* /dev/shm/NAME or the file */
+    char obj_path[512]; /* /dev/shm/NAME or the file */
     char desc[700];
     void *map;
     uint64_t size;

@@ -26,32 +26,38 @@ struct opts {
 static void usage(FILE *f)
 {
     fputs(
-"Usage: ivshmem-server [options]\n"
-"Serve a shared memory segment to QEMU ivshmem-doorbell devices.\n"
-"  -s, --shm NAME          POSIX shm object (default ivshmem)\n"
-"  -f, --file PATH         regular file as persistent backing instead\n"
-"  -m, --size SIZE         size in MB, or with suffix M, G, T; a power of\n"
-"                          two (default 1; an existing object keeps its\n"
-"                          size)\n"
-"  -t, --truncate          resize an existing object to -m and\n"
-"                          re-initialise its layout\n"
-"  -p, --socket PATH       unix socket (default /tmp/ivshmem_socket)\n"
-"  -n, --vectors N         eventfds per peer, 1..64 (default 1)\n"
-"  -c, --layout KIND       pscom | migration-framework: lay out the pscom\n"
-"                          segment (default: plain shared memory)\n"
-"  -F, --frame-size BYTES  frame size of the layout (default 4096)\n"
-"  -d, --daemon            run in the background\n"
-"  -P, --pidfile PATH      write the pid here once serving\n"
-"  -l, --log PATH          append messages to PATH (default stderr;\n"
-"                          syslog with -d)\n"
-"  -g, --group GROUP       create object and socket 0660 for GROUP\n"
-"                          (default 0600)\n"
-"  -u, --unlink            remove the shm object at shutdown\n"
-"  -r, --reclaim-period MS reclaim pass period (default 500)\n"
-"  -T, --owner-timeout MS  heartbeat timeout of owners (default 10000)\n"
-"  -R, --ready-fd FD       write \"ready\" to FD once serving, close it\n"
-"  -v, --verbose           log every protocol message\n"
-"  -h, --help              this help\n", f);
+        "Usage: ivshmem-server [options]\n"
+        "Serve a shared memory segment to QEMU ivshmem-doorbell devices.\n"
+        "  -s, --shm NAME          POSIX shm object (default ivshmem)\n"
+        "  -f, --file PATH         regular file as persistent backing instead\n"
+        "  -m, --size SIZE         size in MB, or with suffix M, G, T; a power "
+        "of\n"
+        "                          two (default 1; an existing object keeps "
+        "its\n"
+        "                          size)\n"
+        "  -t, --truncate          resize an existing object to -m and\n"
+        "                          re-initialise its layout\n"
+        "  -p, --socket PATH       unix socket (default /tmp/ivshmem_socket)\n"
+        "  -n, --vectors N         eventfds per peer, 1..64 (default 1)\n"
+        "  -c, --layout KIND       pscom | migration-framework: lay out the "
+        "pscom\n"
+        "                          segment (default: plain shared memory)\n"
+        "  -F, --frame-size BYTES  frame size of the layout (default 4096)\n"
+        "  -d, --daemon            run in the background\n"
+        "  -P, --pidfile PATH      write the pid here once serving\n"
+        "  -l, --log PATH          append messages to PATH (default stderr;\n"
+        "                          syslog with -d)\n"
+        "  -g, --group GROUP       create object and socket 0660 for GROUP\n"
+        "                          (default 0600)\n"
+        "  -u, --unlink            remove the shm object at shutdown\n"
+        "  -r, --reclaim-period MS reclaim pass period (default 500)\n"
+        "  -T, --owner-timeout MS  heartbeat timeout of owners (default "
+        "10000)\n"
+        "  -R, --ready-fd FD       write \"ready\" to FD once serving, close "
+        "it\n"
+        "  -v, --verbose           log every protocol message\n"
+        "  -h, --help              this help\n",
+        f);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -71,33 +77,59 @@ static int bad(const char *opt, const char *val, const char *why)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-    static const struct option lo[] = {
-        {"shm", 1, 0, 's'},         {"file", 1, 0, 'f'},
-        {"size", 1, 0, 'm'},        {"truncate", 0, 0, 't'},
-        {"socket", 1, 0, 'p'},      {"vectors", 1, 0, 'n'},
-        {"layout", 1, 0, 'c'},      {"frame-size", 1, 0, 'F'},
-        {"daemon", 0, 0, 'd'},      {"pidfile", 1, 0, 'P'},
-        {"log", 1, 0, 'l'},         {"group", 1, 0, 'g'},
-        {"unlink", 0, 0, 'u'},      {"reclaim-period", 1, 0, 'r'},
-        {"owner-timeout", 1, 0, 'T'}, {"ready-fd", 1, 0, 'R'},
-        {"verbose", 0, 0, 'v'},     {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"shm", 1, 0, 's'},
+                                       {"file", 1, 0, 'f'},
+                                       {"size", 1, 0, 'm'},
+                                       {"truncate", 0, 0, 't'},
+                                       {"socket", 1, 0, 'p'},
+                                       {"vectors", 1, 0, 'n'},
+                                       {"layout", 1, 0, 'c'},
+                                       {"frame-size", 1, 0, 'F'},
+                                       {"daemon", 0, 0, 'd'},
+                                       {"pidfile", 1, 0, 'P'},
+                                       {"log", 1, 0, 'l'},
+                                       {"group", 1, 0, 'g'},
+                                       {"unlink", 0, 0, 'u'},
+                                       {"reclaim-period", 1, 0, 'r'},
+                                       {"owner-timeout", 1, 0, 'T'},
+                                       {"ready-fd", 1, 0, 'R'},
+                                       {"verbose", 0, 0, 'v'},
+                                       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
     unsigned long v;
     struct group *gr;
     int c;
 
-    while ((c = getopt_long(argc, argv, "s:f:m:tp:n:c:F:dP:l:g:ur:T:R:vh",
-                            lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:f:m:tp:n:c:F:dP:l:g:ur:T:R:vh", lo,
+                            NULL)) != -1) {
         switch (c) {
-        case 's': o->cfg.shm_name = optarg; break;
-        case 'f': o->cfg.file = optarg; break;
-        case 't': o->cfg.truncate = true; break;
-        case 'p': o->cfg.socket_path = optarg; break;
-        case 'd': o->daemon = true; break;
-        case 'P': o->pidfile = optarg; break;
-        case 'l': o->logfile = optarg; break;
-        case 'u': o->cfg.unlink_shm = true; break;
-        case 'v': o->cfg.verbose = 1; break;
+        case 's':
+            o->cfg.shm_name = optarg;
+            break;
+        case 'f':
+            o->cfg.file = optarg;
+            break;
+        case 't':
+            o->cfg.truncate = true;
+            break;
+        case 'p':
+            o->cfg.socket_path = optarg;
+            break;
+        case 'd':
+            o->daemon = true;
+            break;
+        case 'P':
+            o->pidfile = optarg;
+            break;
+        case 'l':
+            o->logfile = optarg;
+            break;
+        case 'u':
+            o->cfg.unlink_shm = true;
+            break;
+        case 'v':
+            o->cfg.verbose = 1;
+            break;
         case 'm':
             if (ivsrv_parse_size(optarg, &o->cfg.size) < 0) {
                 return bad("size", optarg, "want N (MB) or N with M, G, T");
@@ -110,8 +142,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->cfg.vectors = (unsigned)v;
             break;
         case 'c':
-            if (strcmp(optarg, "pscom") && strcmp(optarg,
-                                                  "migration-framework")) {
+            if (strcmp(optarg, "pscom") &&
+                strcmp(optarg, "migration-framework")) {
                 return bad("layout", optarg,
                            "want pscom or migration-framework");
             }
@@ -120,8 +152,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'F':
             if (parse_uint(optarg, 1ul << 30, &v) < 0 || v < 64 ||
                 (v & (v - 1))) {
-                return bad("frame size", optarg,
-                           "want a power of two, 64..1G");
+                return bad("frame size", optarg, "want a power of two, 64..1G");
             }
             o->cfg.frame_size = (uint32_t)v;
             break;
@@ -143,8 +174,7 @@ static int parse(int argc, char **argv, struct opts *o)
                 return bad(c == 'r' ? "reclaim period" : "owner timeout",
                            optarg, "want 1..3600000 ms");
             }
-            *(c == 'r' ? &o->cfg.period_ms : &o->cfg.timeout_ms) =
-                (unsigned)v;
+            *(c == 'r' ? &o->cfg.period_ms : &o->cfg.timeout_ms) = (unsigned)v;
             break;
         case 'R':
             if (parse_uint(optarg, 1 << 20, &v) < 0 || v < 3) {
@@ -152,8 +182,12 @@ static int parse(int argc, char **argv, struct opts *o)
             }
             o->ready_fd = (int)v;
             break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -194,8 +228,7 @@ static int open_log(const char *path)
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 
     if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
-        fprintf(stdout, "ivshmem-server: log %s: %s\n", path,
-                strerror(errno));
+        fprintf(stdout, "ivshmem-server: log %s: %s\n", path, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }

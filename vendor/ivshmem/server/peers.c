@@ -95,8 +95,7 @@ static void enqueue(struct ivsrv_peer *p, int64_t value, int32_t fd_kind)
         unsigned cap = p->q_cap ? p->q_cap * 2 : 64;
         struct ivsrv_msg *q;
 
-        if (p->q_cap >= IVSRV_QUEUE_MAX ||
-            !(q = malloc(cap * sizeof(*q)))) {
+        if (p->q_cap >= IVSRV_QUEUE_MAX || !(q = malloc(cap * sizeof(*q)))) {
             p->broken = true;
             p->broken_why = "not reading, its queue is full";
             return;
@@ -151,8 +150,7 @@ static int bind_socket(struct ivsrv *srv, int fd, struct sockaddr_un *sa)
         probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe >= 0 &&
             connect(probe, (struct sockaddr *)sa, sizeof(*sa)) == 0) {
-            ivsrv_log("%s: another server is listening on it",
-                      sa->sun_path);
+            ivsrv_log("%s: another server is listening on it", sa->sun_path);
             close(probe);
             goto out;
         }
@@ -192,8 +190,8 @@ int ivsrv_listen(struct ivsrv *srv)
         goto err_close;
     }
     if (srv->cfg.group_access &&
-        fchownat(AT_FDCWD, path, (uid_t)-1, srv->cfg.gid,
-                 AT_SYMLINK_NOFOLLOW) < 0) {
+        fchownat(AT_FDCWD, path, (uid_t)-1, srv->cfg.gid, AT_SYMLINK_NOFOLLOW) <
+            0) {
         ivsrv_log("%s: cannot set group: %s", path, strerror(errno));
         goto err_unlink;
     }
@@ -284,15 +282,14 @@ static void fds_exhausted(struct ivsrv *srv, const char *what, int err)
     srv->accept_paused_until = shmseg_now_ms() + IVSRV_ACCEPT_PAUSE_MS;
     if (ratelog_ok(&srv->fd_log, &repeats)) {
         ivsrv_log("%s: %s; accepting again once a peer leaves or in %u ms "
-                  "(%u more since the last such message)", what,
-                  strerror(err), IVSRV_ACCEPT_PAUSE_MS, repeats);
+                  "(%u more since the last such message)",
+                  what, strerror(err), IVSRV_ACCEPT_PAUSE_MS, repeats);
     }
 }
 
 static bool out_of_fds(int err)
 {
-    return err == EMFILE || err == ENFILE || err == ENOBUFS ||
-           err == ENOMEM;
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
 void ivsrv_accept(struct ivsrv *srv)
@@ -301,14 +298,12 @@ void ivsrv_accept(struct ivsrv *srv)
     unsigned repeats;
     /* Non-blocking: a peer that stops reading must not stall the server
      * (what its socket buffer cannot take waits in its queue). */
-    int fd = accept4(srv->listen_fd, NULL, NULL,
-                     SOCK_CLOEXEC | SOCK_NONBLOCK);
+    int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
     if (fd < 0) {
         if (out_of_fds(errno)) {
             fds_exhausted(srv, "accept", errno);
-        } else if (errno != EAGAIN && errno != EINTR &&
-                   errno != ECONNABORTED) {
+        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
             ivsrv_log("accept: %s", strerror(errno));
         }
         return;
@@ -316,8 +311,8 @@ void ivsrv_accept(struct ivsrv *srv)
     if (srv->npeers == IVSRV_MAX_PEERS) {
         if (ratelog_ok(&srv->full_log, &repeats)) {
             ivsrv_log("refusing a peer: %d peers connected already (%u "
-                      "more since the last such message)", IVSRV_MAX_PEERS,
-                      repeats);
+                      "more since the last such message)",
+                      IVSRV_MAX_PEERS, repeats);
         }
         close(fd);
         return;
@@ -352,8 +347,8 @@ void ivsrv_accept(struct ivsrv *srv)
     for (unsigned i = 0; i < srv->npeers; i++) {
         ivsrv_peer_flush(srv, &srv->peers[i]);
     }
-    ivsrv_log("peer %lld connected (%u peer%s)", (long long)np.id,
-              srv->npeers, srv->npeers == 1 ? "" : "s");
+    ivsrv_log("peer %lld connected (%u peer%s)", (long long)np.id, srv->npeers,
+              srv->npeers == 1 ? "" : "s");
 }
 
 void ivsrv_peer_gone(struct ivsrv *srv, unsigned idx)
@@ -367,8 +362,8 @@ void ivsrv_peer_gone(struct ivsrv *srv, unsigned idx)
         ivsrv_peer_flush(srv, &srv->peers[i]);
     }
     srv->accept_paused_until = 0; /* descriptors were freed */
-    ivsrv_log("peer %lld disconnected (%u peer%s)", (long long)id,
-              srv->npeers, srv->npeers == 1 ? "" : "s");
+    ivsrv_log("peer %lld disconnected (%u peer%s)", (long long)id, srv->npeers,
+              srv->npeers == 1 ? "" : "s");
 }
 
 void ivsrv_peers_close(struct ivsrv *srv)

@@ -92,13 +92,14 @@ static void on_reclaim(void *arg, const struct shmseg_part_info *who,
     if (why == SHMSEG_DEATH_CORRUPT) {
         ivsrv_log("repaired participant slot %u: its state (status %u, gen "
                   "%u) is no valid state; slot freed, %ld frame%s "
-                  "reclaimed", who->slot, who->status, who->gen, frames,
+                  "reclaimed",
+                  who->slot, who->status, who->gen, frames,
                   frames == 1 ? "" : "s");
         return;
     }
     ivsrv_log("reclaimed %ld frame%s of owner slot %u gen %u '%s' pid %d: %s",
-              frames, frames == 1 ? "" : "s", who->slot, who->gen,
-              who->label, (int)who->host_pid,
+              frames, frames == 1 ? "" : "s", who->slot, who->gen, who->label,
+              (int)who->host_pid,
               why == SHMSEG_DEATH_PID ? "process gone" : "heartbeat timeout");
 }
 
@@ -172,8 +173,7 @@ static void drop_broken(struct ivsrv *srv)
         again = false;
         for (unsigned i = srv->npeers; i-- > 0;) {
             if (srv->peers[i].broken) {
-                ivsrv_log("peer %lld: %s, dropped",
-                          (long long)srv->peers[i].id,
+                ivsrv_log("peer %lld: %s, dropped", (long long)srv->peers[i].id,
                           srv->peers[i].broken_why);
                 ivsrv_peer_gone(srv, i);
                 again = true;
@@ -240,7 +240,8 @@ int ivsrv_run(struct ivsrv *srv, int stop_fd)
         pfd[0] = (struct pollfd){.fd = stop_fd, .events = POLLIN};
         /* A negative fd is skipped by poll: the paused listener. */
         pfd[1] = (struct pollfd){.fd = srv->accept_paused_until
-                                           ? -1 : srv->listen_fd,
+                                           ? -1
+                                           : srv->listen_fd,
                                  .events = POLLIN};
         for (unsigned i = 0; i < n; i++) {
             const struct ivsrv_peer *p = &srv->peers[i];
