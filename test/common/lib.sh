@@ -149,22 +149,8 @@ mqtt_broker_start() {
     mqtt_broker_port
     MQTT_LOG=$TL_DIR/mosquitto.log
     export MQTT_LOG
-    # log_dest file: mosquitto buffers its stdout when it is not a tty.
-    # user: started as root it would switch to "mosquitto", who may not
-    # write into our private temporary directory.
-    {
-        cat <<EOT
-user $(id -un)
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest file $MQTT_LOG
-log_type all
-EOT
-        for _line in "$@"; do
-            echo "$_line"
-        done
-    } >"$TL_DIR/mosquitto.conf"
+    /bin/bash "$(tl_srcdir)/test/common/mqtt-broker-conf.sh" "$MQTT_PORT" \
+        "$MQTT_LOG" "$@" >"$TL_DIR/mosquitto.conf"
     tl_start mosquitto mosquitto -c "$TL_DIR/mosquitto.conf"
     tl_wait_line "$MQTT_LOG" "mosquitto version .* running" 30 ||
         { cat "$TL_DIR/mosquitto.out" "$MQTT_LOG" >&2

@@ -36,16 +36,12 @@ def start_broker(s):
     port = vmlib.free_port()
     d = s.new_dir('mosquitto')
     conf, logp = os.path.join(d, 'mosquitto.conf'), os.path.join(d, 'log')
+    # nodelay: answers without a delayed-ACK wait.
     with open(conf, 'w') as f:
-        # user: started as root it would switch to "mosquitto", who may
-        # not write into the run directory. nodelay: answers without a
-        # delayed-ACK wait.
-        f.write('user %s\nlistener %d 127.0.0.1\nallow_anonymous true\n'
-                'persistence false\nlog_dest file %s\nlog_type all\n'
-                'set_tcp_nodelay true\n'
-                % (os.environ.get('USER') or subprocess.check_output(
-                    ['id', '-un'], universal_newlines=True).strip(),
-                   port, logp))
+        subprocess.check_call(
+            ['/bin/bash', os.path.join(os.environ['top_srcdir'], 'test',
+                                       'common', 'mqtt-broker-conf.sh'),
+             str(port), logp, 'set_tcp_nodelay true'], stdout=f)
     s.procs.append(subprocess.Popen(
         ['mosquitto', '-c', conf], stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL))
