@@ -230,8 +230,8 @@ void pscom_run_done(void)
     int any = 0;
 
     while (!list_empty(&pscom_g.doneq)) {
-        struct pscom_req *req =
-            list_entry(pscom_g.doneq.next, struct pscom_req, next);
+        struct pscom_req *req = list_entry(pscom_g.doneq.next, struct pscom_req,
+                                           next);
         unsigned int flags = req->flags;
 
         list_del(&req->next);

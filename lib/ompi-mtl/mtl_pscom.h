@@ -83,7 +83,7 @@ struct mtl_pscom_req {
  */
 struct mtl_pscom_mprobe {
     pscom_request_t *preq;
-    uint32_t ctx;               /**< exact envelope of the probed message */
+    uint32_t ctx; /**< exact envelope of the probed message */
     int32_t src;
     int32_t tag;
     void *data;                 /**< data_len bytes */
@@ -95,15 +95,15 @@ struct mtl_pscom_mprobe {
 struct mtl_pscom_addr {
     int32_t nodeid; /**< IPv4, host byte order */
     int32_t portno;
-    char name[8];   /**< pscom socket name, decides who connects */
+    char name[8]; /**< pscom socket name, decides who connects */
 };
 _Static_assert(sizeof(struct mtl_pscom_addr) == 16, "modex wire format");
 
 /** The component's state. */
 struct mtl_pscom_globals {
     pscom_socket_t *sock;
-    int threaded;           /**< MPI_THREAD_MULTIPLE requested */
-    int single;             /**< no other thread runs libpscom: neither
+    int threaded; /**< MPI_THREAD_MULTIPLE requested */
+    int single;   /**< no other thread runs libpscom: neither
                                MPI threads nor libpscom's suspend/resume
                                worker (PSP_SUSPEND_RESUME, PSP_SIGSUSPEND) */
     /* done_lock is a leaf lock (never held while calling libpscom, which
@@ -180,9 +180,8 @@ int ompi_mtl_pscom_iprobe(struct mca_mtl_base_module_t *mtl,
                           struct ompi_communicator_t *comm, int src, int tag,
                           int *flag, struct ompi_status_public_t *status);
 int ompi_mtl_pscom_improbe(struct mca_mtl_base_module_t *mtl,
-                           struct ompi_communicator_t *comm, int src,
-                           int tag, int *matched,
-                           struct ompi_message_t **message,
+                           struct ompi_communicator_t *comm, int src, int tag,
+                           int *matched, struct ompi_message_t **message,
                            struct ompi_status_public_t *status);
 int ompi_mtl_pscom_imrecv(struct mca_mtl_base_module_t *mtl,
                           struct opal_convertor_t *convertor,

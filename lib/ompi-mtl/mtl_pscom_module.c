@@ -83,15 +83,14 @@ mca_mtl_base_module_t ompi_mtl_pscom_module = {
 /* Connections close when peers finish MPI_Finalize: not an error of
  * ours. Anything else fails the requests on the connection (their
  * io_done reports it); with mtl_pscom_verbose it is also printed. */
-static void con_error(pscom_connection_t *con, pscom_op_t op,
-                      pscom_err_t err)
+static void con_error(pscom_connection_t *con, pscom_op_t op, pscom_err_t err)
 {
     if (err == PSCOM_ERR_EOF || ompi_mtl_pscom_g.verbose < 1) {
         return;
     }
     opal_output(0, "mtl pscom: connection to %s: %s (op %d)",
-                pscom_con_info_str(&con->remote_con_info),
-                pscom_err_str(err), (int)op);
+                pscom_con_info_str(&con->remote_con_info), pscom_err_str(err),
+                (int)op);
 }
 
 static int init_pscom(bool mpi_threads)
@@ -162,9 +161,8 @@ int ompi_mtl_pscom_module_init(bool mpi_threads)
     addr.nodeid = pscom_get_nodeid();
     addr.portno = pscom_get_portno(g->sock);
     memcpy(addr.name, name, sizeof(addr.name));
-    OPAL_MODEX_SEND(rc, OPAL_PMIX_GLOBAL,
-                    &mca_mtl_pscom_component.mtl_version, &addr,
-                    sizeof(addr));
+    OPAL_MODEX_SEND(rc, OPAL_PMIX_GLOBAL, &mca_mtl_pscom_component.mtl_version,
+                    &addr, sizeof(addr));
     if (rc != OPAL_SUCCESS) {
         opal_output(0, "mtl pscom: modex send failed (%d)", rc);
         goto err_free_probe;
@@ -193,8 +191,9 @@ static pscom_connection_t *connect_proc(struct ompi_proc_t *proc)
     OPAL_MODEX_RECV(rc, &mca_mtl_pscom_component.mtl_version,
                     &proc->super.proc_name, (void **)&addr, &size);
     if (rc != OPAL_SUCCESS || !addr || size != sizeof(*addr)) {
-        opal_output(0, "mtl pscom: no pscom address of %s in the modex "
-                       "(does every rank run the pscom MTL?)",
+        opal_output(0,
+                    "mtl pscom: no pscom address of %s in the modex "
+                    "(does every rank run the pscom MTL?)",
                     OPAL_NAME_PRINT(proc->super.proc_name));
         free(addr);
         return NULL;
@@ -215,8 +214,7 @@ static pscom_connection_t *connect_proc(struct ompi_proc_t *proc)
     free(addr);
     if (prc != PSCOM_SUCCESS) {
         opal_output(0, "mtl pscom: connect to %s: %s",
-                    OPAL_NAME_PRINT(proc->super.proc_name),
-                    pscom_err_str(prc));
+                    OPAL_NAME_PRINT(proc->super.proc_name), pscom_err_str(prc));
         pscom_close_connection(con);
         return NULL;
     }
@@ -236,8 +234,7 @@ static int add_procs(struct mca_mtl_base_module_t *mtl, size_t nprocs,
         if (procs[i]->proc_endpoints[OMPI_PROC_ENDPOINT_TAG_MTL]) {
             continue;
         }
-        if (procs[i]->super.proc_name.jobid !=
-            OMPI_PROC_MY_NAME->jobid) {
+        if (procs[i]->super.proc_name.jobid != OMPI_PROC_MY_NAME->jobid) {
             opal_output(0, "mtl pscom: processes of another job "
                            "(MPI_Comm_spawn, connect/accept) are not "
                            "supported");
@@ -377,8 +374,7 @@ void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
     do {
         mreq->next_done = top;
     } while (!__atomic_compare_exchange_n(&g->done_stack, &top, mreq, true,
-                                          __ATOMIC_RELEASE,
-                                          __ATOMIC_RELAXED));
+                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 /* Completion callbacks run here, outside libpscom's lock and callbacks:

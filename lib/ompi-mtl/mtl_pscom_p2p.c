@@ -96,8 +96,8 @@ static void send_io_done(pscom_request_t *preq)
 
 static void ack_io_done(pscom_request_t *preq)
 {
-    struct mtl_pscom_req *mreq =
-        (struct mtl_pscom_req *)(uintptr_t)preq->xheader.user.sync;
+    struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)(uintptr_t)
+                                     preq->xheader.user.sync;
 
     pscom_request_free(preq);
     if (--mreq->pending == 0) {
@@ -151,8 +151,8 @@ static int pack_send(struct opal_convertor_t *convertor, void **buf,
 
 /* A send request's envelope, data and connection (not synchronous). */
 static void prepare_send(pscom_request_t *preq, pscom_connection_t *con,
-                         struct ompi_communicator_t *comm, int tag,
-                         void *buf, size_t len)
+                         struct ompi_communicator_t *comm, int tag, void *buf,
+                         size_t len)
 {
     struct mtl_pscom_env *env = &preq->xheader.user;
 
