@@ -153,6 +153,10 @@ static int run_pollers(void)
     pscom_poller_t *p = pscom_g.pollers;
     unsigned int n = pscom_g.pollers_active;
 
+    if (n == 1) {
+        /* One memory connection (an MPI pair, pscom_pp): no walk. */
+        return p->poll(p);
+    }
     /* A poller may stop itself (or others) while we walk: walk a counted
      * number of steps and re-read the list head each time. */
     for (unsigned int i = 0; i < n && p; i++) {
@@ -261,35 +265,17 @@ static int pollers_armed;
  * least this often. One wake-up a second costs nothing measurable. */
 #define POLLERS_SLEEP_MAX_MS 1000
 
-/* One progress step; spinning: called again at once if nothing happened
- * (see epoll_tick_passed()). */
-static int progress_step(int timeout_ms, int spinning)
+/* The file descriptors' part of a progress step: timers, epoll (asleep
+ * when timeout_ms allows), the ready fds' callbacks. Out of line: the
+ * memory transports' polls skip it on most steps, and its event array
+ * and saved registers would weigh on each of them. 1 if a callback (not
+ * just a wake-up) ran. */
+static __attribute__((noinline)) int progress_fds(int timeout_ms)
 {
     struct epoll_event ev[EVENTS_MAX];
     int progressed = 0;
-    int armed;
     int n;
 
-    pscom_g.in_progress++;
-    pscom_g.stat_progress++;
-    if (pscom_susp_bg_progress && pscom_susp_take_bg_progress()) {
-        /* The suspend worker progressed meanwhile: a waiter re-checks its
-         * requests before it sleeps on a completion that happened. */
-        progressed = 1;
-        timeout_ms = 0;
-    }
-    /* Only this step sleeps armed: a wait nested in one of its
-     * callbacks (an io_done hook) polls as usual. */
-    armed = pollers_armed;
-    pollers_armed = 0;
-    if (pscom_g.pollers_active && !armed) {
-        progressed |= run_pollers();
-        /* Memory transports are polled: never sleep in epoll then. */
-        timeout_ms = 0;
-        if (--epoll_countdown && (spinning || !epoll_tick_passed())) {
-            goto out;
-        }
-    }
     if (!list_empty(&pscom_g.doneq)) {
         timeout_ms = 0;
     }
@@ -335,6 +321,37 @@ static int progress_step(int timeout_ms, int spinning)
         }
         ev_frames = frame.up;
     }
+    return progressed;
+}
+
+/* One progress step; spinning: called again at once if nothing happened
+ * (see epoll_tick_passed()). */
+static int progress_step(int timeout_ms, int spinning)
+{
+    int progressed = 0;
+    int armed;
+
+    pscom_g.in_progress++;
+    pscom_g.stat_progress++;
+    if (pscom_susp_bg_progress && pscom_susp_take_bg_progress()) {
+        /* The suspend worker progressed meanwhile: a waiter re-checks its
+         * requests before it sleeps on a completion that happened. */
+        progressed = 1;
+        timeout_ms = 0;
+    }
+    /* Only this step sleeps armed: a wait nested in one of its
+     * callbacks (an io_done hook) polls as usual. */
+    armed = pollers_armed;
+    pollers_armed = 0;
+    if (pscom_g.pollers_active && !armed) {
+        progressed |= run_pollers();
+        /* Memory transports are polled: never sleep in epoll then. */
+        timeout_ms = 0;
+        if (--epoll_countdown && (spinning || !epoll_tick_passed())) {
+            goto out;
+        }
+    }
+    progressed |= progress_fds(timeout_ms);
 out:
     /* Suspend steps found in transport callbacks run here, outside
      * them (cheap when there are none). */

@@ -270,6 +270,18 @@ static int link_poll(pscom_poller_t *poller)
             return 1;
         }
     }
+    /* The empty poll, what a waiter does over and over: the steps below
+     * for an idle link (nothing to read or write, no large message on
+     * its way), without link_read()'s frame. */
+    if (link->reading && !link->writing && !pscom_shm_bulk_reading(link) &&
+        !pscom_shm_bulk_holds(link) && ring_consumer_idle(&link->rx)) {
+        if (ring_producer_idle(&link->tx) < 0) {
+            link_fail(link, PSCOM_OP_WRITE, "send ring",
+                      ring_producer_reason(&link->tx));
+            return 1;
+        }
+        return 0;
+    }
     rc = link_read(link);
     if (rc < 0) {
         return 1;

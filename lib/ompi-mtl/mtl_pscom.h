@@ -103,6 +103,9 @@ _Static_assert(sizeof(struct mtl_pscom_addr) == 16, "modex wire format");
 struct mtl_pscom_globals {
     pscom_socket_t *sock;
     int threaded; /**< MPI_THREAD_MULTIPLE requested */
+    int single;   /**< no other thread runs libpscom: neither
+                               MPI threads nor libpscom's suspend/resume
+                               worker (PSP_SUSPEND_RESUME, PSP_SIGSUSPEND) */
     /* done_lock is a leaf lock (never held while calling libpscom, which
      * may run callbacks that take it): the mprobe/mrecv hand-over.
      * match_lock is held across libpscom calls, only with MPI threads:

@@ -36,8 +36,20 @@ static int del_comm(struct mca_mtl_base_module_t *mtl,
  * thread than the one that took it changes pools; a pool keeps at most
  * REQ_POOL_MAX (a thread that only completes must not hoard them). */
 #define REQ_POOL_MAX 1024
-static __thread pscom_request_t *req_pool;
-static __thread unsigned req_pool_len;
+struct req_pool {
+    pscom_request_t *head;
+    unsigned len;
+};
+static __thread struct req_pool req_pool_thread;
+/* The pool when only one thread runs libpscom (ompi_mtl_pscom_g.single):
+ * a thread-local variable of a dlopen()ed object costs a
+ * __tls_get_addr() call per access, on every message. */
+static struct req_pool req_pool_single;
+
+static inline struct req_pool *req_pool(void)
+{
+    return ompi_mtl_pscom_g.single ? &req_pool_single : &req_pool_thread;
+}
 
 struct mtl_pscom_globals ompi_mtl_pscom_g = {
     .done_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -101,6 +113,15 @@ static int init_pscom(bool mpi_threads)
     return 0;
 }
 
+/* 1 if the libpscom variable name is set to a number other than 0 (as
+ * libpscom reads it). */
+static int env_on(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v && strtol(v, NULL, 0) != 0;
+}
+
 int ompi_mtl_pscom_module_init(bool mpi_threads)
 {
     struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
@@ -112,6 +133,9 @@ int ompi_mtl_pscom_module_init(bool mpi_threads)
         return -1;
     }
     g->threaded = mpi_threads;
+    /* libpscom's suspend/resume worker runs progress on its own thread. */
+    g->single = !mpi_threads && !env_on("PSP_SUSPEND_RESUME") &&
+                !env_on("PSP_SIGSUSPEND");
     g->sock = pscom_open_socket(0, 0);
     if (!g->sock) {
         opal_output(0, "mtl pscom: pscom_open_socket failed");
@@ -286,22 +310,24 @@ static int finalize(struct mca_mtl_base_module_t *mtl)
     }
     /* Only this thread's pool: other threads' requests stay (Open MPI
      * finalizes in one thread; the rest is reclaimed at exit). */
-    while (req_pool) {
-        pscom_request_t *p = req_pool;
-        req_pool = p->user->next_free;
+    struct req_pool *pool = req_pool();
+    while (pool->head) {
+        pscom_request_t *p = pool->head;
+        pool->head = p->user->next_free;
         pscom_request_free(p);
     }
-    req_pool_len = 0;
+    pool->len = 0;
     return OMPI_SUCCESS;
 }
 
 pscom_request_t *ompi_mtl_pscom_req_get(void)
 {
-    pscom_request_t *preq = req_pool;
+    struct req_pool *pool = req_pool();
+    pscom_request_t *preq = pool->head;
 
     if (preq) {
-        req_pool = preq->user->next_free;
-        req_pool_len--;
+        pool->head = preq->user->next_free;
+        pool->len--;
     } else {
         preq = pscom_request_create(sizeof(struct mtl_pscom_env),
                                     sizeof(struct PSCOM_req_user));
@@ -320,13 +346,15 @@ pscom_request_t *ompi_mtl_pscom_req_get(void)
 
 void ompi_mtl_pscom_req_put(pscom_request_t *preq)
 {
-    if (req_pool_len >= REQ_POOL_MAX) {
+    struct req_pool *pool = req_pool();
+
+    if (pool->len >= REQ_POOL_MAX) {
         pscom_request_free(preq);
         return;
     }
-    preq->user->next_free = req_pool;
-    req_pool = preq;
-    req_pool_len++;
+    preq->user->next_free = pool->head;
+    pool->head = preq;
+    pool->len++;
 }
 
 void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
@@ -335,6 +363,12 @@ void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
     struct mtl_pscom_req *top = __atomic_load_n(&g->done_stack,
                                                 __ATOMIC_RELAXED);
 
+    if (g->single) {
+        /* Pushed and taken by this thread only: no locked instruction. */
+        mreq->next_done = top;
+        __atomic_store_n(&g->done_stack, mreq, __ATOMIC_RELAXED);
+        return;
+    }
     /* Push. No ABA: the consumer only ever takes the whole stack. The
      * release publishes the request's completed state with it. */
     do {
@@ -355,7 +389,12 @@ int ompi_mtl_pscom_progress(void)
     if (!__atomic_load_n(&g->done_stack, __ATOMIC_RELAXED)) {
         return n;
     }
-    list = __atomic_exchange_n(&g->done_stack, NULL, __ATOMIC_ACQUIRE);
+    if (g->single) {
+        list = __atomic_load_n(&g->done_stack, __ATOMIC_RELAXED);
+        __atomic_store_n(&g->done_stack, NULL, __ATOMIC_RELAXED);
+    } else {
+        list = __atomic_exchange_n(&g->done_stack, NULL, __ATOMIC_ACQUIRE);
+    }
     while (list) { /* the stack is newest first: complete in order */
         struct mtl_pscom_req *next = list->next_done;
         list->next_done = fifo;

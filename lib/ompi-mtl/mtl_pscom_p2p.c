@@ -126,6 +126,46 @@ pscom_request_t *ompi_mtl_pscom_default_recv(pscom_connection_t *con,
     return preq;
 }
 
+/* The packed data of a send (the user's buffer when contiguous, else a
+ * copy with *free_buf set). OMPI error when it cannot go in one message. */
+static int pack_send(struct opal_convertor_t *convertor, void **buf,
+                     size_t *len, bool *free_buf)
+{
+    int rc = ompi_mtl_datatype_pack(convertor, buf, len, free_buf);
+
+    if (rc != OMPI_SUCCESS) {
+        return rc;
+    }
+    if (*len > UINT32_MAX) {
+        /* The pscom message header has a 32-bit length. */
+        opal_output(0, "mtl pscom: messages of 4 GiB and more are not "
+                       "supported");
+        if (*free_buf) {
+            free(*buf);
+            *free_buf = false;
+        }
+        return OMPI_ERR_NOT_SUPPORTED;
+    }
+    return OMPI_SUCCESS;
+}
+
+/* A send request's envelope, data and connection (not synchronous). */
+static void prepare_send(pscom_request_t *preq, pscom_connection_t *con,
+                         struct ompi_communicator_t *comm, int tag, void *buf,
+                         size_t len)
+{
+    struct mtl_pscom_env *env = &preq->xheader.user;
+
+    env->ctx = comm->c_contextid;
+    env->src = comm->c_my_rank;
+    env->tag = tag;
+    env->flags = 0;
+    env->sync = 0;
+    preq->connection = con;
+    preq->data = buf;
+    preq->data_len = len;
+}
+
 int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
                          struct ompi_communicator_t *comm, int dest, int tag,
                          struct opal_convertor_t *convertor,
@@ -146,45 +186,27 @@ int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
     mreq->error = 0;
     mreq->convertor = NULL;
     mreq->free_buf = false;
-    rc = ompi_mtl_datatype_pack(convertor, &mreq->buf, &len, &mreq->free_buf);
+    rc = pack_send(convertor, &mreq->buf, &len, &mreq->free_buf);
     if (rc != OMPI_SUCCESS) {
         return rc;
-    }
-    if (len > UINT32_MAX) {
-        /* The pscom message header has a 32-bit length. */
-        opal_output(0, "mtl pscom: messages of 4 GiB and more are not "
-                       "supported");
-        rc = OMPI_ERR_NOT_SUPPORTED;
-        goto err_free_buf;
     }
     mreq->buf_len = len;
     preq = attach_preq(mreq);
     if (!preq) {
-        rc = OMPI_ERR_OUT_OF_RESOURCE;
-        goto err_free_buf;
+        drop_buf(mreq);
+        return OMPI_ERR_OUT_OF_RESOURCE;
     }
-    env = &preq->xheader.user;
-    env->ctx = comm->c_contextid;
-    env->src = comm->c_my_rank;
-    env->tag = tag;
-    env->flags = 0;
-    env->sync = 0;
+    prepare_send(preq, con, comm, tag, mreq->buf, len);
     mreq->pending = 1;
     if (mode == MCA_PML_BASE_SEND_SYNCHRONOUS) {
+        env = &preq->xheader.user;
         env->flags = MTL_PSCOM_F_SYNC;
         env->sync = (uint64_t)(uintptr_t)mreq;
         mreq->pending = 2;
     }
-    preq->connection = con;
-    preq->data = mreq->buf;
-    preq->data_len = len;
     preq->ops.io_done = send_io_done;
     pscom_post_send(preq);
     return OMPI_SUCCESS;
-
-err_free_buf:
-    drop_buf(mreq);
-    return rc;
 }
 
 static void blocking_done(struct mca_mtl_request_t *r)
@@ -196,6 +218,61 @@ static void blocking_done(struct mca_mtl_request_t *r)
                      __ATOMIC_RELEASE);
 }
 
+/* The io_done of a blocking send's request: the send returned already
+ * (the data had left, PSCOM_REQ_STATE_IO_DONE); only the request is
+ * left to give back. */
+static void pool_io_done(pscom_request_t *preq)
+{
+    ompi_mtl_pscom_req_put(preq);
+}
+
+/* MPI_Send's path when only this thread runs libpscom
+ * (ompi_mtl_pscom_g.single: its state is read here unlocked). libpscom
+ * writes a message into a memory transport's ring inside pscom_post_send() when there is room, so the
+ * send is usually over when the post returns. Return then, without a
+ * progress call, a completion in libpscom's done queue and our own: the
+ * request goes back to the pool from its io_done at the next progress
+ * step. Synchronous sends wait for the ack: ompi_mtl_pscom_isend(). */
+static int send_eager(struct ompi_communicator_t *comm, int dest, int tag,
+                      struct opal_convertor_t *convertor)
+{
+    pscom_connection_t *con = ompi_mtl_pscom_peer(comm, dest);
+    pscom_request_t *preq;
+    void *buf = NULL;
+    size_t len = 0;
+    bool free_buf = false;
+    int rc;
+
+    if (!con) {
+        return OMPI_ERR_UNREACH;
+    }
+    rc = pack_send(convertor, &buf, &len, &free_buf);
+    if (rc != OMPI_SUCCESS) {
+        return rc;
+    }
+    preq = ompi_mtl_pscom_req_get();
+    if (!preq) {
+        rc = OMPI_ERR_OUT_OF_RESOURCE;
+        goto out_free_buf;
+    }
+    prepare_send(preq, con, comm, tag, buf, len);
+    preq->ops.io_done = pool_io_done;
+    pscom_post_send(preq);
+    /* The request stays libpscom's until its io_done: only its state is
+     * read here. */
+    while (!(preq->state & PSCOM_REQ_STATE_IO_DONE)) {
+        opal_progress();
+    }
+    if (preq->state & PSCOM_REQ_STATE_ERROR) {
+        rc = OMPI_ERROR;
+    }
+out_free_buf:
+    if (free_buf) {
+        free(buf);
+    }
+    return rc;
+}
+
 int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
                         struct ompi_communicator_t *comm, int dest, int tag,
                         struct opal_convertor_t *convertor,
@@ -204,6 +281,9 @@ int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
     struct mtl_pscom_req mreq;
     int rc;
 
+    if (ompi_mtl_pscom_g.single && mode != MCA_PML_BASE_SEND_SYNCHRONOUS) {
+        return send_eager(comm, dest, tag, convertor);
+    }
     memset(&mreq, 0, sizeof(mreq));
     mreq.super.completion_callback = blocking_done;
     rc = ompi_mtl_pscom_isend(mtl, comm, dest, tag, convertor, mode, true,
