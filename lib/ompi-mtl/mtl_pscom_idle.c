@@ -18,16 +18,16 @@
 #include <stdint.h>
 #include <time.h>
 
-/* A caller that leaves this much time between two calls is computing,
- * not waiting: far above a wait loop's turn (below a microsecond, a few
- * with tcp connections' epoll), far below computation worth overlapping
- * with communication. */
+/* IDLE_CALLS_PER_CLOCK idle calls that take this long together (from
+ * clock read to clock read, our own polls included) mean the caller does
+ * something else between them: it computes, it is not waiting. A wait
+ * loop's turn is below a microsecond (a few with tcp connections'
+ * epoll); so a caller that computes 50 us once in 8 calls, or 7 us
+ * between any two, is never taken for a waiting one. */
 #define IDLE_GAP_US 50u
 
 /* Idle calls between two clock reads while not yet waiting: reading the
- * clock on every call would delay the next look at the rings. The calls
- * between two reads all took less than IDLE_GAP_US together, so each gap
- * between them did too. */
+ * clock on every call would delay the next look at the rings. */
 #define IDLE_CALLS_PER_CLOCK 8u
 
 /* PSP_SPIN_US's default in libpscom (lib/core/env.c). */

@@ -9,12 +9,14 @@
 # a fixed bound: on a loaded machine a polling rank that yields gets
 # only its share). The message arrives verified. A rank that computes
 # between MPI_Test calls is never put to sleep and gets its message.
+# Last, the semantics checks of mtl_smoke without MPI threads (so that
+# waiting ranks do sleep) with 4 ranks on the doorbell segment.
 . "$top_srcdir/test/ompi-mtl/mtl-env.sh"
 mtl_init ivshmem
 prog=$top_builddir/test/ompi-mtl/mtl_idle
 tl_need mpirun
 [ -x "$prog" ] || tap_bail "$prog is missing ('make check' builds it)"
-tap_plan 12
+tap_plan $((12 + MTL_CHECKS + 1))
 ivt_server idle 16
 export PSP_IVSHMEM_SOCKET=$HOST_SOCK PSP_DEBUG=2
 
@@ -52,4 +54,13 @@ tap_result $? "... and costs more CPU: ${poll}% (doorbell: ${bell}%; load $(cut 
 idle_run test test auto
 [ "${SLEEPS:-1}" -eq 0 ]
 tap_result $? "MPI_Test + compute with doorbell: never put to sleep (${SLEEPS:-?} sleeps, ${CPU:-?}% CPU)"
+
+smoke=$top_builddir/test/ompi-mtl/mtl_smoke
+[ -x "$smoke" ] || tap_bail "$smoke is missing ('make check' builds it)"
+PSP_IVSHMEM_DOORBELL=auto mtl_run single 4 "$smoke" --single
+rc=$?
+tap_result $rc "single: mpirun -np 4 mtl_smoke --single exits 0"
+[ $rc -eq 0 ] || grep -v "^ok\|pscom: .*connected via" \
+    "$TL_DIR/single.out" | tail -n 30 | sed 's/^/# /'
+mtl_tap single
 exit "$(tap_status)"
