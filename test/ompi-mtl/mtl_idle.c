@@ -5,7 +5,12 @@
  *   recv SECONDS  rank 1 blocks in MPI_Recv while rank 0 sleeps
  *                 (sleep()) SECONDS before it sends;
  *   test SECONDS  rank 1 loops MPI_Test, then computes ~200 us, until the
- *                 message rank 0 sends after SECONDS arrives.
+ *                 message rank 0 sends after SECONDS arrives;
+ *   wake N        N round trips of 4 bytes, rank 0 sleeping 20 ms before
+ *                 each, so that rank 1 waits long enough to sleep: rank 0
+ *                 prints "wake rtt MEDIAN us" (a wake-up plus a normal
+ *                 half round trip; bench numbers, not asserted) and
+ *                 "data ok" when every answer was the value sent.
  *
  * Rank 1 prints "cpu N" (its CPU time over the wait in % of one core,
  * getrusage), "sleeps N" (voluntary context switches of the waiting
@@ -77,6 +82,50 @@ static void wait_test(MPI_Request *req)
     }
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The wake mode: 1 if every answer was right. */
+static int wake(int rank, int n)
+{
+    double *rtt = calloc(n > 0 ? (size_t)n : 1, sizeof(*rtt));
+    int ok = rtt != NULL && n > 0;
+    uint32_t v;
+
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    for (int i = 0; ok && i < n; i++) {
+        if (rank == 0) {
+            double t0;
+
+            usleep(20000);
+            v = 0x5a5a0000u + (uint32_t)i;
+            t0 = wall_seconds();
+            MPI_Send(&v, 1, MPI_UINT32_T, 1, 3, MPI_COMM_WORLD);
+            MPI_Recv(&v, 1, MPI_UINT32_T, 1, 4, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+            rtt[i] = (wall_seconds() - t0) * 1e6;
+            ok &= v == 0x5a5a0000u + (uint32_t)i + 1;
+        } else {
+            MPI_Recv(&v, 1, MPI_UINT32_T, 0, 3, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+            v++;
+            MPI_Send(&v, 1, MPI_UINT32_T, 0, 4, MPI_COMM_WORLD);
+        }
+    }
+    if (rank == 0 && ok) {
+        qsort(rtt, (size_t)n, sizeof(*rtt), cmp_double);
+        printf("wake rtt %.1f us\n", rtt[n / 2]);
+        printf("data ok\n");
+        fflush(stdout);
+    }
+    free(rtt);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     static uint32_t buf[COUNT];
@@ -88,11 +137,18 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &np);
     if (argc != 3 || np != 2 ||
-        (strcmp(argv[1], "recv") && strcmp(argv[1], "test"))) {
+        (strcmp(argv[1], "recv") && strcmp(argv[1], "test") &&
+         strcmp(argv[1], "wake"))) {
         if (rank == 0) {
-            fprintf(stderr, "usage: mpirun -np 2 mtl_idle recv|test SEC\n");
+            fprintf(stderr,
+                    "usage: mpirun -np 2 mtl_idle recv|test SEC | wake N\n");
         }
         MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    if (argv[1][0] == 'w') {
+        ok = wake(rank, atoi(argv[2]));
+        MPI_Finalize();
+        return ok ? 0 : 1;
     }
     seconds = atoi(argv[2]);
     /* Open the connection first: the wait measured is on a live one. */
