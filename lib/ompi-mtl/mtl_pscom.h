@@ -119,6 +119,7 @@ struct mtl_pscom_globals {
     pscom_request_t *probe; /**< reused by iprobe (under match_lock) */
     struct mtl_pscom_req probe_pattern;
     int verbose;
+    int sleep_us; /**< MCA mtl_pscom_sleep: -1 auto, 0 never, or us */
 };
 
 extern struct mtl_pscom_globals ompi_mtl_pscom_g;
@@ -152,6 +153,16 @@ int ompi_mtl_pscom_progress(void);
 pscom_request_t *ompi_mtl_pscom_req_get(void);
 /** Give a completed request back to the pool. */
 void ompi_mtl_pscom_req_put(pscom_request_t *preq);
+
+/* mtl_pscom_idle.c */
+/** Set up the idle detection: sleep_us is the MCA parameter
+ * mtl_pscom_sleep (< 0: after PSP_SPIN_US idle, 0: never, else after
+ * that many microseconds); never with MPI threads. */
+void ompi_mtl_pscom_idle_init(int sleep_us, bool threaded);
+/** The progress callback's pscom step: pscom_test_any(), or, once the
+ * caller has waited back to back for the spin time, pscom_wait_any()
+ * (which may sleep on the doorbells, at most 100 ms). */
+int ompi_mtl_pscom_idle_poll(void);
 
 /* mtl_pscom_p2p.c */
 int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,

@@ -29,6 +29,15 @@ static int component_register(void)
         "Verbosity of the pscom MTL (0: errors only)", MCA_BASE_VAR_TYPE_INT,
         NULL, 0, 0, OPAL_INFO_LVL_9, MCA_BASE_VAR_SCOPE_LOCAL,
         &ompi_mtl_pscom_g.verbose);
+    ompi_mtl_pscom_g.sleep_us = -1;
+    (void)mca_base_component_var_register(
+        &mca_mtl_pscom_component.mtl_version, "sleep",
+        "A rank waiting in MPI (back-to-back progress calls without "
+        "progress) for this many microseconds sleeps on the ivshmem "
+        "doorbell or the sockets until a message comes (-1: PSP_SPIN_US, "
+        "0: never sleep, keep polling)",
+        MCA_BASE_VAR_TYPE_INT, NULL, 0, 0, OPAL_INFO_LVL_9,
+        MCA_BASE_VAR_SCOPE_READONLY, &ompi_mtl_pscom_g.sleep_us);
     return OMPI_SUCCESS;
 }
 

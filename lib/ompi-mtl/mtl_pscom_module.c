@@ -167,6 +167,7 @@ int ompi_mtl_pscom_module_init(bool mpi_threads)
         opal_output(0, "mtl pscom: modex send failed (%d)", rc);
         goto err_free_probe;
     }
+    ompi_mtl_pscom_idle_init(g->sleep_us, mpi_threads);
     opal_progress_register(ompi_mtl_pscom_progress);
     return 0;
 
@@ -383,7 +384,7 @@ int ompi_mtl_pscom_progress(void)
 {
     struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
     struct mtl_pscom_req *list, *fifo = NULL;
-    int n = pscom_test_any();
+    int n = ompi_mtl_pscom_idle_poll();
 
     /* A peek first: most calls find nothing. */
     if (!__atomic_load_n(&g->done_stack, __ATOMIC_RELAXED)) {
