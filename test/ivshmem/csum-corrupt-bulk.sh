@@ -26,9 +26,9 @@ bp() { # PID probe|flip
 # flip a byte in each, continue PID. Stopped while it was sending (its
 # peer had nothing for it): let it run a moment and try again.
 attack() {
-    for _ in $(seq 300); do
+    for _ in $(seq 60); do
         kill -STOP "$1" 2>/dev/null || return 1
-        for _ in $(seq 10); do
+        for _ in $(seq 5); do
             [ "$(bp "$1" probe)" -ge 2 ] && break 2
             tl_nap
         done
