@@ -375,11 +375,12 @@ static int tx_data(struct pscom_shm_link *link, const struct iovec iov[2])
     }
     c = bk->tx_left < bk->tx_chunk ? (uint32_t)bk->tx_left : bk->tx_chunk;
     ring_copy(slot, iov[1].iov_base, c);
+    ring_bulk_tx_publish(&bk->tx, c);
     if (link->csum) {
-        /* From the send buffer, not the slot: what we meant to send. */
+        /* From the send buffer, not the slot (what we meant to send),
+         * while the receiver copies the chunk out already. */
         bk->tx_crc = ring_crc32c(bk->tx_crc, iov[1].iov_base, c);
     }
-    ring_bulk_tx_publish(&bk->tx, c);
     bk->tx_left -= c;
     if (bk->tx_left == 0) {
         if (link->csum) {
