@@ -50,6 +50,27 @@ unfill() {
     nfill=0
 }
 
+# pair SRV CLI [server options]: a susp_stream pair, 800 numbered
+# messages each way, every 8th 1 MiB; SRV stops halfway until
+# $TL_DIR/go-SRV exists, and sends its second half after that (-S).
+# PSP_DEBUG=3: the areas taken are logged.
+pair() {
+    PSP_DEBUG=3 tl_start "$1" "$st" -l -n 800 -L 1048576 -h 400 -S \
+        -g "$TL_DIR/go-$1" "${@:3}"
+    tl_wait_line "$TL_DIR/$1.out" '^port ' 30 || tap_bail "$1 did not listen"
+    PSP_DEBUG=3 tl_start "$2" "$st" -n 800 -L 1048576 \
+        -c "127.0.0.1:$(awk '/^port/{print $2}' "$TL_DIR/$1.out")"
+    tl_wait_line "$TL_DIR/$1.out" '^halfway' 60 || tap_bail "$1: no halfway"
+}
+
+# both_done SRV CLI: let SRV go on; both end with every message checked.
+both_done() {
+    touch "$TL_DIR/go-$1"
+    tl_wait_exit "$1" 120 && tl_wait_exit "$2" 120 &&
+        grep -q '^done ok type=ivshmem' "$TL_DIR/$1.out" &&
+        grep -q '^done ok type=ivshmem' "$TL_DIR/$2.out"
+}
+
 rows_via() { # FILE TYPE: table rows that went over TYPE
     grep -cE "^ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+  $2\$" "$1"
 }
@@ -71,21 +92,12 @@ tap_result $? "... and no bulk area was allocated"
 # ---- mid-life: from the ring to a bulk area ----
 # Halfway the server stops (computing); the partitions go; it goes on.
 export PSP_DEBUG=2
-PSP_DEBUG=3 tl_start srv "$st" -l -n 800 -L 1048576 -h 400 -g "$TL_DIR/go"
-tl_wait_line "$TL_DIR/srv.out" '^port ' 30 || tap_bail "server did not listen"
-port=$(awk '/^port/{print $2}' "$TL_DIR/srv.out")
-PSP_DEBUG=3 tl_start cli "$st" -c "127.0.0.1:$port" -n 800 -L 1048576
-tl_wait_line "$TL_DIR/srv.out" '^halfway' 60 || tap_bail "no halfway"
+pair srv cli
 grep -q "stream through the ring: segment full" "$TL_DIR/srv.out"
 tap_result $? "ring to bulk: the first half streams through the ring"
 unfill
-touch "$TL_DIR/go"
-rc=0
-tl_wait_exit srv 120 || rc=1
-tl_wait_exit cli 120 || rc=1
-grep -q '^done ok type=ivshmem' "$TL_DIR/srv.out" &&
-    grep -q '^done ok type=ivshmem' "$TL_DIR/cli.out" || rc=1
-tap_result $rc "ring to bulk: every message once, in order, intact"
+both_done srv cli
+tap_result $? "ring to bulk: every message once, in order, intact"
 awk '/^halfway/{h=1} h && /go through a bulk area again/{f=1} END{exit !f}' \
     "$TL_DIR/srv.out"
 tap_result $? "ring to bulk: after the partitions went, the bulk area again (PSP_DEBUG=2)"
@@ -99,12 +111,7 @@ tap_result $? "every frame is back"
 # Halfway the server keeps serving (-s) until both sides idle and give
 # their areas back (PSP_SHM_BULK_IDLE_MS); then the partitions take the
 # segment and the next large message finds no room for its area.
-PSP_DEBUG=3 tl_start srv2 "$st" -l -n 800 -L 1048576 -h 400 -s \
-    -g "$TL_DIR/go2"
-tl_wait_line "$TL_DIR/srv2.out" '^port ' 30 || tap_bail "server did not listen"
-port=$(awk '/^port/{print $2}' "$TL_DIR/srv2.out")
-PSP_DEBUG=3 tl_start cli2 "$st" -c "127.0.0.1:$port" -n 800 -L 1048576
-tl_wait_line "$TL_DIR/srv2.out" '^halfway' 60 || tap_bail "no halfway"
+pair srv2 cli2 -s
 grep -q "bulk area taken" "$TL_DIR/srv2.out" &&
     grep -q "bulk area taken" "$TL_DIR/cli2.out" &&
     ! grep -q "segment full" "$TL_DIR/srv2.out" "$TL_DIR/cli2.out"
@@ -115,13 +122,8 @@ for _ in $(seq 1500); do
 done
 fill
 tap_result $? "bulk to ring: idle areas given back, partitions take the segment ($(free_frames) frames free)"
-touch "$TL_DIR/go2"
-rc=0
-tl_wait_exit srv2 120 || rc=1
-tl_wait_exit cli2 120 || rc=1
-grep -q '^done ok type=ivshmem' "$TL_DIR/srv2.out" &&
-    grep -q '^done ok type=ivshmem' "$TL_DIR/cli2.out" || rc=1
-tap_result $rc "bulk to ring: every message once, in order, intact"
+both_done srv2 cli2
+tap_result $? "bulk to ring: every message once, in order, intact"
 # (The client's sends were all taken in while the server served: the
 # server's second half is what meets the full segment.)
 awk '/^halfway/{h=1} h && /given back/{g=1} g && /stream through the ring: segment full/{f=1} END{exit !f}' \

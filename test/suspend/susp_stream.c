@@ -22,6 +22,8 @@
  *   -s          at halfway keep calling pscom while waiting for the -g
  *               file (drain, then idle: the connection gives its bulk
  *               area back)
+ *   -S          post no send past N (-h) before the pause is over: the
+ *               second half is all sent after it
  *   -k          a connection error is printed ("conerror CON: ERR") and
  *               the program goes on (its requests fail: it ends with
  *               FAIL when it looks at them); default: FAIL at once
@@ -60,6 +62,7 @@ static unsigned int nstreams, accepted;
 static int keep_going;
 static uint64_t count = 2000;
 static uint32_t large = 131072;
+static uint64_t send_cap = UINT64_MAX; /* -S: sends wait for the pause */
 
 static void fail(const char *why, uint64_t a, uint64_t b)
 {
@@ -131,7 +134,7 @@ static int stream_step(struct stream *st)
         st->s_used--;
         any = 1;
     }
-    while (st->s_used < WIN && st->sent < count) {
+    while (st->s_used < WIN && st->sent < count && st->sent < send_cap) {
         post_send(st, st->sent++, 0);
         any = 1;
     }
@@ -256,12 +259,12 @@ int main(int argc, char **argv)
     const char *connect_to = NULL, *wait_path = NULL, *half_path = NULL;
     int listen_mode = 0, opt;
     uint64_t api_at = 0, halfway = 0;
-    int half_serve = 0;
+    int half_serve = 0, half_cap = 0;
     int api_done = 0, half_done = 0, received_said = 0;
     pscom_socket_t *sock;
 
     nstreams = 1;
-    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:ks")) != -1) {
+    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:ksS")) != -1) {
         switch (opt) {
         case 'l': listen_mode = 1; break;
         case 'c': connect_to = optarg; break;
@@ -274,6 +277,7 @@ int main(int argc, char **argv)
         case 'g': half_path = optarg; break;
         case 'k': keep_going = 1; break;
         case 's': half_serve = 1; break;
+        case 'S': half_cap = 1; break;
         default:
             fprintf(stderr, "usage: see the comment in susp_stream.c\n");
             return 2;
@@ -282,6 +286,9 @@ int main(int argc, char **argv)
     if (listen_mode == !!connect_to || nstreams < 1 || large < 64) {
         fprintf(stderr, "susp_stream: -l or -c HOST:PORT\n");
         return 2;
+    }
+    if (half_cap && halfway) {
+        send_cap = halfway;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     streams = calloc(nstreams, sizeof(*streams));
@@ -333,6 +340,7 @@ int main(int argc, char **argv)
             if (half_path) {
                 wait_file(half_path, half_serve);
             }
+            send_cap = UINT64_MAX;
             continue;
         }
         if (all_in && !received_said) {
