@@ -26,12 +26,13 @@ export PSP_SHM_BULK_SLOTS=16 PSP_SHM_BULK_SLOT=65536
 tap_plan 15
 
 # pair NAME N LARGE [VAR=value...]: NAME (listening, stops halfway until
-# $TL_DIR/go-NAME exists) and its peer NAMEc, streaming N messages.
+# $TL_DIR/go-NAME exists, sends its second half after that: -S) and its
+# peer NAMEc, streaming N messages.
 pair() {
     _n=$1 _cnt=$2 _large=$3
     shift 3
     tl_start "$_n" env "$@" "$st" -l -n "$_cnt" -L "$_large" \
-        -h $((_cnt / 2)) -g "$TL_DIR/go-$_n"
+        -h $((_cnt / 2)) -S -g "$TL_DIR/go-$_n"
     tl_wait_line "$TL_DIR/$_n.out" '^port ' 30 || tap_bail "$_n did not listen"
     _port=$(awk '/^port/{print $2}' "$TL_DIR/$_n.out")
     tl_start "${_n}c" "$st" -c "127.0.0.1:$_port" -n "$_cnt" -L "$_large"
