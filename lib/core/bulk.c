@@ -114,8 +114,9 @@ static const struct bulk_geometry *geometry(void)
         uint64_t l2 = l2_size();
         /* What may be in flight: one core's L2 (1 MiB if unknown), at
          * least 256 KiB, at most 4 MiB. */
-        uint64_t flight = l2 < 262144 ? (l2 ? 262144 : 1048576)
-                          : l2 > 4194304 ? 4194304 : l2;
+        uint64_t flight = l2 < 262144    ? (l2 ? 262144 : 1048576)
+                          : l2 > 4194304 ? 4194304
+                                         : l2;
 
         g.slot = pscom_env.shm_bulk_slot
                      ? clamp_u32(((uint64_t)pscom_env.shm_bulk_slot +
@@ -123,17 +124,17 @@ static const struct bulk_geometry *geometry(void)
                                      ~(uint64_t)(RING_BULK_PAGE - 1),
                                  RING_BULK_MIN_SLOT, RING_BULK_MAX_SLOT)
                      : BULK_SLOT_DEFAULT;
-        g.nslots = clamp_u32(pscom_env.shm_bulk_slots
-                                 ? pscom_env.shm_bulk_slots
-                                 : flight / g.slot,
+        g.nslots = clamp_u32(pscom_env.shm_bulk_slots ? pscom_env.shm_bulk_slots
+                                                      : flight / g.slot,
                              4, RING_BULK_MAX_SLOTS);
         g.threshold = pscom_env.shm_bulk_threshold
                           ? pscom_env.shm_bulk_threshold
                           : (uint64_t)g.nslots * g.slot / 4;
         g.area_len = pscom_env.shm_bulk ? ring_bulk_area_size(g.nslots, g.slot)
                                         : 0;
-        DPRINT(3, "pscom: bulk: L2 %llu bytes: %u slots of %u bytes, "
-                  "threshold %llu bytes",
+        DPRINT(3,
+               "pscom: bulk: L2 %llu bytes: %u slots of %u bytes, "
+               "threshold %llu bytes",
                (unsigned long long)l2, g.nslots, g.slot,
                (unsigned long long)g.threshold);
         done = 1;
@@ -224,8 +225,9 @@ static int tx_acquire(struct pscom_shm_link *link)
     }
     if (rc < 0) {
         if (!bk->fallback_said) {
-            DPRINT(2, "pscom: %s: large messages stream through the ring: "
-                      "%s",
+            DPRINT(2,
+                   "pscom: %s: large messages stream through the ring: "
+                   "%s",
                    pscom_con_str(pscom_con_pub(link->con)), why);
             bk->fallback_said = 1;
         }
@@ -413,7 +415,7 @@ int pscom_shm_bulk_write(struct pscom_shm_link *link, struct iovec iov[2])
         return tx_begin(link, req, iov);
     }
     return bk->tx_stage == PSCOM_BULK_TX_HEADER ? tx_header(link, iov)
-                                     : tx_data(link, iov);
+                                                : tx_data(link, iov);
 }
 
 void pscom_shm_bulk_idle(struct pscom_shm_link *link)
@@ -510,7 +512,7 @@ long pscom_shm_bulk_read_run(struct pscom_shm_link *link, const void *run,
     /* pscom_shm_bulk_wants_run() said: a header stage, or an
      * announcement at a message boundary. */
     return bk->rx_stage == PSCOM_BULK_RX_HEADER ? rx_header(link, run, len)
-                                     : rx_announce(link, run, len);
+                                                : rx_announce(link, run, len);
 }
 
 int pscom_shm_bulk_read_data(struct pscom_shm_link *link)

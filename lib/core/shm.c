@@ -82,11 +82,11 @@ struct shm_reply {
 struct shm_con {
     struct pscom_shm_link link; /* first: the pscom_shm_op_* use it */
     unsigned char *map;
-    uint64_t size;     /* of the mapping */
-    uint64_t bulk_len; /* of each bulk area */
-    uint64_t tx_bulk;  /* offset of the area we send through */
-    uint64_t rx_bulk;  /* offset of the peer's */
-    int fd;            /* the object, for fallocate() of our area */
+    uint64_t size;           /* of the mapping */
+    uint64_t bulk_len;       /* of each bulk area */
+    uint64_t tx_bulk;        /* offset of the area we send through */
+    uint64_t rx_bulk;        /* offset of the peer's */
+    int fd;                  /* the object, for fallocate() of our area */
     char name[SHM_NAME_MAX]; /* creator only, until unlinked */
 };
 
@@ -233,9 +233,11 @@ static int shm_offer(pscom_con_t *con, void *blob, size_t *blob_len,
 {
     static unsigned int counter;
     uint64_t bulk = shm_bulk_len();
-    struct shm_offer o = {.magic = SHM_MAGIC, .version = SHM_VERSION,
+    struct shm_offer o = {.magic = SHM_MAGIC,
+                          .version = SHM_VERSION,
                           .size = SHM_BULK_OFF + 2 * bulk,
-                          .ring_len = SHM_RING_LEN, .bulk_len = bulk};
+                          .ring_len = SHM_RING_LEN,
+                          .bulk_len = bulk};
     struct shm_con *sc;
     int fd;
 
@@ -306,8 +308,10 @@ static int offer_valid(const void *blob, size_t len, struct shm_offer *o,
                        char *reason)
 {
     if (len != sizeof(*o)) {
-        snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "offer of %zu bytes, "
-                 "expected %zu", len, sizeof(*o));
+        snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
+                 "offer of %zu bytes, "
+                 "expected %zu",
+                 len, sizeof(*o));
         return -1;
     }
     memcpy(o, blob, sizeof(*o));

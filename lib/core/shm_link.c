@@ -349,8 +349,8 @@ static void link_ctl_cb(pscom_ufd_t *ufd, uint32_t revents)
                     n == 0 ? PSCOM_ERR_EOF : PSCOM_ERR_IOERROR);
 }
 
-int pscom_shm_link_init(struct pscom_shm_link *link, pscom_con_t *con,
-                        void *tx, size_t tx_len, void *rx, size_t rx_len,
+int pscom_shm_link_init(struct pscom_shm_link *link, pscom_con_t *con, void *tx,
+                        size_t tx_len, void *rx, size_t rx_len,
                         pscom_shm_check_fn check, const char **why)
 {
     int rc;

@@ -110,10 +110,9 @@ struct shmseg_member *ivshmem_seg_member(void);
 unsigned ivshmem_seg_epoch(void);
 
 /** Why a connection's membership ended (texts for its error). */
-#define IVSHMEM_WHY_EVICTED                                                  \
+#define IVSHMEM_WHY_EVICTED                                                    \
     "evicted from the segment (stalled past the owner timeout)"
-#define IVSHMEM_WHY_REINIT                                                   \
-    "the segment was re-initialised (ivshmem-server -t)"
+#define IVSHMEM_WHY_REINIT "the segment was re-initialised (ivshmem-server -t)"
 
 /**
  * 1 while the membership of epoch con_epoch holds, else 0 with
@@ -139,8 +138,7 @@ uint64_t ivshmem_area_len(const struct shmseg *seg);
  * from the heartbeat thread. Nothing if the membership of epoch
  * con_epoch is over: the server reclaims its frames.
  */
-void ivshmem_seg_release(unsigned con_epoch, uint64_t off,
-                         uint32_t peer_owner);
+void ivshmem_seg_release(unsigned con_epoch, uint64_t off, uint32_t peer_owner);
 
 /**
  * The same for our bulk area at off (nslots slots, chunks 0..seq-1

@@ -14,14 +14,14 @@
 
 struct ivshmem_con {
     struct pscom_shm_link link; /* first: the pscom_shm_op_* use it */
-    uint64_t rx_off;        /* our area (allocated by us) */
+    uint64_t rx_off;            /* our area (allocated by us) */
     uint64_t rx_len;
     uint32_t peer_owner;
-    unsigned epoch;         /* our membership that owns rx_off */
+    unsigned epoch;               /* our membership that owns rx_off */
     struct ivshmem_ctl *peer_ctl; /* the peer's area, validated */
-    int linked;             /* link_init done: the peer may write */
-    unsigned polls;         /* paces the peer liveness check */
-    uint64_t bulk_seen;     /* the peer's bulk area whose every frame
+    int linked;                   /* link_init done: the peer may write */
+    unsigned polls;               /* paces the peer liveness check */
+    uint64_t bulk_seen;           /* the peer's bulk area whose every frame
                                word was checked (0: none) */
 };
 
@@ -64,8 +64,7 @@ static int area_alloc(pscom_con_t *con, struct shmseg *seg,
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         return -1;
     }
-    rc = shmseg_alloc(me, shmseg_frames_for(seg, len), SHMSEG_TAG_RING,
-                      &off);
+    rc = shmseg_alloc(me, shmseg_frames_for(seg, len), SHMSEG_TAG_RING, &off);
     if (rc < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX,
                  "no receive ring in segment %s: %s", seg->name,
@@ -275,9 +274,8 @@ static int ivshmem_offer(pscom_con_t *con, void *blob, size_t *blob_len,
     return 0;
 }
 
-static int ivshmem_accept(pscom_con_t *con, const void *offer,
-                          size_t offer_len, void *reply, size_t *reply_len,
-                          char *reason)
+static int ivshmem_accept(pscom_con_t *con, const void *offer, size_t offer_len,
+                          void *reply, size_t *reply_len, char *reason)
 {
     struct shmseg *seg = ivshmem_seg_get(reason);
     struct ivshmem_msg m;
@@ -302,8 +300,8 @@ static int ivshmem_accept(pscom_con_t *con, const void *offer,
     return 0;
 }
 
-static int ivshmem_finish(pscom_con_t *con, const void *reply,
-                          size_t reply_len, char *reason)
+static int ivshmem_finish(pscom_con_t *con, const void *reply, size_t reply_len,
+                          char *reason)
 {
     struct shmseg *seg = ivshmem_seg_get(reason);
 

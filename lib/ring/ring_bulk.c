@@ -68,9 +68,9 @@ int ring_bulk_parse(const void *buf, size_t len, struct ring_bulk_announce *out,
         return -EPROTO;
     }
     memcpy(&a, buf, sizeof(a)); /* read once: the peer may rewrite it */
-    if (a.msg_type != RING_BULK_MSGTYPE ||
-        a.xheader_len != sizeof(a) - 8 || a.zero != 0 ||
-        a.magic != RING_BULK_MAGIC || (a.flags & ~RING_BULK_F_KNOWN)) {
+    if (a.msg_type != RING_BULK_MSGTYPE || a.xheader_len != sizeof(a) - 8 ||
+        a.zero != 0 || a.magic != RING_BULK_MAGIC ||
+        (a.flags & ~RING_BULK_F_KNOWN)) {
         *why = "bulk announcement: bad type, magic, zero field or flags";
         return -EPROTO;
     }
@@ -83,8 +83,8 @@ int ring_bulk_parse(const void *buf, size_t len, struct ring_bulk_announce *out,
         *why = "bulk announcement: bad chunk or message length";
         return -EPROTO;
     }
-    if (a.off % RING_ALIGN || a.len < ring_bulk_area_size(a.nslots,
-                                                          a.slot_size) ||
+    if (a.off % RING_ALIGN ||
+        a.len < ring_bulk_area_size(a.nslots, a.slot_size) ||
         a.off > UINT64_MAX - a.len) {
         *why = "bulk announcement: bad area";
         return -EPROTO;
@@ -97,8 +97,8 @@ int ring_bulk_tx_init(struct ring_bulk_tx *t, void *base, uint64_t len,
                       uint32_t nslots, uint32_t slot_size)
 {
     memset(t, 0, sizeof(*t));
-    if (!base || (uintptr_t)base % RING_ALIGN || !geometry_ok(nslots,
-                                                              slot_size) ||
+    if (!base || (uintptr_t)base % RING_ALIGN ||
+        !geometry_ok(nslots, slot_size) ||
         len < ring_bulk_area_size(nslots, slot_size)) {
         t->reason = "bad bulk area geometry";
         return -EINVAL;
@@ -126,8 +126,7 @@ int ring_bulk_tx_slot(struct ring_bulk_tx *t, void **ptr)
         return 1;
     }
     /* Anything but the lap before (not drained yet) is impossible. */
-    if (t->seq >= 2 * (uint64_t)t->nslots ? e != want - t->nslots
-                                           : e != 0) {
+    if (t->seq >= 2 * (uint64_t)t->nslots ? e != want - t->nslots : e != 0) {
         t->reason = "consumer's mark impossible";
         return -EPROTO;
     }
@@ -234,8 +233,7 @@ void ring_bulk_rx_consume(struct ring_bulk_rx *r)
 
 void ring_bulk_rx_detach(struct ring_bulk_rx *r)
 {
-    atomic_store_explicit(&head_at(r->base)->detached, 1,
-                          memory_order_release);
+    atomic_store_explicit(&head_at(r->base)->detached, 1, memory_order_release);
 }
 
 const char *ring_bulk_rx_reason(const struct ring_bulk_rx *r)

@@ -60,8 +60,8 @@
 #define RING_BULK_MAX_SLOT (16u << 20)
 /** Offset of slot 0's bytes in an area of n slots (page-aligned, so
  * copies from page-aligned buffers keep their alignment). */
-#define RING_BULK_DATA_OFF(n)                                                \
-    ((((uint64_t)(1 + 2 * (n)) * RING_ALIGN) + RING_BULK_PAGE - 1) &         \
+#define RING_BULK_DATA_OFF(n)                                                  \
+    ((((uint64_t)(1 + 2 * (n)) * RING_ALIGN) + RING_BULK_PAGE - 1) &           \
      ~(uint64_t)(RING_BULK_PAGE - 1))
 
 /** flags of the announcement: the message's checksum trailer follows
@@ -156,7 +156,7 @@ struct ring_bulk_rx {
     uint64_t left; /* message bytes still to come */
     uint64_t off;  /* the area, as announced */
     uint32_t gen;
-    int have;      /* a message was begun before (gen/seq are known) */
+    int have; /* a message was begun before (gen/seq are known) */
     const char *reason;
 };
 

@@ -233,8 +233,7 @@ static void on_accept(pscom_connection_t *con)
     }
 }
 
-static void on_error(pscom_connection_t *con, pscom_op_t op,
-                     pscom_err_t err)
+static void on_error(pscom_connection_t *con, pscom_op_t op, pscom_err_t err)
 {
     (void)op;
     for (unsigned int i = 0; i < nstreams; i++) {
@@ -266,18 +265,42 @@ int main(int argc, char **argv)
     nstreams = 1;
     while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:ksS")) != -1) {
         switch (opt) {
-        case 'l': listen_mode = 1; break;
-        case 'c': connect_to = optarg; break;
-        case 'n': count = strtoull(optarg, NULL, 0); break;
-        case 'm': nstreams = (unsigned)strtoul(optarg, NULL, 0); break;
-        case 'L': large = (uint32_t)strtoul(optarg, NULL, 0); break;
-        case 'a': api_at = strtoull(optarg, NULL, 0); break;
-        case 'w': wait_path = optarg; break;
-        case 'h': halfway = strtoull(optarg, NULL, 0); break;
-        case 'g': half_path = optarg; break;
-        case 'k': keep_going = 1; break;
-        case 's': half_serve = 1; break;
-        case 'S': half_cap = 1; break;
+        case 'l':
+            listen_mode = 1;
+            break;
+        case 'c':
+            connect_to = optarg;
+            break;
+        case 'n':
+            count = strtoull(optarg, NULL, 0);
+            break;
+        case 'm':
+            nstreams = (unsigned)strtoul(optarg, NULL, 0);
+            break;
+        case 'L':
+            large = (uint32_t)strtoul(optarg, NULL, 0);
+            break;
+        case 'a':
+            api_at = strtoull(optarg, NULL, 0);
+            break;
+        case 'w':
+            wait_path = optarg;
+            break;
+        case 'h':
+            halfway = strtoull(optarg, NULL, 0);
+            break;
+        case 'g':
+            half_path = optarg;
+            break;
+        case 'k':
+            keep_going = 1;
+            break;
+        case 's':
+            half_serve = 1;
+            break;
+        case 'S':
+            half_cap = 1;
+            break;
         default:
             fprintf(stderr, "usage: see the comment in susp_stream.c\n");
             return 2;
