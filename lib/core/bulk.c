@@ -30,6 +30,14 @@
  * The sender's area is taken on its first large message and given back
  * after PSP_SHM_BULK_IDLE_MS without one (or at close): an idle
  * connection keeps only its rings.
+ *
+ * With the per-message checksum (PSP_IVSHMEM_CHECKSUM) large messages
+ * take the area too: the sender adds each chunk to the message's CRC32C
+ * right after copying it into its slot (the bytes are still in its
+ * cache: no pass over the whole message before the first chunk), and
+ * writes the CRC into the ring behind the message as the ring path does
+ * (RING_BULK_F_TRAILER); the receiver's parser adds what it copied out
+ * of the slots and checks the trailer before the message completes.
  */
 #include <config.h>
 
@@ -43,6 +51,7 @@
 #include "pscom_priv.h"
 #include "ring_bulk.h"
 #include "ring_copy.h"
+#include "ring_crc.h"
 #include "shm.h"
 
 /* Bytes one core copies while a cache line crosses to the other core and
@@ -168,6 +177,10 @@ static int con_closed(pscom_con_t *con)
     return (con->pub.state & PSCOM_CON_STATE_CLOSED) != 0;
 }
 
+_Static_assert(sizeof(((struct pscom_shm_link *)0)->tx_trailer) ==
+                   sizeof(uint32_t),
+               "the trailer is a CRC32C");
+
 /* ---- sending ------------------------------------------------------------- */
 
 /* Is the head of the send queue an untouched message worth the area? */
@@ -223,6 +236,9 @@ static int tx_acquire(struct pscom_shm_link *link)
     }
     bk->tx_have = 1;
     bk->tx_gen++;
+    DPRINT(3, "pscom: %s: bulk area taken: %llu bytes at offset %llu",
+           pscom_con_str(pscom_con_pub(link->con)),
+           (unsigned long long)g->area_len, (unsigned long long)bk->tx_off);
     return 0;
 }
 
@@ -287,6 +303,7 @@ static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
         .chunk = chunk_for(iov[1].iov_len),
         .slot_size = g->slot,
         .nslots = g->nslots,
+        .flags = link->csum ? RING_BULK_F_TRAILER : 0,
     };
     /* At most RING_WHOLE_MAX bytes: all of it or nothing. */
     w[0] = (struct iovec){&a, sizeof(a)};
@@ -308,6 +325,10 @@ static int tx_begin(struct pscom_shm_link *link, struct pscom_req *req,
                        : PSCOM_BULK_TX_HEADER;
     bk->tx_chunk = a.chunk;
     bk->tx_left = a.msg_len;
+    /* The message as it starts (tx_eligible(): nothing of it written). */
+    if (link->csum) {
+        bk->tx_crc = ring_crc32c(0, iov[0].iov_base, iov[0].iov_len);
+    }
     if ((size_t)n > sizeof(a)) {
         /* Never the whole request: its data are still to come. */
         pscom_con_write_done(link->con, (size_t)n - sizeof(a));
@@ -353,8 +374,18 @@ static int tx_data(struct pscom_shm_link *link, const struct iovec iov[2])
     c = bk->tx_left < bk->tx_chunk ? (uint32_t)bk->tx_left : bk->tx_chunk;
     ring_copy(slot, iov[1].iov_base, c);
     ring_bulk_tx_publish(&bk->tx, c);
+    if (link->csum) {
+        /* From the send buffer, not the slot (what we meant to send),
+         * while the receiver copies the chunk out already. */
+        bk->tx_crc = ring_crc32c(bk->tx_crc, iov[1].iov_base, c);
+    }
     bk->tx_left -= c;
     if (bk->tx_left == 0) {
+        if (link->csum) {
+            /* The send loop writes it into the ring next. */
+            memcpy(link->tx_trailer, &bk->tx_crc, sizeof(link->tx_trailer));
+            link->tx_tail_left = sizeof(link->tx_trailer);
+        }
         bk->tx_req = NULL;
         bk->tx_stage = PSCOM_BULK_TX_NONE;
         bk->tx_last_ms = pscom_now_ms();
@@ -416,6 +447,11 @@ static long rx_announce(struct pscom_shm_link *link, const void *run,
 
     if (ring_bulk_parse(run, len, &a, &why) < 0) {
         return bulk_fail(link, PSCOM_OP_READ, why);
+    }
+    if (((a.flags & RING_BULK_F_TRAILER) != 0) != (link->csum != 0)) {
+        return bulk_fail(link, PSCOM_OP_READ,
+                         "bulk announcement: checksum trailer flag differs "
+                         "from the hand-shake");
     }
     base = bk->ops->resolve(link, a.off, a.len, &why);
     if (!base) {

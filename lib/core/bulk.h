@@ -33,6 +33,7 @@ struct pscom_shm_bulk {
     int tx_stage;
     uint32_t tx_chunk;
     uint64_t tx_left;
+    uint32_t tx_crc;     /* checksum links: CRC32C of the message so far */
     uint64_t tx_last_ms; /* last message completed (idle release) */
     unsigned idle_polls;
     int fallback_said; /* the fall-back was logged (until bulk works) */

@@ -36,9 +36,11 @@
 #include "shm.h"
 
 #define SHM_MAGIC 0x314d4853u /* "SHM1" */
-/* 4: the flags word and bulk areas behind the rings (3: lib/ring
- * version 3 rings; 2: version 2, 32 KiB). */
-#define SHM_VERSION 4u
+/* 5: bulk areas on checksum links too (RING_BULK_F_TRAILER; a version 4
+ * peer with the checksum would fail on the announcement); 4: the flags
+ * word and bulk areas behind the rings (3: lib/ring version 3 rings; 2:
+ * version 2, 32 KiB). */
+#define SHM_VERSION 5u
 /* flags: the sender wants a checksum after every message
  * (PSP_IVSHMEM_CHECKSUM); in the reply: both sides use it. */
 #define SHM_F_CHECKSUM 0x1u
@@ -396,10 +398,8 @@ static int shm_accept(pscom_con_t *con, const void *offer, size_t offer_len,
         r.flags |= SHM_F_CHECKSUM;
     }
     pscom_shm_link_checksum(&sc->link, (r.flags & SHM_F_CHECKSUM) != 0);
-    /* The checksum covers what passes through the ring; large messages
-     * then stay in the ring too (bulk data would bypass it). */
-    if (!(r.flags & SHM_F_CHECKSUM) &&
-        pscom_shm_link_set_bulk(&sc->link, &shm_bulk_ops) < 0) {
+    /* With the checksum too: it covers the bulk data (bulk.c). */
+    if (pscom_shm_link_set_bulk(&sc->link, &shm_bulk_ops) < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         goto err_unmap;
     }
@@ -450,8 +450,7 @@ static int shm_finish(pscom_con_t *con, const void *reply, size_t reply_len,
         return -1;
     }
     pscom_shm_link_checksum(&sc->link, (r.flags & SHM_F_CHECKSUM) != 0);
-    if (!(r.flags & SHM_F_CHECKSUM) &&
-        pscom_shm_link_set_bulk(&sc->link, &shm_bulk_ops) < 0) {
+    if (pscom_shm_link_set_bulk(&sc->link, &shm_bulk_ops) < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         return -1;
     }

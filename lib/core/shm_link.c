@@ -129,11 +129,34 @@ static int link_read(struct pscom_shm_link *link)
     return progress;
 }
 
+/* The bulk area's turn at the head of the send queue: LINK_BULK_AGAIN
+ * (bytes moved: ask for the iovecs again), LINK_BULK_RING (the ring
+ * takes the message), or what the send loop returns (-1: closed; when
+ * blocked *progress: the poller retries). */
+enum { LINK_BULK_RING = 2, LINK_BULK_AGAIN = 3 };
+static int link_write_bulk(struct pscom_shm_link *link, struct iovec iov[2],
+                           int *progress)
+{
+    switch (pscom_shm_bulk_write(link, iov)) {
+    case PSCOM_BULK_CLOSED:
+        return -1;
+    case PSCOM_BULK_BLOCKED:
+        return *progress;
+    case PSCOM_BULK_PROGRESS:
+        *progress = 1;
+        return LINK_BULK_AGAIN;
+    default:
+        return LINK_BULK_RING;
+    }
+}
+
 /* link_write() with checksums on: every message goes out followed by
  * the CRC32C of its header, xheader and data, computed from the send
  * buffers when the message starts (what the receiver compares with what
  * it copied out of the ring, parser.c). The trailer rides with the
- * message's last bytes; when the ring is short it goes first next time. */
+ * message's last bytes; when the ring is short it goes first next time.
+ * A large message's data go through the bulk area, its CRC is summed
+ * chunk by chunk there (bulk.c), its trailer follows in the ring. */
 static int link_write_csum(struct pscom_shm_link *link)
 {
     pscom_con_t *con = link->con;
@@ -161,6 +184,18 @@ static int link_write_csum(struct pscom_shm_link *link)
         if (len == 0) {
             link->writing = 0;
             return progress;
+        }
+        /* A large message (or the rest of one) through the bulk area;
+         * its trailer is set when its last chunk is in (bulk.c). */
+        if (link->tx_msg_left == 0 && pscom_shm_bulk_wants(link, iov)) {
+            int rc = link_write_bulk(link, iov, &progress);
+
+            if (rc == LINK_BULK_AGAIN) {
+                continue;
+            }
+            if (rc != LINK_BULK_RING) {
+                return rc;
+            }
         }
         if (link->tx_msg_left == 0) {
             uint32_t crc = ring_crc32c(0, iov[0].iov_base, iov[0].iov_len);
@@ -213,16 +248,13 @@ static int link_write(struct pscom_shm_link *link)
         ssize_t n;
 
         if (pscom_shm_bulk_wants(link, iov)) {
-            int rc = pscom_shm_bulk_write(link, iov);
-            if (rc == PSCOM_BULK_CLOSED) {
-                return -1;
-            }
-            if (rc == PSCOM_BULK_BLOCKED) {
-                return progress; /* the poller retries */
-            }
-            if (rc == PSCOM_BULK_PROGRESS) {
-                progress = 1;
+            int rc = link_write_bulk(link, iov, &progress);
+
+            if (rc == LINK_BULK_AGAIN) {
                 continue;
+            }
+            if (rc != LINK_BULK_RING) {
+                return rc;
             }
         }
         n = ring_write(&link->tx, iov, 2);

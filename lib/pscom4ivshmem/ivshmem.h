@@ -25,9 +25,11 @@
 /** "IVHM" little-endian. */
 #define IVSHMEM_MSG_MAGIC 0x4d485649u
 /** Version of the hand-shake message; also covers the area layout and
- * the data path's protocol (2: large messages through bulk areas, which
- * a version 1 peer would take for a bad message type). */
-#define IVSHMEM_MSG_VERSION 2u
+ * the data path's protocol (3: bulk areas on checksum links too, the
+ * announcement's RING_BULK_F_TRAILER, which a version 2 peer calls a bad
+ * field; 2: large messages through bulk areas, which a version 1 peer
+ * would take for a bad message type). */
+#define IVSHMEM_MSG_VERSION 3u
 /** flags: in an OFFER, the sender asks for a checksum after every
  * message (PSP_IVSHMEM_CHECKSUM); in an ACCEPT, both sides use it (set
  * when either side asked). A peer from before the flags word calls it

@@ -312,9 +312,8 @@ static int link_peer(pscom_con_t *con, struct shmseg *seg, const void *blob,
         return -1;
     }
     pscom_shm_link_checksum(&ic->link, csum);
-    /* The checksum covers what passes through the ring; large messages
-     * then stay in the ring too (bulk data would bypass it). */
-    if (!csum && pscom_shm_link_set_bulk(&ic->link, &ivshmem_bulk_ops) < 0) {
+    /* With the checksum too: it covers the bulk data (bulk.c). */
+    if (pscom_shm_link_set_bulk(&ic->link, &ivshmem_bulk_ops) < 0) {
         snprintf(reason, PSCOM_PLUGIN_REASON_MAX, "out of memory");
         return -1;
     }

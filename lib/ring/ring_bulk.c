@@ -69,8 +69,9 @@ int ring_bulk_parse(const void *buf, size_t len, struct ring_bulk_announce *out,
     }
     memcpy(&a, buf, sizeof(a)); /* read once: the peer may rewrite it */
     if (a.msg_type != RING_BULK_MSGTYPE || a.xheader_len != sizeof(a) - 8 ||
-        a.zero != 0 || a.magic != RING_BULK_MAGIC || a.reserved != 0) {
-        *why = "bulk announcement: bad type, magic or reserved field";
+        a.zero != 0 || a.magic != RING_BULK_MAGIC ||
+        (a.flags & ~RING_BULK_F_KNOWN)) {
+        *why = "bulk announcement: bad type, magic, zero field or flags";
         return -EPROTO;
     }
     if (!geometry_ok(a.nslots, a.slot_size)) {

@@ -26,7 +26,12 @@
  * the core never sends) whose "xheader" is struct ring_bulk_announce.
  * The message's header and xheader follow in the ring; its data arrive
  * in the bulk area, msg_len bytes in chunks of `chunk` bytes (the last
- * one shorter).
+ * one shorter). With RING_BULK_F_TRAILER (a link with the per-message
+ * checksum) the 4-byte CRC32C of the message's header, xheader and data
+ * follows in the ring once the last chunk is published: the sender adds
+ * each chunk to it right after copying it (the chunk is still in its
+ * cache), the receiver over what it copied out of the slots, and the
+ * message completes only when the two agree.
  *
  * Hostile memory: the announcement is copied out and checked
  * (ring_bulk_parse()); the transport checks off/len against its record
@@ -59,6 +64,12 @@
     ((((uint64_t)(1 + 2 * (n)) * RING_ALIGN) + RING_BULK_PAGE - 1) &           \
      ~(uint64_t)(RING_BULK_PAGE - 1))
 
+/** flags of the announcement: the message's checksum trailer follows
+ * its data in the ring (both sides agreed on checksums at hand-shake;
+ * the receiver checks the flag against that). */
+#define RING_BULK_F_TRAILER 0x1u
+#define RING_BULK_F_KNOWN RING_BULK_F_TRAILER
+
 /** The announcement (wire format, little-endian): an 8-byte pscom-like
  * header, then 48 bytes. */
 struct ring_bulk_announce {
@@ -75,9 +86,11 @@ struct ring_bulk_announce {
     uint32_t chunk;       /**< bytes per chunk, <= slot_size */
     uint32_t slot_size;   /**< bytes per slot */
     uint32_t nslots;      /**< slots in the area */
-    uint32_t reserved;    /**< 0 */
+    uint32_t flags;       /**< RING_BULK_F_*, others 0 */
 };
 _Static_assert(sizeof(struct ring_bulk_announce) == 64, "wire size");
+_Static_assert(offsetof(struct ring_bulk_announce, flags) == 60,
+               "flags: the last word");
 #define RING_BULK_ANNOUNCE_SIZE sizeof(struct ring_bulk_announce)
 
 /** Bytes of an area of nslots slots of slot_size bytes. */
@@ -88,7 +101,7 @@ static inline uint64_t ring_bulk_area_size(uint32_t nslots, uint32_t slot_size)
 
 /**
  * Copy the announcement out of buf[0..len) and check it in isolation:
- * size, type, magic, reserved fields, slot geometry, chunk size, message
+ * size, type, magic, zero field, unknown flags, slot geometry, chunk size, message
  * length, area length >= ring_bulk_area_size(), off 64-byte aligned and
  * off + len without overflow. Fills *out only on success.
  * @return 0, or -EPROTO with *why (static string).

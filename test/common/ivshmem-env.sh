@@ -17,6 +17,12 @@
 
 #   ivt_pp_server NAME [VAR=value...]
 #           pscom_pp -l 0 --forever with that environment; sets addr
+#   ivt_csum_verdict on|off RC FILE REGEX
+#           the verdicts of a csum-corrupt attack on a pscom_pp --verify
+#           client (exit status RC, output FILE): with the checksum on it
+#           fails with "checksum mismatch" before wrong data arrive; off,
+#           only --verify notices, and nothing matching REGEX (the
+#           transport's complaints) is logged
 
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
@@ -66,4 +72,21 @@ ivt_pp_server() {
     tl_wait_line "$TL_DIR/$_n.out" '^Waiting for client: ' ||
         tap_bail "pscom_pp server did not start: $(cat "$TL_DIR/$_n.out")"
     addr=$(sed -n 's/^Waiting for client: //p' "$TL_DIR/$_n.out" | head -n1)
+}
+
+ivt_csum_verdict() {
+    if [ "$1" = on ]; then
+        tap_is "$2" 1 "on: the client fails with an error, no signal"
+        grep -q "checksum mismatch" "$3"
+        tap_result $? "on: the client logs the checksum mismatch"
+        ! grep -qE "verify(:| failed)" "$3"
+        tap_result $? "on: no wrong data reached the application"
+    else
+        tap_is "$2" 1 "off: the stream ends in the application's check"
+        grep -qE "verify(:| failed)" "$3"
+        tap_result $? "off: only --verify notices the changed byte"
+        ! grep -qE "$4" "$3"
+        tap_result $? "off: the transport saw nothing"
+    fi
+    tap_diag "$(tail -n 3 "$3")"
 }

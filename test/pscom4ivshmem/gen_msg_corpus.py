@@ -9,7 +9,7 @@ out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 
 
-def msg(magic=0x4D485649, ver=2, ringver=3, uuid=b"\0" * 16, owner=5,
+def msg(magic=0x4D485649, ver=3, ringver=3, uuid=b"\0" * 16, owner=5,
         res=0, off=4096 * 4, length=8192):
     return struct.pack("<IHH16sIIQQ", magic, ver, ringver, uuid, owner, res,
                        off, length)

@@ -21,6 +21,9 @@
  *               (an application that computes); so the peer gets the
  *               second half only after that
  *   -g FILE     see -h
+ *   -s          at halfway keep calling pscom while waiting for the -g
+ *               file (drain, then idle: the connection gives its bulk
+ *               area back)
  *   -k          a connection error is printed ("conerror CON: ERR") and
  *               the program goes on (its requests fail: it ends with
  *               FAIL when it looks at them); default: FAIL at once
@@ -255,11 +258,12 @@ int main(int argc, char **argv)
     const char *connect_to = NULL, *wait_path = NULL, *half_path = NULL;
     int listen_mode = 0, opt;
     uint64_t api_at = 0, halfway = 0;
+    int half_serve = 0;
     int api_done = 0, half_done = 0, received_said = 0;
     pscom_socket_t *sock;
 
     nstreams = 1;
-    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:k")) != -1) {
+    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:ks")) != -1) {
         switch (opt) {
         case 'l':
             listen_mode = 1;
@@ -291,6 +295,9 @@ int main(int argc, char **argv)
             break;
         case 'k':
             keep_going = 1;
+            break;
+        case 's':
+            half_serve = 1;
             break;
         default:
             fprintf(stderr, "usage: see the comment in susp_stream.c\n");
@@ -347,11 +354,12 @@ int main(int argc, char **argv)
         }
         if (halfway && !half_done && all_half) {
             half_done = 1;
-            send_limit = UINT64_MAX;
             printf("halfway\n");
             if (half_path) {
-                wait_file(half_path, 0);
+                wait_file(half_path, half_serve);
             }
+            /* Only now: the second half is all sent after the pause. */
+            send_limit = UINT64_MAX;
             continue;
         }
         if (all_in && !received_said) {
