@@ -21,6 +21,9 @@
  *               (an application that computes); so the peer gets the
  *               second half only after that
  *   -g FILE     see -h
+ *   -d LAG      never more than LAG messages sent beyond those received
+ *               (a peer that pauses at -h N then still has messages of
+ *               ours on their way to it, however fast we run)
  *   -s          at halfway keep calling pscom while waiting for the -g
  *               file (drain, then idle: the connection gives its bulk
  *               area back)
@@ -63,6 +66,7 @@ static int keep_going;
 static uint64_t count = 2000;
 static uint32_t large = 131072;
 static uint64_t send_limit = UINT64_MAX; /* -h: halfway until it passed */
+static uint64_t send_lag = UINT64_MAX;   /* -d: sent - recvd at most */
 
 static void fail(const char *why, uint64_t a, uint64_t b)
 {
@@ -134,7 +138,8 @@ static int stream_step(struct stream *st)
         st->s_used--;
         any = 1;
     }
-    while (st->s_used < WIN && st->sent < count && st->sent < send_limit) {
+    while (st->s_used < WIN && st->sent < count && st->sent < send_limit &&
+           (send_lag == UINT64_MAX || st->sent < st->recvd + send_lag)) {
         post_send(st, st->sent++, 0);
         any = 1;
     }
@@ -263,7 +268,7 @@ int main(int argc, char **argv)
     pscom_socket_t *sock;
 
     nstreams = 1;
-    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:ks")) != -1) {
+    while ((opt = getopt(argc, argv, "lc:n:m:L:a:w:h:g:ksd:")) != -1) {
         switch (opt) {
         case 'l':
             listen_mode = 1;
@@ -292,6 +297,9 @@ int main(int argc, char **argv)
             break;
         case 'g':
             half_path = optarg;
+            break;
+        case 'd':
+            send_lag = strtoull(optarg, NULL, 0);
             break;
         case 'k':
             keep_going = 1;
