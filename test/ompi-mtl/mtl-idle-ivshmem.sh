@@ -17,7 +17,7 @@ mtl_init ivshmem
 prog=$top_builddir/test/ompi-mtl/mtl_idle
 tl_need mpirun
 [ -x "$prog" ] || tap_bail "$prog is missing ('make check' builds it)"
-tap_plan $((16 + MTL_CHECKS + 1))
+tap_plan $((16 + MTL_CHECKS_SINGLE + 1))
 ivt_server idle 16
 export PSP_IVSHMEM_SOCKET=$HOST_SOCK PSP_DEBUG=2
 
@@ -73,5 +73,5 @@ rc=$?
 tap_result $rc "single: mpirun -np 4 mtl_smoke --single exits 0"
 [ $rc -eq 0 ] || grep -v "^ok\|pscom: .*connected via" \
     "$TL_DIR/single.out" | tail -n 30 | sed 's/^/# /'
-mtl_tap single
+mtl_tap single "$MTL_CHECKS_SINGLE"
 exit "$(tap_status)"

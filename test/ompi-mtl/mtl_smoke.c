@@ -689,7 +689,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (rank == 0) {
-        tap_plan(17);
+        /* --single runs under MPI_Init: the two thread checks do not
+         * apply (the other runs of this program cover them). */
+        tap_plan(single ? 15 : 17);
     }
     report("sizes 0 B .. 64 MiB, blocking and non-blocking", check_sizes());
     report("synchronous send completes after the match", check_ssend());
@@ -706,10 +708,7 @@ int main(int argc, char **argv)
     report("Barrier Bcast Allreduce Alltoall Allgatherv", check_collectives());
     report("Iallreduce, Ibarrier; one-sided Put/Get with fences",
            check_nbc_osc());
-    if (single) {
-        report("MPI_THREAD_MULTIPLE # SKIP --single", 1);
-        report("MPI_THREAD_MULTIPLE race # SKIP --single", 1);
-    } else {
+    if (!single) {
         report("MPI_THREAD_MULTIPLE: three threads ping-pong",
                check_threads(provided));
         report("MPI_THREAD_MULTIPLE: Mprobe and Recv threads share a source",
