@@ -51,21 +51,25 @@ unfill() {
 }
 
 # pair SRV CLI [server options]: a susp_stream pair, 800 numbered
-# messages each way, every 8th 1 MiB; SRV stops halfway until
-# $TL_DIR/go-SRV exists, and sends its second half after that (-S).
+# messages each way, every 8th 1 MiB; neither sends more than 400 (-h)
+# until both_done: SRV stops halfway until $TL_DIR/go-SRV exists, CLI
+# until $TL_DIR/go-CLI, still receiving (-s) so that SRV gets there too.
+# So both second halves, large messages among them, come after what the
+# test does to the segment meanwhile, however the two were scheduled.
 # PSP_DEBUG=3: the areas taken are logged.
 pair() {
     PSP_DEBUG=3 tl_start "$1" "$st" -l -n 800 -L 1048576 -h 400 \
         -g "$TL_DIR/go-$1" "${@:3}"
     tl_wait_line "$TL_DIR/$1.out" '^port ' 30 || tap_bail "$1 did not listen"
-    PSP_DEBUG=3 tl_start "$2" "$st" -n 800 -L 1048576 \
+    PSP_DEBUG=3 tl_start "$2" "$st" -n 800 -L 1048576 -h 400 \
+        -g "$TL_DIR/go-$2" -s \
         -c "127.0.0.1:$(awk '/^port/{print $2}' "$TL_DIR/$1.out")"
     tl_wait_line "$TL_DIR/$1.out" '^halfway' 60 || tap_bail "$1: no halfway"
 }
 
-# both_done SRV CLI: let SRV go on; both end with every message checked.
+# both_done SRV CLI: let both go on; both end with every message checked.
 both_done() {
-    touch "$TL_DIR/go-$1"
+    touch "$TL_DIR/go-$2" "$TL_DIR/go-$1"
     tl_wait_exit "$1" 120 && tl_wait_exit "$2" 120 &&
         grep -q '^done ok type=ivshmem' "$TL_DIR/$1.out" &&
         grep -q '^done ok type=ivshmem' "$TL_DIR/$2.out"
