@@ -392,6 +392,16 @@ pscom_req_prepare(pscom_request_t *req, pscom_connection_t *connection,
 /** Send a copy of xheader and data; returns at once. */
 void pscom_send(pscom_connection_t *connection, void *xheader,
                 unsigned int xheader_len, void *data, unsigned int data_len);
+/** Extension (not in 0x0200; PSCOM_HAVE_SEND_TRY): send xheader and data
+ * now if the connection's transport can take the whole message at once,
+ * behind everything sent before. Returns 1 when it was sent (the buffers
+ * may be reused), 0 when nothing was sent (queued sends, no room in a
+ * shared-memory ring, a transport without this path, a closed or
+ * suspended connection): send it with pscom_post_send() or pscom_send().
+ * Never blocks and runs no callbacks. pscom_send() tries it first. */
+#define PSCOM_HAVE_SEND_TRY 1
+int pscom_send_try(pscom_connection_t *connection, void *xheader,
+                   unsigned int xheader_len, void *data, unsigned int data_len);
 /** Send without copying the data; io_done(state, priv) runs when the
  * buffers may be reused. */
 void pscom_send_inplace(pscom_connection_t *connection, void *xheader,

@@ -385,6 +385,10 @@ void pscom_con_established(struct pscom_con *con, const pscom_plugin_t *plugin);
 void pscom_con_fail(struct pscom_con *con, pscom_op_t op, pscom_err_t err);
 /** Queue a send request on a connection and kick the transport. */
 void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req);
+/** pscom_send_try() with the lock held: 1 sent, 0 not. */
+int pscom_con_send_now(struct pscom_con *con, unsigned int msg_type,
+                       const void *xheader, size_t xheader_len,
+                       const void *data, size_t data_len);
 /** Start an on-demand connection (first write). */
 void pscom_con_ondemand_start(struct pscom_con *con);
 /** Close the transport of a connection (not the object). */

@@ -199,12 +199,34 @@ void pscom_send_internal(struct pscom_con *con, unsigned int msg_type,
     pscom_post_send_internal(req, con, msg_type);
 }
 
+int pscom_send_try(pscom_connection_t *connection, void *xheader,
+                   unsigned int xheader_len, void *data, unsigned int data_len)
+{
+    int rc;
+
+    if (!connection) {
+        return 0;
+    }
+    pscom_lock();
+    rc = pscom_con_send_now(pscom_con_of(connection), PSCOM_MSGTYPE_USER,
+                            xheader, xheader_len, data, data_len);
+    pscom_unlock();
+    return rc;
+}
+
 void pscom_send(pscom_connection_t *connection, void *xheader,
                 unsigned int xheader_len, void *data, unsigned int data_len)
 {
+    struct pscom_con *con = pscom_con_of(connection);
+
     pscom_lock();
-    pscom_send_internal(pscom_con_of(connection), PSCOM_MSGTYPE_USER, xheader,
-                        xheader_len, data, data_len);
+    /* Straight into the transport when it takes the whole message now:
+     * no request, no copy, no completion. */
+    if (!connection || !pscom_con_send_now(con, PSCOM_MSGTYPE_USER, xheader,
+                                           xheader_len, data, data_len)) {
+        pscom_send_internal(con, PSCOM_MSGTYPE_USER, xheader, xheader_len, data,
+                            data_len);
+    }
     pscom_unlock();
 }
 

@@ -22,7 +22,8 @@
  * Recipe for a transport:
  *   accept()/finish(): pscom_shm_link_init(&t->link, con, tx, tx_len,
  *                                          rx, rx_len, check, &why);
- *   start, write_start, read_stop, read_start: pscom_shm_op_* below
+ *   start, write_start, write_now, read_stop, read_start:
+ *                   pscom_shm_op_* below
  *                   (t's first member is the link)
  *   close():        pscom_shm_link_stop(&t->link); then free the memory
  *                   the rings live in once the peer stopped using it; the
@@ -162,6 +163,12 @@ int pscom_shm_link_start(struct pscom_shm_link *link);
 /** The core queued sends: write what fits now, the poller does the rest. */
 void pscom_shm_link_write_start(struct pscom_shm_link *link);
 
+/** A whole message now or not at all (plugin.h, write_now): 1 written,
+ * 0 not (the ring is short, the message needs more than one chunk or a
+ * bulk area, or the checksum is on: the queued path adds its trailer). */
+int pscom_shm_link_write_now(struct pscom_shm_link *link,
+                             const struct iovec *iov, int iovcnt);
+
 /** Flow control: on = 0 stops delivering received bytes, 1 resumes. */
 void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on);
 
@@ -175,12 +182,15 @@ void pscom_shm_link_stop(struct pscom_shm_link *link);
 /* ---- ready-made operations ---------------------------------------------
  * For a transport whose per-connection state (pscom_con_get_priv()) starts
  * with its struct pscom_shm_link: use these as the plugin's start,
- * write_start, read_stop and read_start. */
+ * write_start, write_now, read_stop and read_start. */
 
 /** start(): pscom_shm_link_start() on the connection's link. */
 int pscom_shm_op_start(pscom_con_t *con);
 /** write_start(): pscom_shm_link_write_start(). */
 void pscom_shm_op_write_start(pscom_con_t *con);
+/** write_now(): pscom_shm_link_write_now(). */
+int pscom_shm_op_write_now(pscom_con_t *con, const struct iovec *iov,
+                           int iovcnt);
 /** read_stop(): pscom_shm_link_read_enable(link, 0). */
 void pscom_shm_op_read_stop(pscom_con_t *con);
 /** read_start(): pscom_shm_link_read_enable(link, 1). */

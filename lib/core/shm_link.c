@@ -472,6 +472,24 @@ void pscom_shm_link_write_start(struct pscom_shm_link *link)
     link_write_bell(link);
 }
 
+int pscom_shm_link_write_now(struct pscom_shm_link *link,
+                             const struct iovec *iov, int iovcnt)
+{
+    /* Large messages are the bulk path's (pscom_shm_bulk_wants()), and
+     * what is longer than a chunk of the ring ring_write_whole() refuses.
+     * An error is left to the queued path, which logs it. */
+    const struct pscom_shm_bulk *bk = link->bulk;
+
+    if (link->csum || (bk && iovcnt == 2 && iov[1].iov_len >= bk->threshold) ||
+        ring_write_whole(&link->tx, iov, iovcnt) <= 0) {
+        return 0;
+    }
+    if (link->bell && ring_producer_doorbell_needed(&link->tx) > 0) {
+        link->bell->ring(link);
+    }
+    return 1;
+}
+
 void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on)
 {
     link->reading = on;
@@ -503,6 +521,12 @@ int pscom_shm_op_start(pscom_con_t *con)
 void pscom_shm_op_write_start(pscom_con_t *con)
 {
     pscom_shm_link_write_start(pscom_con_get_priv(con));
+}
+
+int pscom_shm_op_write_now(pscom_con_t *con, const struct iovec *iov,
+                           int iovcnt)
+{
+    return pscom_shm_link_write_now(pscom_con_get_priv(con), iov, iovcnt);
 }
 
 void pscom_shm_op_read_stop(pscom_con_t *con)

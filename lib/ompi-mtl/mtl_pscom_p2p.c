@@ -226,17 +226,49 @@ static void pool_io_done(pscom_request_t *preq)
     ompi_mtl_pscom_req_put(preq);
 }
 
-/* MPI_Send's path when only this thread runs libpscom
- * (ompi_mtl_pscom_g.single: its state is read here unlocked). libpscom
- * writes a message into a memory transport's ring inside pscom_post_send() when there is room, so the
- * send is usually over when the post returns. Return then, without a
- * progress call, a completion in libpscom's done queue and our own: the
- * request goes back to the pool from its io_done at the next progress
- * step. Synchronous sends wait for the ack: ompi_mtl_pscom_isend(). */
+/* With MPI threads: post the packed message (the caller frees it) and
+ * wait until it is written. Completions may run in any thread. */
+static int send_posted(pscom_connection_t *con,
+                       struct ompi_communicator_t *comm, int tag, void *buf,
+                       size_t len)
+{
+    struct mtl_pscom_req mreq;
+    pscom_request_t *preq;
+
+    memset(&mreq, 0, sizeof(mreq));
+    mreq.super.completion_callback = blocking_done;
+    mreq.kind = MTL_PSCOM_SEND;
+    mreq.buf = buf;
+    mreq.buf_len = len;
+    preq = attach_preq(&mreq);
+    if (!preq) {
+        return OMPI_ERR_OUT_OF_RESOURCE;
+    }
+    prepare_send(preq, con, comm, tag, buf, len);
+    mreq.pending = 1;
+    preq->ops.io_done = send_io_done;
+    pscom_post_send(preq);
+    while (!__atomic_load_n(&mreq.super.ompi_req, __ATOMIC_ACQUIRE)) {
+        opal_progress();
+    }
+    return mreq.error;
+}
+
+/* MPI_Send in standard or ready mode. A small message that the
+ * connection's transport takes whole at once (a memory transport's ring
+ * with room, pscom_send_try()) is sent without a request: the send is
+ * over when the call returns. Otherwise, when only this thread runs
+ * libpscom (ompi_mtl_pscom_g.single: the request's state is read here
+ * unlocked), the message is posted and the send returns as soon as
+ * libpscom wrote it, without a completion in libpscom's done queue and
+ * our own: the request goes back to the pool from its io_done at the
+ * next progress step. With MPI threads, ompi_mtl_pscom_isend() and a
+ * wait. Synchronous sends wait for the ack: ompi_mtl_pscom_isend(). */
 static int send_eager(struct ompi_communicator_t *comm, int dest, int tag,
                       struct opal_convertor_t *convertor)
 {
     pscom_connection_t *con = ompi_mtl_pscom_peer(comm, dest);
+    struct mtl_pscom_env env;
     pscom_request_t *preq;
     void *buf = NULL;
     size_t len = 0;
@@ -249,6 +281,18 @@ static int send_eager(struct ompi_communicator_t *comm, int dest, int tag,
     rc = pack_send(convertor, &buf, &len, &free_buf);
     if (rc != OMPI_SUCCESS) {
         return rc;
+    }
+    env.ctx = comm->c_contextid;
+    env.src = comm->c_my_rank;
+    env.tag = tag;
+    env.flags = 0;
+    env.sync = 0;
+    if (pscom_send_try(con, &env, sizeof(env), buf, (unsigned int)len)) {
+        goto out_free_buf;
+    }
+    if (!ompi_mtl_pscom_g.single) {
+        rc = send_posted(con, comm, tag, buf, len);
+        goto out_free_buf;
     }
     preq = ompi_mtl_pscom_req_get();
     if (!preq) {
@@ -281,7 +325,7 @@ int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
     struct mtl_pscom_req mreq;
     int rc;
 
-    if (ompi_mtl_pscom_g.single && mode != MCA_PML_BASE_SEND_SYNCHRONOUS) {
+    if (mode != MCA_PML_BASE_SEND_SYNCHRONOUS) {
         return send_eager(comm, dest, tag, convertor);
     }
     memset(&mreq, 0, sizeof(mreq));

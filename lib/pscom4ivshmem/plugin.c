@@ -413,6 +413,7 @@ const pscom_plugin_t pscom_plugin_ivshmem = {
     .abort = ivshmem_abort,
     .start = pscom_shm_op_start,
     .write_start = pscom_shm_op_write_start,
+    .write_now = pscom_shm_op_write_now,
     .read_stop = pscom_shm_op_read_stop,
     .read_start = pscom_shm_op_read_start,
     .close = ivshmem_close,

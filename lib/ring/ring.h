@@ -198,6 +198,18 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
                    int iovcnt);
 
 /**
+ * The whole of iov[0..iovcnt) as one chunk, or nothing: for a sender that
+ * has a complete small message and wants it out now without keeping any
+ * part of it (libpscom's pscom_send_try()). Returns the number of bytes
+ * written (all of them), 0 when they do not go in one chunk now (the ring
+ * is short, the message is empty or larger than a chunk, or it would have
+ * to be split at the end of the data area; write it with ring_write()
+ * then), -EINVAL for bad arguments, or the error that broke the ring.
+ */
+ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
+                         int iovcnt);
+
+/**
  * After a ring_write() that returned > 0: does the consumer sleep and
  * want a doorbell we have not rung yet for this sleep? A seq_cst fence
  * between our chunk headers (published by ring_write()) and the load of

@@ -206,6 +206,60 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov, int iovcnt)
     return (ssize_t)written;
 }
 
+ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
+                         int iovcnt)
+{
+    uint64_t n = 0;
+
+    if (p == NULL || iovcnt < 0 || (iov == NULL && iovcnt > 0)) {
+        return -EINVAL;
+    }
+    if (p->err != 0) {
+        return p->err;
+    }
+    /* A message path for small messages: one pass over the iovecs, and
+     * the copies straight after (no gather cursor). */
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > 0 && iov[i].iov_base == NULL) {
+            return -EINVAL;
+        }
+        if (iov[i].iov_len > p->chunk_max - n) {
+            return 0; /* longer than a chunk */
+        }
+        n += iov[i].iov_len;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    uint64_t end = p->cap - p->off;
+    uint64_t need = ring_align_up(n + RING_HDR_BYTES);
+    /* Too long for the end of the data area: the padding that
+     * ring_write() would put there, when a padding chunk may be that
+     * long; otherwise ring_write() splits it, and so would we. */
+    uint64_t pad = need > end ? end : 0;
+    if (pad >= RING_PAD_MAX) {
+        return 0;
+    }
+    if (space(p) < pad + need) {
+        if (refresh(p) < 0) {
+            return p->err;
+        }
+        if (space(p) < pad + need) {
+            return 0;
+        }
+    }
+    if (pad) {
+        publish(p, ring_word(end - RING_HDR_BYTES, 1, p->lap), end);
+    }
+    unsigned char *dst = p->data + p->off + RING_HDR_BYTES;
+    for (int i = 0; i < iovcnt; i++) {
+        ring_copy(dst, iov[i].iov_base, iov[i].iov_len);
+        dst += iov[i].iov_len;
+    }
+    publish(p, ring_word(n, 0, p->lap), need);
+    return (ssize_t)n;
+}
+
 int ring_producer_idle(struct ring_producer *p)
 {
     _Atomic uint64_t *ann = &shared_of(p)->prod.announced;
