@@ -27,6 +27,7 @@ enum {
     TAG_MIXED = 0x110,
     TAG_DEFAULT = 0x900,
     TAG_POSTED = 0x901,
+    TAG_TRY = 0x902,
 };
 
 #define ORDER_COUNT 5000
@@ -554,6 +555,117 @@ out:
     return rc;
 }
 
+/* pscom_send_try() (an extension) among queued sends. */
+#define TRY_COUNT 3000
+#define TRY_BIG (4UL * 1024 * 1024)
+
+static size_t try_len(uint32_t i)
+{
+    static const size_t lens[] = {0,   1,    40,   56,   200,  504,
+                                  505, 1000, 2500, 4000, 9000, 70000};
+
+    /* Now and then a message the ring cannot take at once: the sends
+     * behind it queue, and a try must not overtake them. */
+    return i % 500 == 4 ? TRY_BIG : lens[i % (sizeof(lens) / sizeof(lens[0]))];
+}
+
+/* A memory connection without checksums takes small messages at once;
+ * every other transport never does. */
+static int try_expected(const struct bt_ctx *c)
+{
+    const char *type = pscom_con_type_str(c->con->type);
+    const char *csum = getenv("PSP_IVSHMEM_CHECKSUM");
+
+    return (!strcmp(type, "shm") || !strcmp(type, "ivshmem")) &&
+           !(csum && strcmp(csum, "0"));
+}
+
+/* Every third message is tried (and sent with pscom_send() when the try
+ * refuses), the others are posted or copied, with progress steps in
+ * between: the peer gets every one once, in order, intact. A try writes a message whole or not at all,
+ * and never past sends still queued. */
+static int case_send_try(struct bt_ctx *c)
+{
+    unsigned char *buf = malloc(TRY_BIG);
+    pscom_request_t **posted = calloc(TRY_COUNT, sizeof(*posted));
+    unsigned tried = 0, taken = 0, first = 0;
+    int rc = 0;
+
+    if (!buf || !posted) {
+        rc = bt_fail(c, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < TRY_COUNT; i++) {
+        struct bt_xh xh = {TAG_TRY, i, (uint32_t)c->role, 0};
+        size_t len = try_len(i);
+        unsigned char *own;
+
+        pattern_fill(buf, len, bt_seed(TAG_TRY, i, c->role));
+        switch (i % 3) {
+        case 0:
+            tried++;
+            if (pscom_send_try(c->con, &xh, sizeof(xh), buf, (unsigned)len) ==
+                1) {
+                taken++;
+                first |= i == 0;
+                break;
+            }
+            /* Refused: nothing went, send it as usual. */
+            pscom_send(c->con, &xh, sizeof(xh), buf, (unsigned)len);
+            break;
+        case 1:
+            own = malloc(len ? len : 1);
+            if (!own) {
+                rc = bt_fail(c, "out of memory");
+                goto out;
+            }
+            memcpy(own, buf, len);
+            posted[i] = bt_post_send(c, TAG_TRY, i, own, len);
+            break;
+        default:
+            pscom_send(c->con, &xh, sizeof(xh), buf, (unsigned)len);
+            break;
+        }
+        if (i % 5 == 0) {
+            /* The peer drains our ring meanwhile (its messages arrive
+             * unexpected), so a try finds room while sends are queued. */
+            pscom_test_any();
+        }
+    }
+    for (uint32_t i = 0; i < TRY_COUNT && rc == 0; i++) {
+        pscom_request_t *r = bt_post_recv(c, TAG_TRY, 0, 1, buf, TRY_BIG);
+
+        rc = bt_check_msg(c, r, TAG_TRY, i, try_len(i));
+        pscom_request_free(r);
+    }
+    for (uint32_t i = 0; i < TRY_COUNT; i++) {
+        if (!posted[i]) {
+            continue;
+        }
+        if (rc == 0) {
+            rc = bt_wait_ok(c, posted[i], "posted send");
+        }
+        pscom_wait(posted[i]);
+        free(posted[i]->data);
+        pscom_request_free(posted[i]);
+    }
+    if (rc == 0 && try_expected(c) && (!first || taken == 0)) {
+        rc = bt_fail(c,
+                     "%s: pscom_send_try() took %u of %u messages, the first "
+                     "%s: want the first and more",
+                     pscom_con_type_str(c->con->type), taken, tried,
+                     first ? "too" : "not");
+    }
+    if (rc == 0 && !try_expected(c) && taken != 0) {
+        rc = bt_fail(c, "%s: pscom_send_try() took %u of %u messages: want 0",
+                     pscom_con_type_str(c->con->type), taken, tried);
+    }
+out:
+    free(posted);
+    free(buf);
+    return rc;
+}
+
 const struct bt_pair_case bt_pair_cases[] = {
     {"connect/accept, connection type and state", case_connect},
     {"ordering: 5000 messages sent before receiving", case_ordering},
@@ -569,5 +681,7 @@ const struct bt_pair_case bt_pair_cases[] = {
     {"default_recv is asked before posted receives", case_default_recv},
     {"rma_write/rma_read 0 B..1 MiB into/out of the peer, verified",
      bt_case_rma},
+    {"pscom_send_try among posted and copied sends: order, content",
+     case_send_try},
 };
 const int bt_npair_cases = sizeof(bt_pair_cases) / sizeof(bt_pair_cases[0]);
