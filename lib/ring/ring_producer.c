@@ -224,7 +224,14 @@ ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
             return -EINVAL;
         }
         if (iov[i].iov_len > p->chunk_max - n) {
-            return 0; /* longer than a chunk */
+            /* Longer than a chunk; bad arguments still say so, as in
+             * ring_write(). */
+            for (int j = i + 1; j < iovcnt; j++) {
+                if (iov[j].iov_len > 0 && iov[j].iov_base == NULL) {
+                    return -EINVAL;
+                }
+            }
+            return 0;
         }
         n += iov[i].iov_len;
     }

@@ -4,6 +4,8 @@
  * producer) operations chosen by the input. Every run handed out must lie
  * inside the region and is read in full, so ASan catches any access
  * outside it; UBSan catches overflow; a hang is a libFuzzer timeout.
+ * The producer's writes are ring_write() or ring_write_whole() (which
+ * must take all of a write or nothing).
  *
  * Input: 16 operation bytes, then the region (its length rounded down to
  * a multiple of RING_ALIGN), then up to 5 "pokes" of 12 bytes (u32
@@ -79,11 +81,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
             poke(base, len, tail, npokes, &next_poke);
         }
         if ((op & 0xc0) == 0xc0) {
-            /* Producer: a write of a size the input picks. */
+            /* Producer: a write of a size the input picks; with bit 1 a
+             * whole write, which takes all of it or nothing. */
             struct iovec v[2] = {{src, (size_t)(op & 0x3f) * 61},
                                  {src + 4096, (size_t)ops[(i + 1) % OPS] * 13}};
-            ssize_t w = ring_write(&p, v, 2);
-            must(w <= (ssize_t)(v[0].iov_len + v[1].iov_len));
+            if ((op & 2) != 0) {
+                /* Smaller: 0 to 315 bytes, around the chunk limits of
+                 * the seeds' rings (56 and 248), so some go in. */
+                v[0].iov_len = op & 0x3c;
+                v[1].iov_len = ops[(i + 1) % OPS];
+            }
+            ssize_t sum = (ssize_t)(v[0].iov_len + v[1].iov_len);
+            ssize_t w;
+            if ((op & 2) != 0) {
+                w = ring_write_whole(&p, v, 2);
+                must(w <= 0 || w == sum);
+            } else {
+                w = ring_write(&p, v, 2);
+                must(w <= sum);
+            }
             if ((op & 1) != 0) {
                 (void)ring_producer_doorbell_needed(&p);
             }

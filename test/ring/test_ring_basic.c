@@ -1,7 +1,9 @@
 /*
  * test_ring_basic.c -- lib/ring behaviour with an honest peer: sizes,
  * empty and full, wrap-around at every offset, iovec gather, partial
- * consumption, long streams, batching and the armed flag.
+ * consumption, long streams, batching and the armed flag; whole writes
+ * (ring_write_whole(): one chunk or nothing) at every offset, refused
+ * (also when only the padding does not fit), and into a broken ring.
  */
 #include "ring_layout.h"
 #include "ring_test_util.h"
@@ -554,6 +556,353 @@ static void test_stale_lines_between_laps(void **state)
     fix_close(&f);
 }
 
+/* ring_write_whole() of the next n stream bytes in niov pieces; with
+ * holes every odd iovec but the last is empty (the first of them with a
+ * NULL base, as a caller without an xheader passes it). Checks that the
+ * call took all or nothing, and wrote nothing when it took nothing.
+ * Returns what it returned. */
+static ssize_t put_whole(struct fix *f, size_t n, int niov, int holes)
+{
+    struct iovec iov[8];
+    unsigned char *buf = stage(f, n);
+    assert_true(niov > 0 && niov <= 8);
+    rt_stream_fill(f->seed, buf, f->wpos, n);
+    size_t at = 0;
+    for (int i = 0; i < niov; i++) {
+        size_t piece = n - at;
+        if (holes && i % 2 == 1 && i < niov - 1) {
+            piece = 0;
+        } else if (i < niov - 1 && piece > 0) {
+            piece = rt_rand(&f->rng) % (piece + 1);
+        }
+        iov[i].iov_base = piece == 0 && i == 1 ? NULL : buf + at;
+        iov[i].iov_len = piece;
+        at += piece;
+    }
+    uint64_t total = f->p.total;
+    uint64_t off = f->p.off;
+    ssize_t w = ring_write_whole(&f->p, iov, niov);
+    assert_true(w <= 0 || w == (ssize_t)n);
+    if (w <= 0) {
+        assert_int_equal(f->p.total, total);
+        assert_int_equal(f->p.off, off);
+        return w;
+    }
+    f->wpos += (uint64_t)w;
+    return w;
+}
+
+/* The next run is exactly the n stream bytes of one whole write:
+ * verify and consume it. Returns where it was. */
+static const void *get_one_run(struct fix *f, size_t n)
+{
+    const void *ptr;
+    size_t len;
+    assert_int_equal(ring_peek(&f->c, &ptr, &len), 1);
+    assert_int_equal(len, n);
+    assert_in_ring(f, ptr, len);
+    assert_int_equal(rt_stream_check(f->seed, ptr, f->rpos, len), -1);
+    assert_int_equal(ring_consume(&f->c, len), 0);
+    f->rpos += len;
+    return ptr;
+}
+
+/* Would a whole write of n bytes at the producer's offset have to be
+ * split (too long for the end, and the end too long for a padding
+ * chunk)? Then ring_write_whole() must refuse it, whatever the space. */
+static int whole_would_split(const struct fix *f, size_t n)
+{
+    uint64_t end = f->p.cap - f->p.off;
+    return ring_align_up(n + RING_HDR_BYTES) > end && end >= RING_PAD_MAX;
+}
+
+/* Whole writes of sizes around the line, padding and chunk limits, in
+ * one to three iovecs (some empty), between ring_write() messages: each
+ * arrives as exactly one run of its length, in stream order. With the
+ * ring drained before each round the space always suffices, so the only
+ * refusal allowed is a message that would be split at the end. */
+static void test_whole_basic(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    const size_t sizes[] = {1, 7, 8, 56, 57, 504, 505, 1000, f.p.chunk_max};
+    const int nsizes = (int)(sizeof(sizes) / sizeof(sizes[0]));
+    int taken[sizeof(sizes) / sizeof(sizes[0])] = {0};
+    for (int round = 0; round < 600; round++) {
+        size_t n = sizes[round % nsizes];
+        int niov = 1 + (round / nsizes) % 3;
+        int holes = (round / (3 * nsizes)) % 2;
+        size_t a = rt_rand(&f.rng) % 300;
+        assert_int_equal(put(&f, a, 1 + round % 3), a);
+        int split = whole_would_split(&f, n);
+        ssize_t w = put_whole(&f, n, niov, holes);
+        assert_int_equal(w, split ? 0 : (ssize_t)n);
+        if (w == 0) {
+            /* What the caller does then: ring_write() takes it split. */
+            assert_int_equal(put(&f, n, niov), n);
+        } else {
+            taken[round % nsizes]++;
+        }
+        size_t c = rt_rand(&f.rng) % 300;
+        assert_int_equal(put(&f, c, 2), c);
+        assert_int_equal(get(&f, a, 0), a);
+        if (w > 0) {
+            get_one_run(&f, n);
+        } else {
+            assert_int_equal(get(&f, n, 0), n);
+        }
+        assert_int_equal(get(&f, c, 0), c);
+        assert_int_equal(ring_consumer_idle(&f.c), 1);
+    }
+    assert_int_equal(f.rpos, f.wpos);
+    for (int s = 0; s < nsizes; s++) {
+        assert_true(taken[s] > 0); /* every size went whole somewhere */
+    }
+    assert_null(ring_producer_reason(&f.p));
+    assert_null(ring_consumer_reason(&f.c));
+    fix_close(&f);
+}
+
+/* What ring_write_whole() refuses: nothing to write, more than a chunk,
+ * bad arguments (without breaking the ring), and a ring too full (until
+ * the consumer gives space back). */
+static void test_whole_refuses(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, RING_DEFAULT_DATA);
+    unsigned char *buf = malloc(f.p.chunk_max + 1);
+    assert_non_null(buf);
+    memset(buf, 0x5a, f.p.chunk_max + 1);
+    const void *ptr;
+    size_t len;
+
+    /* Empty messages: 0, and nothing published. */
+    assert_int_equal(ring_write_whole(&f.p, NULL, 0), 0);
+    struct iovec z[3] = {{buf, 0}, {NULL, 0}, {buf, 0}};
+    assert_int_equal(ring_write_whole(&f.p, z, 3), 0);
+    assert_int_equal(f.p.total, 0);
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+
+    /* Longer than a chunk, in one piece, two, or with a length that
+     * would overflow a sum: 0, nothing published. */
+    struct iovec big = {buf, f.p.chunk_max + 1};
+    assert_int_equal(ring_write_whole(&f.p, &big, 1), 0);
+    struct iovec two[2] = {{buf, f.p.chunk_max}, {buf, 1}};
+    assert_int_equal(ring_write_whole(&f.p, two, 2), 0);
+    struct iovec huge[2] = {{buf, 16}, {buf, SIZE_MAX}};
+    assert_int_equal(ring_write_whole(&f.p, huge, 2), 0);
+    assert_int_equal(f.p.total, 0);
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+
+    /* Bad arguments. */
+    struct iovec one = {buf, 1};
+    assert_int_equal(ring_write_whole(NULL, &one, 1), -EINVAL);
+    assert_int_equal(ring_write_whole(&f.p, &one, -1), -EINVAL);
+    assert_int_equal(ring_write_whole(&f.p, NULL, 1), -EINVAL);
+    struct iovec nob = {NULL, 5};
+    assert_int_equal(ring_write_whole(&f.p, &nob, 1), -EINVAL);
+    struct iovec nob2[2] = {{buf, 3}, {NULL, 5}};
+    assert_int_equal(ring_write_whole(&f.p, nob2, 2), -EINVAL);
+    /* Also behind a piece that is already too long (as ring_write()). */
+    struct iovec nob3[2] = {{buf, f.p.chunk_max + 1}, {NULL, 5}};
+    assert_int_equal(ring_write_whole(&f.p, nob3, 2), -EINVAL);
+    assert_int_equal(f.p.total, 0);
+    assert_null(ring_producer_reason(&f.p));
+
+    /* Exactly a chunk goes, in two pieces, as one run. */
+    assert_int_equal(put_whole(&f, f.p.chunk_max, 2, 0), f.p.chunk_max);
+    get_one_run(&f, f.p.chunk_max);
+    assert_int_equal(ring_consumer_idle(&f.c), 1);
+
+    /* Full: filled with ring_write() down to the last line. */
+    for (;;) {
+        if (put(&f, 1000, 4) == 0) {
+            break;
+        }
+    }
+    while (put(&f, 1, 1) == 1) {
+    }
+    uint64_t total = f.p.total;
+    assert_int_equal(put_whole(&f, 1, 1, 0), 0);
+    assert_int_equal(put_whole(&f, RING_WHOLE_MAX, 3, 1), 0);
+    assert_int_equal(f.p.total, total);
+    /* Drained and polled idle: the space is back, the same call goes. */
+    size_t held = (size_t)(f.wpos - f.rpos);
+    assert_int_equal(get(&f, SIZE_MAX, 0), held);
+    assert_int_equal(f.rpos, f.wpos);
+    assert_int_equal(ring_consumer_idle(&f.c), 1);
+    assert_int_equal(put_whole(&f, RING_WHOLE_MAX, 3, 1), RING_WHOLE_MAX);
+    get_one_run(&f, RING_WHOLE_MAX);
+    assert_null(ring_producer_reason(&f.p));
+    assert_null(ring_consumer_reason(&f.c));
+    free(buf);
+    fix_close(&f);
+}
+
+/* A ring short by less than the padding: the message itself would fit
+ * at the start, but the padding at the end counts too (and the line kept
+ * free for the terminator), so it is refused until the consumer gives
+ * back one more line; then it goes whole after the padding. */
+static void test_whole_short_by_padding(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, 4096);
+    struct ring_shared *sh = f.base;
+    /* One-line chunks, unconsumed, up to two lines before the end. */
+    const size_t lines = (4096 - 2 * RING_ALIGN) / RING_ALIGN;
+    for (size_t i = 0; i < lines; i++) {
+        assert_int_equal(put(&f, 56, 1), 56);
+    }
+    assert_int_equal(f.p.off, 4096 - 2 * RING_ALIGN);
+    /* Four lines back: 320 bytes free less the terminator line, while
+     * 128 of padding and 256 of message need 384. */
+    assert_int_equal(get(&f, 4 * 56, 0), 4 * 56);
+    assert_int_equal(ring_consumer_flush(&f.c), 0);
+    uint64_t total = f.p.total;
+    assert_int_equal(put_whole(&f, 200, 2, 0), 0);
+    assert_int_equal(f.p.total, total);
+    assert_int_equal(f.p.cons_cached, 4 * RING_ALIGN);
+    /* Again, now that the cached position shows the message's 256 free:
+     * the padding still counts. */
+    assert_int_equal(put_whole(&f, 200, 1, 0), 0);
+    assert_int_equal(f.p.total, total);
+    /* One more line back: exactly enough. */
+    assert_int_equal(get(&f, 56, 0), 56);
+    assert_int_equal(ring_consumer_flush(&f.c), 0);
+    assert_int_equal(put_whole(&f, 200, 2, 0), 200);
+    assert_true(f.p.total - atomic_load(&sh->cons.pos) <= f.p.cap - RING_ALIGN);
+    size_t rest = (lines - 5) * 56;
+    assert_int_equal(get(&f, rest, 0), rest);
+    const unsigned char *ptr = get_one_run(&f, 200);
+    assert_ptr_equal(ptr, (const unsigned char *)f.base + RING_HDR_SIZE +
+                              RING_HDR_BYTES);
+    assert_int_equal(f.c.lap, 1);
+    assert_null(ring_producer_reason(&f.p));
+    assert_null(ring_consumer_reason(&f.c));
+    fix_close(&f);
+}
+
+/* Both sides at every line offset of a 4 KiB ring, then one whole write
+ * of a size around every boundary. Taken: one run of its length, where
+ * the producer stood, or after a padding chunk at the start of the next
+ * lap. Refused: only when it would be split at the end; nothing was
+ * written, and ring_write() then takes it split. */
+static void test_whole_at_every_offset(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1,   7,   8,   55,   56,   57,   63,  64,
+                                   65,  100, 447, 448,  449,  503,  504, 505,
+                                   511, 512, 760, 1000, 1016, 2000, 2040};
+    const size_t data = 4096;
+    for (size_t k = 0; k < data / RING_ALIGN; k++) {
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+            struct fix f;
+            fix_open(&f, data);
+            assert_int_equal(f.p.chunk_max, 2040);
+            for (size_t i = 0; i < k; i++) {
+                assert_int_equal(put(&f, 56, 1), 56);
+                assert_int_equal(get(&f, 56, 0), 56);
+            }
+            assert_int_equal(f.p.off, k * RING_ALIGN);
+            const unsigned char *data0 = (const unsigned char *)f.base +
+                                         RING_HDR_SIZE;
+            size_t n = sizes[s];
+            uint64_t end = data - k * RING_ALIGN;
+            int padded = ring_align_up(n + RING_HDR_BYTES) > end;
+            int split = whole_would_split(&f, n);
+            /* Polled idle, the consumer holds back less than an eighth
+             * of the ring (ring_layout.h): padding and a whole chunk
+             * still fit, so the split rule alone decides. Without the
+             * poll it may hold back up to half, and a large message is
+             * refused for space (ring_write() would take part of it). */
+            assert_int_equal(ring_consumer_idle(&f.c), 1);
+            ssize_t w = put_whole(&f, n, 1 + (int)((k + s) % 3), (int)k % 2);
+            if (w > 0) {
+                assert_false(split);
+                assert_int_equal(w, n);
+                const unsigned char *ptr = get_one_run(&f, n);
+                if (padded) {
+                    assert_ptr_equal(ptr, data0 + RING_HDR_BYTES);
+                    assert_int_equal(f.c.lap, 1);
+                } else {
+                    assert_ptr_equal(ptr,
+                                     data0 + k * RING_ALIGN + RING_HDR_BYTES);
+                }
+            } else {
+                assert_true(split);
+                assert_true(end >= RING_PAD_MAX);
+                assert_true(n + RING_HDR_BYTES > end);
+                const void *ptr;
+                size_t len;
+                assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+                /* ring_write() splits it: the first run fills the end. */
+                assert_int_equal(put(&f, n, 2), n);
+                assert_int_equal(ring_peek(&f.c, &ptr, &len), 1);
+                assert_int_equal(len, end - RING_HDR_BYTES);
+                assert_int_equal(get(&f, n, 0), n);
+            }
+            assert_int_equal(f.rpos, f.wpos);
+            /* The stream goes on intact behind it. */
+            assert_int_equal(put(&f, 100, 2), 100);
+            assert_int_equal(get(&f, 100, 0), 100);
+            assert_null(ring_producer_reason(&f.p));
+            assert_null(ring_consumer_reason(&f.c));
+            fix_close(&f);
+        }
+    }
+}
+
+/* A consumer that publishes an impossible position breaks the ring for
+ * ring_write_whole() as for ring_write(), when it next has to look:
+ * ahead of what was written, misaligned, or backwards. Every later call,
+ * even an empty or oversized one, returns the same error. */
+static void test_whole_broken(void **state)
+{
+    (void)state;
+    for (int how = 0; how < 3; how++) {
+        struct fix f;
+        fix_open(&f, RING_DEFAULT_DATA);
+        struct ring_shared *sh = f.base;
+        if (how == 2) {
+            /* Let the producer see a legal position past 0 first. */
+            while (put(&f, 1000, 2) > 0) {
+            }
+            get(&f, 3000, 0);
+            assert_int_equal(ring_consumer_flush(&f.c), 0);
+        }
+        /* Full, so the next whole write must re-read the position. */
+        while (put(&f, 1000, 2) > 0) {
+        }
+        while (put(&f, 1, 1) > 0) {
+        }
+        uint64_t bad = how == 0   ? f.p.total + RING_ALIGN
+                       : how == 1 ? f.p.cons_cached + 8
+                                  : f.p.cons_cached - RING_ALIGN;
+        if (how == 2) {
+            assert_true(f.p.cons_cached >= RING_ALIGN);
+        }
+        atomic_store(&sh->cons.pos, bad);
+        uint64_t total = f.p.total;
+        assert_int_equal(put_whole(&f, 1, 1, 0), -EPROTO);
+        assert_string_equal(ring_producer_reason(&f.p),
+                            "consumer position out of range");
+        /* Broken for good: a legal position does not mend it. */
+        atomic_store(&sh->cons.pos, f.p.total);
+        struct iovec one = {f.base, 1};
+        assert_int_equal(ring_write_whole(&f.p, &one, 1), -EPROTO);
+        assert_int_equal(ring_write_whole(&f.p, NULL, 0), -EPROTO);
+        struct iovec big = {f.base, f.p.chunk_max + 1};
+        assert_int_equal(ring_write_whole(&f.p, &big, 1), -EPROTO);
+        assert_int_equal(ring_write(&f.p, &one, 1), -EPROTO);
+        assert_int_equal(ring_producer_doorbell_needed(&f.p), -EPROTO);
+        assert_int_equal(f.p.total, total);
+        fix_close(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +920,11 @@ int main(void)
         cmocka_unit_test(test_drained_never_stalls),
         cmocka_unit_test(test_armed_flag),
         cmocka_unit_test(test_stale_lines_between_laps),
+        cmocka_unit_test(test_whole_basic),
+        cmocka_unit_test(test_whole_refuses),
+        cmocka_unit_test(test_whole_short_by_padding),
+        cmocka_unit_test(test_whole_at_every_offset),
+        cmocka_unit_test(test_whole_broken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
