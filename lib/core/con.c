@@ -105,6 +105,22 @@ void pscom_con_write_done(pscom_con_t *con, size_t len)
 
 /* ---- sending ------------------------------------------------------------- */
 
+/* The message in iov goes to the transport whole, now, or not at all
+ * (plugin.h, write_now): only where the queued path would write it next
+ * and at once -- an established transport, an empty queue, no SUSPEND of
+ * ours sent (pscom_con_write_get_iov()), not closed. 1 written. */
+static int con_write_now(struct pscom_con *con, const struct iovec *iov)
+{
+    if (!con->plugin || !con->plugin->write_now || !list_empty(&con->sendq) ||
+        pscom_susp_tx_blocked(con) ||
+        (con->pub.state & PSCOM_CON_STATE_CLOSED) ||
+        con->plugin->write_now(con, iov, 2) != 1) {
+        return 0;
+    }
+    con->msgs_sent++;
+    return 1;
+}
+
 /* The xheaders the stack copy of pscom_con_send_now() takes; longer ones
  * are queued (MPI envelopes are 24 bytes). */
 #define SEND_NOW_XHEADER_MAX 64u
@@ -119,13 +135,7 @@ int pscom_con_send_now(struct pscom_con *con, unsigned int msg_type,
     } head;
     struct iovec iov[2];
 
-    /* Only where the queued path would write this message next and at
-     * once: an empty queue, an established transport, no SUSPEND of
-     * ours sent (pscom_con_write_get_iov()). */
-    if (!con->plugin || !con->plugin->write_now || !list_empty(&con->sendq) ||
-        pscom_susp_tx_blocked(con) ||
-        (con->pub.state & PSCOM_CON_STATE_CLOSED) ||
-        xheader_len > SEND_NOW_XHEADER_MAX || data_len > UINT32_MAX) {
+    if (xheader_len > SEND_NOW_XHEADER_MAX || data_len > UINT32_MAX) {
         return 0;
     }
     head.h.msg_type = (uint16_t)msg_type;
@@ -138,11 +148,7 @@ int pscom_con_send_now(struct pscom_con *con, unsigned int msg_type,
     iov[0].iov_len = sizeof(head.h) + xheader_len;
     iov[1].iov_base = (void *)data;
     iov[1].iov_len = data_len;
-    if (con->plugin->write_now(con, iov, 2) != 1) {
-        return 0;
-    }
-    con->msgs_sent++;
-    return 1;
+    return con_write_now(con, iov);
 }
 
 void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req)
@@ -155,13 +161,10 @@ void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req)
         pscom_req_complete(req);
         return;
     }
-    if (was_empty && con->plugin && con->plugin->write_now &&
-        !pscom_susp_tx_blocked(con) &&
-        con->plugin->write_now(con, req->iov, 2) == 1) {
+    if (con_write_now(con, req->iov)) {
         /* Written whole at once: what pscom_con_write_done() would do
          * for it, without the queue. */
         req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;
-        con->msgs_sent++;
         pscom_susp_tx_done(con, req);
         pscom_req_complete(req);
         return;

@@ -149,21 +149,52 @@ static int pack_send(struct opal_convertor_t *convertor, void **buf,
     return OMPI_SUCCESS;
 }
 
-/* A send request's envelope, data and connection (not synchronous). */
-static void prepare_send(pscom_request_t *preq, pscom_connection_t *con,
-                         struct ompi_communicator_t *comm, int tag, void *buf,
-                         size_t len)
+/* The envelope of a message of ours (not synchronous). */
+static void fill_env(struct mtl_pscom_env *env,
+                     const struct ompi_communicator_t *comm, int tag)
 {
-    struct mtl_pscom_env *env = &preq->xheader.user;
-
     env->ctx = comm->c_contextid;
     env->src = comm->c_my_rank;
     env->tag = tag;
     env->flags = 0;
     env->sync = 0;
+}
+
+/* A send request's envelope, data and connection (not synchronous). */
+static void prepare_send(pscom_request_t *preq, pscom_connection_t *con,
+                         struct ompi_communicator_t *comm, int tag, void *buf,
+                         size_t len)
+{
+    fill_env(&preq->xheader.user, comm, tag);
     preq->connection = con;
     preq->data = buf;
     preq->data_len = len;
+}
+
+/* Post mreq's packed message (mreq->buf, mreq->buf_len) on a pooled
+ * request; it completes through send_io_done (and the ack when
+ * synchronous). OMPI_SUCCESS or OMPI_ERR_OUT_OF_RESOURCE. */
+static int post_packed(struct mtl_pscom_req *mreq, pscom_connection_t *con,
+                       struct ompi_communicator_t *comm, int tag,
+                       mca_pml_base_send_mode_t mode)
+{
+    pscom_request_t *preq = attach_preq(mreq);
+    struct mtl_pscom_env *env;
+
+    if (!preq) {
+        return OMPI_ERR_OUT_OF_RESOURCE;
+    }
+    prepare_send(preq, con, comm, tag, mreq->buf, mreq->buf_len);
+    mreq->pending = 1;
+    if (mode == MCA_PML_BASE_SEND_SYNCHRONOUS) {
+        env = &preq->xheader.user;
+        env->flags = MTL_PSCOM_F_SYNC;
+        env->sync = (uint64_t)(uintptr_t)mreq;
+        mreq->pending = 2;
+    }
+    preq->ops.io_done = send_io_done;
+    pscom_post_send(preq);
+    return OMPI_SUCCESS;
 }
 
 int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
@@ -174,8 +205,6 @@ int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
 {
     struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)mtl_request;
     pscom_connection_t *con = ompi_mtl_pscom_peer(comm, dest);
-    struct mtl_pscom_env *env;
-    pscom_request_t *preq;
     size_t len = 0;
     int rc;
 
@@ -191,22 +220,11 @@ int ompi_mtl_pscom_isend(struct mca_mtl_base_module_t *mtl,
         return rc;
     }
     mreq->buf_len = len;
-    preq = attach_preq(mreq);
-    if (!preq) {
+    rc = post_packed(mreq, con, comm, tag, mode);
+    if (rc != OMPI_SUCCESS) {
         drop_buf(mreq);
-        return OMPI_ERR_OUT_OF_RESOURCE;
     }
-    prepare_send(preq, con, comm, tag, mreq->buf, len);
-    mreq->pending = 1;
-    if (mode == MCA_PML_BASE_SEND_SYNCHRONOUS) {
-        env = &preq->xheader.user;
-        env->flags = MTL_PSCOM_F_SYNC;
-        env->sync = (uint64_t)(uintptr_t)mreq;
-        mreq->pending = 2;
-    }
-    preq->ops.io_done = send_io_done;
-    pscom_post_send(preq);
-    return OMPI_SUCCESS;
+    return rc;
 }
 
 static void blocking_done(struct mca_mtl_request_t *r)
@@ -226,6 +244,16 @@ static void pool_io_done(pscom_request_t *preq)
     ompi_mtl_pscom_req_put(preq);
 }
 
+/* A blocking send's wait for its request on the stack (completion
+ * blocking_done()); returns the send's error. */
+static int wait_blocking(struct mtl_pscom_req *mreq)
+{
+    while (!__atomic_load_n(&mreq->super.ompi_req, __ATOMIC_ACQUIRE)) {
+        opal_progress();
+    }
+    return mreq->error;
+}
+
 /* With MPI threads: post the packed message (the caller frees it) and
  * wait until it is written. Completions may run in any thread. */
 static int send_posted(pscom_connection_t *con,
@@ -233,25 +261,15 @@ static int send_posted(pscom_connection_t *con,
                        size_t len)
 {
     struct mtl_pscom_req mreq;
-    pscom_request_t *preq;
+    int rc;
 
     memset(&mreq, 0, sizeof(mreq));
     mreq.super.completion_callback = blocking_done;
     mreq.kind = MTL_PSCOM_SEND;
     mreq.buf = buf;
     mreq.buf_len = len;
-    preq = attach_preq(&mreq);
-    if (!preq) {
-        return OMPI_ERR_OUT_OF_RESOURCE;
-    }
-    prepare_send(preq, con, comm, tag, buf, len);
-    mreq.pending = 1;
-    preq->ops.io_done = send_io_done;
-    pscom_post_send(preq);
-    while (!__atomic_load_n(&mreq.super.ompi_req, __ATOMIC_ACQUIRE)) {
-        opal_progress();
-    }
-    return mreq.error;
+    rc = post_packed(&mreq, con, comm, tag, MCA_PML_BASE_SEND_STANDARD);
+    return rc != OMPI_SUCCESS ? rc : wait_blocking(&mreq);
 }
 
 /* MPI_Send in standard or ready mode. A small message that the
@@ -262,8 +280,8 @@ static int send_posted(pscom_connection_t *con,
  * unlocked), the message is posted and the send returns as soon as
  * libpscom wrote it, without a completion in libpscom's done queue and
  * our own: the request goes back to the pool from its io_done at the
- * next progress step. With MPI threads, ompi_mtl_pscom_isend() and a
- * wait. Synchronous sends wait for the ack: ompi_mtl_pscom_isend(). */
+ * next progress step. With MPI threads, send_posted(). Synchronous
+ * sends wait for the ack: ompi_mtl_pscom_isend(). */
 static int send_eager(struct ompi_communicator_t *comm, int dest, int tag,
                       struct opal_convertor_t *convertor)
 {
@@ -282,11 +300,7 @@ static int send_eager(struct ompi_communicator_t *comm, int dest, int tag,
     if (rc != OMPI_SUCCESS) {
         return rc;
     }
-    env.ctx = comm->c_contextid;
-    env.src = comm->c_my_rank;
-    env.tag = tag;
-    env.flags = 0;
-    env.sync = 0;
+    fill_env(&env, comm, tag);
     if (pscom_send_try(con, &env, sizeof(env), buf, (unsigned int)len)) {
         goto out_free_buf;
     }
@@ -335,10 +349,7 @@ int ompi_mtl_pscom_send(struct mca_mtl_base_module_t *mtl,
     if (rc != OMPI_SUCCESS) {
         return rc;
     }
-    while (!__atomic_load_n(&mreq.super.ompi_req, __ATOMIC_ACQUIRE)) {
-        opal_progress();
-    }
-    return mreq.error;
+    return wait_blocking(&mreq);
 }
 
 /* ---- receiving ---------------------------------------------------------- */
