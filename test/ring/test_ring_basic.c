@@ -61,24 +61,36 @@ static unsigned char *stage(struct fix *f, size_t n)
     return f->stage;
 }
 
-/* Offer the next n stream bytes in niov random pieces; returns what the
- * ring took. */
-static size_t put(struct fix *f, size_t n, int niov)
+/* The next n stream bytes in niov random pieces (at most 64); with holes
+ * every odd iovec but the last is empty, and with null_base an empty
+ * second iovec has a NULL base (as a caller without an xheader passes
+ * it). */
+static void split(struct fix *f, size_t n, struct iovec *iov, int niov,
+                  int holes, int null_base)
 {
-    struct iovec iov[64];
     unsigned char *buf = stage(f, n);
     assert_true(niov > 0 && niov <= 64);
     rt_stream_fill(f->seed, buf, f->wpos, n);
     size_t at = 0;
     for (int i = 0; i < niov; i++) {
         size_t piece = n - at;
-        if (i < niov - 1 && piece > 0) {
+        if (holes && i % 2 == 1 && i < niov - 1) {
+            piece = 0;
+        } else if (i < niov - 1 && piece > 0) {
             piece = rt_rand(&f->rng) % (piece + 1);
         }
-        iov[i].iov_base = buf + at;
+        iov[i].iov_base = null_base && piece == 0 && i == 1 ? NULL : buf + at;
         iov[i].iov_len = piece;
         at += piece;
     }
+}
+
+/* Offer the next n stream bytes in niov random pieces; returns what the
+ * ring took. */
+static size_t put(struct fix *f, size_t n, int niov)
+{
+    struct iovec iov[64];
+    split(f, n, iov, niov, 0, 0);
     ssize_t w = ring_write(&f->p, iov, niov);
     assert_true(w >= 0);
     assert_true((size_t)w <= n);
@@ -564,21 +576,8 @@ static void test_stale_lines_between_laps(void **state)
 static ssize_t put_whole(struct fix *f, size_t n, int niov, int holes)
 {
     struct iovec iov[8];
-    unsigned char *buf = stage(f, n);
-    assert_true(niov > 0 && niov <= 8);
-    rt_stream_fill(f->seed, buf, f->wpos, n);
-    size_t at = 0;
-    for (int i = 0; i < niov; i++) {
-        size_t piece = n - at;
-        if (holes && i % 2 == 1 && i < niov - 1) {
-            piece = 0;
-        } else if (i < niov - 1 && piece > 0) {
-            piece = rt_rand(&f->rng) % (piece + 1);
-        }
-        iov[i].iov_base = piece == 0 && i == 1 ? NULL : buf + at;
-        iov[i].iov_len = piece;
-        at += piece;
-    }
+    assert_true(niov <= 8);
+    split(f, n, iov, niov, holes, 1);
     uint64_t total = f->p.total;
     uint64_t off = f->p.off;
     ssize_t w = ring_write_whole(&f->p, iov, niov);

@@ -9,14 +9,8 @@
 # every message still arrives exactly once and in order.
 . "$top_srcdir/test/common/ivshmem-env.sh"
 . "$top_srcdir/test/suspend/stream-pair.sh"
-st=$top_builddir/test/suspend/susp_stream
-mig=$top_builddir/bin/pscom-migrate
+. "$top_srcdir/test/suspend/mqtt-env.sh"
 info=$(host_info)
-[ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
-tl_need mosquitto_sub
-start_mosquitto
-H=$(hostname)
-B=127.0.0.1:$MQTT_PORT
 ivt_server a 8
 seg=$PSP_IVSHMEM_DEVICE
 export PSP_MQTT_BROKER=$B PSP_POSTPONE_FEEDBACK=1 PSP_DEBUG=2

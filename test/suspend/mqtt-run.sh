@@ -11,14 +11,9 @@
 # payloads, and the broker killed and restarted.
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
-st=$top_builddir/test/suspend/susp_stream
-mig=$top_builddir/bin/pscom-migrate
-[ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
 tl_init
-tl_need mosquitto_sub mosquitto_pub
-start_mosquitto
-H=$(hostname)
-B=127.0.0.1:$MQTT_PORT
+. "$top_srcdir/test/suspend/mqtt-env.sh"
+tl_need mosquitto_pub
 want=${1:-shm}
 [ "$want" = tcp ] && export PSP_SHM=0 PSP_SUSPEND_TCP=1
 export PSP_IVSHMEM=0 PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=$B

@@ -8,14 +8,8 @@
 # survivor answers FAILED, not COMPLETED, and its status says "failed".
 . "$top_srcdir/test/common/tap.sh"
 . "$top_srcdir/test/common/lib.sh"
-st=$top_builddir/test/suspend/susp_stream
-mig=$top_builddir/bin/pscom-migrate
-[ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
 tl_init
-tl_need mosquitto_sub
-start_mosquitto
-H=$(hostname)
-B=127.0.0.1:$MQTT_PORT
+. "$top_srcdir/test/suspend/mqtt-env.sh"
 export PSP_IVSHMEM=0 PSP_SUSPEND_RESUME=1 PSP_MQTT_BROKER=$B PSP_DEBUG=2
 export PSP_POSTPONE_FEEDBACK=1 PSP_RESUME_TIMEOUT=1500 PSP_SUSPEND_TIMEOUT=8000
 N=2000

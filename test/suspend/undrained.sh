@@ -9,13 +9,7 @@
 # exchange ends, the connection comes back over ivshmem and every message
 # arrives once and in order. First with PSP_SIGSUSPEND, then over MQTT.
 . "$top_srcdir/test/common/ivshmem-env.sh"
-st=$top_builddir/test/suspend/susp_stream
-mig=$top_builddir/bin/pscom-migrate
-[ -x "$st" ] && [ -x "$mig" ] || tap_bail "susp_stream or pscom-migrate missing"
-tl_need mosquitto_sub
-start_mosquitto
-H=$(hostname)
-B=127.0.0.1:$MQTT_PORT
+. "$top_srcdir/test/suspend/mqtt-env.sh"
 ivt_server a 8
 export PSP_SUSPEND_TIMEOUT=1000 PSP_DEBUG=2 PSP_POSTPONE_FEEDBACK=0
 N=2000
