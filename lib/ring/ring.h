@@ -210,6 +210,17 @@ ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
                          int iovcnt);
 
 /**
+ * ring_write_whole() in two steps, for a sender that writes its message
+ * straight into the ring: reserve one chunk of n payload bytes and get
+ * where they go (NULL when ring_write_whole() would return 0 or an
+ * error: nothing is reserved then), write exactly n bytes there, then
+ * ring_commit_whole(p, n) with the same n publishes the chunk; no other
+ * call on p in between. A reservation is never taken back.
+ */
+void *ring_reserve_whole(struct ring_producer *p, size_t n);
+void ring_commit_whole(struct ring_producer *p, size_t n);
+
+/**
  * After a ring_write() that returned > 0: does the consumer sleep and
  * want a doorbell we have not rung yet for this sleep? A seq_cst fence
  * between our chunk headers (published by ring_write()) and the load of

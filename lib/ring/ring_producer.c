@@ -206,6 +206,38 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov, int iovcnt)
     return (ssize_t)written;
 }
 
+void *ring_reserve_whole(struct ring_producer *p, size_t n)
+{
+    if (p == NULL || p->err != 0 || n == 0 || n > p->chunk_max) {
+        return NULL;
+    }
+    uint64_t end = p->cap - p->off;
+    uint64_t need = ring_align_up(n + RING_HDR_BYTES);
+    /* Too long for the end of the data area: the padding that
+     * ring_write() would put there, when a padding chunk may be that
+     * long; otherwise ring_write() splits it, and so would we. */
+    uint64_t pad = need > end ? end : 0;
+    if (pad >= RING_PAD_MAX) {
+        return NULL;
+    }
+    if (space(p) < pad + need) {
+        if (refresh(p) < 0 || space(p) < pad + need) {
+            return NULL;
+        }
+    }
+    if (pad) {
+        /* A padding chunk on its own is complete: the consumer steps
+         * over it whether or not our chunk follows yet. */
+        publish(p, ring_word(end - RING_HDR_BYTES, 1, p->lap), end);
+    }
+    return p->data + p->off + RING_HDR_BYTES;
+}
+
+void ring_commit_whole(struct ring_producer *p, size_t n)
+{
+    publish(p, ring_word(n, 0, p->lap), ring_align_up(n + RING_HDR_BYTES));
+}
+
 ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
                          int iovcnt)
 {
@@ -217,8 +249,6 @@ ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
     if (p->err != 0) {
         return p->err;
     }
-    /* A message path for small messages: one pass over the iovecs, and
-     * the copies straight after (no gather cursor). */
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len > 0 && iov[i].iov_base == NULL) {
             return -EINVAL;
@@ -235,35 +265,15 @@ ssize_t ring_write_whole(struct ring_producer *p, const struct iovec *iov,
         }
         n += iov[i].iov_len;
     }
-    if (n == 0) {
-        return 0;
+    unsigned char *dst = ring_reserve_whole(p, n);
+    if (dst == NULL) {
+        return p->err; /* 0 unless the consumer broke the ring */
     }
-    uint64_t end = p->cap - p->off;
-    uint64_t need = ring_align_up(n + RING_HDR_BYTES);
-    /* Too long for the end of the data area: the padding that
-     * ring_write() would put there, when a padding chunk may be that
-     * long; otherwise ring_write() splits it, and so would we. */
-    uint64_t pad = need > end ? end : 0;
-    if (pad >= RING_PAD_MAX) {
-        return 0;
-    }
-    if (space(p) < pad + need) {
-        if (refresh(p) < 0) {
-            return p->err;
-        }
-        if (space(p) < pad + need) {
-            return 0;
-        }
-    }
-    if (pad) {
-        publish(p, ring_word(end - RING_HDR_BYTES, 1, p->lap), end);
-    }
-    unsigned char *dst = p->data + p->off + RING_HDR_BYTES;
     for (int i = 0; i < iovcnt; i++) {
         ring_copy(dst, iov[i].iov_base, iov[i].iov_len);
         dst += iov[i].iov_len;
     }
-    publish(p, ring_word(n, 0, p->lap), need);
+    ring_commit_whole(p, n);
     return (ssize_t)n;
 }
 

@@ -854,6 +854,73 @@ static void test_whole_at_every_offset(void **state)
     }
 }
 
+/* ring_reserve_whole() and ring_commit_whole(): the sender writes the
+ * message straight into the ring. At every line offset of a small ring
+ * (padding at its end included) a reserved chunk arrives as one run of
+ * exactly what was written there; what ring_write_whole() refuses the
+ * reservation refuses too (NULL), without publishing anything: nothing,
+ * more than a chunk, a ring too full, a broken ring (its consumer gave
+ * an impossible position). */
+static void test_reserve_commit(void **state)
+{
+    (void)state;
+    struct fix f;
+    fix_open(&f, 4096);
+    const size_t sizes[] = {1, 8, 40, 56, 57, 200};
+    for (int round = 0; round < 3 * 4096 / RING_ALIGN; round++) {
+        size_t n = sizes[round % 6];
+        uint64_t total = f.p.total;
+        unsigned char *dst = ring_reserve_whole(&f.p, n);
+        if (whole_would_split(&f, n)) {
+            assert_null(dst);
+            assert_int_equal(f.p.total, total);
+            assert_int_equal(put(&f, n, 1), n); /* ring_write() splits */
+            assert_int_equal(get(&f, n, 0), n);
+        } else {
+            assert_non_null(dst);
+            assert_in_ring(&f, dst, n);
+            rt_stream_fill(f.seed, dst, f.wpos, n);
+            ring_commit_whole(&f.p, n);
+            f.wpos += n;
+            get_one_run(&f, n);
+        }
+        /* One line more each round: every offset comes round. */
+        assert_int_equal(put(&f, 1, 1), 1);
+        assert_int_equal(get(&f, 1, 0), 1);
+        assert_int_equal(ring_consumer_idle(&f.c), 1);
+    }
+    const void *ptr;
+    size_t len;
+    assert_null(ring_reserve_whole(NULL, 1));
+    assert_null(ring_reserve_whole(&f.p, 0));
+    assert_null(ring_reserve_whole(&f.p, f.p.chunk_max + 1));
+    assert_int_equal(ring_peek(&f.c, &ptr, &len), 0);
+    /* Full: refused until the consumer gives space back. */
+    while (put(&f, 1, 1) == 1) {
+    }
+    uint64_t total = f.p.total;
+    assert_null(ring_reserve_whole(&f.p, 1));
+    assert_int_equal(f.p.total, total);
+    assert_int_equal(get(&f, SIZE_MAX, 0), (size_t)(f.wpos - f.rpos));
+    assert_int_equal(ring_consumer_idle(&f.c), 1);
+    assert_non_null(ring_reserve_whole(&f.p, 1));
+    /* Broken: the same full ring with an impossible consumer position. */
+    fix_close(&f);
+    fix_open(&f, 4096);
+    while (put(&f, 1, 1) == 1) {
+    }
+    atomic_store(&((struct ring_shared *)f.base)->cons.pos,
+                 f.p.total + RING_ALIGN);
+    total = f.p.total;
+    assert_null(ring_reserve_whole(&f.p, 1));
+    assert_string_equal(ring_producer_reason(&f.p),
+                        "consumer position out of range");
+    atomic_store(&((struct ring_shared *)f.base)->cons.pos, f.p.total);
+    assert_null(ring_reserve_whole(&f.p, 1));
+    assert_int_equal(f.p.total, total);
+    fix_close(&f);
+}
+
 /* A consumer that publishes an impossible position breaks the ring for
  * ring_write_whole() as for ring_write(), when it next has to look:
  * ahead of what was written, misaligned, or backwards. Every later call,
@@ -924,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_whole_short_by_padding),
         cmocka_unit_test(test_whole_at_every_offset),
         cmocka_unit_test(test_whole_broken),
+        cmocka_unit_test(test_reserve_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
