@@ -105,50 +105,37 @@ void pscom_con_write_done(pscom_con_t *con, size_t len)
 
 /* ---- sending ------------------------------------------------------------- */
 
-/* The message in iov goes to the transport whole, now, or not at all
- * (plugin.h, write_now): only where the queued path would write it next
- * and at once -- an established transport, an empty queue, no SUSPEND of
- * ours sent (pscom_con_write_get_iov()), not closed. 1 written. */
-static int con_write_now(struct pscom_con *con, const struct iovec *iov)
+/* The message (header h, xheader, data) goes to the transport whole,
+ * now, or not at all (plugin.h, write_now): only where the queued path
+ * would write it next and at once -- an established transport, an empty
+ * queue, no SUSPEND of ours sent (pscom_con_write_get_iov()), not
+ * closed. 1 written. */
+static int con_write_now(struct pscom_con *con, const pscom_header_net_t *h,
+                         const void *xheader, const void *data)
 {
     if (!con->plugin || !con->plugin->write_now || !list_empty(&con->sendq) ||
         pscom_susp_tx_blocked(con) ||
         (con->pub.state & PSCOM_CON_STATE_CLOSED) ||
-        con->plugin->write_now(con, iov, 2) != 1) {
+        con->plugin->write_now(con, h, xheader, data) != 1) {
         return 0;
     }
     con->msgs_sent++;
     return 1;
 }
 
-/* The xheaders the stack copy of pscom_con_send_now() takes; longer ones
- * are queued (MPI envelopes are 24 bytes). */
-#define SEND_NOW_XHEADER_MAX 64u
-
 int pscom_con_send_now(struct pscom_con *con, unsigned int msg_type,
                        const void *xheader, size_t xheader_len,
                        const void *data, size_t data_len)
 {
-    struct {
-        pscom_header_net_t h;
-        unsigned char x[SEND_NOW_XHEADER_MAX];
-    } head;
-    struct iovec iov[2];
+    pscom_header_net_t h;
 
-    if (xheader_len > SEND_NOW_XHEADER_MAX || data_len > UINT32_MAX) {
+    if (xheader_len > UINT16_MAX || data_len > UINT32_MAX) {
         return 0;
     }
-    head.h.msg_type = (uint16_t)msg_type;
-    head.h.xheader_len = (uint16_t)xheader_len;
-    head.h.data_len = (uint32_t)data_len;
-    if (xheader_len) {
-        memcpy(head.x, xheader, xheader_len);
-    }
-    iov[0].iov_base = &head;
-    iov[0].iov_len = sizeof(head.h) + xheader_len;
-    iov[1].iov_base = (void *)data;
-    iov[1].iov_len = data_len;
-    return con_write_now(con, iov);
+    h.msg_type = (uint16_t)msg_type;
+    h.xheader_len = (uint16_t)xheader_len;
+    h.data_len = (uint32_t)data_len;
+    return con_write_now(con, &h, xheader, data);
 }
 
 void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req)
@@ -161,7 +148,10 @@ void pscom_con_send_req(struct pscom_con *con, struct pscom_req *req)
         pscom_req_complete(req);
         return;
     }
-    if (con_write_now(con, req->iov)) {
+    if (con_write_now(con, &req->pub.header,
+                      (const char *)req->iov[0].iov_base +
+                          sizeof(req->pub.header),
+                      req->iov[1].iov_base)) {
         /* Written whole at once: what pscom_con_write_done() would do
          * for it, without the queue. */
         req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;

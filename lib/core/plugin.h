@@ -60,7 +60,7 @@ extern "C" {
 #endif
 
 /** Version of this contract; a plugin built for another one is refused. */
-#define PSCOM_PLUGIN_VERSION 0x0104
+#define PSCOM_PLUGIN_VERSION 0x0105
 
 /** Largest OFFER/ACCEPT blob in bytes. */
 #define PSCOM_PLUGIN_BLOB_MAX 1024
@@ -165,15 +165,17 @@ typedef struct pscom_plugin {
     void (*write_start)(pscom_con_t *con);
     /** Nothing left to send; stop asking. May be NULL. */
     void (*write_stop)(pscom_con_t *con);
-    /** Since 0x0104, may be NULL. The core has one whole message (header
-     * first, as pscom_con_write_get_iov() would describe it) and nothing
-     * queued before it, on an established connection with no suspend
-     * under way (pscom_send_try()): write all of it now, or none. Return
-     * 1 (written: the memory in iov may be reused at once) or 0 (nothing
+    /** Since 0x0104 (0x0105: the message's three parts), may be NULL.
+     * The core has one whole message -- the 8-byte header h, then
+     * h->xheader_len bytes at xheader, then h->data_len bytes at data --
+     * and nothing queued before it, on an established connection with no
+     * suspend under way (pscom_send_try()): write all of it now, or none.
+     * Return 1 (written: the memory may be reused at once) or 0 (nothing
      * written: the core queues the message as usual). A transport that
      * fails here returns 0 and lets the queued path find the error. Must
      * not call back into the core (no write_done, no completions). */
-    int (*write_now)(pscom_con_t *con, const struct iovec *iov, int iovcnt);
+    int (*write_now)(pscom_con_t *con, const pscom_header_net_t *h,
+                     const void *xheader, const void *data);
     /** Stop delivering received bytes until read_start() (flow control:
      * the data should stay where it is, e.g. in the kernel). May be NULL:
      * then the transport goes on feeding and the core keeps what comes

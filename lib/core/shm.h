@@ -167,7 +167,8 @@ void pscom_shm_link_write_start(struct pscom_shm_link *link);
  * 0 not (the ring is short, the message needs more than one chunk or a
  * bulk area, or the checksum is on: the queued path adds its trailer). */
 int pscom_shm_link_write_now(struct pscom_shm_link *link,
-                             const struct iovec *iov, int iovcnt);
+                             const pscom_header_net_t *h, const void *xheader,
+                             const void *data);
 
 /** Flow control: on = 0 stops delivering received bytes, 1 resumes. */
 void pscom_shm_link_read_enable(struct pscom_shm_link *link, int on);
@@ -189,8 +190,8 @@ int pscom_shm_op_start(pscom_con_t *con);
 /** write_start(): pscom_shm_link_write_start(). */
 void pscom_shm_op_write_start(pscom_con_t *con);
 /** write_now(): pscom_shm_link_write_now(). */
-int pscom_shm_op_write_now(pscom_con_t *con, const struct iovec *iov,
-                           int iovcnt);
+int pscom_shm_op_write_now(pscom_con_t *con, const pscom_header_net_t *h,
+                           const void *xheader, const void *data);
 /** read_stop(): pscom_shm_link_read_enable(link, 0). */
 void pscom_shm_op_read_stop(pscom_con_t *con);
 /** read_start(): pscom_shm_link_read_enable(link, 1). */

@@ -13,6 +13,7 @@
 
 #include "bulk.h"
 #include "pscom_priv.h"
+#include "ring_copy.h"
 #include "ring_crc.h"
 #include "shm.h"
 
@@ -473,17 +474,33 @@ void pscom_shm_link_write_start(struct pscom_shm_link *link)
 }
 
 int pscom_shm_link_write_now(struct pscom_shm_link *link,
-                             const struct iovec *iov, int iovcnt)
+                             const pscom_header_net_t *h, const void *xheader,
+                             const void *data)
 {
     /* Large messages are the bulk path's (pscom_shm_bulk_wants()), and
-     * what is longer than a chunk of the ring ring_write_whole() refuses.
-     * An error is left to the queued path, which logs it. */
+     * what is longer than a chunk of the ring ring_reserve_whole()
+     * refuses. An error is left to the queued path, which logs it. */
     const struct pscom_shm_bulk *bk = link->bulk;
+    size_t xl = h->xheader_len;
+    size_t dl = h->data_len;
+    unsigned char *dst;
 
-    if (link->csum || (bk && iovcnt == 2 && iov[1].iov_len >= bk->threshold) ||
-        ring_write_whole(&link->tx, iov, iovcnt) <= 0) {
+    if (link->csum || (bk && dl >= bk->threshold) || (xl && !xheader) ||
+        (dl && !data)) {
         return 0;
     }
+    /* Straight into the ring, each part copied once (inline for the few
+     * bytes of a small message). */
+    dst = ring_reserve_whole(&link->tx, sizeof(*h) + xl + dl);
+    if (!dst) {
+        return 0;
+    }
+    memcpy(dst, h, sizeof(*h));
+    ring_copy(dst + sizeof(*h), xheader, xl);
+    if (dl) {
+        ring_copy(dst + sizeof(*h) + xl, data, dl);
+    }
+    ring_commit_whole(&link->tx, sizeof(*h) + xl + dl);
     if (link->bell && ring_producer_doorbell_needed(&link->tx) > 0) {
         link->bell->ring(link);
     }
@@ -523,10 +540,10 @@ void pscom_shm_op_write_start(pscom_con_t *con)
     pscom_shm_link_write_start(pscom_con_get_priv(con));
 }
 
-int pscom_shm_op_write_now(pscom_con_t *con, const struct iovec *iov,
-                           int iovcnt)
+int pscom_shm_op_write_now(pscom_con_t *con, const pscom_header_net_t *h,
+                           const void *xheader, const void *data)
 {
-    return pscom_shm_link_write_now(pscom_con_get_priv(con), iov, iovcnt);
+    return pscom_shm_link_write_now(pscom_con_get_priv(con), h, xheader, data);
 }
 
 void pscom_shm_op_read_stop(pscom_con_t *con)
