@@ -88,8 +88,10 @@ int pscom_header_check(const pscom_header_net_t *h)
     }
 }
 
-void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
-                            const pscom_header_net_t *h)
+/* pscom_req_prepare_recv(), inline in the parser's path of a whole
+ * small message (msg_whole_to_req()). */
+static inline void prepare_recv(struct pscom_req *req, struct pscom_con *con,
+                                const pscom_header_net_t *h)
 {
     size_t xl = h->xheader_len;
     size_t dl = h->data_len;
@@ -113,6 +115,12 @@ void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
     }
     req->rx_data = (unsigned int)dl;
     req->pub.state |= PSCOM_REQ_STATE_IO_STARTED;
+}
+
+void pscom_req_prepare_recv(struct pscom_req *req, struct pscom_con *con,
+                            const pscom_header_net_t *h)
+{
+    prepare_recv(req, con, h);
 }
 
 /* The whole message is in: complete whoever waits for it. */
@@ -179,8 +187,9 @@ static void msg_checked(struct pscom_con *con)
     msg_end(con);
 }
 
-static struct pscom_req *find_receiver(struct pscom_con *con,
-                                       pscom_header_net_t *h)
+/* Inline: on the path of every message (feed_whole(), msg_begin()). */
+static inline struct pscom_req *find_receiver(struct pscom_con *con,
+                                              pscom_header_net_t *h)
 {
     struct pscom_sock *sock = con->sock;
     struct list_head *pos;
@@ -278,6 +287,25 @@ static int receive_waits_on(struct pscom_con *con)
     return 0;
 }
 
+/* The message whose header is in con->rx_hbuf has no receiver: keep it
+ * as unexpected, or hold it back (PSP_UNEXPECTED_RECEIVES=0). */
+static void msg_no_receiver(struct pscom_con *con)
+{
+    pscom_header_net_t *h = (pscom_header_net_t *)(void *)con->rx_hbuf;
+
+    if (!pscom_env.unexpected_receives && h->msg_type == PSCOM_MSGTYPE_USER &&
+        !receive_waits_on(con)) {
+        /* Nobody waits on this connection: leave the data where it is
+         * (in the kernel, for tcp) until a receive for it is posted. */
+        con->rx_state = PSCOM_RX_BLOCKED;
+        if (con->plugin && con->plugin->read_stop) {
+            con->plugin->read_stop(con);
+        }
+        return;
+    }
+    msg_unexpected(con);
+}
+
 /* Header and xheader are in con->rx_hbuf: decide where the data goes. */
 static void msg_begin(struct pscom_con *con)
 {
@@ -310,18 +338,7 @@ static void msg_begin(struct pscom_con *con)
         msg_to_req(con, req);
         return;
     }
-    if (!pscom_env.unexpected_receives && h->msg_type == PSCOM_MSGTYPE_USER &&
-        !receive_waits_on(con)) {
-        /* PSP_UNEXPECTED_RECEIVES=0 and nobody waits on this connection:
-         * leave the data where it is (in the kernel, for tcp) until a
-         * receive for it is posted. */
-        con->rx_state = PSCOM_RX_BLOCKED;
-        if (con->plugin && con->plugin->read_stop) {
-            con->plugin->read_stop(con);
-        }
-        return;
-    }
-    msg_unexpected(con);
+    msg_no_receiver(con);
 }
 
 struct pscom_con *pscom_rx_blocked_find(struct pscom_sock *sock,
@@ -488,6 +505,23 @@ void pscom_con_read_done(pscom_con_t *con, size_t len)
     }
 }
 
+/* A user message that lies whole in the run goes to req, found for its
+ * header in con->rx_hbuf, without the parser's stages: the path of every
+ * small message of an MPI program, between the poll that finds it and
+ * the answer the program sends. The rest of a truncated message is
+ * simply stepped over. */
+static void msg_whole_to_req(struct pscom_con *con, struct pscom_req *req,
+                             const char *data)
+{
+    prepare_recv(req, con, (pscom_header_net_t *)(void *)con->rx_hbuf);
+    if (req->rx_data) {
+        ring_copy(req->pub.data, data, req->rx_data);
+    }
+    req->flags &= ~PSCOM_REQ_F_QUEUED;
+    con->msgs_recvd++;
+    pscom_req_complete(req);
+}
+
 /* The memory transports hand over runs that mostly hold whole messages.
  * Take one at the start of the run in one step instead of a dispatch and
  * a copy call per part (header, xheader, data): on this path that was a
@@ -510,10 +544,23 @@ static size_t feed_whole(pscom_con_t *con, const char *p, size_t len)
         ring_copy(con->rx_hbuf + sizeof(h), p + sizeof(h), h.xheader_len);
     }
     con->rx_have = hl;
-    if (header_done(con)) {
-        return hl; /* failed and closed: the caller stops */
+    if (h.msg_type == PSCOM_MSGTYPE_USER && h.data_len <= len - hl) {
+        /* A user message's header needs no check (header_done()). */
+        struct pscom_req *req =
+            find_receiver(con, (pscom_header_net_t *)(void *)con->rx_hbuf);
+
+        if (req) {
+            msg_whole_to_req(con, req, p + hl);
+            con->rx_have = 0;
+            return hl + h.data_len;
+        }
+        msg_no_receiver(con);
+    } else {
+        if (header_done(con)) {
+            return hl; /* failed and closed: the caller stops */
+        }
+        msg_begin(con);
     }
-    msg_begin(con);
     if (con->rx_state == PSCOM_RX_DATA && con->rx_left <= len - hl &&
         !(con->pub.state & PSCOM_CON_STATE_CLOSED)) {
         size_t n = con->rx_left;

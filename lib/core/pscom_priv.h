@@ -337,9 +337,25 @@ void pscom_post_recv_internal(struct pscom_req *req);
 void pscom_send_internal(struct pscom_con *con, unsigned int msg_type,
                          const void *xheader, size_t xheader_len,
                          const void *data, size_t data_len);
-/** Default user-message matching of a posted receive. */
-int pscom_req_match(struct pscom_req *req, struct pscom_con *con,
-                    pscom_header_net_t *header);
+/** Default user-message matching of a posted receive. Inline: it runs
+ * for every message and every receive it passes. */
+static inline int pscom_req_match(struct pscom_req *req, struct pscom_con *con,
+                                  pscom_header_net_t *header)
+{
+    if (req->match) {
+        return req->match(req, con, header);
+    }
+    if (header->msg_type != PSCOM_MSGTYPE_USER) {
+        return 0;
+    }
+    if (req->pub.connection && req->pub.connection != &con->pub) {
+        return 0;
+    }
+    if (req->pub.ops.recv_accept) {
+        return req->pub.ops.recv_accept(&req->pub, &con->pub, header);
+    }
+    return 1;
+}
 /** Try the unexpected queue for a newly posted receive; 1 if taken. */
 int pscom_unexp_take(struct pscom_sock *sock, struct pscom_req *req);
 /** Finish a receive whose message came in through the unexpected queue. */

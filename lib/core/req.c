@@ -267,24 +267,6 @@ void pscom_send_inplace(pscom_connection_t *connection, void *xheader,
 
 /* ---- receiving ----------------------------------------------------------- */
 
-int pscom_req_match(struct pscom_req *req, struct pscom_con *con,
-                    pscom_header_net_t *header)
-{
-    if (req->match) {
-        return req->match(req, con, header);
-    }
-    if (header->msg_type != PSCOM_MSGTYPE_USER) {
-        return 0;
-    }
-    if (req->pub.connection && req->pub.connection != &con->pub) {
-        return 0;
-    }
-    if (req->pub.ops.recv_accept) {
-        return req->pub.ops.recv_accept(&req->pub, &con->pub, header);
-    }
-    return 1;
-}
-
 void pscom_unexp_free(struct pscom_unexp *ux)
 {
     list_del(&ux->next);
