@@ -28,12 +28,18 @@
  * So epoll is also asked whenever the coarse clock (one tick is a few
  * ms; reading it costs ~3 ns, no syscall) moved since the last time,
  * except in pscom_progress_until()'s spin, whose steps follow each other
- * without a pause (there the clock would be a tenth of an empty step). */
+ * without a pause (there the clock would be a tenth of an empty step).
+ * A step whose polls found something leaves the clock (and epoll) to the
+ * next step: its receiver is about to answer, and the answer's answer is
+ * a round trip away, so that next step finds nothing, as a rule. A
+ * caller that sleeps between steps then sees a socket event one step
+ * later. */
 #define POLL_EPOLL_MIN 32u
 #define POLL_EPOLL_MAX 1024u
 static unsigned int epoll_every = POLL_EPOLL_MIN;
 static unsigned int epoll_countdown = POLL_EPOLL_MIN;
 static struct timespec epoll_tick; /* CLOCK_MONOTONIC_COARSE at the last */
+static int fds_deferred; /* a step's polls found something: see above */
 
 /* 1 when the coarse clock moved since the last epoll_wait. */
 static int epoll_tick_passed(void)
@@ -304,6 +310,7 @@ static __attribute__((noinline)) int progress_fds(int timeout_ms)
         epoll_every *= 2;
     }
     epoll_countdown = epoll_every;
+    fds_deferred = 0;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &epoll_tick);
     if (n > 0) {
         struct ev_frame frame = {ev, n, ev_frames};
@@ -344,9 +351,17 @@ static int progress_step(int timeout_ms, int spinning)
     armed = pollers_armed;
     pollers_armed = 0;
     if (pscom_g.pollers_active && !armed) {
-        progressed |= run_pollers();
+        int polled = run_pollers();
+
+        progressed |= polled;
         /* Memory transports are polled: never sleep in epoll then. */
         timeout_ms = 0;
+        if (polled && !fds_deferred) {
+            /* Clock and epoll wait for the next step (see above). */
+            fds_deferred = 1;
+            goto out;
+        }
+        fds_deferred = 0;
         if (--epoll_countdown && (spinning || !epoll_tick_passed())) {
             goto out;
         }

@@ -616,6 +616,13 @@ static int idle_poll(pscom_poller_t *p)
     return 0;
 }
 
+/* A poller that finds something on every step (a stream of messages). */
+static int busy_poll(pscom_poller_t *p)
+{
+    (void)p;
+    return 1;
+}
+
 static int fd_seen;
 
 static void fd_cb(pscom_ufd_t *ufd, uint32_t revents)
@@ -681,6 +688,15 @@ static void test_progress_sockets_with_pollers(void **state)
     }
     /* A step after a pause longer than a clock tick (<= 10 ms): at once. */
     assert_int_equal(steps_to_see(ufd.fd, 30, 0, 2048), 1);
+    /* A step whose polls found something leaves epoll to the next one
+     * (its receiver is about to answer): after a pause, the second step
+     * sees the socket, also when every step finds something. */
+    poller.poll = busy_poll;
+    for (int i = 0; i < 20000; i++) {
+        pscom_progress(0);
+    }
+    assert_int_equal(steps_to_see(ufd.fd, 30, 0, 2048), 2);
+    assert_int_equal(steps_to_see(ufd.fd, 30, 0, 2048), 2);
     pscom_poller_stop(&poller);
     pscom_ufd_del(&ufd);
     close(ufd.fd);
