@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ompi/mca/mtl/mtl.h"
 
@@ -116,6 +117,8 @@ struct mtl_pscom_globals {
     pthread_mutex_t done_lock;
     pthread_mutex_t match_lock;
     struct mtl_pscom_req *done_stack;
+    int finished;           /**< single: a request finished (the idle clock) */
+    unsigned sync_out;      /**< single: synchronous sends waiting for acks */
     pscom_request_t *probe; /**< reused by iprobe (under match_lock) */
     struct mtl_pscom_req probe_pattern;
     int verbose;
@@ -145,8 +148,9 @@ int ompi_mtl_pscom_module_init(bool mpi_threads);
 /** The connection to comm's rank, created on first use; NULL on error. */
 pscom_connection_t *ompi_mtl_pscom_peer(struct ompi_communicator_t *comm,
                                         int rank);
-/** Queue mreq for its completion callback (any thread, any context). */
-void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq);
+/** Queue mreq for the progress callback's ompi_mtl_pscom_finish() (any
+ * thread, any context). */
+void ompi_mtl_pscom_done_queue(struct mtl_pscom_req *mreq);
 /** opal_progress callback: pscom progress, then run completions. */
 int ompi_mtl_pscom_progress(void);
 /** A pscom request from the pool (xheader: the envelope), or NULL. */
@@ -182,6 +186,22 @@ int ompi_mtl_pscom_cancel(struct mca_mtl_base_module_t *mtl,
                           mca_mtl_request_t *mtl_request, int flag);
 /** Finish a completed request (status, unpack, ack) and call back. */
 void ompi_mtl_pscom_finish(struct mtl_pscom_req *mreq);
+
+/** mreq completed in libpscom (its io_done). With one thread (single):
+ * libpscom runs only in this thread, only when we call it, and calls
+ * io_done from its progress step, where callbacks may post and wait (no
+ * lock is held): finish now, so the request is Open MPI's before the
+ * step returns -- this is on the path from the poll that found a
+ * message to the program's answer. Else queue it. */
+static inline void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
+{
+    if (ompi_mtl_pscom_g.single) {
+        ompi_mtl_pscom_g.finished = 1;
+        ompi_mtl_pscom_finish(mreq);
+    } else {
+        ompi_mtl_pscom_done_queue(mreq);
+    }
+}
 /** default_recv: consumes the acks of synchronous sends. */
 pscom_request_t *ompi_mtl_pscom_default_recv(pscom_connection_t *con,
                                              pscom_header_net_t *h);
@@ -200,9 +220,39 @@ int ompi_mtl_pscom_imrecv(struct mca_mtl_base_module_t *mtl,
                           mca_mtl_request_t *mtl_request);
 /** Finish an MPI_Imrecv: unpack the probed message, free it. */
 void ompi_mtl_pscom_finish_mrecv(struct mtl_pscom_req *mreq);
-/** 1 if the envelope in h is a message the receive pattern takes. */
-int ompi_mtl_pscom_env_match(const pscom_header_net_t *h, uint32_t ctx,
-                             int32_t src, int32_t tag);
+/** The envelope of an incoming message, copied: the header may sit in
+ * a transport's buffer at any alignment. 0 if it is not one of ours. */
+static inline int ompi_mtl_pscom_env_of(const pscom_header_net_t *h,
+                                        struct mtl_pscom_env *env)
+{
+    if (h->xheader_len < sizeof(*env)) {
+        return 0;
+    }
+    memcpy(env, (const void *)h->xheader, sizeof(*env));
+    return 1;
+}
+
+/** 1 if the envelope in h is a message the receive pattern takes.
+ * Inline: it runs for every message a receive looks at. */
+static inline int ompi_mtl_pscom_env_match(const pscom_header_net_t *h,
+                                           uint32_t ctx, int32_t src,
+                                           int32_t tag)
+{
+    struct mtl_pscom_env env;
+
+    if (!ompi_mtl_pscom_env_of(h, &env) || (env.flags & MTL_PSCOM_F_ACK) ||
+        env.ctx != ctx) {
+        return 0;
+    }
+    if (src != MPI_ANY_SOURCE && env.src != src) {
+        return 0;
+    }
+    if (tag == MPI_ANY_TAG) {
+        /* Negative tags are Open MPI's own (collectives). */
+        return env.tag >= 0;
+    }
+    return env.tag == tag;
+}
 /** Send the ack of a synchronous message received on con. */
 void ompi_mtl_pscom_send_ack(pscom_connection_t *con,
                              const struct mtl_pscom_env *env);

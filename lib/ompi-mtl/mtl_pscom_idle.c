@@ -49,6 +49,18 @@ static uint64_t idle_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* 1 if requests completed since the last look: the caller's wait may
+ * be over. */
+static int idle_completions(void)
+{
+    struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
+    int any = g->finished ||
+              __atomic_load_n(&g->done_stack, __ATOMIC_RELAXED) != NULL;
+
+    g->finished = 0;
+    return any;
+}
+
 static void idle_reset(void)
 {
     idle.last = 0;
@@ -105,7 +117,7 @@ static int idle_wait(void)
     /* The gap to the next call starts after the sleep. */
     idle.last = idle_now_us();
     /* Completions: the progress callback counts them; the wait is over. */
-    if (__atomic_load_n(&ompi_mtl_pscom_g.done_stack, __ATOMIC_RELAXED)) {
+    if (idle_completions()) {
         idle_reset();
     }
     return 0;
@@ -122,7 +134,7 @@ int ompi_mtl_pscom_idle_poll(void)
         return idle_wait();
     }
     n = pscom_test_any();
-    if (n || __atomic_load_n(&ompi_mtl_pscom_g.done_stack, __ATOMIC_RELAXED)) {
+    if (idle_completions() || n) {
         idle_reset();
     } else {
         idle_count();

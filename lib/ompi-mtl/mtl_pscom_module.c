@@ -146,7 +146,10 @@ int ompi_mtl_pscom_module_init(bool mpi_threads)
     snprintf(name, sizeof(name), "%08x", (unsigned)OMPI_PROC_MY_NAME->vpid);
     pscom_socket_set_name(g->sock, name);
     g->sock->ops.con_error = con_error;
-    g->sock->ops.default_recv = ompi_mtl_pscom_default_recv;
+    if (!g->single) {
+        /* Else only while synchronous sends are out (sync_begin()). */
+        g->sock->ops.default_recv = ompi_mtl_pscom_default_recv;
+    }
     if (pscom_listen(g->sock, PSCOM_ANYPORT) != PSCOM_SUCCESS) {
         opal_output(0, "mtl pscom: pscom_listen failed");
         goto err_close_socket;
@@ -358,18 +361,12 @@ void ompi_mtl_pscom_req_put(pscom_request_t *preq)
     pool->len++;
 }
 
-void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
+void ompi_mtl_pscom_done_queue(struct mtl_pscom_req *mreq)
 {
     struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
     struct mtl_pscom_req *top = __atomic_load_n(&g->done_stack,
                                                 __ATOMIC_RELAXED);
 
-    if (g->single) {
-        /* Pushed and taken by this thread only: no locked instruction. */
-        mreq->next_done = top;
-        __atomic_store_n(&g->done_stack, mreq, __ATOMIC_RELAXED);
-        return;
-    }
     /* Push. No ABA: the consumer only ever takes the whole stack. The
      * release publishes the request's completed state with it. */
     do {
@@ -378,8 +375,9 @@ void ompi_mtl_pscom_done(struct mtl_pscom_req *mreq)
                                           __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* Completion callbacks run here, outside libpscom's lock and callbacks:
- * they take Open MPI's locks and may call back into the MTL. */
+/* When more than one thread runs libpscom, completion callbacks run
+ * here, outside libpscom's lock and callbacks: they take Open MPI's
+ * locks and may call back into the MTL. */
 int ompi_mtl_pscom_progress(void)
 {
     struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
@@ -390,12 +388,7 @@ int ompi_mtl_pscom_progress(void)
     if (!__atomic_load_n(&g->done_stack, __ATOMIC_RELAXED)) {
         return n;
     }
-    if (g->single) {
-        list = __atomic_load_n(&g->done_stack, __ATOMIC_RELAXED);
-        __atomic_store_n(&g->done_stack, NULL, __ATOMIC_RELAXED);
-    } else {
-        list = __atomic_exchange_n(&g->done_stack, NULL, __ATOMIC_ACQUIRE);
-    }
+    list = __atomic_exchange_n(&g->done_stack, NULL, __ATOMIC_ACQUIRE);
     while (list) { /* the stack is newest first: complete in order */
         struct mtl_pscom_req *next = list->next_done;
         list->next_done = fifo;

@@ -19,35 +19,6 @@
 #include "ompi/mca/mtl/base/mtl_base_datatype.h"
 #include "opal/runtime/opal_progress.h"
 
-/* The envelope of an incoming message, copied: the header may sit in a
- * transport's buffer at any alignment. 0 if it is not one of ours. */
-static int env_of(const pscom_header_net_t *h, struct mtl_pscom_env *env)
-{
-    if (h->xheader_len < sizeof(*env)) {
-        return 0;
-    }
-    memcpy(env, (const void *)h->xheader, sizeof(*env));
-    return 1;
-}
-
-int ompi_mtl_pscom_env_match(const pscom_header_net_t *h, uint32_t ctx,
-                             int32_t src, int32_t tag)
-{
-    struct mtl_pscom_env env;
-
-    if (!env_of(h, &env) || (env.flags & MTL_PSCOM_F_ACK) || env.ctx != ctx) {
-        return 0;
-    }
-    if (src != MPI_ANY_SOURCE && env.src != src) {
-        return 0;
-    }
-    if (tag == MPI_ANY_TAG) {
-        /* Negative tags are Open MPI's own (collectives). */
-        return env.tag >= 0;
-    }
-    return env.tag == tag;
-}
-
 void ompi_mtl_pscom_send_ack(pscom_connection_t *con,
                              const struct mtl_pscom_env *env)
 {
@@ -94,12 +65,34 @@ static void send_io_done(pscom_request_t *preq)
     }
 }
 
+/* Acks come only for our synchronous sends: with one thread, the
+ * default_recv that catches them is installed only while one is out, so
+ * that no other message pays for the look at its envelope. */
+static void sync_begin(void)
+{
+    struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
+
+    if (g->single && g->sync_out++ == 0) {
+        g->sock->ops.default_recv = ompi_mtl_pscom_default_recv;
+    }
+}
+
+static void sync_end(void)
+{
+    struct mtl_pscom_globals *g = &ompi_mtl_pscom_g;
+
+    if (g->single && --g->sync_out == 0) {
+        g->sock->ops.default_recv = NULL;
+    }
+}
+
 static void ack_io_done(pscom_request_t *preq)
 {
     struct mtl_pscom_req *mreq = (struct mtl_pscom_req *)(uintptr_t)
                                      preq->xheader.user.sync;
 
     pscom_request_free(preq);
+    sync_end();
     if (--mreq->pending == 0) {
         ompi_mtl_pscom_done(mreq);
     }
@@ -111,7 +104,7 @@ pscom_request_t *ompi_mtl_pscom_default_recv(pscom_connection_t *con,
     struct mtl_pscom_env env;
     pscom_request_t *preq;
 
-    if (!env_of(h, &env) || !(env.flags & MTL_PSCOM_F_ACK)) {
+    if (!ompi_mtl_pscom_env_of(h, &env) || !(env.flags & MTL_PSCOM_F_ACK)) {
         return NULL; /* an MPI message: match posted receives */
     }
     preq = pscom_request_create(sizeof(struct mtl_pscom_env),
@@ -191,6 +184,7 @@ static int post_packed(struct mtl_pscom_req *mreq, pscom_connection_t *con,
         env->flags = MTL_PSCOM_F_SYNC;
         env->sync = (uint64_t)(uintptr_t)mreq;
         mreq->pending = 2;
+        sync_begin();
     }
     preq->ops.io_done = send_io_done;
     pscom_post_send(preq);

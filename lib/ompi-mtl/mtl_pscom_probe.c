@@ -210,7 +210,9 @@ int ompi_mtl_pscom_imrecv(struct mca_mtl_base_module_t *mtl,
     done = mp->done;
     pthread_mutex_unlock(&ompi_mtl_pscom_g.done_lock);
     if (done) {
-        ompi_mtl_pscom_done(mreq);
+        /* Completed by the next progress call, not inside the PML's
+         * imrecv: Open MPI sets the request up around this call. */
+        ompi_mtl_pscom_done_queue(mreq);
     }
     return OMPI_SUCCESS;
 }
