@@ -217,7 +217,10 @@ int ompi_mtl_pscom_imrecv(struct mca_mtl_base_module_t *mtl,
     return OMPI_SUCCESS;
 }
 
-void ompi_mtl_pscom_finish_mrecv(struct mtl_pscom_req *mreq)
+/* Not inlined (LTO would): its frame would weigh on every request's
+ * finish, also a plain receive's. */
+__attribute__((noinline)) void
+ompi_mtl_pscom_finish_mrecv(struct mtl_pscom_req *mreq)
 {
     struct mtl_pscom_mprobe *mp = mreq->mprobe;
     pscom_request_t *preq = mp->preq;
