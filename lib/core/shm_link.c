@@ -483,6 +483,7 @@ int pscom_shm_link_write_now(struct pscom_shm_link *link,
     const struct pscom_shm_bulk *bk = link->bulk;
     size_t xl = h->xheader_len;
     size_t dl = h->data_len;
+    size_t n = sizeof(*h) + xl + dl;
     unsigned char *dst;
 
     if (link->csum || (bk && dl >= bk->threshold) || (xl && !xheader) ||
@@ -491,7 +492,7 @@ int pscom_shm_link_write_now(struct pscom_shm_link *link,
     }
     /* Straight into the ring, each part copied once (inline for the few
      * bytes of a small message). */
-    dst = ring_reserve_whole(&link->tx, sizeof(*h) + xl + dl);
+    dst = ring_reserve_whole(&link->tx, n);
     if (!dst) {
         return 0;
     }
@@ -500,7 +501,7 @@ int pscom_shm_link_write_now(struct pscom_shm_link *link,
     if (dl) {
         ring_copy(dst + sizeof(*h) + xl, data, dl);
     }
-    ring_commit_whole(&link->tx, sizeof(*h) + xl + dl);
+    ring_commit_whole(&link->tx, n);
     if (link->bell && ring_producer_doorbell_needed(&link->tx) > 0) {
         link->bell->ring(link);
     }

@@ -200,8 +200,10 @@ ssize_t ring_write(struct ring_producer *p, const struct iovec *iov,
 /**
  * The whole of iov[0..iovcnt) as one chunk, or nothing: for a sender that
  * has a complete small message and wants it out now without keeping any
- * part of it (libpscom's pscom_send_try()). Returns the number of bytes
- * written (all of them), 0 when they do not go in one chunk now (the ring
+ * part of it (libpscom writes its parts in place instead, with
+ * ring_reserve_whole() below, on which this is built). Returns the
+ * number of bytes written (all of them), 0 when they do not go in one
+ * chunk now (the ring
  * is short, the message is empty or larger than a chunk, or it would have
  * to be split at the end of the data area; write it with ring_write()
  * then), -EINVAL for bad arguments, or the error that broke the ring.
